@@ -1,0 +1,59 @@
+// snnkit/neuron/neuron.h: the LIF / IF neuron, explicit iteration, multi-step and single-step.
+//
+//   charge: v_temp(t+1) = alpha * v(t) + I(t)            (alpha = 1: IF)
+//   fire:   theta       = [v_temp >= V_th]
+//   reset:  soft  v(t+1) = v_temp - theta * V_th
+//           hard  v(t+1) = v_temp * (1 - theta)
+//
+// Tensors are time-major: x is [T, N, ...]; per-step state v is [N, ...]. State is explicit: the initial
+// potential goes in, the final potential comes out. Nothing is hidden inside a module.
+// Gradients flow to x (and to v0 when it requires grad) by BPTT through v, including the reset path
+// unless detach_reset is set; the spike function's derivative is the chosen surrogate.
+#pragma once
+
+#include "snnkit/neuron/surrogate.h"
+
+#include <ATen/ATen.h>
+
+namespace snnkit {
+
+enum class reset_mode { soft, hard };
+
+struct neuron_options {
+    /// leak factor alpha in v_temp = alpha * v + I; 1 gives the IF neuron
+    double alpha = 1.0;
+    /// soft (subtract V_th) or hard (to zero) reset after a spike
+    reset_mode reset = reset_mode::soft;
+    /// treat the reset term as a constant in backward (no gradient through theta in the reset)
+    bool detach_reset = false;
+    /// spikes carry the value V_th instead of 1 (ANN->SNN conversion uses V_th-valued spikes)
+    bool spike_vth = false;
+    /// surrogate gradient of the spike function
+    surrogate_options surrogate;
+};
+
+struct neuron_result {
+    at::Tensor spikes;  ///< [T, N, ...], 0/1 (or 0/V_th), dtype of x
+    at::Tensor v;       ///< [N, ...], membrane potential after the last step
+};
+
+// Multi-step neuron over x [T, N, ...] (T >= 1).
+//   v_th: 0-d scalar tensor, or [C] per channel (C = x.size(2), the channel dim of each step).
+//   v0:   undefined (zeros), 0-d scalar, [C] per channel, or [N, ...] per neuron.
+// Runs the fused kernel (autograd-aware). Throws snnkit::error on NaN input, T = 0, or bad shapes.
+neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
+                             const neuron_options & opt);
+
+// One step: x [N, ...], v [N, ...] (or undefined = zeros). Same kernel with T = 1.
+neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,
+                          const neuron_options & opt);
+
+// The plain per-step ATen implementation (autograd through ATen ops): the tests' oracle.
+neuron_result neuron_forward_reference(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
+                                       const neuron_options & opt);
+
+// Analog read-out (the "integrator" for the last layer): v(t+1) = alpha * v(t) + I(t), no spikes;
+// returns the potentials [T, N, ...] after each step (autograd through ATen ops).
+at::Tensor integrator_forward(const at::Tensor & x, double alpha, const at::Tensor & v0);
+
+} // namespace snnkit
