@@ -1,0 +1,71 @@
+// snnkit/data/dataset_by_name.cpp
+#include "snnkit/data/dataset_by_name.h"
+
+#include "snnkit/core/error.h"
+
+#include <filesystem>
+
+namespace snnkit {
+
+std::vector<std::string> dataset_names() { return {"fmnist", "mnist", "cifar10", "cifar100", "imagefolder"}; }
+
+std::string dataset_dir(const dataset_spec & spec) {
+    if (!spec.dir.empty()) {
+        return spec.dir;
+    }
+    if (spec.name == "fmnist") {
+        return "/usr/share/datasets/fashion-mnist";
+    }
+    fail("--dataset " + spec.name, "needs --data DIR");
+}
+
+dataset load_dataset(const dataset_spec & spec, split s) {
+    const std::string dir = dataset_dir(spec);
+    if (spec.name == "fmnist" || spec.name == "mnist") {
+        return load_mnist_dir(dir, s);
+    }
+    // CIFAR as an image folder (dir/train/<class>/...), e.g. the JPEG copy in shared/datasets, or binary.
+    const bool folder = std::filesystem::is_directory(dir + "/train") || std::filesystem::is_directory(dir + "/test");
+    if (spec.name == "cifar10") {
+        return folder ? load_image_folder(dir, s, spec.folder) : load_cifar10_bin(dir, s);
+    }
+    if (spec.name == "cifar100") {
+        return folder ? load_image_folder(dir, s, spec.folder) : load_cifar100_bin(dir, s);
+    }
+    if (spec.name == "imagefolder") {
+        return load_image_folder(dir, s, spec.folder);
+    }
+    fail("--dataset " + spec.name, "unknown dataset (known: fmnist, mnist, cifar10, cifar100, imagefolder)");
+}
+
+augment_options dataset_preprocess(const std::string & name) {
+    augment_options a;
+    if (name == "fmnist") {
+        a.mean = {0.2860f};
+        a.std = {0.3530f};
+    } else if (name == "mnist") {
+        a.mean = {0.1307f};
+        a.std = {0.3081f};
+    } else if (name == "cifar10") {
+        a.mean = {0.4914f, 0.4822f, 0.4465f};
+        a.std = {0.2470f, 0.2435f, 0.2616f};
+    } else if (name == "cifar100") {
+        a.mean = {0.5071f, 0.4865f, 0.4409f};
+        a.std = {0.2673f, 0.2564f, 0.2762f};
+    } else {
+        a.mean = {0.485f, 0.456f, 0.406f};
+        a.std = {0.229f, 0.224f, 0.225f};
+    }
+    return a;
+}
+
+augment_options dataset_augment(const std::string & name) {
+    augment_options a = dataset_preprocess(name);
+    if (name != "fmnist" && name != "mnist") {
+        a.pad_crop = 4;
+        a.hflip = true;
+    }
+    return a;
+}
+
+} // namespace snnkit

@@ -1,0 +1,36 @@
+// snnkit/data/dataset_by_name.h: the command line's --dataset names, default locations and the
+// standard per-dataset normalisation.
+#pragma once
+
+#include "snnkit/data/augment.h"
+#include "snnkit/data/dataset.h"
+
+#include <string>
+#include <vector>
+
+namespace snnkit {
+
+struct dataset_spec {
+    /// fmnist | mnist | cifar10 | cifar100 | imagefolder
+    std::string name = "fmnist";
+    /// directory (empty = the default for the name: Debian's /usr/share/datasets/fashion-mnist for fmnist)
+    std::string dir;
+    /// imagefolder decoding options
+    image_folder_options folder;
+};
+
+// Loads a split. Throws snnkit::error for unknown names or unreadable data.
+dataset load_dataset(const dataset_spec & spec, split s);
+
+// The directory load_dataset uses for this spec.
+std::string dataset_dir(const dataset_spec & spec);
+
+// Standard normalisation (mean/std per channel) of the named dataset; for imagefolder the ImageNet one.
+augment_options dataset_preprocess(const std::string & name);
+
+// Training augmentation for the dataset: CIFAR / imagefolder random crop (pad 4) + flip; none for (F)MNIST.
+augment_options dataset_augment(const std::string & name);
+
+std::vector<std::string> dataset_names();
+
+} // namespace snnkit

@@ -1,0 +1,235 @@
+// snnkit/io/model_io.cpp
+#include "snnkit/io/model_io.h"
+
+#include "snnkit/core/error.h"
+#include "snnkit/io/atomic_file.h"
+#include "snnkit/io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+namespace snnkit {
+
+namespace {
+
+using json = nlohmann::json;
+
+const char * k_format = "snnkit-model";
+const int k_version = 1;
+
+std::string reset_to_string(reset_mode r) { return r == reset_mode::soft ? "soft" : "hard"; }
+
+json attrs_to_json(const node & n) {
+    const auto & a = n.attrs;
+    json j = json::object();
+    switch (n.op) {
+    case op_kind::conv2d:
+        j = {{"in", a.in},           {"out", a.out},         {"kernel", a.kernel},     {"stride", a.stride},
+             {"padding", a.padding}, {"dilation", a.dilation}, {"groups", a.groups}};
+        break;
+    case op_kind::linear:
+        j = {{"in", a.in}, {"out", a.out}};
+        break;
+    case op_kind::avg_pool:
+        j = {{"kernel", a.kernel}, {"stride", a.stride}, {"padding", a.padding},
+             {"count_include_pad", a.count_include_pad}};
+        break;
+    case op_kind::max_pool:
+        j = {{"kernel", a.kernel}, {"stride", a.stride}, {"padding", a.padding}};
+        break;
+    case op_kind::batch_norm:
+        j = {{"channels", a.in}, {"eps", a.eps}, {"momentum", a.momentum}};
+        break;
+    case op_kind::dropout:
+        j = {{"p", a.p}};
+        break;
+    case op_kind::clip_relu:
+        j = {{"clip", a.clip}};
+        break;
+    case op_kind::spike:
+        j = {{"alpha", a.neuron.alpha},
+             {"reset", reset_to_string(a.neuron.reset)},
+             {"detach_reset", a.neuron.detach_reset},
+             {"spike_vth", a.neuron.spike_vth},
+             {"surrogate", surrogate_to_string(a.neuron.surrogate.kind)},
+             {"surrogate_param", a.neuron.surrogate.param},
+             {"surrogate_width", a.neuron.surrogate.width}};
+        break;
+    default:
+        break;
+    }
+    return j;
+}
+
+template <typename T>
+T get_or(const json & j, const char * key, T dflt, const std::string & where) {
+    if (!j.contains(key)) {
+        return dflt;
+    }
+    try {
+        return j.at(key).get<T>();
+    } catch (const std::exception &) {
+        fail(where, std::string("attribute '") + key + "' has the wrong type");
+    }
+}
+
+void attrs_from_json(node & n, const json & j, const std::string & where) {
+    auto & a = n.attrs;
+    a.in = get_or<int64_t>(j, "in", get_or<int64_t>(j, "channels", 0, where), where);
+    a.out = get_or<int64_t>(j, "out", a.in, where);
+    a.kernel = get_or(j, "kernel", a.kernel, where);
+    a.stride = get_or(j, "stride", a.stride, where);
+    a.padding = get_or(j, "padding", a.padding, where);
+    a.dilation = get_or(j, "dilation", a.dilation, where);
+    a.groups = get_or<int64_t>(j, "groups", 1, where);
+    a.eps = get_or(j, "eps", a.eps, where);
+    a.momentum = get_or(j, "momentum", a.momentum, where);
+    a.p = get_or(j, "p", a.p, where);
+    a.clip = get_or(j, "clip", a.clip, where);
+    a.count_include_pad = get_or(j, "count_include_pad", a.count_include_pad, where);
+    if (n.op == op_kind::spike) {
+        a.neuron.alpha = get_or(j, "alpha", 1.0, where);
+        const std::string r = get_or<std::string>(j, "reset", "soft", where);
+        if (r != "soft" && r != "hard") {
+            fail(where, "reset must be soft or hard, got '" + r + "'");
+        }
+        a.neuron.reset = r == "soft" ? reset_mode::soft : reset_mode::hard;
+        a.neuron.detach_reset = get_or(j, "detach_reset", false, where);
+        a.neuron.spike_vth = get_or(j, "spike_vth", false, where);
+        a.neuron.surrogate.kind = surrogate_from_string(get_or<std::string>(j, "surrogate", "atan", where));
+        a.neuron.surrogate.param = get_or(j, "surrogate_param", 0.0, where);
+        a.neuron.surrogate.width = get_or(j, "surrogate_width", 1.0, where);
+    }
+}
+
+json graph_json(const graph & g) {
+    json nodes = json::array();
+    for (const auto & n : g.nodes) {
+        json tensors = json::object();
+        for (const auto & kv : n.params) {
+            tensors[kv.first] = "param";
+        }
+        for (const auto & kv : n.buffers) {
+            tensors[kv.first] = "buffer";
+        }
+        nodes.push_back({{"name", n.name},
+                         {"op", op_to_string(n.op)},
+                         {"inputs", n.inputs},
+                         {"attrs", attrs_to_json(n)},
+                         {"tensors", tensors}});
+    }
+    return {{"arch", g.arch}, {"input_shape", g.input_shape}, {"num_classes", g.num_classes}, {"nodes", nodes}};
+}
+
+// Builds nodes from JSON; records which tensors each node expects (param or buffer) in `kinds`.
+graph graph_from(const json & j, const std::string & where,
+                 std::vector<std::map<std::string, std::string>> * kinds) {
+    graph g;
+    try {
+        g.arch = j.at("arch").get<std::string>();
+        g.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
+        g.num_classes = j.at("num_classes").get<int64_t>();
+        const json & nodes = j.at("nodes");
+        if (!nodes.is_array()) {
+            fail(where, "'nodes' must be an array");
+        }
+        for (const auto & jn : nodes) {
+            node n;
+            n.name = jn.at("name").get<std::string>();
+            n.op = op_from_string(jn.at("op").get<std::string>());
+            n.inputs = jn.at("inputs").get<std::vector<int>>();
+            attrs_from_json(n, jn.value("attrs", json::object()), where + ": layer '" + n.name + "'");
+            std::map<std::string, std::string> k;
+            if (jn.contains("tensors")) {
+                k = jn.at("tensors").get<std::map<std::string, std::string>>();
+            }
+            kinds->push_back(k);
+            g.nodes.push_back(std::move(n));
+        }
+    } catch (const snnkit::error &) {
+        throw;
+    } catch (const std::exception & e) {
+        fail(where, std::string("malformed model description: ") + e.what());
+    }
+    return g;
+}
+
+} // namespace
+
+std::string graph_to_json(const graph & g) { return graph_json(g).dump(1); }
+
+graph graph_from_json(const std::string & text, const std::string & where) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const std::exception & e) {
+        fail(where, std::string("not valid JSON: ") + e.what());
+    }
+    std::vector<std::map<std::string, std::string>> kinds;
+    return graph_from(j, where, &kinds);
+}
+
+void save_model(const std::string & dir, const graph & g, const std::string & meta_json) {
+    g.validate();
+    json meta;
+    try {
+        meta = json::parse(meta_json);
+    } catch (const std::exception & e) {
+        fail(dir, std::string("model metadata is not valid JSON: ") + e.what());
+    }
+    make_dirs(dir);
+    json j = {{"format", k_format}, {"version", k_version}, {"graph", graph_json(g)}, {"meta", meta}};
+    // Weights first, then the description: a reader never sees a description without its weights.
+    safetensors_save(dir + "/model.safetensors", g.named_tensors(), {{"format", k_format}});
+    write_file_atomic(dir + "/model.json", j.dump(1) + "\n");
+}
+
+graph load_model(const std::string & dir, std::string * meta_json) {
+    const std::string jpath = dir + "/model.json";
+    const std::string wpath = dir + "/model.safetensors";
+    json j;
+    try {
+        j = json::parse(read_file(jpath));
+    } catch (const snnkit::error &) {
+        throw;
+    } catch (const std::exception & e) {
+        fail(jpath, std::string("not valid JSON: ") + e.what());
+    }
+    if (!j.is_object() || j.value("format", "") != k_format) {
+        fail(jpath, "not an snnkit model (format tag missing)");
+    }
+    if (j.value("version", 0) != k_version) {
+        fail(jpath, "unsupported model format version " + std::to_string(j.value("version", 0)));
+    }
+    if (!j.contains("graph")) {
+        fail(jpath, "no 'graph' section");
+    }
+    std::vector<std::map<std::string, std::string>> kinds;
+    graph g = graph_from(j["graph"], jpath, &kinds);
+    named_tensors tensors = safetensors_load(wpath);
+    std::map<std::string, at::Tensor> by_name(tensors.begin(), tensors.end());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        node & n = g.nodes[i];
+        for (const auto & kv : kinds[i]) {
+            auto it = by_name.find(n.name + "." + kv.first);
+            if (it == by_name.end()) {
+                fail(wpath, "layer '" + n.name + "': tensor '" + kv.first + "' is missing");
+            }
+            at::Tensor t = it->second;
+            if (at::isFloatingType(t.scalar_type()) && !at::isfinite(t).all().item<bool>()) {
+                fail(wpath, "layer '" + n.name + "': tensor '" + kv.first + "' contains NaN or Inf");
+            }
+            (kv.second == "param" ? n.params : n.buffers)[kv.first] = t;
+        }
+    }
+    try {
+        g.validate();
+    } catch (const snnkit::error & e) {
+        fail(jpath, e.what());
+    }
+    if (meta_json) {
+        *meta_json = j.value("meta", json::object()).dump();
+    }
+    return g;
+}
+
+} // namespace snnkit

@@ -1,0 +1,96 @@
+// snnkit/nn/forward.cpp: the ANN executor.
+#include "snnkit/nn/forward.h"
+
+#include "snnkit/core/error.h"
+
+namespace snnkit {
+
+at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool train) {
+    const auto & a = n.attrs;
+    const at::Tensor & x = in.at(0);
+    switch (n.op) {
+    case op_kind::conv2d:
+        if (x.dim() != 4 || x.size(1) != a.in) {
+            fail("layer '" + n.name + "'", "conv2d expects [N, " + std::to_string(a.in) + ", H, W] input, got " +
+                                                std::to_string(x.dim()) + "-d with " +
+                                                std::to_string(x.dim() > 1 ? x.size(1) : 0) + " channels");
+        }
+        return at::conv2d(x, n.tensor("weight"), n.tensor("bias"), a.stride, a.padding, a.dilation, a.groups);
+    case op_kind::linear:
+        if (x.dim() != 2 || x.size(1) != a.in) {
+            fail("layer '" + n.name + "'", "linear expects [N, " + std::to_string(a.in) + "] input");
+        }
+        return at::linear(x, n.tensor("weight"), n.tensor("bias"));
+    case op_kind::avg_pool:
+        return at::avg_pool2d(x, a.kernel, a.stride, a.padding, false, a.count_include_pad);
+    case op_kind::max_pool:
+        return at::max_pool2d(x, a.kernel, a.stride, a.padding);
+    case op_kind::global_avg_pool:
+        return x.mean({2, 3}, true);
+    case op_kind::flatten:
+        return x.flatten(1);
+    case op_kind::relu:
+        return at::relu(x);
+    case op_kind::clip_relu:
+        return at::clamp(x, 0.0, a.clip);
+    case op_kind::batch_norm:
+        return at::batch_norm(x, n.tensor("weight"), n.tensor("bias"), n.tensor("running_mean"),
+                              n.tensor("running_var"), train, a.momentum, a.eps, true);
+    case op_kind::dropout:
+        return train && a.p > 0 ? at::dropout(x, a.p, true) : x;
+    case op_kind::add: {
+        at::Tensor s = in[0];
+        for (size_t i = 1; i < in.size(); ++i) {
+            if (in[i].sizes() != s.sizes()) {
+                fail("layer '" + n.name + "'", "residual add of tensors with different shapes");
+            }
+            s = s + in[i];
+        }
+        return s;
+    }
+    case op_kind::input:
+    case op_kind::spike:
+        break;
+    }
+    fail("layer '" + n.name + "'", "op " + op_to_string(n.op) + " is not a stateless op");
+}
+
+at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_options & opt) {
+    const int last = opt.stop_at < 0 ? static_cast<int>(g.nodes.size()) - 1 : opt.stop_at;
+    if (x.dim() != static_cast<int64_t>(g.input_shape.size()) + 1 ||
+        x.sizes().slice(1).vec() != g.input_shape) {
+        std::string want = "[N";
+        for (auto s : g.input_shape) {
+            want += ", " + std::to_string(s);
+        }
+        fail("input", "expected a batch of shape " + want + "], got " + std::to_string(x.dim()) + "-d tensor");
+    }
+    std::vector<int> uses = g.consumer_counts();
+    std::vector<at::Tensor> out(g.nodes.size());
+    std::vector<at::Tensor> in;
+    for (int i = 0; i <= last; ++i) {
+        const node & n = g.nodes[i];
+        if (n.op == op_kind::input) {
+            out[i] = x;
+        } else if (n.op == op_kind::spike) {
+            fail("layer '" + n.name + "'", "spiking neuron in an ANN forward pass (run the model as an SNN)");
+        } else {
+            in.clear();
+            for (int j : n.inputs) {
+                in.push_back(out[j]);
+            }
+            out[i] = apply_op(n, in, opt.train);
+            for (int j : n.inputs) {
+                if (--uses[j] == 0 && j != last) {
+                    out[j] = at::Tensor(); // free as soon as the last consumer ran
+                }
+            }
+        }
+        if (opt.observer) {
+            opt.observer(i, n, out[i]);
+        }
+    }
+    return out[last];
+}
+
+} // namespace snnkit

@@ -1,0 +1,30 @@
+// snnkit/nn/forward.h: the ANN executor (and the per-op kernels the SNN executor shares).
+#pragma once
+
+#include "snnkit/nn/graph.h"
+
+#include <functional>
+
+namespace snnkit {
+
+// Called with every node's output as it is computed (statistics, calibration, firing rates).
+using node_observer = std::function<void(int index, const node & n, const at::Tensor & out)>;
+
+struct forward_options {
+    /// training mode: batch statistics in BatchNorm (running stats updated), dropout active
+    bool train = false;
+    /// sees every node's output (may be empty)
+    node_observer observer;
+    /// return the output of this node instead of the last one (-1 = last); later nodes are not run
+    int stop_at = -1;
+};
+
+// Runs graph g as an ANN on x [N, ...input_shape] and returns the output node's tensor.
+// Autograd records the ops when the params require grad. Spike nodes are refused (use snn_forward).
+at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_options & opt = {});
+
+// One stateless op on a batch (for the SNN executor, with time folded into the batch dimension).
+// Not for input and spike nodes.
+at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool train);
+
+} // namespace snnkit

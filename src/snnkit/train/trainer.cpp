@@ -1,0 +1,319 @@
+// snnkit/train/trainer.cpp
+#include "snnkit/train/trainer.h"
+
+#include "snnkit/core/error.h"
+#include "snnkit/core/rng.h"
+#include "snnkit/io/atomic_file.h"
+#include "snnkit/io/safetensors.h"
+#include "snnkit/train/progress.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+namespace snnkit {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::atomic<int> g_signal{0};
+
+extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
+
+// Installs SIGINT/SIGTERM handlers for the lifetime of the object (training saves and exits cleanly).
+struct signal_scope {
+    struct sigaction old_int {}, old_term {};
+    signal_scope() {
+        g_signal.store(0);
+        struct sigaction sa {};
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+    }
+    ~signal_scope() {
+        sigaction(SIGINT, &old_int, nullptr);
+        sigaction(SIGTERM, &old_term, nullptr);
+    }
+};
+
+json history_json(const std::vector<epoch_metrics> & h) {
+    json a = json::array();
+    for (const auto & m : h) {
+        a.push_back({{"epoch", m.epoch},
+                     {"train_loss", m.train_loss},
+                     {"train_accuracy", m.train_accuracy},
+                     {"test_accuracy", m.test_accuracy},
+                     {"lr", m.lr},
+                     {"seconds", m.seconds}});
+    }
+    return a;
+}
+
+std::vector<epoch_metrics> history_from(const json & a) {
+    std::vector<epoch_metrics> h;
+    for (const auto & j : a) {
+        epoch_metrics m;
+        m.epoch = j.at("epoch").get<int>();
+        m.train_loss = j.at("train_loss").get<double>();
+        m.train_accuracy = j.at("train_accuracy").get<double>();
+        m.test_accuracy = j.at("test_accuracy").get<double>();
+        m.lr = j.at("lr").get<double>();
+        m.seconds = j.at("seconds").get<double>();
+        h.push_back(m);
+    }
+    return h;
+}
+
+struct position {
+    int epoch = 0;      // epoch in progress (0-based)
+    int64_t step = 0;   // next step within that epoch
+    double seconds = 0; // training wall time so far
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+};
+
+void save_checkpoint(const std::string & path, const graph & g, const optimizer & opt, const position & pos,
+                     const std::vector<epoch_metrics> & history, const trainer_options & o) {
+    named_tensors t;
+    for (const auto & kv : g.named_tensors()) {
+        t.emplace_back("model." + kv.first, kv.second.detach());
+    }
+    for (const auto & kv : opt.state()) {
+        t.emplace_back("optim." + kv.first, kv.second);
+    }
+    std::map<std::string, std::string> meta = {
+        {"format", "snnkit-checkpoint"},
+        {"epoch", std::to_string(pos.epoch)},
+        {"step", std::to_string(pos.step)},
+        {"seed", std::to_string(o.seed)},
+        {"seconds", json(pos.seconds).dump()},
+        {"loss_sum", json(pos.loss_sum).dump()},
+        {"correct", std::to_string(pos.correct)},
+        {"seen", std::to_string(pos.seen)},
+        {"history", history_json(history).dump()},
+    };
+    safetensors_save(path, t, meta);
+}
+
+position load_checkpoint(const std::string & path, graph & g, optimizer & opt, std::vector<epoch_metrics> * history,
+                         const trainer_options & o) {
+    std::map<std::string, std::string> meta;
+    named_tensors t = safetensors_load(path, &meta);
+    if (meta["format"] != "snnkit-checkpoint") {
+        fail(path, "not an snnkit checkpoint");
+    }
+    if (meta["seed"] != std::to_string(o.seed)) {
+        fail(path, "checkpoint was made with --seed " + meta["seed"] + ", not " + std::to_string(o.seed));
+    }
+    std::map<std::string, at::Tensor> by(t.begin(), t.end());
+    at::NoGradGuard no_grad;
+    for (auto & n : g.nodes) {
+        for (auto * m : {&n.params, &n.buffers}) {
+            for (auto & kv : *m) {
+                auto it = by.find("model." + n.name + "." + kv.first);
+                if (it == by.end() || it->second.sizes() != kv.second.sizes()) {
+                    fail(path, "layer '" + n.name + "': tensor '" + kv.first +
+                                   "' is missing or has another shape (checkpoint of a different model?)");
+                }
+                kv.second.copy_(it->second);
+            }
+        }
+    }
+    named_tensors os;
+    for (const auto & kv : t) {
+        if (kv.first.rfind("optim.", 0) == 0) {
+            os.emplace_back(kv.first.substr(6), kv.second);
+        }
+    }
+    opt.load_state(os);
+    position p;
+    try {
+        p.epoch = std::stoi(meta.at("epoch"));
+        p.step = std::stoll(meta.at("step"));
+        p.seconds = json::parse(meta.at("seconds")).get<double>();
+        p.loss_sum = json::parse(meta.at("loss_sum")).get<double>();
+        p.correct = std::stoll(meta.at("correct"));
+        p.seen = std::stoll(meta.at("seen"));
+        *history = history_from(json::parse(meta.at("history")));
+    } catch (const std::exception & e) {
+        fail(path, std::string("checkpoint metadata is malformed: ") + e.what());
+    }
+    return p;
+}
+
+void write_log(const std::string & path, const std::vector<epoch_metrics> & h) {
+    std::string s;
+    for (const auto & j : history_json(h)) {
+        s += j.dump() + "\n";
+    }
+    write_file_atomic(path, s);
+}
+
+} // namespace
+
+double evaluate_accuracy(const forward_fn & forward, const dataset & data, const augment_options & pre,
+                         int64_t batch_size, bool progress) {
+    at::NoGradGuard no_grad;
+    const int64_t n = data.images.size(0);
+    if (n == 0) {
+        return 0.0;
+    }
+    int64_t correct = 0;
+    progress_bar bar("eval", n, progress);
+    for (int64_t s = 0; s < n; s += batch_size) {
+        const int64_t e = std::min(n, s + batch_size);
+        const at::Tensor idx = at::arange(s, e, at::kLong);
+        const at::Tensor x = make_batch(data.images, idx, pre, 0);
+        const at::Tensor logits = forward(x, false);
+        correct += logits.argmax(1).eq(data.labels.slice(0, s, e)).sum().item<int64_t>();
+        bar.update(e);
+    }
+    return 100.0 * static_cast<double>(correct) / static_cast<double>(n);
+}
+
+train_result train_loop(graph & g, const forward_fn & forward, const dataset & train, const dataset & test,
+                        const trainer_options & o, const epoch_hook & on_epoch) {
+    const int64_t n = train.images.size(0);
+    if (n < o.batch_size) {
+        fail("training data", "has " + std::to_string(n) + " samples, fewer than one batch of " +
+                                  std::to_string(o.batch_size));
+    }
+    if (o.epochs < 1) {
+        fail("--epochs", "must be at least 1");
+    }
+    const int64_t steps_per_epoch = n / o.batch_size; // the last partial batch is dropped
+    const int64_t total_steps = steps_per_epoch * o.epochs;
+    for (auto & kv : g.named_params()) {
+        kv.second.requires_grad_(true);
+    }
+    optimizer opt(g.named_params(), o.optim);
+    std::vector<epoch_metrics> history;
+    position pos;
+    std::string ckpt, log;
+    if (!o.out_dir.empty()) {
+        make_dirs(o.out_dir);
+        ckpt = o.out_dir + "/checkpoint.safetensors";
+        log = o.out_dir + "/train_log.jsonl";
+    }
+    if (o.resume) {
+        if (ckpt.empty()) {
+            fail("--resume", "needs an output directory");
+        }
+        if (std::filesystem::exists(ckpt)) {
+            pos = load_checkpoint(ckpt, g, opt, &history, o);
+            if (o.progress) {
+                std::fprintf(stderr, "resuming from %s at epoch %d step %lld\n", ckpt.c_str(), pos.epoch + 1,
+                             static_cast<long long>(pos.step));
+            }
+        } else if (o.progress) {
+            std::fprintf(stderr, "no checkpoint at %s: starting from scratch\n", ckpt.c_str());
+        }
+    }
+
+    signal_scope signals;
+    train_result r;
+    int64_t run_steps = 0;
+    at::Generator dropout_gen = at::detail::getDefaultCPUGenerator();
+    for (; pos.epoch < o.epochs; ++pos.epoch) {
+        at::Generator order_gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(o.seed, 0x0e0c, pos.epoch));
+        const at::Tensor perm = at::randperm(n, order_gen, at::kLong);
+        if (on_epoch && pos.step == 0) {
+            const at::Tensor idx = perm.slice(0, 0, o.batch_size);
+            on_epoch(pos.epoch, make_batch(train.images, idx, o.augment, rng_mix(o.seed, 0x00e0, pos.epoch)),
+                     train.labels.index_select(0, idx));
+        }
+        progress_bar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(o.epochs),
+                         steps_per_epoch, o.progress);
+        auto t0 = std::chrono::steady_clock::now();
+        double lr = o.optim.lr;
+        for (; pos.step < steps_per_epoch; ++pos.step) {
+            const int64_t global = pos.epoch * steps_per_epoch + pos.step;
+            lr = o.schedule == "cosine" ? cosine_lr(o.optim.lr, o.lr_min, global, total_steps) : o.optim.lr;
+            const at::Tensor idx = perm.slice(0, pos.step * o.batch_size, (pos.step + 1) * o.batch_size);
+            const at::Tensor x = make_batch(train.images, idx, o.augment, rng_mix(o.seed, pos.epoch, pos.step));
+            const at::Tensor y = train.labels.index_select(0, idx);
+            {
+                std::lock_guard<std::mutex> lock(dropout_gen.mutex());
+                dropout_gen.set_current_seed(rng_mix(o.seed, 0xd70, global));
+            }
+            opt.zero_grad();
+            const at::Tensor logits = forward(x, true);
+            const at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, o.label_smoothing);
+            const double lv = loss.item<double>();
+            if (!std::isfinite(lv)) {
+                fail("training", "loss is " + std::to_string(lv) + " at epoch " + std::to_string(pos.epoch + 1) +
+                                     " step " + std::to_string(pos.step) + " (lower the learning rate?)");
+            }
+            loss.backward();
+            opt.step(lr);
+            pos.loss_sum += lv * static_cast<double>(y.size(0));
+            pos.correct += logits.detach().argmax(1).eq(y).sum().item<int64_t>();
+            pos.seen += y.size(0);
+            char extra[96];
+            std::snprintf(extra, sizeof extra, "loss %.4f acc %.2f%% lr %.4g", pos.loss_sum / pos.seen,
+                          100.0 * pos.correct / pos.seen, lr);
+            bar.update(pos.step + 1, extra);
+            ++run_steps;
+            const bool stop = g_signal.load() != 0 || (o.max_steps > 0 && run_steps >= o.max_steps);
+            const bool periodic = o.checkpoint_steps > 0 && run_steps % o.checkpoint_steps == 0;
+            if ((stop || periodic) && !ckpt.empty()) {
+                position next = pos;
+                next.step += 1;
+                next.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                save_checkpoint(ckpt, g, opt, next, history, o);
+            }
+            if (stop) {
+                if (o.progress) {
+                    std::fprintf(stderr, "\nstopped%s; checkpoint saved to %s (continue with --resume)\n",
+                                 g_signal.load() ? " by signal" : "", ckpt.c_str());
+                }
+                r.interrupted = true;
+                r.history = history;
+                r.epochs = pos.epoch;
+                return r;
+            }
+        }
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        pos.seconds += secs;
+        epoch_metrics m;
+        m.epoch = pos.epoch + 1;
+        m.train_loss = pos.loss_sum / std::max<int64_t>(1, pos.seen);
+        m.train_accuracy = 100.0 * pos.correct / std::max<int64_t>(1, pos.seen);
+        m.test_accuracy = test.images.defined() && test.images.size(0) > 0
+                              ? evaluate_accuracy(forward, test, o.eval_preprocess, o.eval_batch_size)
+                              : 0.0;
+        m.lr = lr;
+        m.seconds = secs;
+        history.push_back(m);
+        char extra[128];
+        std::snprintf(extra, sizeof extra, "loss %.4f train %.2f%% test %.2f%%", m.train_loss, m.train_accuracy,
+                      m.test_accuracy);
+        bar.finish(extra);
+        pos.step = 0;
+        pos.loss_sum = 0;
+        pos.correct = pos.seen = 0;
+        if (!ckpt.empty()) {
+            position next = pos;
+            next.epoch += 1;
+            save_checkpoint(ckpt, g, opt, next, history, o);
+            write_log(log, history);
+        }
+    }
+    for (auto & kv : g.named_params()) {
+        kv.second.requires_grad_(false);
+    }
+    r.history = history;
+    r.epochs = o.epochs;
+    r.test_accuracy = history.empty() ? 0.0 : history.back().test_accuracy;
+    r.train_seconds = pos.seconds;
+    return r;
+}
+
+} // namespace snnkit

@@ -1,0 +1,81 @@
+// snnkit/train/trainer.h: the training loop shared by ANN and SNN training: seeded data order and
+// augmentation, optimizer + cosine schedule, progress with ETA, per-epoch JSON-lines log, atomic
+// checkpoints with optimizer and RNG position, bit-exact --resume, and SIGINT/SIGTERM checkpointing.
+#pragma once
+
+#include "snnkit/data/augment.h"
+#include "snnkit/data/dataset.h"
+#include "snnkit/nn/graph.h"
+#include "snnkit/train/optimizer.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace snnkit {
+
+// Maps a float batch [B, ...] to logits [B, classes]; `train` selects training behaviour.
+using forward_fn = std::function<at::Tensor(const at::Tensor & x, bool train)>;
+
+struct trainer_options {
+    /// number of epochs
+    int epochs = 10;
+    /// training batch size
+    int64_t batch_size = 128;
+    /// evaluation batch size
+    int64_t eval_batch_size = 1000;
+    /// optimizer and peak learning rate
+    optimizer_options optim;
+    /// "cosine" (per step, down to lr_min) or "constant"
+    std::string schedule = "cosine";
+    /// final learning rate of the cosine schedule
+    double lr_min = 0.0;
+    /// label smoothing of the cross-entropy loss
+    double label_smoothing = 0.0;
+    /// seed of data order, augmentation and dropout
+    uint64_t seed = 0;
+    /// train-time preprocessing (normalisation + augmentation)
+    augment_options augment;
+    /// evaluation preprocessing (normalisation only)
+    augment_options eval_preprocess;
+    /// output directory: checkpoint.safetensors, train_log.jsonl
+    std::string out_dir;
+    /// continue from out_dir/checkpoint.safetensors if present
+    bool resume = false;
+    /// also checkpoint every this many steps (0 = at the end of each epoch only)
+    int64_t checkpoint_steps = 0;
+    /// stop (with a checkpoint) after this many steps in this run (0 = no limit); for tests of resume
+    int64_t max_steps = 0;
+    /// draw the progress line
+    bool progress = true;
+};
+
+struct epoch_metrics {
+    int epoch = 0;
+    double train_loss = 0;
+    double train_accuracy = 0; ///< percent
+    double test_accuracy = 0;  ///< percent
+    double lr = 0;
+    double seconds = 0;
+};
+
+struct train_result {
+    std::vector<epoch_metrics> history;
+    double test_accuracy = 0; ///< percent, after the last epoch
+    double train_seconds = 0; ///< wall time of training (all runs of a resumed training together)
+    int epochs = 0;           ///< epochs completed
+    bool interrupted = false; ///< stopped early (signal or max_steps) after writing a checkpoint
+};
+
+// Hooks a caller may set: called at the start of each epoch with one training batch (Dspike's b).
+using epoch_hook = std::function<void(int epoch, const at::Tensor & x, const at::Tensor & y)>;
+
+// Trains g (its params get requires_grad) with `forward` on `train`, evaluating on `test` each epoch.
+train_result train_loop(graph & g, const forward_fn & forward, const dataset & train, const dataset & test,
+                        const trainer_options & opt, const epoch_hook & on_epoch = {});
+
+// Top-1 accuracy in percent of forward(x, false) on a dataset.
+double evaluate_accuracy(const forward_fn & forward, const dataset & data, const augment_options & pre,
+                         int64_t batch_size, bool progress = false);
+
+} // namespace snnkit

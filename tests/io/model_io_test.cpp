@@ -1,0 +1,96 @@
+// Model directories: round trip (identical outputs), and each kind of damaged model file.
+#include "snnkit/core/error.h"
+#include "snnkit/io/atomic_file.h"
+#include "snnkit/io/model_io.h"
+#include "snnkit/io/safetensors.h"
+#include "snnkit/nn/act_stats.h"
+#include "snnkit/nn/forward.h"
+#include "snnkit/nn/zoo.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+using namespace snnkit;
+
+namespace {
+
+std::string tmp_dir(const std::string & name) {
+    const std::string d = std::string(SNNKIT_BINARY_DIR) + "/tmp_model_io/" + name;
+    std::filesystem::remove_all(d);
+    make_dirs(d);
+    return d;
+}
+
+void expect_load_error(const std::string & dir, const std::string & needle) {
+    try {
+        load_model(dir);
+        FAIL() << "no error, expected: " << needle;
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+}
+
+} // namespace
+
+TEST(model_io, round_trip_gives_identical_outputs_and_metadata) {
+    zoo_options o;
+    o.arch = "resnet20-he";
+    o.input_shape = {3, 16, 16};
+    graph g = zoo_build(o);
+    at::manual_seed(3);
+    record_activation_stats(g, at::randn({16, 3, 16, 16}));
+    const std::string d = tmp_dir("rt");
+    save_model(d, g, R"({"kind":"ann","note":"x"})");
+    std::string meta;
+    const graph h = load_model(d, &meta);
+    EXPECT_NE(meta.find("\"note\":\"x\""), std::string::npos);
+    EXPECT_EQ(h.nodes.size(), g.nodes.size());
+    EXPECT_EQ(h.arch, "resnet20-he");
+    const at::Tensor x = at::randn({2, 3, 16, 16});
+    at::NoGradGuard ng;
+    EXPECT_TRUE(at::equal(ann_forward(g, x), ann_forward(h, x)));
+    const int r = h.find("conv1.relu");
+    EXPECT_TRUE(at::equal(h.nodes[r].buffers.at("act_channel_max"), g.nodes[r].buffers.at("act_channel_max")));
+}
+
+TEST(model_io, damaged_models_give_clear_errors) {
+    zoo_options o;
+    graph g = zoo_build(o);
+    const std::string d = tmp_dir("bad");
+    save_model(d, g);
+    const std::string json = read_file(d + "/model.json");
+    const std::string weights = read_file(d + "/model.safetensors");
+
+    expect_load_error(tmp_dir("empty"), "no such file");
+
+    write_file_atomic(d + "/model.json", json.substr(0, json.size() / 2));
+    expect_load_error(d, "not valid JSON");
+
+    std::string unknown = json;
+    unknown.replace(unknown.find("\"conv2d\""), 8, "\"conv9d\"");
+    write_file_atomic(d + "/model.json", unknown);
+    expect_load_error(d, "unknown op 'conv9d'");
+
+    write_file_atomic(d + "/model.json", json);
+    write_file_atomic(d + "/model.safetensors", weights.substr(0, weights.size() - 100));
+    expect_load_error(d, "model.safetensors");
+
+    // A tensor with the wrong shape: the error names the layer.
+    graph bad = g.clone();
+    bad.nodes[1].params["weight"] = at::zeros({32, 1, 5, 5});
+    safetensors_save(d + "/model.safetensors", bad.named_tensors());
+    expect_load_error(d, "conv1");
+
+    // A missing tensor.
+    named_tensors t = g.named_tensors();
+    t.erase(t.begin());
+    safetensors_save(d + "/model.safetensors", t);
+    expect_load_error(d, "missing");
+
+    // NaN weights are refused on load.
+    graph nan = g.clone();
+    nan.nodes[1].params["weight"][0][0][0][0] = NAN;
+    safetensors_save(d + "/model.safetensors", nan.named_tensors());
+    expect_load_error(d, "NaN");
+}
