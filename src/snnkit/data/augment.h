@@ -24,4 +24,16 @@ struct augment_options {
 at::Tensor make_batch(const at::Tensor & images, const at::Tensor & idx, const augment_options & opt,
                       uint64_t seed);
 
+// The random draw make_batch uses for one sample (exposed for tests and reference implementations).
+// With pad p = opt.pad_crop, the output pixel (y, x) of a C x H x W image is
+//     xs = flip ? W - 1 - x : x;   value = image[c][y + dy - p][xs + dx - p]   (0 outside the image)
+// i.e. a crop at offset (dy, dx) in [0, 2p] of the zero-padded image, then a horizontal flip.
+// dy = dx = p without cropping; flip = false without hflip.
+struct augment_draw {
+    int dy = 0;
+    int dx = 0;
+    bool flip = false;
+};
+augment_draw draw_augment(uint64_t seed, int64_t index, const augment_options & opt);
+
 } // namespace snnkit

@@ -1,0 +1,380 @@
+// snnkit/data/image_folder.cpp: ImageFolder datasets (root/<split>/<class>/<image>.{jpg,jpeg,png}).
+//
+// Classes are the sub-directories of root/<split>, sorted by name (byte order, like Python's sorted).
+// Images are decoded in parallel with libjpeg-turbo and libpng to 8-bit RGB (grayscale, palette,
+// 16-bit and alpha inputs are converted; alpha is dropped, like PIL's convert("RGB")), optionally
+// resized (shorter side, bilinear) and center-cropped, and returned as uint8 [N, 3, H, W].
+//
+// Both C libraries report fatal errors through a callback that must not return: we longjmp back to
+// the decode function, which therefore keeps no C++ objects with destructors of its own between
+// setjmp and the library calls (all buffers belong to the caller).
+#include "snnkit/core/error.h"
+#include "snnkit/data/dataset.h"
+#include "snnkit/data/file_util.h"
+
+#include <ATen/Parallel.h>
+
+#include <csetjmp>
+#include <cstdio>
+#include <jpeglib.h>
+#include <jerror.h>
+#include <png.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace snnkit {
+
+namespace {
+
+/// Refuse images with more pixels than this (about 16k x 16k): guards against absurd headers.
+constexpr uint64_t max_image_pixels = uint64_t(1) << 28;
+/// Refuse image files larger than this.
+constexpr uint64_t max_image_file_bytes = uint64_t(1) << 30;
+
+/// One decoded image, interleaved RGB (HWC). Owned by the caller of the decoders.
+struct rgb_image {
+    int width = 0, height = 0;
+    std::vector<uint8_t> pixels;   // height * width * 3
+    std::vector<uint8_t *> rows;   // scratch row pointers (PNG)
+};
+
+// ------------------------------------------------------------------------------------------ JPEG
+
+struct jpeg_error_state {
+    jpeg_error_mgr pub;     // must be first: libjpeg hands us a pointer to it
+    std::jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit_cb(j_common_ptr cinfo) {
+    auto * st = reinterpret_cast<jpeg_error_state *>(cinfo->err);
+    (*cinfo->err->format_message)(cinfo, st->message);
+    std::longjmp(st->jump, 1);
+}
+
+// Warnings are silent, except premature end of data: a truncated file is an error for a dataset.
+void jpeg_emit_message_cb(j_common_ptr cinfo, int level) {
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+        auto * st = reinterpret_cast<jpeg_error_state *>(cinfo->err);
+        std::snprintf(st->message, sizeof st->message, "truncated JPEG data (premature end of file)");
+        std::longjmp(st->jump, 1);
+    }
+}
+
+void jpeg_output_message_cb(j_common_ptr) {}
+
+/// Decodes a JPEG to RGB. Returns false and fills `err` on failure.
+bool decode_jpeg(const uint8_t * data, size_t size, rgb_image & out, char * err, size_t err_len) {
+    jpeg_decompress_struct cinfo;
+    jpeg_error_state st;
+    cinfo.err = jpeg_std_error(&st.pub);
+    st.pub.error_exit = jpeg_error_exit_cb;
+    st.pub.emit_message = jpeg_emit_message_cb;
+    st.pub.output_message = jpeg_output_message_cb;
+    st.message[0] = 0;
+    if (setjmp(st.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        std::snprintf(err, err_len, "undecodable JPEG: %s", st.message);
+        return false;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, const_cast<unsigned char *>(data), static_cast<unsigned long>(size));
+    jpeg_read_header(&cinfo, TRUE);
+    const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  // libjpeg-turbo converts grayscale to RGB itself
+    if (uint64_t(cinfo.image_width) * cinfo.image_height > max_image_pixels) {
+        std::snprintf(err, err_len, "absurd JPEG size %ux%u", cinfo.image_width, cinfo.image_height);
+        jpeg_destroy_decompress(&cinfo);
+        return false;
+    }
+    jpeg_start_decompress(&cinfo);
+    const int w = static_cast<int>(cinfo.output_width), h = static_cast<int>(cinfo.output_height);
+    const int comps = cinfo.output_components;  // 3 (RGB) or 4 (CMYK)
+    out.width = w;
+    out.height = h;
+    out.pixels.resize(size_t(w) * h * comps);
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = out.pixels.data() + size_t(cinfo.output_scanline) * w * comps;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    const bool adobe_inverted = cinfo.saw_Adobe_marker;
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    if (comps == 4) {
+        // CMYK -> RGB (Adobe files store inverted CMYK): R = C * K / 255 for the stored values.
+        const size_t n = size_t(w) * h;
+        uint8_t * p = out.pixels.data();
+        for (size_t i = 0; i < n; ++i) {
+            int c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+            if (!adobe_inverted) { c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k; }
+            p[3 * i + 0] = static_cast<uint8_t>((c * k + 127) / 255);
+            p[3 * i + 1] = static_cast<uint8_t>((m * k + 127) / 255);
+            p[3 * i + 2] = static_cast<uint8_t>((y * k + 127) / 255);
+        }
+        out.pixels.resize(n * 3);
+    }
+    return true;
+}
+
+// ------------------------------------------------------------------------------------------- PNG
+
+struct png_state {
+    const uint8_t * data;
+    size_t size;
+    size_t pos;
+    char message[256];
+};
+
+void png_error_cb(png_structp png, png_const_charp msg) {
+    auto * st = static_cast<png_state *>(png_get_error_ptr(png));
+    std::snprintf(st->message, sizeof st->message, "%s", msg ? msg : "unknown libpng error");
+    png_longjmp(png, 1);
+}
+
+void png_warning_cb(png_structp, png_const_charp) {}
+
+void png_read_cb(png_structp png, png_bytep dst, png_size_t n) {
+    auto * st = static_cast<png_state *>(png_get_io_ptr(png));
+    if (n > st->size - st->pos) png_error(png, "truncated PNG data (premature end of file)");
+    std::memcpy(dst, st->data + st->pos, n);
+    st->pos += n;
+}
+
+/// Decodes a PNG to 8-bit RGB. Returns false and fills `err` on failure.
+bool decode_png(const uint8_t * data, size_t size, rgb_image & out, char * err, size_t err_len) {
+    png_state st{data, size, 0, {0}};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_error_cb, png_warning_cb);
+    if (!png) {
+        std::snprintf(err, err_len, "libpng: out of memory");
+        return false;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (!info || setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, nullptr);
+        std::snprintf(err, err_len, "undecodable PNG: %s", st.message[0] ? st.message : "out of memory");
+        return false;
+    }
+    png_set_read_fn(png, &st, png_read_cb);
+    png_set_user_limits(png, 1u << 16, 1u << 16);
+    png_read_info(png, info);
+    const png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    if (uint64_t(w) * h > max_image_pixels) png_error(png, "absurd image size");
+    const int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16) png_set_strip_16(png);
+    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
+        png_get_rowbytes(png, info) != size_t(w) * 3)
+        png_error(png, "unsupported PNG pixel format");
+    out.width = static_cast<int>(w);
+    out.height = static_cast<int>(h);
+    out.pixels.resize(size_t(w) * h * 3);
+    out.rows.resize(h);
+    for (png_uint_32 y = 0; y < h; ++y) out.rows[y] = out.pixels.data() + size_t(y) * w * 3;
+    png_read_image(png, out.rows.data());
+    png_read_end(png, nullptr);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return true;
+}
+
+// ------------------------------------------------------------------------------ resize and crop
+
+/// Resizes so the shorter side is `size` (longer side scaled like torchvision: truncated), bilinear
+/// with half-pixel centres (align_corners = false), no antialiasing.
+void resize_shorter(rgb_image & img, int size, std::vector<uint8_t> & scratch) {
+    const int w = img.width, h = img.height;
+    if (std::min(w, h) == size) return;
+    int nw, nh;
+    if (w <= h) { nw = size; nh = static_cast<int>(int64_t(size) * h / w); }
+    else        { nh = size; nw = static_cast<int>(int64_t(size) * w / h); }
+    nw = std::max(nw, 1);
+    nh = std::max(nh, 1);
+    const float sx = float(w) / nw, sy = float(h) / nh;
+    // Horizontal taps, shared by all rows.
+    std::vector<int> x0(nw), x1(nw);
+    std::vector<float> fx(nw);
+    for (int x = 0; x < nw; ++x) {
+        float s = std::max((x + 0.5f) * sx - 0.5f, 0.0f);
+        int i = std::min(static_cast<int>(s), w - 1);
+        x0[x] = i;
+        x1[x] = std::min(i + 1, w - 1);
+        fx[x] = s - i;
+    }
+    scratch.resize(size_t(nw) * nh * 3);
+    const uint8_t * src = img.pixels.data();
+    for (int y = 0; y < nh; ++y) {
+        float s = std::max((y + 0.5f) * sy - 0.5f, 0.0f);
+        int r0 = std::min(static_cast<int>(s), h - 1), r1 = std::min(r0 + 1, h - 1);
+        float fy = s - r0;
+        const uint8_t * a = src + size_t(r0) * w * 3;
+        const uint8_t * b = src + size_t(r1) * w * 3;
+        uint8_t * dst = scratch.data() + size_t(y) * nw * 3;
+        for (int x = 0; x < nw; ++x) {
+            for (int c = 0; c < 3; ++c) {
+                float top = a[x0[x] * 3 + c] + fx[x] * (a[x1[x] * 3 + c] - a[x0[x] * 3 + c]);
+                float bot = b[x0[x] * 3 + c] + fx[x] * (b[x1[x] * 3 + c] - b[x0[x] * 3 + c]);
+                float v = top + fy * (bot - top);
+                dst[x * 3 + c] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v + 0.5f)));
+            }
+        }
+    }
+    img.pixels.swap(scratch);
+    img.width = nw;
+    img.height = nh;
+}
+
+/// Center crop to crop x crop (offsets rounded down). Returns false if the image is too small.
+bool center_crop(rgb_image & img, int crop) {
+    if (img.width < crop || img.height < crop) return false;
+    if (img.width == crop && img.height == crop) return true;
+    const int ox = (img.width - crop) / 2, oy = (img.height - crop) / 2;
+    for (int y = 0; y < crop; ++y)  // in place: destination rows never overtake source rows
+        std::memmove(img.pixels.data() + size_t(y) * crop * 3,
+                     img.pixels.data() + (size_t(y + oy) * img.width + ox) * 3, size_t(crop) * 3);
+    img.pixels.resize(size_t(crop) * crop * 3);
+    img.width = img.height = crop;
+    return true;
+}
+
+// ---------------------------------------------------------------------------------- file listing
+
+bool has_image_extension(const fs::path & p) {
+    std::string ext = p.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+/// Sorted names of the entries of `dir` that are directories (want_dirs) or image files.
+std::vector<std::string> list_sorted(const std::string & dir, bool want_dirs) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec), end;
+    if (ec) fail(dir, "cannot list directory: " + ec.message());
+    for (; it != end; it.increment(ec)) {
+        if (ec) fail(dir, "cannot list directory: " + ec.message());
+        const fs::path & p = it->path();
+        std::string name = p.filename().string();
+        if (name.empty() || name[0] == '.') continue;  // hidden files and folders
+        std::error_code ec2;
+        if (want_dirs ? fs::is_directory(p, ec2) : (fs::is_regular_file(p, ec2) && has_image_extension(p)))
+            names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+/// Reads and decodes one file (format from its magic bytes), then resizes and crops it.
+/// Returns an empty string on success, otherwise the problem.
+std::string load_one(const std::string & path, const image_folder_options & opt, rgb_image & img,
+                     std::vector<uint8_t> & file_buf, std::vector<uint8_t> & scratch) {
+    std::error_code ec;
+    const uint64_t size = fs::file_size(path, ec);
+    if (ec) return "cannot read file: " + ec.message();
+    if (size > max_image_file_bytes) return "image file too large (" + std::to_string(size) + " bytes)";
+    file_buf.resize(size);
+    std::FILE * f = std::fopen(path.c_str(), "rb");
+    if (!f) return "cannot open file";
+    const size_t got = size ? std::fread(file_buf.data(), 1, size, f) : 0;
+    std::fclose(f);
+    if (got != size) return "read error";
+    const uint8_t * d = file_buf.data();
+    const size_t n = file_buf.size();
+    char err[320] = {0};
+    bool ok;
+    if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF)
+        ok = decode_jpeg(d, n, img, err, sizeof err);
+    else if (n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
+        ok = decode_png(d, n, img, err, sizeof err);
+    else
+        return n == 0 ? "empty image file" : "not a JPEG or PNG file (unknown magic bytes)";
+    if (!ok) return err;
+    if (opt.resize > 0) resize_shorter(img, opt.resize, scratch);
+    if (opt.crop > 0 && !center_crop(img, opt.crop))
+        return "image " + std::to_string(img.width) + "x" + std::to_string(img.height) + " is smaller than the crop " +
+               std::to_string(opt.crop) + "x" + std::to_string(opt.crop);
+    return "";
+}
+
+} // namespace
+
+dataset load_image_folder(const std::string & root, split s, const image_folder_options & opt) {
+    if (opt.resize < 0 || opt.crop < 0) fail(root, "image_folder_options: resize and crop must be >= 0");
+    detail::require_dir(root, "image folder root");
+    const std::string split_dir = root + "/" + (s == split::train ? "train" : "test");
+    detail::require_dir(split_dir, "split directory");
+
+    // Enumerate classes and files.
+    dataset d;
+    d.class_names = list_sorted(split_dir, true);
+    if (d.class_names.empty()) fail(split_dir, "no class directories");
+    std::vector<std::string> files;
+    std::vector<int64_t> labels;
+    for (size_t c = 0; c < d.class_names.size(); ++c) {
+        const std::string cdir = split_dir + "/" + d.class_names[c];
+        auto names = list_sorted(cdir, false);
+        if (names.empty()) fail(cdir, "empty class directory (no .jpg/.jpeg/.png images)");
+        for (auto & n : names) {
+            files.push_back(cdir + "/" + n);
+            labels.push_back(static_cast<int64_t>(c));
+        }
+    }
+    d.num_classes = static_cast<int64_t>(d.class_names.size());
+    const int64_t n = static_cast<int64_t>(files.size());
+
+    // Decode in parallel: `threads` tasks pull images from a shared counter (balances uneven sizes).
+    std::vector<rgb_image> images(n);
+    std::vector<std::string> errors(n);
+    int threads = opt.threads > 0 ? std::min(opt.threads, at::get_num_threads()) : at::get_num_threads();
+    threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> failed{false};
+    at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+        std::vector<uint8_t> file_buf, scratch;
+        for (int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) {
+            errors[i] = load_one(files[i], opt, images[i], file_buf, scratch);
+            if (!errors[i].empty()) failed = true;
+            images[i].rows = {};
+        }
+    });
+    for (int64_t i = 0; i < n; ++i)
+        if (!errors[i].empty()) fail(files[i], errors[i]);
+
+    // All images must share one size (guaranteed with crop).
+    const int h = images[0].height, w = images[0].width;
+    for (int64_t i = 1; i < n; ++i)
+        if (images[i].height != h || images[i].width != w)
+            fail(files[i], "image size " + std::to_string(images[i].width) + "x" + std::to_string(images[i].height) +
+                               " differs from " + std::to_string(w) + "x" + std::to_string(h) + " of " + files[0] +
+                               " (set a crop to mix sizes)");
+
+    // HWC -> CHW into the output tensor, in parallel, freeing the buffers as we go.
+    d.images = at::empty({n, 3, h, w}, at::kByte);
+    d.labels = at::from_blob(labels.data(), {n}, at::kLong).clone();
+    uint8_t * out = d.images.data_ptr<uint8_t>();
+    const size_t plane = size_t(h) * w;
+    at::parallel_for(0, n, 64, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+            const uint8_t * src = images[i].pixels.data();
+            uint8_t * dst = out + size_t(i) * 3 * plane;
+            for (size_t p = 0; p < plane; ++p) {
+                dst[p] = src[3 * p];
+                dst[plane + p] = src[3 * p + 1];
+                dst[2 * plane + p] = src[3 * p + 2];
+            }
+            std::vector<uint8_t>().swap(images[i].pixels);
+        }
+    });
+    return d;
+}
+
+} // namespace snnkit
