@@ -11,6 +11,7 @@ pkgs=(
   libjpeg-dev libpng-dev zlib1g-dev
   dataset-fashion-mnist
   gnuplot-nox
+  libopenblas0-openmp
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3-torch python3-numpy)

@@ -1,0 +1,141 @@
+// snnkit/nn/snn_forward.cpp
+#include "snnkit/nn/snn_forward.h"
+
+#include "snnkit/core/error.h"
+#include "snnkit/core/rng.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+namespace snnkit {
+
+namespace {
+
+// A node's value: static ([N, ...], same at every step) or temporal ([T*N, ...], time folded into batch).
+struct value {
+    at::Tensor t;
+    bool temporal = false;
+};
+
+at::Tensor to_folded(const value & v, int64_t T) {
+    if (v.temporal) {
+        return v.t;
+    }
+    std::vector<int64_t> s = v.t.sizes().vec();
+    std::vector<int64_t> e{T};
+    e.insert(e.end(), s.begin(), s.end());
+    s[0] *= T;
+    return v.t.unsqueeze(0).expand(e).reshape(s);
+}
+
+at::Tensor unfold_time(const at::Tensor & folded, int64_t T) {
+    std::vector<int64_t> s = folded.sizes().vec();
+    std::vector<int64_t> r{T, s[0] / T};
+    r.insert(r.end(), s.begin() + 1, s.end());
+    return folded.reshape(r);
+}
+
+} // namespace
+
+snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options & opt,
+                       const std::vector<at::Tensor> * v_init) {
+    const int64_t T = opt.T;
+    if (T < 1) {
+        fail("--T", "the number of time steps must be at least 1, got " + std::to_string(T));
+    }
+    const auto & is = g.input_shape;
+    value in;
+    if (x.dim() == static_cast<int64_t>(is.size()) + 2 && x.sizes().slice(2).vec() == is) {
+        if (x.size(0) != T) {
+            fail("input", "time-major input has " + std::to_string(x.size(0)) + " steps, expected T = " +
+                              std::to_string(T));
+        }
+        in.t = x.reshape([&] {
+            std::vector<int64_t> s{x.size(0) * x.size(1)};
+            s.insert(s.end(), is.begin(), is.end());
+            return s;
+        }());
+        in.temporal = true;
+    } else if (x.dim() == static_cast<int64_t>(is.size()) + 1 && x.sizes().slice(1).vec() == is) {
+        if (opt.encoding == "direct") {
+            in.t = x;
+        } else if (opt.encoding == "poisson") {
+            at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x9015));
+            std::vector<int64_t> s{T};
+            s.insert(s.end(), x.sizes().begin(), x.sizes().end());
+            const at::Tensor p = x.clamp(0.0, 1.0).unsqueeze(0).expand(s);
+            in.t = at::bernoulli(p, gen).to(x.scalar_type()).reshape([&] {
+                std::vector<int64_t> f{T * x.size(0)};
+                f.insert(f.end(), is.begin(), is.end());
+                return f;
+            }());
+            in.temporal = true;
+        } else {
+            fail("--encoding " + opt.encoding, "unknown input encoding (known: direct, poisson)");
+        }
+    } else {
+        fail("input", "expected [N, ...] or [T, N, ...] matching the model's input shape");
+    }
+
+    std::vector<int> uses = g.consumer_counts();
+    std::vector<value> vals(g.nodes.size());
+    snn_output res;
+    res.v.resize(g.nodes.size());
+    const int last = static_cast<int>(g.nodes.size()) - 1;
+    std::vector<at::Tensor> ins;
+    for (int i = 0; i <= last; ++i) {
+        const node & n = g.nodes[i];
+        value out;
+        if (n.op == op_kind::input) {
+            out = in;
+        } else if (n.op == op_kind::spike) {
+            const value & src = vals[n.inputs[0]];
+            const at::Tensor xt = unfold_time(to_folded(src, T), T);
+            at::Tensor v0 = n.tensor("v0");
+            if (v_init && static_cast<size_t>(i) < v_init->size() && (*v_init)[i].defined()) {
+                v0 = (*v_init)[i];
+            }
+            neuron_result r;
+            try {
+                r = neuron_forward(xt, n.tensor("v_th"), v0, n.attrs.neuron);
+            } catch (const snnkit::error & e) {
+                fail("layer '" + n.name + "'", e.what());
+            }
+            out.t = r.spikes.reshape(to_folded(src, T).sizes());
+            out.temporal = true;
+            res.v[i] = r.v;
+        } else if (n.op == op_kind::relu || n.op == op_kind::clip_relu) {
+            fail("layer '" + n.name + "'", "ANN activation left in an SNN (convert the model first)");
+        } else {
+            ins.clear();
+            bool any_temporal = false;
+            for (int j : n.inputs) {
+                any_temporal |= vals[j].temporal;
+            }
+            for (int j : n.inputs) {
+                ins.push_back(any_temporal ? to_folded(vals[j], T) : vals[j].t);
+            }
+            out.t = apply_op(n, ins, opt.train);
+            out.temporal = any_temporal;
+        }
+        vals[i] = out;
+        if (opt.observer) {
+            opt.observer(i, n, out.temporal ? unfold_time(out.t, T) : out.t);
+        }
+        if (n.op != op_kind::input) {
+            for (int j : n.inputs) {
+                if (--uses[j] == 0 && j != last) {
+                    vals[j] = value();
+                }
+            }
+        }
+    }
+    res.out = unfold_time(to_folded(vals[last], T), T);
+    return res;
+}
+
+at::Tensor correct_per_step(const at::Tensor & out, const at::Tensor & labels) {
+    const at::Tensor cum = out.detach().cumsum(0); // argmax of the running sum = argmax of the running mean
+    return cum.argmax(2).eq(labels.unsqueeze(0)).sum(1);
+}
+
+} // namespace snnkit

@@ -1,0 +1,46 @@
+// snnkit/nn/snn_forward.h: the SNN executor. Runs a graph whose ReLUs were replaced by spike nodes over
+// T time steps, time-major [T, N, ...]. Stateless layers see time folded into the batch ([T*N, ...]);
+// spike nodes run the fused neuron kernel over all T at once; the last layer stays analog.
+//
+// Direct input encoding feeds the same analog image at every step, so every node before the first spike
+// node is computed once on [N, ...] (not T times) and broadcast over time where it meets a spike node.
+#pragma once
+
+#include "snnkit/nn/forward.h"
+
+#include <string>
+#include <vector>
+
+namespace snnkit {
+
+struct snn_options {
+    /// number of time steps T
+    int64_t T = 8;
+    /// training mode (BatchNorm over the merged T*N batch, dropout active; surrogate gradients flow)
+    bool train = false;
+    /// "direct" (the analog input at every step) or "poisson" (Bernoulli spikes with p = clamp(x, 0, 1))
+    std::string encoding = "direct";
+    /// seed of the Poisson encoder
+    uint64_t seed = 0;
+    /// sees every node's output; temporal outputs are passed as [T, N, ...], static ones as [N, ...]
+    node_observer observer;
+};
+
+struct snn_output {
+    /// the output node's value at every step, [T, N, classes] (analog: the last layer is not spiking)
+    at::Tensor out;
+    /// final membrane potential of every spike node (undefined for other nodes), for step-wise runs
+    std::vector<at::Tensor> v;
+};
+
+// Runs g as an SNN on x: [N, ...input_shape] (encoded by opt.encoding) or already time-major
+// [T, N, ...input_shape]. v_init, when given, overrides each spike node's initial potential (indexed
+// by node; undefined entries fall back to the node's "v0" buffer, or zero).
+snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options & opt,
+                       const std::vector<at::Tensor> * v_init = nullptr);
+
+// Accuracy (percent) after every step t = 1..T from per-step outputs [T, N, C] and labels [N]: the
+// prediction at t is the argmax of the mean output over steps 1..t. Returns the number correct per t.
+at::Tensor correct_per_step(const at::Tensor & out, const at::Tensor & labels);
+
+} // namespace snnkit
