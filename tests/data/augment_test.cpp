@@ -129,7 +129,7 @@ TEST(Augment, DrawsCoverTheRangeAndFlipHalf) {
 }
 
 TEST(Augment, DeterministicPerSeedAndIndex) {
-    at::Tensor img = random_images(64, 3, 10, 10);
+    at::Tensor img = random_images(64, 3, 64, 64);  // big enough for make_batch to use several tasks
     augment_options opt;
     opt.pad_crop = 3;
     opt.hflip = true;
@@ -141,6 +141,7 @@ TEST(Augment, DeterministicPerSeedAndIndex) {
     at::Tensor b = make_batch(img, idx, opt, 5);
     at::set_num_threads(saved);
     EXPECT_TRUE(a.equal(b));
+    EXPECT_TRUE(b.allclose(reference_batch(img, idx, opt, 5), 1e-5, 1e-5));
     // A sample's draw depends on its dataset index, not its position in the batch.
     at::Tensor perm = make_idx({17, 3, 60});
     at::Tensor c = make_batch(img, perm, opt, 5);

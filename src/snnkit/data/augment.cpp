@@ -91,7 +91,10 @@ at::Tensor make_batch(const at::Tensor & images, const at::Tensor & idx_in, cons
 
     at::Tensor out = at::empty({B, C, H, W}, at::kFloat);
     float * dst_all = out.data_ptr<float>();
-    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C * plane));
+    // At least ~256K output values per task: a fork-join costs more than preparing a whole MNIST or
+    // CIFAR batch of 128 (well under a millisecond), and stalls badly on a busy machine; large images
+    // (or large batches) still spread over the intra-op threads.
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(1, C * plane));
     at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
         std::vector<int64_t> cols(static_cast<size_t>(W));  // source column per output column, -1 = padding
         for (int64_t b = b0; b < b1; ++b) {

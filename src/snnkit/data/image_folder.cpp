@@ -14,6 +14,9 @@
 
 #include <ATen/Parallel.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <csetjmp>
 #include <cstdio>
 #include <jpeglib.h>
@@ -265,8 +268,8 @@ std::vector<std::string> list_sorted(const std::string & dir, bool want_dirs) {
         const fs::path & p = it->path();
         std::string name = p.filename().string();
         if (name.empty() || name[0] == '.') continue;  // hidden files and folders
-        std::error_code ec2;
-        if (want_dirs ? fs::is_directory(p, ec2) : (fs::is_regular_file(p, ec2) && has_image_extension(p)))
+        std::error_code ec2;  // directory_entry caches the type readdir reports: no stat per file
+        if (want_dirs ? it->is_directory(ec2) : (it->is_regular_file(ec2) && has_image_extension(p)))
             names.push_back(name);
     }
     std::sort(names.begin(), names.end());
@@ -277,13 +280,19 @@ std::vector<std::string> list_sorted(const std::string & dir, bool want_dirs) {
 /// Returns an empty string on success, otherwise the problem.
 std::string load_one(const std::string & path, const image_folder_options & opt, rgb_image & img,
                      std::vector<uint8_t> & file_buf, std::vector<uint8_t> & scratch) {
-    std::error_code ec;
-    const uint64_t size = fs::file_size(path, ec);
-    if (ec) return "cannot read file: " + ec.message();
-    if (size > max_image_file_bytes) return "image file too large (" + std::to_string(size) + " bytes)";
-    file_buf.resize(size);
     std::FILE * f = std::fopen(path.c_str(), "rb");
-    if (!f) return "cannot open file";
+    if (!f) return std::string("cannot open file: ") + std::strerror(errno);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        std::fclose(f);
+        return "not a regular file";
+    }
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (size > max_image_file_bytes) {
+        std::fclose(f);
+        return "image file too large (" + std::to_string(size) + " bytes)";
+    }
+    file_buf.resize(size);
     const size_t got = size ? std::fread(file_buf.data(), 1, size, f) : 0;
     std::fclose(f);
     if (got != size) return "read error";
