@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bench/run_neuron.sh: the neuron engine benchmark in one run: the C++ bench (fused kernel, per-step ATen
+# reference, memory, bandwidth) and the per-step PyTorch Python loops, then one table with the ratios.
+#
+# Usage: bash bench/run_neuron.sh <build-dir> [reps]      (needs <build-dir>/bench_neuron and /usr/bin/python3
+#        with torch; 2 threads everywhere)
+set -euo pipefail
+build=${1:?usage: bash bench/run_neuron.sh <build-dir> [reps]}
+reps=${2:-7}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== C++: bench_neuron (2 threads) =="
+"$build/bench_neuron" --threads 2 --reps "$reps" | tee "$log"
+echo
+echo "== Python loops: neuron_loops.py (2 threads) =="
+/usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | tee -a "$log"
+echo
+/usr/bin/python3 - "$log" <<'PY'
+import sys
+r = {}
+for line in open(sys.argv[1]):
+    p = line.split()
+    if len(p) == 4 and p[0] == "RESULT":
+        r[(p[1], p[2])] = float(p[3])
+
+def ok(cond):
+    return "ok" if cond else "MISSED"
+
+print("== Summary: LIF alpha=0.5, soft reset, atan; forward + backward, median ms, 2 threads ==")
+print(f"{'x shape':<20}{'fused':>8}{'(a) ATen ref':>14}{'(b) py x[t]':>13}{'(c) py unbind':>15}"
+      f"{'a/fused':>9}{'b/fused':>9}{'c/fused':>9}")
+shapes = {"T8": "[8,128,64,16,16]", "T32": "[32,32,64,16,16]"}
+checks = []
+for tag, name in shapes.items():
+    f = r[("fused_ms", tag)]
+    a = r.get(("ref_ms", tag), float("nan"))
+    b = r[("py_index_ms", tag)]
+    c = r[("py_unbind_ms", tag)]
+    print(f"{name:<20}{f:>8.1f}{a:>14.1f}{b:>13.1f}{c:>15.1f}{a / f:>9.2f}{b / f:>9.2f}{c / f:>9.2f}")
+    checks.append((f"{tag}: fused >= 10x (b)", b / f, b / f >= 10))
+    checks.append((f"{tag}: fused >= 4x (c)", c / f, c / f >= 4))
+print()
+print("memory, peak extra during fwd+bwd (counting c10 CPU allocator; x and g not counted):")
+for tag, name in shapes.items():
+    fp, rp = r[("fused_peak_mib", tag)], r[("ref_peak_mib", tag)]
+    fb, rb = r[("fused_beyond_mib", tag)], r[("ref_beyond_mib", tag)]
+    print(f"  {name:<20} total: fused {fp:.0f} MiB / reference {rp:.0f} MiB = {fp / rp:.2f};"
+          f"  beyond spikes+v+x.grad: fused {fb:.1f} MiB / reference {rb:.1f} MiB = {fb / rb:.3f}")
+    checks.append((f"{tag}: extra memory beyond outputs <= 1/2 of (a)", fb / rb, fb / rb <= 0.5))
+print()
+copy = r[("copy_gbps", "-")]
+print(f"bandwidth: stream copy {copy:.2f} GB/s (2 threads, read+write counted)")
+for tag, name in shapes.items():
+    k = r[("kernel_gbps", tag)]
+    print(f"  {name:<20} fused kernel fwd+bwd {k:.2f} GB/s = {100 * k / copy:.0f}% of copy")
+    checks.append((f"{tag}: kernel bandwidth >= 50% of copy", k / copy, k / copy >= 0.5))
+print()
+for what, value, good in checks:
+    print(f"  [{ok(good):>6}] {what}: {value:.2f}")
+PY

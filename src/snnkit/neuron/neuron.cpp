@@ -1,0 +1,273 @@
+// snnkit/neuron/neuron.cpp: validation, dtype dispatch and the autograd wrapper of the fused neuron kernel;
+// also the single-step API and the analog integrator. The arithmetic lives in neuron_kernel.cpp.
+#include "snnkit/neuron/neuron.h"
+
+#include "snnkit/core/error.h"
+#include "snnkit/neuron/neuron_kernel.h"
+
+#include <ATen/Dispatch.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <sstream>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace snnkit {
+
+namespace kernel {
+
+namespace {
+
+std::string shape_str(at::IntArrayRef sizes) {
+    std::ostringstream os;
+    os << '[';
+    for (size_t i = 0; i < sizes.size(); ++i) os << (i ? ", " : "") << sizes[i];
+    os << ']';
+    return os.str();
+}
+
+} // namespace
+
+neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
+                                  const at::Tensor & v0) {
+    if (!x.defined()) fail(where, "x is undefined");
+    if (!x.device().is_cpu()) fail(where, "x is on " + x.device().str() + "; only CPU tensors are supported");
+    if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble)
+        fail(where, std::string("x has dtype ") + c10::toString(x.scalar_type()) + "; expected float32 or float64");
+    if (x.dim() < 2) fail(where, "x has shape " + shape_str(x.sizes()) + "; expected time-major [T, N, ...]");
+    if (x.size(0) == 0)
+        fail(where, "x has T = 0 time steps (shape " + shape_str(x.sizes()) + "); need T >= 1");
+
+    neuron_inputs in;
+    in.x = x.contiguous();
+    neuron_shape & sh = in.shape;
+    sh.T = x.size(0);
+    sh.M = x.numel() / sh.T;
+    sh.C = x.dim() >= 3 ? x.size(2) : 1;
+    sh.S = 1;
+    for (int64_t d = 3; d < x.dim(); ++d) sh.S *= x.size(d);
+    const std::string channel_hint =
+        x.dim() >= 3 ? "[C] = [" + std::to_string(sh.C) + "] (C = x.size(2))" : "no per-channel form (x is [T, N])";
+
+    if (!v_th.defined()) fail(where, "v_th is undefined; pass a 0-d tensor such as at::scalar_tensor(1.0)");
+    if (v_th.dim() == 0 || (v_th.dim() == 1 && v_th.numel() == 1)) {
+        in.vth_kind = fill_kind::scalar;
+    } else if (v_th.dim() == 1 && x.dim() >= 3 && v_th.size(0) == sh.C) {
+        in.vth_kind = fill_kind::channel;
+    } else {
+        fail(where, "v_th has shape " + shape_str(v_th.sizes()) + " for x " + shape_str(x.sizes()) +
+                        "; expected a 0-d scalar or " + channel_hint);
+    }
+    in.v_th = v_th.detach().to(x.scalar_type()).contiguous();
+    if (in.vth_kind == fill_kind::scalar) in.v_th = in.v_th.reshape({});
+    if (at::isnan(in.v_th).any().item<bool>()) fail(where, "v_th contains NaN");
+
+    const at::IntArrayRef step = x.sizes().slice(1);
+    if (!v0.defined()) {
+        in.v0_kind = fill_kind::zero;
+    } else {
+        if (v0.dim() == 0) {
+            in.v0_kind = fill_kind::scalar;
+        } else if (v0.sizes() == step) {
+            in.v0_kind = fill_kind::neuron;
+        } else if (v0.dim() == 1 && x.dim() >= 3 && v0.size(0) == sh.C) {
+            in.v0_kind = fill_kind::channel;
+        } else {
+            fail(where, "v0 has shape " + shape_str(v0.sizes()) + " for x " + shape_str(x.sizes()) +
+                            "; expected undefined (zeros), a 0-d scalar, " +
+                            (x.dim() >= 3 ? "[C] = [" + std::to_string(sh.C) + "], " : std::string()) +
+                            "or one step " + shape_str(step));
+        }
+        if (!v0.device().is_cpu()) fail(where, "v0 is on " + v0.device().str() + "; only CPU tensors are supported");
+        in.v0 = v0.to(x.scalar_type());
+    }
+    return in;
+}
+
+at::Tensor broadcast_to_step(const at::Tensor & q, fill_kind kind, int64_t step_dim) {
+    switch (kind) {
+    case fill_kind::zero: return at::Tensor();
+    case fill_kind::scalar: return q.reshape({});
+    case fill_kind::neuron: return q;
+    case fill_kind::channel: {
+        std::vector<int64_t> shape(static_cast<size_t>(step_dim - 1), 1);
+        shape[0] = q.size(0);
+        return q.reshape(shape);
+    }
+    }
+    return q;
+}
+
+} // namespace kernel
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+kernel::neuron_params to_params(const neuron_options & opt) {
+    kernel::neuron_params p;
+    p.alpha = opt.alpha;
+    p.soft = opt.reset == reset_mode::soft;
+    p.detach_reset = opt.detach_reset;
+    p.spike_vth = opt.spike_vth;
+    p.kind = opt.surrogate.kind;
+    p.param = surrogate_param(opt.surrogate);
+    p.width = opt.surrogate.width;
+    return p;
+}
+
+// A fresh [T, N, ...] output. The kernel writes it once, front to back, right after this; on Linux the
+// (2 MiB aligned) interior is marked MADV_HUGEPAGE first, so first touch costs one page fault per 2 MiB
+// instead of one per 4 KiB: faulting in two fresh 64 MiB tensors page by page costs more than the kernel
+// itself. Advisory only (what LibTorch >= 2.1 does for all CPU tensors with THP_MEM_ALLOC_ENABLE=1).
+at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions & options) {
+    at::Tensor t = at::empty(sizes, options);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr uintptr_t huge = uintptr_t(2) << 20;
+    const size_t bytes = t.nbytes();
+    if (bytes >= 4 * huge) {
+        const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+        const uintptr_t lo = (begin + huge - 1) & ~(huge - 1);
+        const uintptr_t hi = (begin + bytes) & ~(huge - 1);
+        if (hi > lo) madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+    return t;
+}
+
+template <typename T>
+kernel::neuron_fill<T> fill_of(const at::Tensor & q, kernel::fill_kind kind) {
+    return {kind, kind == kernel::fill_kind::zero ? nullptr : q.data_ptr<T>()};
+}
+
+// The autograd node of the fused kernel. Saves x (an input: no copy) and v0 (small); nothing [T, M]-sized.
+struct neuron_function : public torch::autograd::Function<neuron_function> {
+    static variable_list forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & v_th,
+                                 const c10::optional<at::Tensor> & v0_opt, const kernel::neuron_params & p,
+                                 const kernel::neuron_shape & sh, kernel::fill_kind vth_kind,
+                                 kernel::fill_kind v0_kind, const std::string & where) {
+        const at::Tensor v0 = v0_opt.has_value() ? v0_opt->contiguous() : at::Tensor();
+        at::Tensor spikes = empty_output(x.sizes(), x.options());
+        at::Tensor v = at::empty(x.sizes().slice(1), x.options());
+        bool finite = true;
+        AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_forward", [&] {
+            finite = kernel::neuron_forward_kernel<scalar_t>(p, sh, x.data_ptr<scalar_t>(),
+                                                             fill_of<scalar_t>(v_th, vth_kind),
+                                                             fill_of<scalar_t>(v0, v0_kind),
+                                                             spikes.data_ptr<scalar_t>(), v.data_ptr<scalar_t>());
+        });
+        if (!finite) fail(where, "NaN in x or v0 (it reached the membrane potential)");
+
+        ctx->save_for_backward({x, v_th, v0});
+        ctx->set_materialize_grads(false);
+        auto & d = ctx->saved_data;
+        d["alpha"] = p.alpha;
+        d["soft"] = p.soft;
+        d["detach"] = p.detach_reset;
+        d["spike_vth"] = p.spike_vth;
+        d["kind"] = static_cast<int64_t>(p.kind);
+        d["param"] = p.param;
+        d["width"] = p.width;
+        d["T"] = sh.T;
+        d["M"] = sh.M;
+        d["C"] = sh.C;
+        d["S"] = sh.S;
+        d["vth_kind"] = static_cast<int64_t>(vth_kind);
+        d["v0_kind"] = static_cast<int64_t>(v0_kind);
+        return {spikes, v};
+    }
+
+    static variable_list backward(AutogradContext * ctx, variable_list grads) {
+        const auto saved = ctx->get_saved_variables();
+        const at::Tensor & x = saved[0];
+        const at::Tensor & v_th = saved[1];
+        const at::Tensor & v0 = saved[2];
+        const auto & d = ctx->saved_data;
+        kernel::neuron_params p;
+        p.alpha = d.at("alpha").toDouble();
+        p.soft = d.at("soft").toBool();
+        p.detach_reset = d.at("detach").toBool();
+        p.spike_vth = d.at("spike_vth").toBool();
+        p.kind = static_cast<surrogate_kind>(d.at("kind").toInt());
+        p.param = d.at("param").toDouble();
+        p.width = d.at("width").toDouble();
+        kernel::neuron_shape sh;
+        sh.T = d.at("T").toInt();
+        sh.M = d.at("M").toInt();
+        sh.C = d.at("C").toInt();
+        sh.S = d.at("S").toInt();
+        const auto vth_kind = static_cast<kernel::fill_kind>(d.at("vth_kind").toInt());
+        const auto v0_kind = static_cast<kernel::fill_kind>(d.at("v0_kind").toInt());
+
+        const variable_list none(8);
+        if (!grads[0].defined() && !grads[1].defined()) return none;
+        const at::Tensor gs = grads[0].defined() ? grads[0].contiguous() : at::zeros_like(x);
+        const at::Tensor gv = grads[1].defined() ? grads[1].contiguous() : at::Tensor();
+        const bool want_v0 = v0.defined() && v0_kind != kernel::fill_kind::zero && ctx->needs_input_grad(2);
+        at::Tensor gx = empty_output(x.sizes(), x.options());
+        at::Tensor gv0 = want_v0 ? at::empty(x.sizes().slice(1), x.options()) : at::Tensor();
+        AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_backward", [&] {
+            kernel::neuron_backward_kernel<scalar_t>(
+                p, sh, x.data_ptr<scalar_t>(), fill_of<scalar_t>(v_th, vth_kind), fill_of<scalar_t>(v0, v0_kind),
+                gs.data_ptr<scalar_t>(), gv.defined() ? gv.data_ptr<scalar_t>() : nullptr, gx.data_ptr<scalar_t>(),
+                want_v0 ? gv0.data_ptr<scalar_t>() : nullptr);
+        });
+        if (want_v0) { // reduce the per-neuron gradient to v0's shape
+            if (v0_kind == kernel::fill_kind::scalar) {
+                gv0 = gv0.sum();
+            } else if (v0_kind == kernel::fill_kind::channel) {
+                gv0 = sh.M == 0 ? at::zeros({sh.C}, x.options()) : gv0.reshape({-1, sh.C, sh.S}).sum(2).sum(0);
+            }
+        }
+        variable_list out(8);
+        out[0] = gx;
+        out[2] = gv0;
+        return out;
+    }
+};
+
+neuron_result run_fused(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
+                        const at::Tensor & v0, const neuron_options & opt) {
+    const kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x, v_th, v0);
+    const c10::optional<at::Tensor> v0_opt = in.v0.defined() ? c10::optional<at::Tensor>(in.v0) : c10::nullopt;
+    const variable_list out =
+        neuron_function::apply(in.x, in.v_th, v0_opt, to_params(opt), in.shape, in.vth_kind, in.v0_kind, where);
+    return {out[0], out[1]};
+}
+
+} // namespace
+
+neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
+                             const neuron_options & opt) {
+    return run_fused("neuron_forward", x, v_th, v0, opt);
+}
+
+neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,
+                          const neuron_options & opt) {
+    if (!x.defined()) fail("neuron_step", "x is undefined");
+    if (x.dim() < 1) fail("neuron_step", "x is 0-d; expected one step [N, ...]");
+    neuron_result r = run_fused("neuron_step", x.unsqueeze(0), v_th, v, opt);
+    r.spikes = r.spikes.squeeze(0);
+    return r;
+}
+
+at::Tensor integrator_forward(const at::Tensor & x, double alpha, const at::Tensor & v0) {
+    const std::string where = "integrator_forward";
+    const kernel::neuron_inputs in =
+        kernel::check_neuron_inputs(where, x, at::scalar_tensor(1.0, x.defined() ? x.options() : at::kFloat), v0);
+    // v(t+1) = alpha * v(t) + I(t), no spikes; v0 broadcasts against a step.
+    at::Tensor v = kernel::broadcast_to_step(in.v0, in.v0_kind, x.dim() - 1);
+    std::vector<at::Tensor> out;
+    out.reserve(static_cast<size_t>(in.shape.T));
+    for (const at::Tensor & xt : x.unbind(0)) {
+        v = v.defined() ? v.mul(alpha).add(xt) : xt;
+        out.push_back(v);
+    }
+    if (at::isnan(out.back()).any().item<bool>()) fail(where, "NaN in x or v0 (it reached the potential)");
+    return at::stack(out);
+}
+
+} // namespace snnkit

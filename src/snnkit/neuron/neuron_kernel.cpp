@@ -1,0 +1,274 @@
+// snnkit/neuron/neuron_kernel.cpp: the fused LIF/IF forward and BPTT backward (see neuron_kernel.h).
+//
+// Per neuron j, with u = v_temp and h = surrogate_grad(u - V_th):
+//   forward   u_t = alpha v_t + x_t ;  theta_t = [u_t >= V_th] ;  s_t = theta_t * (1 or V_th)
+//             soft: v_{t+1} = u_t - theta_t V_th        hard: v_{t+1} = u_t (1 - theta_t)
+//   backward  (gv = dL/dv_{t+1}, starting from dL/dv_T; gs_t = dL/ds_t)
+//             dv_{t+1}/du_t = soft: 1 - V_th h_t        hard: (1 - theta_t) - u_t h_t
+//                             (detach_reset drops the h_t term: soft 1, hard 1 - theta_t)
+//             du_t = gs_t (1 or V_th) h_t + gv dv_{t+1}/du_t ;  dL/dx_t = du_t ;  dL/dv_t = alpha du_t
+//   dL/dv0 is the last dL/dv_t (t = 0).
+// u = alpha * v + x must round exactly like the reference's two ATen ops (mul, then add), and backward's
+// recomputation must reproduce forward's u bit for bit: no fused multiply-add contraction in this file.
+// no-trapping-math (results unchanged: it only lets the compiler evaluate both arms of a select) lets GCC
+// if-convert the reset into blends, so the loops vectorise. Set before the includes so that every function
+// in this file, inline header ones included, has the same options (GCC does not inline across a mismatch).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off", "no-trapping-math")
+#endif
+
+#include "snnkit/neuron/neuron_kernel.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+
+namespace snnkit::kernel {
+
+namespace {
+
+// Writes q_j for the neurons j0 .. j0 + n - 1 of one block into out[0 .. n).
+template <typename T>
+void fill_block(const neuron_fill<T> & f, const neuron_shape & sh, int64_t j0, int64_t n, T * out) {
+    switch (f.kind) {
+    case fill_kind::zero: std::fill(out, out + n, T(0)); return;
+    case fill_kind::scalar: std::fill(out, out + n, f.data[0]); return;
+    case fill_kind::neuron: std::copy(f.data + j0, f.data + j0 + n, out); return;
+    case fill_kind::channel:
+        for (int64_t i = 0, j = j0; i < n;) { // runs of one channel row
+            const int64_t len = std::min(sh.S - j % sh.S, n - i);
+            std::fill(out + i, out + i + len, f.data[(j / sh.S) % sh.C]);
+            i += len;
+            j += len;
+        }
+        return;
+    }
+}
+
+// Copies a finished row to its place in a [T, M] output. With `stream`, non-temporal stores: the output
+// is far larger than the caches, so this skips reading each line before overwriting it (a third less
+// memory traffic for the written stream).
+template <typename T>
+void store_row(T * __restrict dst, const T * __restrict src, int64_t n, bool stream) {
+    int64_t i = 0;
+#if defined(__SSE2__)
+    if (stream) {
+        constexpr int64_t lanes = 16 / sizeof(T);
+        for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src[i];
+        for (; i + lanes <= n; i += lanes) {
+            if constexpr (sizeof(T) == 4) {
+                _mm_stream_ps(reinterpret_cast<float *>(dst + i), _mm_loadu_ps(reinterpret_cast<const float *>(src + i)));
+            } else {
+                _mm_stream_pd(reinterpret_cast<double *>(dst + i), _mm_loadu_pd(reinterpret_cast<const double *>(src + i)));
+            }
+        }
+    }
+#endif
+    for (; i < n; ++i) dst[i] = src[i];
+}
+
+// Orders this thread's non-temporal stores before whatever runs after the kernel.
+inline void store_fence() {
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
+// One block of n neurons, all T steps: x and s point at neuron j0 of step 0; v holds v0 in and v_T out;
+// row is an n-element buffer for the spikes of one step.
+template <typename T, bool SOFT, bool SPIKE_VTH>
+void forward_block(T alpha, int64_t steps, int64_t M, int64_t n, const T * x, T * s, const T * __restrict th,
+                   T * __restrict v, T * __restrict row, bool stream) {
+    for (int64_t t = 0; t < steps; ++t) {
+        const T * __restrict xt = x + t * M;
+        for (int64_t i = 0; i < n; ++i) {
+            const T u = alpha * v[i] + xt[i];          // charge
+            const T thi = th[i];
+            const T theta = u >= thi ? T(1) : T(0);    // fire (as 0/1 arithmetic: the loop stays branch-free)
+            row[i] = SPIKE_VTH ? theta * thi : theta;
+            if constexpr (SOFT) {
+                v[i] = u - theta * thi;                // soft reset: subtract V_th
+            } else {
+                v[i] = u >= thi ? T(0) : u;            // hard reset: to zero
+            }
+        }
+        store_row(s + t * M, row, n, stream);
+    }
+}
+
+// Recomputes the block's potentials u_t into ub [steps][n] (same arithmetic as forward_block), then BPTT.
+template <typename T, surrogate_kind K, bool SOFT, bool DETACH>
+void backward_block(const neuron_params & p, int64_t steps, int64_t M, int64_t n, const T * x, const T * gs,
+                    T * gx, const T * __restrict th, T * __restrict v, T * __restrict gv, T * __restrict ub,
+                    T * __restrict row, bool stream) {
+    const T alpha = static_cast<T>(p.alpha);
+    for (int64_t t = 0; t < steps; ++t) {
+        const T * __restrict xt = x + t * M;
+        T * __restrict ut = ub + t * n;
+        for (int64_t i = 0; i < n; ++i) {
+            const T u = alpha * v[i] + xt[i];
+            ut[i] = u;
+            const T thi = th[i];
+            const T theta = u >= thi ? T(1) : T(0);
+            if constexpr (SOFT) {
+                v[i] = u - theta * thi;
+            } else {
+                v[i] = u >= thi ? T(0) : u;
+            }
+        }
+    }
+    const T sp = static_cast<T>(p.param);
+    const T sw = static_cast<T>(p.width);
+    const T inv2tanh = static_cast<T>(K == surrogate_kind::dspike ? 1.0 / (2.0 * std::tanh(0.5 * p.param)) : 0.0);
+    const bool spike_vth = p.spike_vth;
+    for (int64_t t = steps - 1; t >= 0; --t) {
+        const T * __restrict ut = ub + t * n;
+        const T * __restrict gst = gs + t * M;
+        for (int64_t i = 0; i < n; ++i) {
+            const T u = ut[i];
+            const T thi = th[i];
+            const T h = surrogate_detail::grad<K, T>(u - thi, sp, sw, inv2tanh);   // d theta / d u
+            const T ds = spike_vth ? thi : T(1);                                    // d s / d theta
+            T dv;                                                                   // d v_{t+1} / d u_t
+            if constexpr (SOFT) {
+                dv = DETACH ? T(1) : T(1) - thi * h;
+            } else {
+                const T keep = u >= thi ? T(0) : T(1);
+                dv = DETACH ? keep : keep - u * h;
+            }
+            const T du = gst[i] * ds * h + gv[i] * dv;
+            row[i] = du;
+            gv[i] = alpha * du;
+        }
+        store_row(gx + t * M, row, n, stream);
+    }
+}
+
+template <typename T, surrogate_kind K>
+auto pick_backward(bool soft, bool detach) {
+    if (soft) return detach ? &backward_block<T, K, true, true> : &backward_block<T, K, true, false>;
+    return detach ? &backward_block<T, K, false, true> : &backward_block<T, K, false, false>;
+}
+
+template <typename T>
+auto pick_backward(const neuron_params & p) {
+    switch (p.kind) {
+    case surrogate_kind::rect: return pick_backward<T, surrogate_kind::rect>(p.soft, p.detach_reset);
+    case surrogate_kind::triangle: return pick_backward<T, surrogate_kind::triangle>(p.soft, p.detach_reset);
+    case surrogate_kind::exp: return pick_backward<T, surrogate_kind::exp>(p.soft, p.detach_reset);
+    case surrogate_kind::sigmoid: return pick_backward<T, surrogate_kind::sigmoid>(p.soft, p.detach_reset);
+    case surrogate_kind::atan: return pick_backward<T, surrogate_kind::atan>(p.soft, p.detach_reset);
+    case surrogate_kind::dspike: break;
+    }
+    return pick_backward<T, surrogate_kind::dspike>(p.soft, p.detach_reset);
+}
+
+// Runs body(b, scratch) for every block b. Each worker makes its scratch once, then takes blocks from a
+// shared counter: on a busy machine a descheduled thread does not hold the others up as a static split does.
+template <typename Init, typename Body>
+void for_each_block(int64_t blocks, const Init & init, const Body & body) {
+    std::atomic<int64_t> next{0};
+    const int64_t workers = std::min<int64_t>(at::get_num_threads(), blocks);
+    at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
+        auto scratch = init();
+        for (int64_t b = next.fetch_add(1); b < blocks; b = next.fetch_add(1)) body(b, scratch);
+        store_fence();
+    });
+}
+
+// Outputs this large (bytes) are written with non-temporal stores (they cannot stay in the caches anyway).
+constexpr int64_t stream_bytes = 16 << 20;
+
+} // namespace
+
+int64_t neuron_block_size(int64_t T, int64_t elem) {
+    constexpr int64_t budget = 192 * 1024;   // backward's T x block buffer, per thread
+    constexpr int64_t max_block = 2048;
+    constexpr int64_t min_block = 64;
+    const int64_t b = budget / std::max<int64_t>(1, T * elem);
+    return std::clamp<int64_t>(b / min_block * min_block, min_block, max_block);
+}
+
+template <typename T>
+bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
+                           neuron_fill<T> v0, T * spikes, T * v_out) {
+    if (sh.M == 0) return true;
+    const int64_t B = neuron_block_size(sh.T, sizeof(T));
+    const int64_t blocks = (sh.M + B - 1) / B;
+    const T alpha = static_cast<T>(p.alpha);
+    const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
+    auto fwd = p.soft ? (p.spike_vth ? &forward_block<T, true, true> : &forward_block<T, true, false>)
+                      : (p.spike_vth ? &forward_block<T, false, true> : &forward_block<T, false, false>);
+    std::atomic<bool> finite{true};
+    for_each_block(
+        blocks, [&] { return std::vector<T>(static_cast<size_t>(3 * B)); },
+        [&](int64_t b, std::vector<T> & scratch) {
+            T * th = scratch.data();
+            T * v = th + B;
+            T * row = v + B;
+            const int64_t j0 = b * B;
+            const int64_t n = std::min(B, sh.M - j0);
+            fill_block(vth, sh, j0, n, th);
+            fill_block(v0, sh, j0, n, v);
+            fwd(alpha, sh.T, sh.M, n, x + j0, spikes + j0, th, v, row, stream);
+            bool nan = false;
+            for (int64_t i = 0; i < n; ++i) nan |= v[i] != v[i];
+            if (nan) finite.store(false, std::memory_order_relaxed);
+            std::copy(v, v + n, v_out + j0);
+        });
+    return finite.load();
+}
+
+template <typename T>
+void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
+                            neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0) {
+    if (sh.M == 0) return;
+    const int64_t B = neuron_block_size(sh.T, sizeof(T));
+    const int64_t blocks = (sh.M + B - 1) / B;
+    const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
+    auto bwd = pick_backward<T>(p);
+    for_each_block(
+        blocks, [&] { return std::vector<T>(static_cast<size_t>((4 + sh.T) * B)); },
+        [&](int64_t b, std::vector<T> & scratch) {
+            T * th = scratch.data();
+            T * v = th + B;
+            T * gv = v + B;
+            T * row = gv + B;
+            T * ub = row + B;
+            const int64_t j0 = b * B;
+            const int64_t n = std::min(B, sh.M - j0);
+            fill_block(vth, sh, j0, n, th);
+            fill_block(v0, sh, j0, n, v);
+            if (grad_v) {
+                std::copy(grad_v + j0, grad_v + j0 + n, gv);
+            } else {
+                std::fill(gv, gv + n, T(0));
+            }
+            bwd(p, sh.T, sh.M, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream);
+            if (grad_v0) std::copy(gv, gv + n, grad_v0 + j0);
+        });
+}
+
+template bool neuron_forward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
+                                           neuron_fill<float>, neuron_fill<float>, float *, float *);
+template bool neuron_forward_kernel<double>(const neuron_params &, const neuron_shape &, const double *,
+                                            neuron_fill<double>, neuron_fill<double>, double *, double *);
+template void neuron_backward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
+                                            neuron_fill<float>, neuron_fill<float>, const float *, const float *,
+                                            float *, float *);
+template void neuron_backward_kernel<double>(const neuron_params &, const neuron_shape &, const double *,
+                                             neuron_fill<double>, neuron_fill<double>, const double *,
+                                             const double *, double *, double *);
+
+} // namespace snnkit::kernel

@@ -1,0 +1,154 @@
+// Surrogate gradients: the hand-written derivative (used by the fused kernel) against autograd of the smooth
+// function sigma (tensor form), a central finite difference of sigma (scalar form), and the tensor derivative
+// the reference implementation uses.
+#include "snnkit/core/error.h"
+#include "snnkit/neuron/surrogate.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace {
+
+using snnkit::surrogate_kind;
+using snnkit::surrogate_options;
+
+const std::vector<surrogate_kind> all_kinds = {surrogate_kind::rect,    surrogate_kind::triangle,
+                                               surrogate_kind::exp,     surrogate_kind::sigmoid,
+                                               surrogate_kind::atan,    surrogate_kind::dspike};
+
+// Points where sigma is not differentiable (the FD and autograd checks stay clear of them).
+std::vector<double> kinks(const surrogate_options & s) {
+    const double p = snnkit::surrogate_param(s);
+    switch (s.kind) {
+    case surrogate_kind::rect: return {-0.5 * p, 0.5 * p};
+    case surrogate_kind::triangle: return {-p, 0.0, p};
+    case surrogate_kind::exp: return {0.0};
+    case surrogate_kind::dspike: return {-0.5 * s.width, 0.5 * s.width};
+    default: return {};
+    }
+}
+
+// A grid over [-3, 3] that avoids the kinks by at least 1e-3.
+std::vector<double> grid(const surrogate_options & s) {
+    std::vector<double> xs;
+    for (int i = 0; i <= 120; ++i) {
+        const double x = -3.0 + 0.05 * i + 0.0123;
+        bool near = false;
+        for (double k : kinks(s)) near |= std::abs(x - k) < 1e-3;
+        if (!near) xs.push_back(x);
+    }
+    return xs;
+}
+
+struct surrogate_case {
+    surrogate_kind kind;
+    double param;
+    double width;
+};
+
+class SurrogateTest : public ::testing::TestWithParam<surrogate_case> {
+protected:
+    surrogate_options opts() const {
+        surrogate_options s;
+        s.kind = GetParam().kind;
+        s.param = GetParam().param;
+        s.width = GetParam().width;
+        return s;
+    }
+};
+
+TEST_P(SurrogateTest, HandWrittenGradMatchesAutogradOfValue) {
+    const surrogate_options s = opts();
+    const std::vector<double> xs = grid(s);
+    at::Tensor x = at::tensor(xs, at::kDouble).requires_grad_(true);
+    snnkit::surrogate_value(s, x).sum().backward();
+    const at::Tensor g = x.grad();
+    for (size_t i = 0; i < xs.size(); ++i) {
+        const double want = g[static_cast<int64_t>(i)].item<double>();
+        EXPECT_NEAR(snnkit::surrogate_grad(s, xs[i]), want, 1e-12 * std::max(1.0, std::abs(want))) << "x = " << xs[i];
+    }
+}
+
+TEST_P(SurrogateTest, HandWrittenGradMatchesFiniteDifference) {
+    const surrogate_options s = opts();
+    const double h = 1e-6;
+    for (double x : grid(s)) {
+        const double fd = (snnkit::surrogate_value(s, x + h) - snnkit::surrogate_value(s, x - h)) / (2 * h);
+        EXPECT_NEAR(snnkit::surrogate_grad(s, x), fd, 1e-6 * std::max(1.0, std::abs(fd))) << "x = " << x;
+    }
+}
+
+TEST_P(SurrogateTest, TensorFormsMatchScalarForms) {
+    const surrogate_options s = opts();
+    const std::vector<double> xs = grid(s);
+    const at::Tensor x = at::tensor(xs, at::kDouble);
+    const at::Tensor v = snnkit::surrogate_value(s, x);
+    const at::Tensor g = snnkit::surrogate_grad(s, x);
+    for (size_t i = 0; i < xs.size(); ++i) {
+        const auto k = static_cast<int64_t>(i);
+        EXPECT_NEAR(v[k].item<double>(), snnkit::surrogate_value(s, xs[i]), 1e-14) << "x = " << xs[i];
+        EXPECT_NEAR(g[k].item<double>(), snnkit::surrogate_grad(s, xs[i]), 1e-12) << "x = " << xs[i];
+    }
+}
+
+TEST_P(SurrogateTest, ValueIsASmoothStep) {
+    const surrogate_options s = opts();
+    EXPECT_NEAR(snnkit::surrogate_value(s, -1e6), 0.0, 1e-5);
+    EXPECT_NEAR(snnkit::surrogate_value(s, 1e6), 1.0, 1e-5);
+    EXPECT_GT(snnkit::surrogate_grad(s, 0.01), 0.0);
+    if (s.kind == surrogate_kind::dspike && s.width != 1.0) return; // a window w != 1 makes Dspike jump at +-w/2
+    double prev = -1.0;
+    for (double x : grid(s)) { // monotone non-decreasing
+        const double v = snnkit::surrogate_value(s, x);
+        EXPECT_GE(v, prev - 1e-15);
+        prev = v;
+    }
+}
+
+std::string case_name(const ::testing::TestParamInfo<surrogate_case> & info) {
+    std::string n = snnkit::surrogate_to_string(info.param.kind);
+    n += info.param.param > 0 ? "_p" + std::to_string(static_cast<int>(info.param.param * 10)) : "_default";
+    if (info.param.width != 1.0) n += "_w" + std::to_string(static_cast<int>(info.param.width * 10));
+    return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, SurrogateTest,
+    ::testing::Values(surrogate_case{surrogate_kind::rect, 0, 1}, surrogate_case{surrogate_kind::rect, 0.7, 1},
+                      surrogate_case{surrogate_kind::triangle, 0, 1}, surrogate_case{surrogate_kind::triangle, 1.5, 1},
+                      surrogate_case{surrogate_kind::exp, 0, 1}, surrogate_case{surrogate_kind::exp, 5, 1},
+                      surrogate_case{surrogate_kind::sigmoid, 0, 1}, surrogate_case{surrogate_kind::sigmoid, 1.3, 1},
+                      surrogate_case{surrogate_kind::atan, 0, 1}, surrogate_case{surrogate_kind::atan, 4.5, 1},
+                      surrogate_case{surrogate_kind::dspike, 0, 1}, surrogate_case{surrogate_kind::dspike, 5, 1},
+                      surrogate_case{surrogate_kind::dspike, 2, 1.6}),
+    case_name);
+
+TEST(Surrogate, DefaultsAndNames) {
+    surrogate_options s;
+    const double defaults[] = {1, 1, 2, 4, 2, 3};
+    for (size_t i = 0; i < all_kinds.size(); ++i) {
+        s.kind = all_kinds[i];
+        EXPECT_EQ(snnkit::surrogate_param(s), defaults[i]);
+        EXPECT_EQ(snnkit::surrogate_from_string(snnkit::surrogate_to_string(all_kinds[i])), all_kinds[i]);
+    }
+    s.kind = surrogate_kind::atan;
+    s.param = 3.5;
+    EXPECT_EQ(snnkit::surrogate_param(s), 3.5);
+    // the atan peak is a/2, the sigmoid peak a/4
+    EXPECT_DOUBLE_EQ(snnkit::surrogate_grad(s, 0.0), 1.75);
+}
+
+TEST(Surrogate, UnknownNameThrows) {
+    try {
+        snnkit::surrogate_from_string("relu");
+        FAIL() << "no throw";
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find("unknown name 'relu'"), std::string::npos) << e.what();
+    }
+}
+
+} // namespace
