@@ -10,6 +10,8 @@ namespace snnkit_cli {
 // Registers a subcommand on the app; its callback runs the command.
 void add_train_ann(CLI::App & app);
 void add_info(CLI::App & app);
+void add_convert(CLI::App & app);
+void add_eval(CLI::App & app);
 
 // Shared helpers (cli_util.cpp).
 void set_threads(int threads);                                  // 0 = all cores

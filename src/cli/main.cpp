@@ -13,6 +13,8 @@ int main(int argc, char ** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "snnkit 0.1.0");
     snnkit_cli::add_train_ann(app);
+    snnkit_cli::add_convert(app);
+    snnkit_cli::add_eval(app);
     snnkit_cli::add_info(app);
     try {
         app.parse(argc, argv);

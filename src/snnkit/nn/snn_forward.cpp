@@ -80,7 +80,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     std::vector<value> vals(g.nodes.size());
     snn_output res;
     res.v.resize(g.nodes.size());
-    const int last = static_cast<int>(g.nodes.size()) - 1;
+    const int last = opt.stop_at >= 0 ? opt.stop_at : static_cast<int>(g.nodes.size()) - 1;
     std::vector<at::Tensor> ins;
     for (int i = 0; i <= last; ++i) {
         const node & n = g.nodes[i];
@@ -93,6 +93,9 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             at::Tensor v0 = n.tensor("v0");
             if (v_init && static_cast<size_t>(i) < v_init->size() && (*v_init)[i].defined()) {
                 v0 = (*v_init)[i];
+            }
+            if (v0.defined() && v0.dim() >= 1 && v0.dim() == xt.dim() - 2 && v0.sizes() == xt.sizes().slice(2)) {
+                v0 = v0.unsqueeze(0).expand(xt.sizes().slice(1)).contiguous(); // one potential per neuron, shared by the batch
             }
             neuron_result r;
             try {
@@ -119,7 +122,13 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
         }
         vals[i] = out;
         if (opt.observer) {
-            opt.observer(i, n, out.temporal ? unfold_time(out.t, T) : out.t);
+            if (out.temporal) {
+                opt.observer(i, n, unfold_time(out.t, T));
+            } else { // a static value is the same at every step: a broadcast view, no copy
+                std::vector<int64_t> e{T};
+                e.insert(e.end(), out.t.sizes().begin(), out.t.sizes().end());
+                opt.observer(i, n, out.t.unsqueeze(0).expand(e));
+            }
         }
         if (n.op != op_kind::input) {
             for (int j : n.inputs) {

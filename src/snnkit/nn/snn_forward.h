@@ -22,8 +22,10 @@ struct snn_options {
     std::string encoding = "direct";
     /// seed of the Poisson encoder
     uint64_t seed = 0;
-    /// sees every node's output; temporal outputs are passed as [T, N, ...], static ones as [N, ...]
+    /// sees every node's output as [T, N, ...] (a static value as a broadcast view over T)
     node_observer observer;
+    /// stop after this node (-1 = run the whole graph); out is then this node's value over time
+    int stop_at = -1;
 };
 
 struct snn_output {

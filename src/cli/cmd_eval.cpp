@@ -1,0 +1,169 @@
+// src/cli/cmd_eval.cpp: `snnkit eval` measures an SNN (converted or trained) over T steps in one
+// simulation: accuracy at every t <= T, the ANN's accuracy beside it, per-layer conversion error and
+// firing rate. An ANN model is evaluated as an ANN.
+#include "commands.h"
+
+#include "snnkit/convert/calibrate.h"
+#include "snnkit/core/error.h"
+#include "snnkit/data/dataset_by_name.h"
+#include "snnkit/io/model_io.h"
+#include "snnkit/nn/snn_forward.h"
+#include "snnkit/train/progress.h"
+#include "snnkit/train/trainer.h"
+
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+namespace snnkit_cli {
+
+namespace {
+
+struct eval_args {
+    std::string model, dataset, data, json_path, ann, encoding = "direct";
+    int64_t T = 32, batch = 200, limit = 0, error_samples = 256;
+    int threads = 0;
+    bool quiet = false;
+};
+
+snnkit::augment_options preprocess_of(const nlohmann::json & meta, const std::string & ds) {
+    snnkit::augment_options p = snnkit::dataset_preprocess(ds);
+    if (meta.contains("preprocess") && meta["preprocess"].contains("mean")) {
+        p.mean = meta["preprocess"]["mean"].get<std::vector<float>>();
+        p.std = meta["preprocess"]["std"].get<std::vector<float>>();
+    }
+    return p;
+}
+
+void run(eval_args & a) {
+    set_threads(a.threads);
+    std::string meta_text;
+    const snnkit::graph g = snnkit::load_model(a.model, &meta_text);
+    const nlohmann::json meta = nlohmann::json::parse(meta_text);
+    const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
+    snnkit::dataset_spec spec;
+    spec.name = ds;
+    spec.dir = a.data;
+    snnkit::dataset test = snnkit::load_dataset(spec, snnkit::split::test);
+    if (a.limit > 0 && a.limit < test.images.size(0)) {
+        test.images = test.images.slice(0, 0, a.limit);
+        test.labels = test.labels.slice(0, 0, a.limit);
+    }
+    const snnkit::augment_options pre = preprocess_of(meta, ds);
+    const int64_t n = test.images.size(0);
+    nlohmann::json result = {{"command", "eval"}, {"model", a.model}, {"dataset", ds}, {"samples", n}};
+    bool is_snn = false;
+    for (const auto & nd : g.nodes) {
+        is_snn |= nd.op == snnkit::op_kind::spike;
+    }
+    if (!is_snn) {
+        const snnkit::forward_fn f = [&g](const at::Tensor & x, bool) { return snnkit::ann_forward(g, x); };
+        const double acc = snnkit::evaluate_accuracy(f, test, pre, a.batch, !a.quiet);
+        result["kind"] = "ann";
+        result["accuracy"] = acc;
+        write_json_file(a.json_path, result.dump(2));
+        std::printf("ANN accuracy %.2f %% on %lld images\n", acc, static_cast<long long>(n));
+        return;
+    }
+
+    // One simulation of T steps gives the accuracy at every t.
+    at::NoGradGuard ng;
+    at::Tensor correct = at::zeros({a.T}, at::kLong);
+    std::map<int, std::pair<double, double>> fired; // node -> (spikes, neuron-steps)
+    snnkit::snn_options so;
+    so.T = a.T;
+    so.encoding = a.encoding;
+    so.observer = [&](int i, const snnkit::node & nd, const at::Tensor & out) {
+        if (nd.op == snnkit::op_kind::spike) {
+            auto & f = fired[i];
+            f.first += static_cast<double>(out.ne(0).sum().item<int64_t>());
+            f.second += static_cast<double>(out.numel());
+        }
+    };
+    snnkit::progress_bar bar("eval T=" + std::to_string(a.T), n, !a.quiet);
+    for (int64_t s = 0; s < n; s += a.batch) {
+        const int64_t e = std::min(n, s + a.batch);
+        const at::Tensor x = snnkit::make_batch(test.images, at::arange(s, e, at::kLong), pre, 0);
+        so.seed = static_cast<uint64_t>(s);
+        const snnkit::snn_output out = snnkit::snn_forward(g, x, so);
+        correct += snnkit::correct_per_step(out.out, test.labels.slice(0, s, e));
+        bar.update(e);
+    }
+    bar.finish();
+    std::vector<double> acc_t(a.T);
+    for (int64_t t = 0; t < a.T; ++t) {
+        acc_t[t] = 100.0 * static_cast<double>(correct[t].item<int64_t>()) / static_cast<double>(n);
+    }
+    result["kind"] = meta.value("kind", "snn");
+    result["T"] = a.T;
+    result["encoding"] = a.encoding;
+    result["accuracy"] = acc_t.back();
+    result["accuracy_per_t"] = acc_t;
+    result["conversion"] = meta.value("conversion", nlohmann::json::object());
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto & kv : fired) {
+        layers.push_back({{"layer", g.nodes[kv.first].name}, {"firing_rate", kv.second.first / kv.second.second}});
+    }
+
+    // The source ANN: its accuracy on the same images, and the per-layer conversion error.
+    const std::string ann_dir = !a.ann.empty() ? a.ann : meta.value("source_model", std::string());
+    if (!ann_dir.empty() && std::filesystem::exists(ann_dir + "/model.json")) {
+        const snnkit::graph ann = snnkit::ann_reference(snnkit::load_model(ann_dir));
+        const snnkit::forward_fn f = [&ann](const at::Tensor & x, bool) { return snnkit::ann_forward(ann, x); };
+        result["ann_accuracy"] = snnkit::evaluate_accuracy(f, test, pre, a.batch);
+        const int64_t m = std::min(a.error_samples, n);
+        const at::Tensor x = snnkit::make_batch(test.images, at::arange(0, m, at::kLong), pre, 0);
+        const auto errs = snnkit::layer_errors(g, ann, x, a.T, a.batch);
+        for (size_t k = 0; k < errs.size() && k < layers.size(); ++k) {
+            layers[k]["conversion_mse"] = errs[k].second;
+        }
+    }
+    result["layers"] = layers;
+    write_json_file(a.json_path, result.dump(2));
+
+    std::printf("%-6s %s\n", "t", "accuracy %");
+    for (int64_t t = 1; t <= a.T; t *= 2) {
+        std::printf("%-6lld %.2f\n", static_cast<long long>(t), acc_t[t - 1]);
+    }
+    if ((a.T & (a.T - 1)) != 0) {
+        std::printf("%-6lld %.2f\n", static_cast<long long>(a.T), acc_t.back());
+    }
+    if (result.contains("ann_accuracy")) {
+        std::printf("ANN    %.2f\n", result["ann_accuracy"].get<double>());
+    }
+    std::printf("\n%-24s %12s %16s\n", "layer", "firing rate", "conversion MSE");
+    for (const auto & l : layers) {
+        std::printf("%-24s %12.4f %16s\n", l["layer"].get<std::string>().c_str(), l["firing_rate"].get<double>(),
+                    l.contains("conversion_mse") ? std::to_string(l["conversion_mse"].get<double>()).c_str() : "-");
+    }
+}
+
+} // namespace
+
+void add_eval(CLI::App & app) {
+    auto a = std::make_shared<eval_args>();
+    CLI::App * s = app.add_subcommand("eval", "Evaluate a model: SNN accuracy at every t <= T, firing rates, errors");
+    s->add_option("--model", a->model, "Model directory (SNN or ANN)")->required();
+    s->add_option("--T", a->T, "Time steps")->capture_default_str();
+    s->add_option("--encoding", a->encoding, "direct | poisson")->capture_default_str();
+    s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
+    s->add_option("--data", a->data, "Dataset directory");
+    s->add_option("--ann", a->ann, "Source ANN for accuracy and per-layer error (default: the one recorded)");
+    s->add_option("--batch-size", a->batch, "Batch size")->capture_default_str();
+    s->add_option("--limit", a->limit, "Evaluate only the first N test images (0 = all)");
+    s->add_option("--error-samples", a->error_samples, "Test images for the per-layer error")->capture_default_str();
+    s->add_option("--json", a->json_path, "Write results as JSON ('-' = stdout)");
+    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_flag("--quiet", a->quiet, "No progress output");
+    s->callback([a]() {
+        if (a->T < 1) {
+            snnkit::fail("--T", "must be at least 1");
+        }
+        run(*a);
+    });
+}
+
+} // namespace snnkit_cli

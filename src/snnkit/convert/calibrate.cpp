@@ -1,0 +1,299 @@
+// snnkit/convert/calibrate.cpp
+#include "snnkit/convert/calibrate.h"
+
+#include "snnkit/convert/clipfloor.h"
+#include "snnkit/core/error.h"
+#include "snnkit/core/rng.h"
+#include "snnkit/nn/bn_fold.h"
+#include "snnkit/nn/forward.h"
+#include "snnkit/nn/snn_forward.h"
+#include "snnkit/train/optimizer.h"
+#include "snnkit/train/progress.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <map>
+
+namespace snnkit {
+
+namespace {
+
+// ANN output of node `idx` over all of x, in batches.
+at::Tensor ann_collect(const graph & ann, int idx, const at::Tensor & x, int64_t batch) {
+    at::NoGradGuard ng;
+    std::vector<at::Tensor> parts;
+    forward_options fo;
+    fo.stop_at = idx;
+    for (int64_t s = 0; s < x.size(0); s += batch) {
+        parts.push_back(ann_forward(ann, x.slice(0, s, std::min(x.size(0), s + batch)), fo));
+    }
+    return at::cat(parts);
+}
+
+// SNN time-averaged outputs (rates, in the ANN's units) of the nodes in `want`, over all of x.
+std::map<int, at::Tensor> snn_rates(const graph & snn, const std::vector<int> & want, const at::Tensor & x, int64_t T,
+                                    int64_t batch) {
+    at::NoGradGuard ng;
+    std::map<int, std::vector<at::Tensor>> parts;
+    snn_options so;
+    so.T = T;
+    so.stop_at = *std::max_element(want.begin(), want.end());
+    so.observer = [&](int i, const node &, const at::Tensor & out) {
+        if (std::find(want.begin(), want.end(), i) == want.end()) {
+            return;
+        }
+        parts[i].push_back(out.mean(0));
+    };
+    for (int64_t s = 0; s < x.size(0); s += batch) {
+        snn_forward(snn, x.slice(0, s, std::min(x.size(0), s + batch)), so);
+    }
+    std::map<int, at::Tensor> r;
+    for (auto & kv : parts) {
+        r[kv.first] = at::cat(kv.second);
+    }
+    return r;
+}
+
+// Channel mean of e over every dim but 1 (dim 0 for [N, F] becomes per-feature).
+at::Tensor channel_mean(const at::Tensor & e) {
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < e.dim(); ++d) {
+        dims.push_back(d);
+    }
+    return e.mean(dims);
+}
+
+// Grid search of the threshold: per layer (v_th 0-d) or per channel (v_th [C]).
+at::Tensor search_threshold(const at::Tensor & pre, const at::Tensor & v_th_now, double clip, int64_t T, double shift,
+                            const calib_options & opt, at::Generator & gen) {
+    at::NoGradGuard ng;
+    const bool per_channel = v_th_now.dim() == 1 && pre.dim() >= 2;
+    at::Tensor xs; // [C, M] per channel or [1, M]
+    if (per_channel) {
+        xs = pre.transpose(0, 1).reshape({pre.size(1), -1});
+    } else {
+        xs = pre.reshape({1, -1});
+    }
+    const int64_t m = xs.size(1), keep = std::max<int64_t>(1, opt.search_values / xs.size(0));
+    if (m > keep) {
+        xs = xs.index_select(1, at::randint(m, {keep}, gen, at::kLong));
+    }
+    const at::Tensor target = clip > 0 ? at::clamp(xs, 0.0, clip) : at::relu(xs);
+    const at::Tensor mx = at::clamp_min(xs.amax(1, true), 1e-8); // [C, 1]
+    at::Tensor best_err = at::full({xs.size(0), 1}, INFINITY, xs.options());
+    at::Tensor best_v = mx.clone();
+    for (int64_t k = 1; k <= opt.grid; ++k) {
+        const at::Tensor v = mx * (static_cast<double>(k) / static_cast<double>(opt.grid));
+        const at::Tensor err = (clipfloor(xs, T, v, shift) - target).pow(2).sum(1, true);
+        const at::Tensor better = err < best_err;
+        best_err = at::where(better, err, best_err);
+        best_v = at::where(better, v, best_v);
+    }
+    return per_channel ? best_v.reshape({-1}).contiguous() : best_v.reshape({}).contiguous();
+}
+
+// floor with a straight-through gradient (identity in backward).
+at::Tensor floor_ste(const at::Tensor & z) { return z + (at::floor(z) - z).detach(); }
+
+// WC for spike node i: Adam on the owner's weight and bias so that clipfloor(owner(s_in) + rest) matches a.
+void weight_calibration(graph & snn, int i, int owner, const at::Tensor & s_in, const at::Tensor & rest,
+                        const at::Tensor & a, int64_t T, double shift, const calib_options & opt) {
+    node & o = snn.nodes[owner];
+    node work = o;
+    at::Tensor w = o.params.at("weight").detach().clone().requires_grad_(true);
+    at::Tensor b = (o.params.count("bias") ? o.params.at("bias") : at::zeros({o.attrs.out})).detach().clone();
+    b.requires_grad_(true);
+    work.params["weight"] = w;
+    work.params["bias"] = b;
+    optimizer_options oo;
+    oo.kind = "adam";
+    oo.lr = opt.wc_lr;
+    oo.weight_decay = 0;
+    optimizer adam({{"weight", w}, {"bias", b}}, oo);
+    const at::Tensor vth = snn.nodes[i].tensor("v_th");
+    std::vector<int64_t> vshape(a.dim(), 1);
+    if (vth.dim() == 1) {
+        vshape[1] = -1;
+    }
+    const at::Tensor v = vth.reshape(vshape);
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x3c, i));
+    const int64_t n = s_in.size(0);
+    for (int64_t it = 0; it < opt.wc_iters; ++it) {
+        const at::Tensor idx = at::randint(n, {std::min(opt.wc_batch, n)}, gen, at::kLong);
+        at::Tensor pre = apply_op(work, {s_in.index_select(0, idx)}, false);
+        if (rest.defined()) {
+            pre = pre + rest.index_select(0, idx);
+        }
+        const double t = static_cast<double>(T);
+        const at::Tensor out = v / t * at::clamp(floor_ste(pre * t / v + shift), 0.0, t);
+        const at::Tensor loss = (out - a.index_select(0, idx)).pow(2).mean();
+        adam.zero_grad();
+        loss.backward();
+        adam.step(cosine_lr(opt.wc_lr, 0.0, it, opt.wc_iters));
+    }
+    o.params["weight"] = w.detach().contiguous();
+    o.params["bias"] = b.detach().contiguous();
+}
+
+double mean_of(const at::Tensor & t) { return t.to(at::kDouble).mean().item<double>(); }
+
+} // namespace
+
+calib_options calib_preset(const std::string & name) {
+    calib_options o;
+    if (name == "none") {
+        return o;
+    }
+    if (name == "light") {
+        o.threshold_search = o.bias_correction = true;
+        return o;
+    }
+    if (name == "advanced") {
+        o.threshold_search = o.weight_calibration = o.potential_correction = true;
+        return o;
+    }
+    fail("--calib " + name, "unknown calibration preset (known: none, light, advanced)");
+}
+
+graph ann_reference(const graph & ann) {
+    graph g = ann.clone();
+    fold_batch_norm(g);
+    for (size_t i = 1; i < g.nodes.size();) {
+        if (g.nodes[i].op == op_kind::dropout) {
+            g.remove_node(static_cast<int>(i));
+        } else {
+            ++i;
+        }
+    }
+    return g;
+}
+
+void set_threshold(graph & snn, int i, const at::Tensor & v_th, const convert_options & conv) {
+    node & n = snn.nodes[i];
+    const at::Tensor old = n.buffers.at("v_th");
+    const at::Tensor delta = v_th - old;
+    const int o = bias_owner(snn, i);
+    if (conv.bias_shift && o >= 0) {
+        node & p = snn.nodes[o];
+        p.params["bias"] = (p.params.at("bias") + (delta / (2.0 * static_cast<double>(conv.T))).expand({p.attrs.out}))
+                               .contiguous();
+    }
+    if (conv.half_init || (conv.bias_shift && o < 0)) {
+        n.buffers["v0"] = (n.buffers.at("v0") + delta * 0.5).contiguous();
+    }
+    n.buffers["v_th"] = v_th.contiguous();
+}
+
+std::vector<std::pair<std::string, double>> layer_errors(const graph & snn, const graph & ann, const at::Tensor & x,
+                                                         int64_t T, int64_t batch_size) {
+    std::vector<int> spikes;
+    for (size_t i = 0; i < snn.nodes.size(); ++i) {
+        if (snn.nodes[i].op == op_kind::spike) {
+            spikes.push_back(static_cast<int>(i));
+        }
+    }
+    std::vector<std::pair<std::string, double>> r;
+    if (spikes.empty()) {
+        return r;
+    }
+    const std::map<int, at::Tensor> rates = snn_rates(snn, spikes, x, T, batch_size);
+    for (int i : spikes) {
+        const at::Tensor a = ann_collect(ann, ann.find(snn.nodes[i].name), x, batch_size);
+        r.emplace_back(snn.nodes[i].name, (a - rates.at(i)).pow(2).mean().item<double>());
+    }
+    return r;
+}
+
+calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, const convert_options & conv,
+                       const calib_options & opt) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t T = conv.T;
+    const double shift = convert_shift(conv);
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0xca1));
+    std::vector<int> spikes;
+    for (size_t i = 0; i < snn.nodes.size(); ++i) {
+        if (snn.nodes[i].op == op_kind::spike) {
+            spikes.push_back(static_cast<int>(i));
+        }
+    }
+    calib_report rep;
+    for (int i : spikes) {
+        calib_layer_report l;
+        l.name = snn.nodes[i].name;
+        l.v_th_before = mean_of(snn.nodes[i].tensor("v_th"));
+        rep.layers.push_back(l);
+    }
+    const int steps = (opt.threshold_search ? 1 : 0) + 1;
+    (void)steps;
+    if (opt.threshold_search) {
+        progress_bar bar("calibrate: threshold search", static_cast<int64_t>(spikes.size()), opt.progress);
+        for (size_t k = 0; k < spikes.size(); ++k) {
+            const int i = spikes[k];
+            const int ai = ann.find(snn.nodes[i].name);
+            const at::Tensor pre = ann_collect(ann, ann.nodes[ai].inputs[0], x, opt.batch_size);
+            const double clip = ann.nodes[ai].op == op_kind::clip_relu ? ann.nodes[ai].attrs.clip : 0.0;
+            set_threshold(snn, i, search_threshold(pre, snn.nodes[i].tensor("v_th"), clip, T, shift, opt, gen), conv);
+            bar.update(static_cast<int64_t>(k + 1));
+        }
+        bar.finish();
+    }
+    const bool per_layer = opt.bias_correction || opt.potential_correction || opt.weight_calibration;
+    progress_bar bar("calibrate: layer-wise", static_cast<int64_t>(spikes.size()), opt.progress && per_layer);
+    for (size_t k = 0; k < spikes.size(); ++k) {
+        const int i = spikes[k];
+        calib_layer_report & l = rep.layers[k];
+        const at::Tensor a = ann_collect(ann, ann.find(snn.nodes[i].name), x, opt.batch_size);
+        const int owner = bias_owner(snn, i);
+        std::vector<int> want{i};
+        const int feed = snn.nodes[i].inputs[0];
+        std::vector<int> others; // residual add inputs other than the owner's branch
+        if (owner >= 0) {
+            want.push_back(snn.nodes[owner].inputs[0]);
+            if (snn.nodes[feed].op == op_kind::add) {
+                for (size_t q = 1; q < snn.nodes[feed].inputs.size(); ++q) {
+                    others.push_back(snn.nodes[feed].inputs[q]);
+                    want.push_back(snn.nodes[feed].inputs[q]);
+                }
+            }
+        }
+        std::map<int, at::Tensor> r = snn_rates(snn, want, x, T, opt.batch_size);
+        l.mse_before = (a - r.at(i)).pow(2).mean().item<double>();
+        if (per_layer && opt.weight_calibration && owner >= 0 && (others.empty() || snn.nodes[feed].op == op_kind::add)) {
+            at::Tensor rest;
+            for (int q : others) {
+                rest = rest.defined() ? rest + r.at(q) : r.at(q);
+            }
+            weight_calibration(snn, i, owner, r.at(snn.nodes[owner].inputs[0]), rest, a, T, shift, opt);
+            r = snn_rates(snn, {i}, x, T, opt.batch_size);
+        }
+        at::NoGradGuard ng;
+        if (opt.bias_correction && owner >= 0) {
+            node & p = snn.nodes[owner];
+            const at::Tensor mu = channel_mean(a - r.at(i));
+            p.params["bias"] = (p.params.count("bias") ? p.params.at("bias") + mu : mu).contiguous();
+            if (opt.potential_correction) {
+                r = snn_rates(snn, {i}, x, T, opt.batch_size);
+            }
+        }
+        if (opt.potential_correction) {
+            node & n = snn.nodes[i];
+            const at::Tensor pc = (a - r.at(i)).mean(0) * static_cast<double>(T); // per neuron [C, H, W]
+            const at::Tensor v0 = n.tensor("v0");
+            n.buffers["v0"] = (v0.defined() ? pc + (v0.dim() == 1 && pc.dim() > 1
+                                                        ? v0.reshape({-1, 1, 1}).expand(pc.sizes())
+                                                        : v0.expand(pc.sizes()))
+                                            : pc)
+                                  .contiguous();
+        }
+        l.mse_after = per_layer ? (a - snn_rates(snn, {i}, x, T, opt.batch_size).at(i)).pow(2).mean().item<double>()
+                                : l.mse_before;
+        l.v_th_after = mean_of(snn.nodes[i].tensor("v_th"));
+        bar.update(static_cast<int64_t>(k + 1));
+    }
+    bar.finish();
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+} // namespace snnkit

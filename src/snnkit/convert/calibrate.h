@@ -1,0 +1,80 @@
+// snnkit/convert/calibrate.h: layer-wise calibration of a converted SNN (Li, Deng et al., ICML 2021).
+//
+//   Adaptive threshold: per spiking layer, a grid search of `grid` thresholds linearly spaced in
+//     (0, max(x)] minimising ||clipfloor(x, T, V_th, shift) - ReLU(x)||^2 over the ANN pre-activations x
+//     on calibration data (shift consistent with the bias shift / half-init in force).
+//   Then, layer by layer from first to last, each step seeing the already calibrated earlier layers,
+//   with e = ANN activation - SNN output rate (spike count * V_th / T, the ANN's units):
+//   BC  bias correction      b_c += mean_{n,h,w} e_c
+//   PC  potential correction v(0) += T * mean_n e          (per neuron)
+//   WC  weight calibration   min_W ||a - clipfloor(W s_in + b)||^2 by Adam, a straight-through
+//                            estimator through the floor, s_in the SNN's input rates to the layer.
+#pragma once
+
+#include "snnkit/convert/convert.h"
+#include "snnkit/nn/graph.h"
+
+#include <string>
+#include <vector>
+
+namespace snnkit {
+
+struct calib_options {
+    /// grid search of each layer's threshold
+    bool threshold_search = false;
+    /// number of candidate thresholds in the grid
+    int64_t grid = 100;
+    /// bias correction (BC)
+    bool bias_correction = false;
+    /// potential correction (PC)
+    bool potential_correction = false;
+    /// weight calibration (WC)
+    bool weight_calibration = false;
+    /// WC: Adam iterations per layer
+    int64_t wc_iters = 300;
+    /// WC: learning rate (cosine-annealed to 0)
+    double wc_lr = 1e-4;
+    /// WC: batch size of the iterations
+    int64_t wc_batch = 32;
+    /// batch size of the calibration forward passes
+    int64_t batch_size = 128;
+    /// at most this many values per layer enter the threshold search (seeded subsample)
+    int64_t search_values = int64_t(1) << 21;
+    /// seed of subsampling and WC batches
+    uint64_t seed = 0;
+    /// draw progress lines
+    bool progress = true;
+};
+
+// "none" | "light" (search + BC) | "advanced" (search + WC + PC); unknown names throw snnkit::error.
+calib_options calib_preset(const std::string & name);
+
+struct calib_layer_report {
+    std::string name;
+    double v_th_before = 0; ///< mean threshold before calibration
+    double v_th_after = 0;  ///< mean threshold after
+    double mse_before = 0;  ///< MSE(ANN activation, SNN rate) on the calibration data before BC/PC/WC of this layer
+    double mse_after = 0;   ///< after
+};
+
+struct calib_report {
+    std::vector<calib_layer_report> layers;
+    double seconds = 0;
+};
+
+// Calibrates snn in place. ann: the source ANN with BN folded and dropout removed (same node names as
+// the SNN's spike nodes; see ann_reference()). x: calibration images [N, ...], preprocessed.
+calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, const convert_options & conv,
+                       const calib_options & opt);
+
+// The source ANN as calibration and evaluation compare against: BN folded, dropout removed.
+graph ann_reference(const graph & ann);
+
+// Sets spike node i's threshold to v_th, keeping the bias shift / half-init consistent with it.
+void set_threshold(graph & snn, int i, const at::Tensor & v_th, const convert_options & conv);
+
+// Per spike layer: the MSE between the ANN activation and the SNN output rate over x (no changes made).
+std::vector<std::pair<std::string, double>> layer_errors(const graph & snn, const graph & ann, const at::Tensor & x,
+                                                         int64_t T, int64_t batch_size);
+
+} // namespace snnkit

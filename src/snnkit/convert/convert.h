@@ -1,0 +1,40 @@
+// snnkit/convert/convert.h: ANN -> SNN conversion by threshold balancing (a graph rewrite).
+//
+// Fold BN into the preceding conv/linear, drop dropout, and replace each ReLU / clipped ReLU by an IF
+// neuron (alpha = 1, soft reset, V_th-valued spikes) whose threshold is that layer's activation
+// statistic (max, or a percentile; per layer or per channel). Avg-pool, global pooling, flatten and
+// residual adds act linearly on spikes and stay as they are; the last layer stays analog (its output is
+// averaged over T). Max-pool is refused with an error naming the layer (no spiking max-pool yet).
+#pragma once
+
+#include "snnkit/nn/graph.h"
+
+#include <string>
+
+namespace snnkit {
+
+struct convert_options {
+    /// simulation length the conversion targets (the bias shift V_th/(2T) depends on it)
+    int64_t T = 32;
+    /// threshold statistic: "max" | "p99.9" | "p99.99" (calibration's "search" refines it afterwards)
+    std::string threshold = "max";
+    /// one threshold per channel (per-channel maximum) instead of one per layer
+    bool channel_wise = false;
+    /// Deng & Gu bias shift: b += V_th / (2T) on every spiking layer
+    bool bias_shift = false;
+    /// initial potential v(0) = V_th / 2 (the equivalent alternative to the bias shift)
+    bool half_init = false;
+};
+
+// The shift inside clipfloor's floor that these options imply (1/2 with bias shift or half-init, else 0).
+double convert_shift(const convert_options & opt);
+
+// Converts a trained ANN graph (with activation statistics, see snnkit/nn/act_stats.h) into an SNN graph.
+// Throws snnkit::error naming the layer for what cannot be converted.
+graph convert_to_snn(const graph & ann, const convert_options & opt);
+
+// Index of the conv/linear node whose bias feeds spike node i (through a residual add: its first
+// input's), or -1 if there is none.
+int bias_owner(const graph & g, int i);
+
+} // namespace snnkit
