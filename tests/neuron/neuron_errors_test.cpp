@@ -42,8 +42,8 @@ TEST(NeuronErrors, NaNInputThrows) {
                  "v_th contains NaN");
     expect_error([&] { snnkit::integrator_forward(x, 0.5, at::Tensor()); }, "integrator_forward: NaN");
     // the NaN is caught in every block, wherever it sits
-    for (int64_t j : {0L, 2047L, 2048L, 4999L}) {
-        at::Tensor y = at::zeros({3, 5000});
+    for (int64_t j : {0L, 8191L, 8192L, 9999L}) {
+        at::Tensor y = at::zeros({3, 10000});
         y[1][j] = nan;
         expect_error([&] { snnkit::neuron_forward(y, vth1, at::Tensor(), {}); }, "NaN");
     }

@@ -108,8 +108,8 @@ neuron_options sweep_options(const sweep_param & p) {
 
 TEST_P(NeuronSweep, FusedMatchesReference5D) {
     const auto & p = GetParam();
-    // M = 3 * 7 * 11 * 13 = 3003 neurons: two blocks, the second a ragged 955
-    check_config({5, 3, 7, 11, 13}, sweep_options(p), std::get<3>(p), std::get<4>(p));
+    // M = 3 * 7 * 23 * 19 = 9177 neurons: more than one block in forward (8192) and backward, the last ragged
+    check_config({5, 3, 7, 23, 19}, sweep_options(p), std::get<3>(p), std::get<4>(p));
 }
 
 TEST_P(NeuronSweep, FusedMatchesReferenceT1) {
@@ -208,6 +208,23 @@ TEST(Neuron, GradientThroughOnlyOneOutput) {
         EXPECT_TRUE(at::allclose(f.gx, r.gx, 1e-6, 1e-12)) << "which " << which;
         EXPECT_TRUE(at::allclose(f.gv0, r.gv0, 1e-6, 1e-12)) << "which " << which;
     }
+}
+
+TEST(Neuron, GradientToV0Only) {
+    // x without grad, v0 with: only the initial state is trained (e.g. a learned v0)
+    neuron_options opt;
+    opt.alpha = 0.5;
+    const inputs in = make_inputs({4, 2, 3, 5}, true, v0_form::channel, at::kDouble, 17);
+    at::Tensor grads[2];
+    for (int fused = 0; fused < 2; ++fused) {
+        const at::Tensor v0 = in.v0.clone().requires_grad_(true);
+        const snnkit::neuron_result r = fused ? snnkit::neuron_forward(in.x, in.vth, v0, opt)
+                                              : snnkit::neuron_forward_reference(in.x, in.vth, v0, opt);
+        ASSERT_TRUE(r.spikes.requires_grad());
+        (r.spikes.sum() + r.v.pow(2).sum()).backward();
+        grads[fused] = v0.grad();
+    }
+    EXPECT_TRUE(at::allclose(grads[1], grads[0], 1e-6, 1e-12));
 }
 
 TEST(Neuron, ThreadCountDoesNotChangeResults) {

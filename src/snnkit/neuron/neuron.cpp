@@ -122,7 +122,7 @@ kernel::neuron_params to_params(const neuron_options & opt) {
 // A fresh [T, N, ...] output. The kernel writes it once, front to back, right after this; on Linux the
 // (2 MiB aligned) interior is marked MADV_HUGEPAGE first, so first touch costs one page fault per 2 MiB
 // instead of one per 4 KiB: faulting in two fresh 64 MiB tensors page by page costs more than the kernel
-// itself. Advisory only (what LibTorch >= 2.1 does for all CPU tensors with THP_MEM_ALLOC_ENABLE=1).
+// itself. Advisory only: where THP is off or unsupported nothing changes.
 at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions & options) {
     at::Tensor t = at::empty(sizes, options);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)

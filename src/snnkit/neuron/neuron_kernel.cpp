@@ -8,6 +8,7 @@
 //                             (detach_reset drops the h_t term: soft 1, hard 1 - theta_t)
 //             du_t = gs_t (1 or V_th) h_t + gv dv_{t+1}/du_t ;  dL/dx_t = du_t ;  dL/dv_t = alpha du_t
 //   dL/dv0 is the last dL/dv_t (t = 0).
+//
 // u = alpha * v + x must round exactly like the reference's two ATen ops (mul, then add), and backward's
 // recomputation must reproduce forward's u bit for bit: no fused multiply-add contraction in this file.
 // no-trapping-math (results unchanged: it only lets the compiler evaluate both arms of a select) lets GCC
@@ -22,17 +23,29 @@
 #include "snnkit/neuron/neuron_kernel.h"
 
 #include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
+// The block loops are compiled twice, for AVX (8 floats a vector) and for the baseline x86-64 SSE2, and the
+// CPU picks at load time (GCC/Clang function multiversioning). Not needed when the build targets AVX anyway.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__AVX__)
+#define SNNKIT_KERNEL_CLONES __attribute__((target_clones("avx", "default")))
+#else
+#define SNNKIT_KERNEL_CLONES
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define SNNKIT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define SNNKIT_ALWAYS_INLINE inline
+#endif
 
 namespace snnkit::kernel {
 
@@ -85,13 +98,32 @@ inline void store_fence() {
 #endif
 }
 
-// One block of n neurons, all T steps: x and s point at neuron j0 of step 0; v holds v0 in and v_T out;
-// row is an n-element buffer for the spikes of one step.
+// The pointers and sizes of one block of n neurons (j0 .. j0 + n - 1) over all T steps. x, gs and out point
+// at neuron j0 of step 0 of [T, M] tensors; th, v, gv, row are n-element buffers (V_th, potential, dL/dv,
+// one output row) and ub a [T][n] buffer.
+template <typename T>
+struct block_args {
+    int64_t steps, M, n;
+    const T * x;
+    const T * gs;   // backward: dL/dspikes
+    T * out;        // forward: spikes; backward: dL/dx
+    const T * th;
+    T * v;
+    T * gv;
+    T * ub;
+    T * row;
+    bool stream;
+};
+
+// Forward: v holds v0 in and v_T out.
 template <typename T, bool SOFT, bool SPIKE_VTH>
-void forward_block(T alpha, int64_t steps, int64_t M, int64_t n, const T * x, T * s, const T * __restrict th,
-                   T * __restrict v, T * __restrict row, bool stream) {
-    for (int64_t t = 0; t < steps; ++t) {
-        const T * __restrict xt = x + t * M;
+SNNKIT_ALWAYS_INLINE void forward_block(T alpha, const block_args<T> & a) {
+    const int64_t n = a.n;
+    const T * __restrict th = a.th;
+    T * __restrict v = a.v;
+    T * __restrict row = a.row;
+    for (int64_t t = 0; t < a.steps; ++t) {
+        const T * __restrict xt = a.x + t * a.M;
         for (int64_t i = 0; i < n; ++i) {
             const T u = alpha * v[i] + xt[i];          // charge
             const T thi = th[i];
@@ -103,19 +135,23 @@ void forward_block(T alpha, int64_t steps, int64_t M, int64_t n, const T * x, T 
                 v[i] = u >= thi ? T(0) : u;            // hard reset: to zero
             }
         }
-        store_row(s + t * M, row, n, stream);
+        store_row(a.out + t * a.M, row, n, a.stream);
     }
 }
 
-// Recomputes the block's potentials u_t into ub [steps][n] (same arithmetic as forward_block), then BPTT.
+// Backward: recomputes the block's potentials u_t into ub (the same arithmetic as forward_block, so the
+// same bits), then BPTT from t = T-1 down to 0. gv holds dL/dv_T in and dL/dv0 out.
 template <typename T, surrogate_kind K, bool SOFT, bool DETACH>
-void backward_block(const neuron_params & p, int64_t steps, int64_t M, int64_t n, const T * x, const T * gs,
-                    T * gx, const T * __restrict th, T * __restrict v, T * __restrict gv, T * __restrict ub,
-                    T * __restrict row, bool stream) {
+SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_args<T> & a) {
+    const int64_t n = a.n;
     const T alpha = static_cast<T>(p.alpha);
-    for (int64_t t = 0; t < steps; ++t) {
-        const T * __restrict xt = x + t * M;
-        T * __restrict ut = ub + t * n;
+    const T * __restrict th = a.th;
+    T * __restrict v = a.v;
+    T * __restrict gv = a.gv;
+    T * __restrict row = a.row;
+    for (int64_t t = 0; t < a.steps; ++t) {
+        const T * __restrict xt = a.x + t * a.M;
+        T * __restrict ut = a.ub + t * n;
         for (int64_t i = 0; i < n; ++i) {
             const T u = alpha * v[i] + xt[i];
             ut[i] = u;
@@ -132,9 +168,9 @@ void backward_block(const neuron_params & p, int64_t steps, int64_t M, int64_t n
     const T sw = static_cast<T>(p.width);
     const T inv2tanh = static_cast<T>(K == surrogate_kind::dspike ? 1.0 / (2.0 * std::tanh(0.5 * p.param)) : 0.0);
     const bool spike_vth = p.spike_vth;
-    for (int64_t t = steps - 1; t >= 0; --t) {
-        const T * __restrict ut = ub + t * n;
-        const T * __restrict gst = gs + t * M;
+    for (int64_t t = a.steps - 1; t >= 0; --t) {
+        const T * __restrict ut = a.ub + t * n;
+        const T * __restrict gst = a.gs + t * a.M;
         for (int64_t i = 0; i < n; ++i) {
             const T u = ut[i];
             const T thi = th[i];
@@ -151,38 +187,53 @@ void backward_block(const neuron_params & p, int64_t steps, int64_t M, int64_t n
             row[i] = du;
             gv[i] = alpha * du;
         }
-        store_row(gx + t * M, row, n, stream);
+        store_row(a.out + t * a.M, row, n, a.stream);
+    }
+}
+
+// The multiversioned entry points: one block, the variant picked by the (run-time) options.
+template <typename T>
+SNNKIT_KERNEL_CLONES void run_forward_block(const neuron_params & p, const block_args<T> & a) {
+    const T alpha = static_cast<T>(p.alpha);
+    if (p.soft) {
+        p.spike_vth ? forward_block<T, true, true>(alpha, a) : forward_block<T, true, false>(alpha, a);
+    } else {
+        p.spike_vth ? forward_block<T, false, true>(alpha, a) : forward_block<T, false, false>(alpha, a);
     }
 }
 
 template <typename T, surrogate_kind K>
-auto pick_backward(bool soft, bool detach) {
-    if (soft) return detach ? &backward_block<T, K, true, true> : &backward_block<T, K, true, false>;
-    return detach ? &backward_block<T, K, false, true> : &backward_block<T, K, false, false>;
+SNNKIT_ALWAYS_INLINE void backward_variant(const neuron_params & p, const block_args<T> & a) {
+    if (p.soft) {
+        p.detach_reset ? backward_block<T, K, true, true>(p, a) : backward_block<T, K, true, false>(p, a);
+    } else {
+        p.detach_reset ? backward_block<T, K, false, true>(p, a) : backward_block<T, K, false, false>(p, a);
+    }
 }
 
 template <typename T>
-auto pick_backward(const neuron_params & p) {
+SNNKIT_KERNEL_CLONES void run_backward_block(const neuron_params & p, const block_args<T> & a) {
     switch (p.kind) {
-    case surrogate_kind::rect: return pick_backward<T, surrogate_kind::rect>(p.soft, p.detach_reset);
-    case surrogate_kind::triangle: return pick_backward<T, surrogate_kind::triangle>(p.soft, p.detach_reset);
-    case surrogate_kind::exp: return pick_backward<T, surrogate_kind::exp>(p.soft, p.detach_reset);
-    case surrogate_kind::sigmoid: return pick_backward<T, surrogate_kind::sigmoid>(p.soft, p.detach_reset);
-    case surrogate_kind::atan: return pick_backward<T, surrogate_kind::atan>(p.soft, p.detach_reset);
-    case surrogate_kind::dspike: break;
+    case surrogate_kind::rect: return backward_variant<T, surrogate_kind::rect>(p, a);
+    case surrogate_kind::triangle: return backward_variant<T, surrogate_kind::triangle>(p, a);
+    case surrogate_kind::exp: return backward_variant<T, surrogate_kind::exp>(p, a);
+    case surrogate_kind::sigmoid: return backward_variant<T, surrogate_kind::sigmoid>(p, a);
+    case surrogate_kind::atan: return backward_variant<T, surrogate_kind::atan>(p, a);
+    case surrogate_kind::dspike: return backward_variant<T, surrogate_kind::dspike>(p, a);
     }
-    return pick_backward<T, surrogate_kind::dspike>(p.soft, p.detach_reset);
 }
 
-// Runs body(b, scratch) for every block b. Each worker makes its scratch once, then takes blocks from a
-// shared counter: on a busy machine a descheduled thread does not hold the others up as a static split does.
-template <typename Init, typename Body>
-void for_each_block(int64_t blocks, const Init & init, const Body & body) {
+// Runs body(b, scratch) for every block b. Each worker takes `scratch_elems` elements of scratch from the
+// c10 CPU allocator (so allocator statistics see it), then takes blocks from a shared counter: on a busy
+// machine a descheduled thread does not hold the others up as a static split would.
+template <typename T, typename Body>
+void for_each_block(int64_t blocks, int64_t scratch_elems, const Body & body) {
     std::atomic<int64_t> next{0};
     const int64_t workers = std::min<int64_t>(at::get_num_threads(), blocks);
     at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
-        auto scratch = init();
-        for (int64_t b = next.fetch_add(1); b < blocks; b = next.fetch_add(1)) body(b, scratch);
+        const c10::DataPtr scratch = c10::GetCPUAllocator()->allocate(static_cast<size_t>(scratch_elems) * sizeof(T));
+        T * buf = static_cast<T *>(scratch.get());
+        for (int64_t b = next.fetch_add(1); b < blocks; b = next.fetch_add(1)) body(b, buf);
         store_fence();
     });
 }
@@ -192,11 +243,13 @@ constexpr int64_t stream_bytes = 16 << 20;
 
 } // namespace
 
-int64_t neuron_block_size(int64_t T, int64_t elem) {
-    constexpr int64_t budget = 192 * 1024;   // backward's T x block buffer, per thread
-    constexpr int64_t max_block = 2048;
+int64_t neuron_block_size(int64_t T, int64_t elem, bool backward) {
+    // Longer rows stream better (fewer jumps between the T rows of a block); backward's T x block buffer of
+    // potentials must stay in L2, forward keeps only 3 rows.
+    constexpr int64_t budget = 192 * 1024;
+    constexpr int64_t max_block = 8192;
     constexpr int64_t min_block = 64;
-    const int64_t b = budget / std::max<int64_t>(1, T * elem);
+    const int64_t b = backward ? budget / std::max<int64_t>(1, T * elem) : max_block;
     return std::clamp<int64_t>(b / min_block * min_block, min_block, max_block);
 }
 
@@ -204,29 +257,24 @@ template <typename T>
 bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
                            neuron_fill<T> v0, T * spikes, T * v_out) {
     if (sh.M == 0) return true;
-    const int64_t B = neuron_block_size(sh.T, sizeof(T));
+    const int64_t B = neuron_block_size(sh.T, sizeof(T), false);
     const int64_t blocks = (sh.M + B - 1) / B;
-    const T alpha = static_cast<T>(p.alpha);
     const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
-    auto fwd = p.soft ? (p.spike_vth ? &forward_block<T, true, true> : &forward_block<T, true, false>)
-                      : (p.spike_vth ? &forward_block<T, false, true> : &forward_block<T, false, false>);
     std::atomic<bool> finite{true};
-    for_each_block(
-        blocks, [&] { return std::vector<T>(static_cast<size_t>(3 * B)); },
-        [&](int64_t b, std::vector<T> & scratch) {
-            T * th = scratch.data();
-            T * v = th + B;
-            T * row = v + B;
-            const int64_t j0 = b * B;
-            const int64_t n = std::min(B, sh.M - j0);
-            fill_block(vth, sh, j0, n, th);
-            fill_block(v0, sh, j0, n, v);
-            fwd(alpha, sh.T, sh.M, n, x + j0, spikes + j0, th, v, row, stream);
-            bool nan = false;
-            for (int64_t i = 0; i < n; ++i) nan |= v[i] != v[i];
-            if (nan) finite.store(false, std::memory_order_relaxed);
-            std::copy(v, v + n, v_out + j0);
-        });
+    for_each_block<T>(blocks, 3 * B, [&](int64_t b, T * scratch) {
+        T * th = scratch;
+        T * v = th + B;
+        T * row = v + B;
+        const int64_t j0 = b * B;
+        const int64_t n = std::min(B, sh.M - j0);
+        fill_block(vth, sh, j0, n, th);
+        fill_block(v0, sh, j0, n, v);
+        run_forward_block<T>(p, {sh.T, sh.M, n, x + j0, nullptr, spikes + j0, th, v, nullptr, nullptr, row, stream});
+        bool nan = false;
+        for (int64_t i = 0; i < n; ++i) nan |= v[i] != v[i];
+        if (nan) finite.store(false, std::memory_order_relaxed);
+        std::copy(v, v + n, v_out + j0);
+    });
     return finite.load();
 }
 
@@ -234,30 +282,27 @@ template <typename T>
 void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
                             neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0) {
     if (sh.M == 0) return;
-    const int64_t B = neuron_block_size(sh.T, sizeof(T));
+    const int64_t B = neuron_block_size(sh.T, sizeof(T), true);
     const int64_t blocks = (sh.M + B - 1) / B;
     const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
-    auto bwd = pick_backward<T>(p);
-    for_each_block(
-        blocks, [&] { return std::vector<T>(static_cast<size_t>((4 + sh.T) * B)); },
-        [&](int64_t b, std::vector<T> & scratch) {
-            T * th = scratch.data();
-            T * v = th + B;
-            T * gv = v + B;
-            T * row = gv + B;
-            T * ub = row + B;
-            const int64_t j0 = b * B;
-            const int64_t n = std::min(B, sh.M - j0);
-            fill_block(vth, sh, j0, n, th);
-            fill_block(v0, sh, j0, n, v);
-            if (grad_v) {
-                std::copy(grad_v + j0, grad_v + j0 + n, gv);
-            } else {
-                std::fill(gv, gv + n, T(0));
-            }
-            bwd(p, sh.T, sh.M, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream);
-            if (grad_v0) std::copy(gv, gv + n, grad_v0 + j0);
-        });
+    for_each_block<T>(blocks, (4 + sh.T) * B, [&](int64_t b, T * scratch) {
+        T * th = scratch;
+        T * v = th + B;
+        T * gv = v + B;
+        T * row = gv + B;
+        T * ub = row + B;
+        const int64_t j0 = b * B;
+        const int64_t n = std::min(B, sh.M - j0);
+        fill_block(vth, sh, j0, n, th);
+        fill_block(v0, sh, j0, n, v);
+        if (grad_v) {
+            std::copy(grad_v + j0, grad_v + j0 + n, gv);
+        } else {
+            std::fill(gv, gv + n, T(0));
+        }
+        run_backward_block<T>(p, {sh.T, sh.M, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream});
+        if (grad_v0) std::copy(gv, gv + n, grad_v0 + j0);
+    });
 }
 
 template bool neuron_forward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,

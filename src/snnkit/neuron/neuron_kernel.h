@@ -71,8 +71,8 @@ template <typename T>
 void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
                             neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0);
 
-// Neurons per block for T steps of element size `elem` (bounded so backward's T x block buffer stays in L2).
-int64_t neuron_block_size(int64_t T, int64_t elem);
+// Neurons per block for T steps of element size `elem` (backward: bounded so its T x block buffer stays in L2).
+int64_t neuron_block_size(int64_t T, int64_t elem, bool backward);
 
 // ---- Shared by the fused path and the reference (defined in neuron.cpp) ----
 
