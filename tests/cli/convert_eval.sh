@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# CLI test of `snnkit convert` and `snnkit eval` on a small Fashion-MNIST model: conversion with and
+# without calibration, the accuracy-vs-t JSON, and bad-input errors.
+# usage: convert_eval.sh SNNKIT_BINARY BUILD_DIR
+set -euo pipefail
+snn=$1
+work=$2/tmp_cli_convert_eval
+rm -rf "$work"; mkdir -p "$work"
+fail() { echo "FAIL: $*"; exit 1; }
+py=/usr/bin/python3
+
+"$snn" train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --lr 0.05 --limit-train 4000 \
+  --limit-test 300 --stats-samples 256 --out "$work/ann" --quiet --threads 2 > /dev/null
+
+# Plain threshold balancing and light calibration (threshold search + BC) at T = 8.
+"$snn" convert --model "$work/ann" --T 8 --out "$work/snn_max" --quiet
+"$snn" convert --model "$work/ann" --T 8 --out "$work/snn_light" --calib light --calib-samples 256 \
+  --bias-shift --json "$work/conv.json" --quiet
+for m in snn_max snn_light; do
+  "$snn" eval --model "$work/$m" --T 8 --limit 300 --error-samples 64 --json "$work/$m.json" --quiet > "$work/$m.txt"
+done
+$py - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+conv = json.load(open(f"{w}/conv.json"))
+assert conv["conversion"]["bias_shift"] and conv["conversion"]["bias_correction"], conv["conversion"]
+assert len(conv["calibration"]) == 3, conv["calibration"]
+for m in ("snn_max", "snn_light"):
+    r = json.load(open(f"{w}/{m}.json"))
+    assert r["T"] == 8 and len(r["accuracy_per_t"]) == 8, r
+    assert 0 <= r["accuracy"] <= 100 and r["accuracy"] == r["accuracy_per_t"][-1]
+    assert "ann_accuracy" in r and r["ann_accuracy"] > 60, r.get("ann_accuracy")
+    assert [l["layer"] for l in r["layers"]] == ["conv1.relu", "conv2.relu", "fc1.relu"], r["layers"]
+    assert all(0 <= l["firing_rate"] <= 1 and l["conversion_mse"] >= 0 for l in r["layers"])
+light = json.load(open(f"{w}/snn_light.json"))
+# light calibration at T = 8 stays close to the ANN (within 5 points on this 300-image slice)
+assert light["accuracy"] > light["ann_accuracy"] - 5, (light["accuracy"], light["ann_accuracy"])
+print("convert/eval JSON ok: light T=8 %.1f %% vs ANN %.1f %%" % (light["accuracy"], light["ann_accuracy"]))
+PY
+grep -q "^8 " "$work/snn_light.txt" || fail "eval table lacks t = 8"
+
+expect_error() {
+  local want=$1; shift
+  set +e; "$@" >"$work/out" 2>"$work/err"; local rc=$?; set -e
+  [ $rc -ne 0 ] || fail "no error for: $*"
+  grep -q -- "$want" "$work/err" || { cat "$work/err"; fail "error for '$*' lacks '$want'"; }
+}
+expect_error "model.json" "$snn" convert --model "$work/none" --out "$work/x"
+expect_error "unknown calibration preset" "$snn" convert --model "$work/ann" --out "$work/x" --calib heavy
+expect_error "unknown threshold" "$snn" convert --model "$work/ann" --out "$work/x" --threshold p50
+expect_error "must be at least 1" "$snn" eval --model "$work/snn_max" --T 0
+expect_error "is not an ANN" "$snn" convert --model "$work/snn_max" --out "$work/x"
+echo "convert_eval.sh: all checks passed"

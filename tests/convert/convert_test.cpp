@@ -1,0 +1,217 @@
+// Conversion and calibration against the closed-form error model and the ANN itself.
+#include "snnkit/convert/calibrate.h"
+#include "snnkit/convert/clipfloor.h"
+#include "snnkit/convert/convert.h"
+#include "snnkit/core/error.h"
+#include "snnkit/io/atomic_file.h"
+#include "snnkit/io/model_io.h"
+#include "snnkit/nn/act_stats.h"
+#include "snnkit/nn/forward.h"
+#include "snnkit/nn/snn_forward.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+using namespace snnkit;
+
+namespace {
+
+// input [F] -> linear (identity, bias 0) -> relu -> linear: the spiking layer sees x itself each step.
+graph one_layer(int64_t f) {
+    graph_builder b({f}, 2, 0);
+    b.linear("fc1", f, f);
+    b.relu("fc1.relu");
+    b.linear("fc2", f, 2);
+    graph g = b.finish("custom");
+    g.nodes[1].params["weight"] = at::eye(f);
+    g.nodes[1].params["bias"] = at::zeros({f});
+    return g;
+}
+
+// Spike-count rate (in V_th units, as the ANN's) of the first spike node.
+at::Tensor rate_of_first_spike(const graph & snn, const at::Tensor & x, int64_t T) {
+    at::Tensor rate;
+    snn_options so;
+    so.T = T;
+    so.observer = [&](int, const node & n, const at::Tensor & out) {
+        if (n.op == op_kind::spike && !rate.defined()) {
+            rate = out.mean(0);
+        }
+    };
+    snn_forward(snn, x, so);
+    return rate;
+}
+
+graph small_cnn(uint64_t seed) {
+    graph_builder b({1, 8, 8}, 10, seed);
+    b.conv2d("conv1", 1, 6, 3, 1, 1, true);
+    b.batch_norm("conv1.bn", 6);
+    b.relu("conv1.relu");
+    b.avg_pool("pool1", 2, 2);
+    b.conv2d("conv2", 6, 8, 3, 1, 1, true);
+    b.relu("conv2.relu");
+    b.flatten("flat");
+    b.linear("fc1", 8 * 16, 32);
+    b.relu("fc1.relu");
+    b.linear("fc2", 32, 10);
+    graph g = b.finish("custom");
+    at::manual_seed(seed);
+    node & bn = g.nodes[g.find("conv1.bn")];
+    bn.buffers["running_mean"] = at::randn({6}) * 0.1;
+    bn.buffers["running_var"] = at::rand({6}) + 0.5;
+    bn.params["weight"] = at::rand({6}) + 0.5;
+    return g;
+}
+
+} // namespace
+
+TEST(convert, if_rate_equals_clipfloor_for_constant_input) {
+    const int64_t f = 4000, T = 16;
+    graph ann = one_layer(f);
+    at::manual_seed(0);
+    const at::Tensor x = (at::rand({1, f}) * 2.4 - 0.6); // below 0, inside, and above the threshold
+    ann.nodes[2].buffers["act_max"] = at::full({}, 1.0f);
+    for (bool shift : {false, true}) {
+        convert_options co;
+        co.T = T;
+        co.bias_shift = shift;
+        const graph snn = convert_to_snn(ann, co);
+        const at::Tensor r = rate_of_first_spike(snn, x, T);
+        const at::Tensor want = clipfloor(x, T, at::full({}, 1.0f), shift ? 0.5 : 0.0);
+        // exact, except where T*x/V lies within float rounding of an integer boundary
+        const at::Tensor z = x * T + (shift ? 0.5 : 0.0);
+        const at::Tensor safe = (z - z.round()).abs() > 1e-4;
+        EXPECT_TRUE(at::equal(r.masked_select(safe), want.masked_select(safe))) << "shift " << shift;
+        EXPECT_GT(safe.sum().item<int64_t>(), f * 9 / 10);
+        if (shift) { // the shift turns the floor into rounding: V/T * clip(round(T x / V), 0, T)
+            const at::Tensor rounded = at::clamp(at::floor(x * T + 0.5), 0, T) / T;
+            EXPECT_TRUE(at::equal(r.masked_select(safe), rounded.masked_select(safe)));
+        }
+    }
+    // half-init (v0 = V/2) gives the same rounded rate as the bias shift
+    convert_options hi;
+    hi.T = T;
+    hi.half_init = true;
+    const at::Tensor rh = rate_of_first_spike(convert_to_snn(ann, hi), x, T);
+    const at::Tensor z = x * T + 0.5;
+    const at::Tensor safe = (z - z.round()).abs() > 1e-4;
+    EXPECT_TRUE(at::equal(rh.masked_select(safe), clipfloor(x, T, at::full({}, 1.0f), 0.5).masked_select(safe)));
+}
+
+TEST(convert, snn_output_approaches_the_ann_as_T_grows) {
+    graph ann = small_cnn(1);
+    at::manual_seed(2);
+    const at::Tensor data = at::randn({64, 1, 8, 8});
+    record_activation_stats(ann, data);
+    const graph ref = ann_reference(ann);
+    at::NoGradGuard ng;
+    const at::Tensor y = ann_forward(ref, data);
+    double prev = 1e9;
+    for (int64_t T : {32, 256, 2048}) {
+        convert_options co;
+        co.T = T;
+        co.bias_shift = true;
+        const graph snn = convert_to_snn(ann, co);
+        snn_options so;
+        so.T = T;
+        const at::Tensor out = snn_forward(snn, data, so).out.mean(0);
+        const double rel = ((out - y).norm() / y.norm()).item<double>();
+        EXPECT_LT(rel, prev) << "T=" << T;
+        prev = rel;
+        if (T == 2048) {
+            EXPECT_LT(rel, 0.01) << "relative error at T=2048";
+        }
+    }
+}
+
+TEST(convert, max_pool_is_refused_naming_the_layer) {
+    graph_builder b({1, 4, 4}, 2, 0);
+    b.conv2d("c", 1, 2, 3, 1, 1);
+    b.relu("r");
+    b.max_pool("mp", 2, 2);
+    b.flatten("f");
+    b.linear("fc", 8, 2);
+    graph g = b.finish("custom");
+    record_activation_stats(g, at::randn({4, 1, 4, 4}));
+    try {
+        convert_to_snn(g, convert_options{});
+        FAIL();
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find("'mp'"), std::string::npos) << e.what();
+    }
+}
+
+TEST(calibrate, bc_and_pc_each_reduce_held_out_error_and_wc_reduces_layer_loss) {
+    graph ann = small_cnn(3);
+    at::manual_seed(4);
+    const at::Tensor cal = at::randn({256, 1, 8, 8}), held = at::randn({256, 1, 8, 8});
+    record_activation_stats(ann, cal);
+    const graph ref = ann_reference(ann);
+    convert_options co;
+    co.T = 8;
+    const graph base = convert_to_snn(ann, co);
+    const auto total = [&](const graph & g) {
+        double s = 0;
+        for (const auto & e : layer_errors(g, ref, held, co.T, 128)) s += e.second;
+        return s;
+    };
+    const double e0 = total(base);
+    for (int which = 0; which < 3; ++which) {
+        graph snn = base.clone();
+        calib_options o;
+        o.progress = false;
+        o.bias_correction = which == 0;
+        o.potential_correction = which == 1;
+        o.weight_calibration = which == 2;
+        o.wc_iters = 200;
+        o.wc_lr = 1e-3;
+        const calib_report rep = calibrate(snn, ref, cal, co, o);
+        if (which < 2) {
+            EXPECT_LT(total(snn), e0) << (which == 0 ? "BC" : "PC");
+        } else {
+            for (const auto & l : rep.layers) {
+                EXPECT_LT(l.mse_after, l.mse_before) << "WC on " << l.name;
+            }
+        }
+    }
+    // The threshold search lowers the clip-floor error of every layer it touches.
+    graph snn = base.clone();
+    calib_options o;
+    o.progress = false;
+    o.threshold_search = true;
+    calibrate(snn, ref, cal, co, o);
+    EXPECT_LT(total(snn), e0);
+}
+
+TEST(calibrate, calibrated_state_survives_save_and_load) {
+    graph ann = small_cnn(5);
+    at::manual_seed(6);
+    const at::Tensor cal = at::randn({128, 1, 8, 8});
+    record_activation_stats(ann, cal);
+    convert_options co;
+    co.T = 4;
+    co.bias_shift = true;
+    graph snn = convert_to_snn(ann, co);
+    calib_options o = calib_preset("advanced");
+    o.bias_correction = true;
+    o.progress = false;
+    o.wc_iters = 20;
+    calibrate(snn, ann_reference(ann), cal, co, o);
+    const std::string dir = std::string(SNNKIT_BINARY_DIR) + "/tmp_convert/calibrated";
+    std::filesystem::remove_all(dir);
+    save_model(dir, snn);
+    const graph back = load_model(dir);
+    for (const char * name : {"conv1.relu", "conv2.relu", "fc1.relu"}) {
+        const node & a = snn.nodes[snn.find(name)];
+        const node & b = back.nodes[back.find(name)];
+        EXPECT_TRUE(at::equal(a.buffers.at("v_th"), b.buffers.at("v_th"))) << name;
+        ASSERT_TRUE(b.buffers.count("v0")) << name;
+        EXPECT_TRUE(at::equal(a.buffers.at("v0"), b.buffers.at("v0"))) << name;
+    }
+    EXPECT_TRUE(at::equal(snn.nodes[snn.find("conv1")].params.at("bias"), back.nodes[back.find("conv1")].params.at("bias")));
+    snn_options so;
+    so.T = 4;
+    at::NoGradGuard ng;
+    EXPECT_TRUE(at::equal(snn_forward(snn, cal, so).out, snn_forward(back, cal, so).out));
+}
