@@ -1,9 +1,7 @@
 // tests/data/data_fixtures.h: helpers that generate dataset fixtures at run time (temp dirs, IDX and
 // CIFAR records, JPEG and PNG files encoded with libjpeg / libpng).
 //
-// The test program links only libsnnkit, which itself links libjpeg, libpng and zlib privately, so the
-// encoders are reached through dlsym on the already-loaded libraries (typed with decltype from the
-// real headers). If test_data is ever linked with JPEG::JPEG and PNG::PNG directly, this still works.
+// The test programs link libjpeg and libpng directly (see CMakeLists.txt) to write the fixtures.
 #pragma once
 
 #include "snnkit/core/error.h"
@@ -11,7 +9,6 @@
 
 #include <gtest/gtest.h>
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -95,55 +92,37 @@ inline ::testing::AssertionResult one_line_with(const std::string & msg, std::in
     return ::testing::AssertionSuccess();
 }
 
-// --------------------------------------------------------------------- libjpeg / libpng via dlsym
-
-template <class F>
-F * lookup(const char * name) {
-    void * p = dlsym(RTLD_DEFAULT, name);
-    if (!p) throw std::runtime_error(std::string("test fixture: symbol not found: ") + name);
-    return reinterpret_cast<F *>(p);
-}
-#define SNNKIT_TEST_SYM(fn) static auto * const fn##_ = ::snnkit_test::lookup<decltype(fn)>(#fn)
+// --------------------------------------------------------------------- libjpeg / libpng encoders
 
 /// Encodes interleaved pixels (components 1 = gray or 3 = RGB) as a baseline JPEG.
 inline std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t> & px, int w, int h, int comps, int quality = 95) {
-    SNNKIT_TEST_SYM(jpeg_std_error);
-    SNNKIT_TEST_SYM(jpeg_CreateCompress);
-    SNNKIT_TEST_SYM(jpeg_mem_dest);
-    SNNKIT_TEST_SYM(jpeg_set_defaults);
-    SNNKIT_TEST_SYM(jpeg_set_quality);
-    SNNKIT_TEST_SYM(jpeg_start_compress);
-    SNNKIT_TEST_SYM(jpeg_write_scanlines);
-    SNNKIT_TEST_SYM(jpeg_finish_compress);
-    SNNKIT_TEST_SYM(jpeg_destroy_compress);
     jpeg_compress_struct c;
     jpeg_error_mgr err;
-    c.err = jpeg_std_error_(&err);
-    jpeg_CreateCompress_(&c, JPEG_LIB_VERSION, sizeof(c));
+    c.err = jpeg_std_error(&err);
+    jpeg_CreateCompress(&c, JPEG_LIB_VERSION, sizeof(c));
     unsigned char * mem = nullptr;
     unsigned long mem_size = 0;
-    jpeg_mem_dest_(&c, &mem, &mem_size);
+    jpeg_mem_dest(&c, &mem, &mem_size);
     c.image_width = w;
     c.image_height = h;
     c.input_components = comps;
     c.in_color_space = comps == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_set_defaults_(&c);
-    jpeg_set_quality_(&c, quality, TRUE);
-    jpeg_start_compress_(&c, TRUE);
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
     for (int y = 0; y < h; ++y) {
         JSAMPROW row = const_cast<uint8_t *>(px.data()) + size_t(y) * w * comps;
-        jpeg_write_scanlines_(&c, &row, 1);
+        jpeg_write_scanlines(&c, &row, 1);
     }
-    jpeg_finish_compress_(&c);
+    jpeg_finish_compress(&c);
     std::vector<uint8_t> out(mem, mem + mem_size);
-    jpeg_destroy_compress_(&c);
+    jpeg_destroy_compress(&c);
     std::free(mem);
     return out;
 }
 
 inline void png_write_to_vector(png_structp png, png_bytep data, png_size_t n) {
-    SNNKIT_TEST_SYM(png_get_io_ptr);
-    auto * v = static_cast<std::vector<uint8_t> *>(png_get_io_ptr_(png));
+    auto * v = static_cast<std::vector<uint8_t> *>(png_get_io_ptr(png));
     v->insert(v->end(), data, data + n);
 }
 inline void png_flush_nop(png_structp) {}
@@ -152,30 +131,21 @@ inline void png_flush_nop(png_structp) {}
 /// big-endian). `palette` is used for PNG_COLOR_TYPE_PALETTE.
 inline std::vector<uint8_t> encode_png(const std::vector<uint8_t> & raw, int w, int h, int color_type, int bit_depth,
                                        bool interlace = false, const std::vector<png_color> & palette = {}) {
-    SNNKIT_TEST_SYM(png_create_write_struct);
-    SNNKIT_TEST_SYM(png_create_info_struct);
-    SNNKIT_TEST_SYM(png_set_write_fn);
-    SNNKIT_TEST_SYM(png_set_IHDR);
-    SNNKIT_TEST_SYM(png_set_PLTE);
-    SNNKIT_TEST_SYM(png_write_info);
-    SNNKIT_TEST_SYM(png_write_image);
-    SNNKIT_TEST_SYM(png_write_end);
-    SNNKIT_TEST_SYM(png_destroy_write_struct);
     std::vector<uint8_t> out;
-    png_structp png = png_create_write_struct_(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-    png_infop info = png_create_info_struct_(png);
-    png_set_write_fn_(png, &out, png_write_to_vector, png_flush_nop);
-    png_set_IHDR_(png, info, w, h, bit_depth, color_type, interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+    png_infop info = png_create_info_struct(png);
+    png_set_write_fn(png, &out, png_write_to_vector, png_flush_nop);
+    png_set_IHDR(png, info, w, h, bit_depth, color_type, interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
                   PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (color_type == PNG_COLOR_TYPE_PALETTE)
-        png_set_PLTE_(png, info, palette.data(), static_cast<int>(palette.size()));
-    png_write_info_(png, info);
+        png_set_PLTE(png, info, palette.data(), static_cast<int>(palette.size()));
+    png_write_info(png, info);
     const size_t row_bytes = raw.size() / h;
     std::vector<png_bytep> rows(h);
     for (int y = 0; y < h; ++y) rows[y] = const_cast<uint8_t *>(raw.data()) + y * row_bytes;
-    png_write_image_(png, rows.data());
-    png_write_end_(png, nullptr);
-    png_destroy_write_struct_(&png, &info);
+    png_write_image(png, rows.data());
+    png_write_end(png, nullptr);
+    png_destroy_write_struct(&png, &info);
     return out;
 }
 
