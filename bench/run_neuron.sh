@@ -11,11 +11,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (other work on the machine skews all timings)"
 echo "== C++: bench_neuron (2 threads) =="
 "$build/bench_neuron" --threads 2 --reps "$reps" | tee "$log"
 echo
 echo "== Python loops: neuron_loops.py (2 threads) =="
 /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | tee -a "$log"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 /usr/bin/python3 - "$log" <<'PY'
 import sys

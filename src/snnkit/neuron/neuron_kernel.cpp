@@ -35,8 +35,10 @@
 #endif
 
 // The block loops are compiled twice, for AVX (8 floats a vector) and for the baseline x86-64 SSE2, and the
-// CPU picks at load time (GCC/Clang function multiversioning). Not needed when the build targets AVX anyway.
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__AVX__)
+// CPU picks at load time (GCC/Clang function multiversioning). Not needed when the build targets AVX anyway;
+// -DSNNKIT_NO_MULTIVERSIONING builds the baseline only (to test it on an AVX machine).
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__AVX__) && \
+    !defined(SNNKIT_NO_MULTIVERSIONING)
 #define SNNKIT_KERNEL_CLONES __attribute__((target_clones("avx", "default")))
 #else
 #define SNNKIT_KERNEL_CLONES
@@ -257,7 +259,7 @@ template <typename T>
 bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
                            neuron_fill<T> v0, T * spikes, T * v_out) {
     if (sh.M == 0) return true;
-    const int64_t B = neuron_block_size(sh.T, sizeof(T), false);
+    const int64_t B = std::min(neuron_block_size(sh.T, sizeof(T), false), (sh.M + 63) / 64 * 64);
     const int64_t blocks = (sh.M + B - 1) / B;
     const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
     std::atomic<bool> finite{true};
@@ -282,7 +284,7 @@ template <typename T>
 void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
                             neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0) {
     if (sh.M == 0) return;
-    const int64_t B = neuron_block_size(sh.T, sizeof(T), true);
+    const int64_t B = std::min(neuron_block_size(sh.T, sizeof(T), true), (sh.M + 63) / 64 * 64);
     const int64_t blocks = (sh.M + B - 1) / B;
     const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
     for_each_block<T>(blocks, (4 + sh.T) * B, [&](int64_t b, T * scratch) {
