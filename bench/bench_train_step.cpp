@@ -3,6 +3,7 @@
 // (bench/py/train_step.py; bench/run_train_step.sh prints the ratio).
 //
 // usage: bench_train_step [--arch cnn] [--batch 128] [--steps 30] [--threads 2] [--shape 1,28,28]
+#include "snnkit/core/runtime.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
 #include "snnkit/train/optimizer.h"
@@ -32,7 +33,7 @@ int main(int argc, char ** argv) {
             return 2;
         }
     }
-    at::set_num_threads(static_cast<int>(threads));
+    snnkit::runtime_init(static_cast<int>(threads));
     snnkit::zoo_options zo;
     zo.arch = arch;
     zo.input_shape.clear();

@@ -2,6 +2,7 @@
 // evaluate it, record activation statistics and save it (one page of code).
 //
 // usage: train_fmnist [EPOCHS] [OUT_DIR]        (data: Debian's /usr/share/datasets/fashion-mnist)
+#include <snnkit/core/runtime.h>
 #include <snnkit/data/dataset_by_name.h>
 #include <snnkit/io/model_io.h>
 #include <snnkit/nn/act_stats.h>
@@ -17,7 +18,7 @@
 int main(int argc, char ** argv) {
     const int epochs = argc > 1 ? std::stoi(argv[1]) : 1;
     const std::string out = argc > 2 ? argv[2] : "fmnist_cnn";
-    at::set_num_threads(2);
+    snnkit::runtime_init(2);
     try {
         snnkit::dataset_spec spec; // fmnist at its Debian location
         const snnkit::dataset train = snnkit::load_dataset(spec, snnkit::split::train);

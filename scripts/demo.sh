@@ -2,11 +2,11 @@
 # The main job end to end on Fashion-MNIST: train the zoo's small CNN (ANN), convert it to an SNN at
 # T = 8 without calibration, with the bias shift, and with light and advanced calibration, evaluate
 # each over T steps, and print a results table.
-# usage: scripts/demo.sh [BUILD_DIR]     env: EPOCHS (default 8), T (default 8), OUT (default runs/demo)
+# usage: scripts/demo.sh [BUILD_DIR]     env: EPOCHS (default 10), T (default 8), OUT (default runs/demo)
 set -euo pipefail
 build=${1:-build}
 out=${OUT:-runs/demo}
-epochs=${EPOCHS:-8}
+epochs=${EPOCHS:-10}
 T=${T:-8}
 snn="$build/snnkit"
 mkdir -p "$out"

@@ -1,19 +1,14 @@
 // src/cli/cli_util.cpp
 #include "commands.h"
 
+#include "snnkit/core/runtime.h"
 #include "snnkit/io/atomic_file.h"
 
-#include <ATen/Parallel.h>
-
 #include <cstdio>
-#include <thread>
 
 namespace snnkit_cli {
 
-void set_threads(int threads) {
-    const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    at::set_num_threads(n);
-}
+void set_threads(int threads) { snnkit::runtime_init(threads); }
 
 void write_json_file(const std::string & path, const std::string & json_text) {
     if (path.empty()) {

@@ -14,7 +14,7 @@ void add_convert(CLI::App & app);
 void add_eval(CLI::App & app);
 
 // Shared helpers (cli_util.cpp).
-void set_threads(int threads);                                  // 0 = all cores
+void set_threads(int threads); // snnkit::runtime_init: 0 = all cores, malloc tuned for reuse
 void write_json_file(const std::string & path, const std::string & json_text); // atomic; "-" = stdout
 
 } // namespace snnkit_cli

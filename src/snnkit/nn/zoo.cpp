@@ -45,9 +45,9 @@ int64_t spatial_after(int64_t s, int pools) {
 graph build_cnn(const zoo_options & opt) {
     graph_builder b(opt.input_shape, opt.num_classes, opt.seed);
     const int64_t c = opt.input_shape[0];
-    conv_bn_act(b, opt, "conv1", c, 32, 3, 1, 1, false);
+    conv_bn_act(b, opt, "conv1", c, 16, 3, 1, 1, false);
     b.avg_pool("pool1", 2, 2);
-    conv_bn_act(b, opt, "conv2", 32, 64, 3, 1, 1, false);
+    conv_bn_act(b, opt, "conv2", 16, 64, 3, 1, 1, false);
     b.avg_pool("pool2", 2, 2);
     b.flatten("flatten");
     const int64_t h = spatial_after(opt.input_shape[1], 2), w = spatial_after(opt.input_shape[2], 2);
