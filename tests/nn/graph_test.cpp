@@ -132,3 +132,28 @@ TEST(graph, activation_stats_max_and_percentiles) {
     EXPECT_FLOAT_EQ(r.buffers.at("act_p99_9").item<float>(), sorted[int64_t(std::ceil(0.999 * n)) - 1].item<float>());
     EXPECT_FLOAT_EQ(r.buffers.at("act_p99_99").item<float>(), sorted[int64_t(std::ceil(0.9999 * n)) - 1].item<float>());
 }
+
+TEST(graph, in_place_relu_in_training_gives_the_same_gradients) {
+    // Training without an observer runs eligible ReLUs in place; with an observer it does not.
+    zoo_options o;
+    o.arch = "resnet20-he";
+    o.input_shape = {3, 16, 16};
+    o.dropout = 0;
+    at::manual_seed(12);
+    const at::Tensor x = at::randn({4, 3, 16, 16});
+    const at::Tensor y = at::randint(10, {4}, at::kLong);
+    std::vector<std::vector<at::Tensor>> grads;
+    for (bool observe : {false, true}) {
+        graph g = zoo_build(o);
+        for (auto & kv : g.named_params()) kv.second.requires_grad_(true);
+        forward_options fo;
+        fo.train = true;
+        if (observe) fo.observer = [](int, const node &, const at::Tensor &) {};
+        at::cross_entropy_loss(ann_forward(g, x, fo), y).backward();
+        std::vector<at::Tensor> gs;
+        for (auto & kv : g.named_params()) gs.push_back(kv.second.grad().clone());
+        grads.push_back(gs);
+    }
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_TRUE(at::allclose(grads[0][i], grads[1][i], 1e-5, 1e-6)) << i;
+}

@@ -79,7 +79,15 @@ at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_opti
             for (int j : n.inputs) {
                 in.push_back(out[j]);
             }
-            out[i] = apply_op(n, in, opt.train);
+            // Training without an observer: a ReLU whose input feeds nothing else and is not needed by its
+            // producer's backward (conv, linear, BN, add, pooling keep their inputs, not outputs) runs in
+            // place, saving one activation-sized allocation and pass per layer.
+            const int src = n.inputs.empty() ? -1 : n.inputs[0];
+            const op_kind pop = src > 0 ? g.nodes[src].op : op_kind::input;
+            const bool inplace_ok = opt.train && !opt.observer && n.op == op_kind::relu && src > 0 && uses[src] == 1 &&
+                                    (pop == op_kind::batch_norm || pop == op_kind::conv2d || pop == op_kind::linear ||
+                                     pop == op_kind::add || pop == op_kind::avg_pool || pop == op_kind::global_avg_pool);
+            out[i] = inplace_ok ? at::relu_(in[0]) : apply_op(n, in, opt.train);
             for (int j : n.inputs) {
                 if (--uses[j] == 0 && j != last) {
                     out[j] = at::Tensor(); // free as soon as the last consumer ran
