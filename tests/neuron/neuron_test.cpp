@@ -106,20 +106,22 @@ neuron_options sweep_options(const sweep_param & p) {
     return opt;
 }
 
-TEST_P(NeuronSweep, FusedMatchesReference5D) {
+TEST_P(NeuronSweep, FusedMatchesReference) {
     const auto & p = GetParam();
-    // M = 3 * 7 * 23 * 19 = 9177 neurons: more than one block in forward (8192) and backward, the last ragged
-    check_config({5, 3, 7, 23, 19}, sweep_options(p), std::get<3>(p), std::get<4>(p));
-}
-
-TEST_P(NeuronSweep, FusedMatchesReferenceT1) {
-    const auto & p = GetParam();
-    check_config({1, 3, 7, 5, 3}, sweep_options(p), std::get<3>(p), std::get<4>(p));
-}
-
-TEST_P(NeuronSweep, FusedMatchesReference3DPerFeature) {
-    const auto & p = GetParam();
-    check_config({6, 5, 37}, sweep_options(p), std::get<3>(p), std::get<4>(p)); // [T, N, F]: C = F, S = 1
+    const neuron_options opt = sweep_options(p);
+    {
+        // M = 3 * 7 * 23 * 19 = 9177 neurons: more than one block in forward (8192) and backward, the last ragged
+        SCOPED_TRACE("x [5, 3, 7, 23, 19]");
+        check_config({5, 3, 7, 23, 19}, opt, std::get<3>(p), std::get<4>(p));
+    }
+    {
+        SCOPED_TRACE("x [1, 3, 7, 5, 3] (T = 1)");
+        check_config({1, 3, 7, 5, 3}, opt, std::get<3>(p), std::get<4>(p));
+    }
+    {
+        SCOPED_TRACE("x [6, 5, 37] ([T, N, F]: C = F, S = 1)");
+        check_config({6, 5, 37}, opt, std::get<3>(p), std::get<4>(p));
+    }
 }
 
 std::string sweep_name(const ::testing::TestParamInfo<sweep_param> & info) {
