@@ -1,6 +1,8 @@
 // bench_neuron: the fused LIF neuron against the per-step ATen reference, forward + backward.
 //
-// Usage: bench_neuron [--threads N] [--reps R] [--quick]
+// Usage: bench_neuron [--threads N] [--reps R] [--quick] [--default-malloc]
+// Runs as snnkit programs do (snnkit::runtime_init: N threads, glibc malloc tuned for reuse) unless
+// --default-malloc.
 // For x [8,128,64,16,16] and [32,32,64,16,16] (16.8 M neuron-steps each), LIF alpha = 0.5, soft reset, atan:
 //   * median wall time of forward + backward (spikes.backward(g)) for the fused op and the reference;
 //   * peak extra CPU memory during forward + backward, measured by a counting c10 CPU allocator installed
@@ -10,6 +12,7 @@
 //     (forward: read x, write spikes; backward: read x, read grad, write grad_x), against a 2-array stream
 //     copy measured in the same run (read + write counted, as STREAM does).
 // Lines starting with "RESULT" are machine-readable (bench/run_neuron.sh turns them into a table).
+#include "snnkit/core/runtime.h"
 #include "snnkit/neuron/neuron.h"
 #include "snnkit/neuron/neuron_kernel.h"
 
@@ -140,6 +143,7 @@ int main(int argc, char ** argv) {
     int threads = 2;
     int reps = 9;
     bool quick = false;
+    bool tune_malloc = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--threads" && i + 1 < argc) {
@@ -148,16 +152,19 @@ int main(int argc, char ** argv) {
             reps = std::stoi(argv[++i]);
         } else if (a == "--quick") {
             quick = true;
+        } else if (a == "--default-malloc") {
+            tune_malloc = false;
         } else {
-            std::fprintf(stderr, "usage: bench_neuron [--threads N] [--reps R] [--quick]\n");
+            std::fprintf(stderr, "usage: bench_neuron [--threads N] [--reps R] [--quick] [--default-malloc]\n");
             return 2;
         }
     }
-    at::set_num_threads(threads);
+    snnkit::runtime_init(threads, tune_malloc);
     static counting_allocator counter(c10::GetCPUAllocator());
     c10::SetCPUAllocator(&counter, /*priority=*/100);
 
-    std::printf("bench_neuron: %d threads, median of %d after warm-up\n", at::get_num_threads(), reps);
+    std::printf("bench_neuron: %d threads, median of %d after warm-up, glibc malloc %s\n", at::get_num_threads(), reps,
+                tune_malloc ? "tuned for reuse (snnkit::runtime_init)" : "defaults");
     stream_copy copier;
 
     snnkit::neuron_options opt;
