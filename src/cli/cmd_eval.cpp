@@ -11,6 +11,7 @@
 #include "snnkit/train/progress.h"
 #include "snnkit/train/trainer.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 

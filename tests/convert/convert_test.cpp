@@ -9,6 +9,7 @@
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_forward.h"
 
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -7,6 +7,7 @@
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
 
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -10,6 +10,7 @@
 #include "snnkit/train/optimizer.h"
 #include "snnkit/train/progress.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>

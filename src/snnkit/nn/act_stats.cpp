@@ -5,6 +5,7 @@
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/forward.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 namespace snnkit {

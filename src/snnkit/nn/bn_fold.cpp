@@ -1,5 +1,6 @@
 // snnkit/nn/bn_fold.cpp
 #include "snnkit/nn/bn_fold.h"
+#include <ATen/core/grad_mode.h>
 
 namespace snnkit {
 

@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 
+#include <ATen/core/grad_mode.h>
 #include <cmath>
 
 namespace snnkit {

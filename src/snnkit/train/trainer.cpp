@@ -7,6 +7,7 @@
 #include "snnkit/io/safetensors.h"
 #include "snnkit/train/progress.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
