@@ -4,7 +4,6 @@
 #include "snnkit/convert/clipfloor.h"
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
-#include "snnkit/nn/bn_fold.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/train/optimizer.h"
@@ -155,19 +154,6 @@ calib_options calib_preset(const std::string & name) {
         return o;
     }
     fail("--calib " + name, "unknown calibration preset (known: none, light, advanced)");
-}
-
-graph ann_reference(const graph & ann) {
-    graph g = ann.clone();
-    fold_batch_norm(g);
-    for (size_t i = 1; i < g.nodes.size();) {
-        if (g.nodes[i].op == op_kind::dropout) {
-            g.remove_node(static_cast<int>(i));
-        } else {
-            ++i;
-        }
-    }
-    return g;
 }
 
 void set_threshold(graph & snn, int i, const at::Tensor & v_th, const convert_options & conv) {

@@ -63,12 +63,9 @@ struct calib_report {
 };
 
 // Calibrates snn in place. ann: the source ANN with BN folded and dropout removed (same node names as
-// the SNN's spike nodes; see ann_reference()). x: calibration images [N, ...], preprocessed.
+// the SNN's spike nodes; see ann_reference() in convert.h). x: calibration images [N, ...], preprocessed.
 calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, const convert_options & conv,
                        const calib_options & opt);
-
-// The source ANN as calibration and evaluation compare against: BN folded, dropout removed.
-graph ann_reference(const graph & ann);
 
 // Sets spike node i's threshold to v_th, keeping the bias shift / half-init consistent with it.
 void set_threshold(graph & snn, int i, const at::Tensor & v_th, const convert_options & conv);

@@ -58,10 +58,7 @@ at::Tensor pick_threshold(const node & n, const convert_options & opt) {
 
 } // namespace
 
-graph convert_to_snn(const graph & ann, const convert_options & opt) {
-    if (opt.T < 1) {
-        fail("--T", "must be at least 1");
-    }
+graph ann_reference(const graph & ann) {
     graph g = ann.clone();
     fold_batch_norm(g);
     for (size_t i = 1; i < g.nodes.size();) {
@@ -71,6 +68,14 @@ graph convert_to_snn(const graph & ann, const convert_options & opt) {
             ++i;
         }
     }
+    return g;
+}
+
+graph convert_to_snn(const graph & ann, const convert_options & opt) {
+    if (opt.T < 1) {
+        fail("--T", "must be at least 1");
+    }
+    graph g = ann_reference(ann);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         node & n = g.nodes[i];
         if (n.op == op_kind::batch_norm) {

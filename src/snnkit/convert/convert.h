@@ -33,6 +33,10 @@ double convert_shift(const convert_options & opt);
 // Throws snnkit::error naming the layer for what cannot be converted.
 graph convert_to_snn(const graph & ann, const convert_options & opt);
 
+// The source ANN as conversion starts from and calibration / evaluation compare against: BN folded into
+// the preceding conv/linear, dropout removed (node names unchanged).
+graph ann_reference(const graph & ann);
+
 // Index of the conv/linear node whose bias feeds spike node i (through a residual add: its first
 // input's), or -1 if there is none.
 int bias_owner(const graph & g, int i);

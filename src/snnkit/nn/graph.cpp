@@ -309,24 +309,22 @@ int graph_builder::clip_relu(const std::string & name, double clip, int from) {
     return push(std::move(n), from);
 }
 
-int graph_builder::avg_pool(const std::string & name, int64_t k, int64_t stride, int64_t padding, int from) {
+int graph_builder::pool(op_kind op, const std::string & name, int64_t k, int64_t stride, int64_t padding, int from) {
     node n;
     n.name = name;
-    n.op = op_kind::avg_pool;
+    n.op = op;
     n.attrs.kernel = {k, k};
     n.attrs.stride = {stride, stride};
     n.attrs.padding = {padding, padding};
     return push(std::move(n), from);
 }
 
+int graph_builder::avg_pool(const std::string & name, int64_t k, int64_t stride, int64_t padding, int from) {
+    return pool(op_kind::avg_pool, name, k, stride, padding, from);
+}
+
 int graph_builder::max_pool(const std::string & name, int64_t k, int64_t stride, int64_t padding, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::max_pool;
-    n.attrs.kernel = {k, k};
-    n.attrs.stride = {stride, stride};
-    n.attrs.padding = {padding, padding};
-    return push(std::move(n), from);
+    return pool(op_kind::max_pool, name, k, stride, padding, from);
 }
 
 int graph_builder::global_avg_pool(const std::string & name, int from) {

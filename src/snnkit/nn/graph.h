@@ -134,6 +134,7 @@ public:
 
 private:
     int push(node n, int from);
+    int pool(op_kind op, const std::string & name, int64_t k, int64_t stride, int64_t padding, int from);
     graph g_;
     at::Generator gen_;
 };

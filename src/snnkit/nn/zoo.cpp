@@ -99,14 +99,14 @@ graph build_vgg16(const zoo_options & opt) {
     return b.finish("vgg16");
 }
 
-// CIFAR ResNet with basic blocks, 1x1 conv + BN projection shortcuts where the shape changes.
-graph build_cifar_resnet(const zoo_options & opt, const std::string & arch, int64_t width, int blocks) {
-    graph_builder b(opt.input_shape, opt.num_classes, opt.seed);
-    int x = conv_bn_act(b, opt, "conv1", opt.input_shape[0], width, 3, 1, 1, false);
+// ResNet body and head after the stem: stages of basic blocks (widths width, 2 width, ...; the first block
+// of every stage but the first has stride 2), global average pool, flatten, linear classifier.
+graph resnet_body(graph_builder & b, const zoo_options & opt, const std::string & arch, int x, int64_t width,
+                  const std::vector<int> & blocks) {
     int64_t in = width;
-    for (int stage = 0; stage < 3; ++stage) {
+    for (size_t stage = 0; stage < blocks.size(); ++stage) {
         const int64_t planes = width << stage;
-        for (int blk = 0; blk < blocks; ++blk) {
+        for (int blk = 0; blk < blocks[stage]; ++blk) {
             const std::string p = "layer" + std::to_string(stage + 1) + "." + std::to_string(blk);
             const int64_t stride = (stage > 0 && blk == 0) ? 2 : 1;
             x = basic_block(b, opt, p, in, planes, stride, x);
@@ -119,25 +119,19 @@ graph build_cifar_resnet(const zoo_options & opt, const std::string & arch, int6
     return b.finish(arch);
 }
 
-// ImageNet ResNet (torchvision layout) with basic blocks.
-graph build_imagenet_resnet(const zoo_options & opt, const std::string & arch, const int (&blocks)[4]) {
+// CIFAR ResNet: 3x3 stem, three stages, 1x1 conv + BN projection shortcuts where the shape changes.
+graph build_cifar_resnet(const zoo_options & opt, const std::string & arch, int64_t width, int blocks) {
     graph_builder b(opt.input_shape, opt.num_classes, opt.seed);
-    int x = conv_bn_act(b, opt, "conv1", opt.input_shape[0], 64, 7, 2, 3, false);
-    x = b.max_pool("maxpool", 3, 2, 1);
-    int64_t in = 64;
-    for (int stage = 0; stage < 4; ++stage) {
-        const int64_t planes = int64_t(64) << stage;
-        for (int blk = 0; blk < blocks[stage]; ++blk) {
-            const std::string p = "layer" + std::to_string(stage + 1) + "." + std::to_string(blk);
-            const int64_t stride = (stage > 0 && blk == 0) ? 2 : 1;
-            x = basic_block(b, opt, p, in, planes, stride, x);
-            in = planes;
-        }
-    }
-    b.global_avg_pool("avgpool");
-    b.flatten("flatten");
-    b.linear("fc", in, opt.num_classes);
-    return b.finish(arch);
+    const int x = conv_bn_act(b, opt, "conv1", opt.input_shape[0], width, 3, 1, 1, false);
+    return resnet_body(b, opt, arch, x, width, {blocks, blocks, blocks});
+}
+
+// ImageNet ResNet (torchvision layout): 7x7 stride-2 stem, 3x3 max-pool, four stages.
+graph build_imagenet_resnet(const zoo_options & opt, const std::string & arch, const std::vector<int> & blocks) {
+    graph_builder b(opt.input_shape, opt.num_classes, opt.seed);
+    conv_bn_act(b, opt, "conv1", opt.input_shape[0], 64, 7, 2, 3, false);
+    const int x = b.max_pool("maxpool", 3, 2, 1);
+    return resnet_body(b, opt, arch, x, 64, blocks);
 }
 
 } // namespace
@@ -169,12 +163,10 @@ graph zoo_build(const zoo_options & opt) {
         return build_cifar_resnet(opt, "resnet20-he", 16, 3);
     }
     if (opt.arch == "resnet18") {
-        const int blocks[4] = {2, 2, 2, 2};
-        return build_imagenet_resnet(opt, "resnet18", blocks);
+        return build_imagenet_resnet(opt, "resnet18", {2, 2, 2, 2});
     }
     if (opt.arch == "resnet34") {
-        const int blocks[4] = {3, 4, 6, 3};
-        return build_imagenet_resnet(opt, "resnet34", blocks);
+        return build_imagenet_resnet(opt, "resnet34", {3, 4, 6, 3});
     }
     std::string names;
     for (const auto & n : zoo_names()) {
