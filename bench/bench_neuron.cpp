@@ -191,7 +191,7 @@ int main(int argc, char ** argv) {
                 r.spikes.backward(g);
             };
         };
-        const double fused = median_ms(fwd_bwd(&snnkit::neuron_forward), reps, 2);
+        const double fused = median_ms(fwd_bwd(&snnkit::neuron_forward), reps, 5); // warm-up lets the heap settle
         const double ref = quick ? 0.0 : median_ms(fwd_bwd(&snnkit::neuron_forward_reference), std::max(3, reps / 2), 1);
         const double fused_fwd = median_ms([&] { snnkit::neuron_forward(x, vth, at::Tensor(), opt); }, reps, 2);
         std::printf("  fused     fwd+bwd %8.2f ms   (forward only %.2f ms)\n", fused, fused_fwd);
