@@ -1,0 +1,70 @@
+// The SNN executor: input encodings, time-major input, and errors.
+#include "snnkit/core/error.h"
+#include "snnkit/nn/snn_forward.h"
+
+#include <ATen/core/grad_mode.h>
+#include <gtest/gtest.h>
+
+using namespace snnkit;
+
+namespace {
+
+graph identity_net(int64_t f) {
+    graph_builder b({f}, f, 0);
+    b.linear("fc", f, f);
+    graph g = b.finish("custom");
+    g.nodes[1].params["weight"] = at::eye(f);
+    g.nodes[1].params["bias"] = at::zeros({f});
+    return g;
+}
+
+} // namespace
+
+TEST(snn_forward, poisson_encoding_fires_at_the_clamped_pixel_value) {
+    const graph g = identity_net(6);
+    const at::Tensor x = at::tensor({-0.5f, 0.0f, 0.1f, 0.5f, 0.9f, 1.7f}).reshape({1, 6});
+    snn_options so;
+    so.T = 4000;
+    so.encoding = "poisson";
+    so.seed = 3;
+    at::Tensor in_spikes;
+    so.observer = [&](int i, const node &, const at::Tensor & out) {
+        if (i == 0) in_spikes = out.clone();
+    };
+    at::NoGradGuard ng;
+    const at::Tensor out = snn_forward(g, x, so).out;
+    EXPECT_TRUE(at::logical_or(in_spikes.eq(0), in_spikes.eq(1)).all().item<bool>()); // binary spikes
+    const at::Tensor rate = in_spikes.mean(0).reshape({6});
+    const at::Tensor want = x.clamp(0, 1).reshape({6});
+    EXPECT_LT((rate - want).abs().max().item<float>(), 0.03f) << rate;
+    EXPECT_EQ(rate[0].item<float>(), 0.0f);
+    EXPECT_EQ(rate[5].item<float>(), 1.0f);
+    // the same seed gives the same spikes
+    at::Tensor again;
+    so.observer = [&](int i, const node &, const at::Tensor & o) {
+        if (i == 0) again = o.clone();
+    };
+    snn_forward(g, x, so);
+    EXPECT_TRUE(at::equal(in_spikes, again));
+    EXPECT_TRUE(at::allclose(out.mean(0), in_spikes.mean(0)));
+}
+
+TEST(snn_forward, direct_and_time_major_inputs_agree_and_errors_are_clear) {
+    const graph g = identity_net(3);
+    const at::Tensor x = at::randn({2, 3});
+    snn_options so;
+    so.T = 5;
+    at::NoGradGuard ng;
+    const at::Tensor a = snn_forward(g, x, so).out;
+    const at::Tensor b = snn_forward(g, x.unsqueeze(0).expand({5, 2, 3}).contiguous(), so).out;
+    EXPECT_EQ(a.sizes(), (std::vector<int64_t>{5, 2, 3}));
+    EXPECT_TRUE(at::allclose(a, b));
+    so.encoding = "rate-coded";
+    EXPECT_THROW(snn_forward(g, x, so), snnkit::error);
+    so.encoding = "direct";
+    so.T = 0;
+    EXPECT_THROW(snn_forward(g, x, so), snnkit::error);
+    so.T = 4;
+    EXPECT_THROW(snn_forward(g, at::randn({5, 2, 3}), so), snnkit::error); // 5 steps given, T = 4
+    EXPECT_THROW(snn_forward(g, at::randn({2, 4}), so), snnkit::error);    // wrong feature count
+}
