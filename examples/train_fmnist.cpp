@@ -6,11 +6,9 @@
 #include <snnkit/data/dataset_by_name.h>
 #include <snnkit/io/model_io.h>
 #include <snnkit/nn/act_stats.h>
-#include <snnkit/nn/forward.h>
 #include <snnkit/nn/zoo.h>
 #include <snnkit/train/trainer.h>
 
-#include <ATen/Parallel.h>
 
 #include <cstdio>
 #include <string>
@@ -26,17 +24,11 @@ int main(int argc, char ** argv) {
 
         snnkit::zoo_options zo; // "cnn", 1x28x28, 10 classes
         snnkit::graph g = snnkit::zoo_build(zo);
-        const snnkit::forward_fn forward = [&g](const at::Tensor & x, bool train) {
-            snnkit::forward_options fo;
-            fo.train = train;
-            return snnkit::ann_forward(g, x, fo);
-        };
-
         snnkit::trainer_options to;
         to.epochs = epochs;
         to.optim.lr = 0.05;
         to.augment = to.eval_preprocess = snnkit::dataset_preprocess("fmnist");
-        const snnkit::train_result r = snnkit::train_loop(g, forward, train, test, to);
+        const snnkit::train_result r = snnkit::train_loop(g, snnkit::ann_forward_fn(g), train, test, to);
 
         const at::Tensor idx = at::arange(1024, at::kLong);
         snnkit::record_activation_stats(g, snnkit::make_batch(train.images, idx, to.eval_preprocess, 0));

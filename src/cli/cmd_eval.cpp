@@ -61,8 +61,7 @@ void run(eval_args & a) {
         is_snn |= nd.op == snnkit::op_kind::spike;
     }
     if (!is_snn) {
-        const snnkit::forward_fn f = [&g](const at::Tensor & x, bool) { return snnkit::ann_forward(g, x); };
-        const double acc = snnkit::evaluate_accuracy(f, test, pre, a.batch, !a.quiet);
+        const double acc = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(g), test, pre, a.batch, !a.quiet);
         result["kind"] = "ann";
         result["accuracy"] = acc;
         write_json_file(a.json_path, result.dump(2));
@@ -113,8 +112,7 @@ void run(eval_args & a) {
     const std::string ann_dir = !a.ann.empty() ? a.ann : meta.value("source_model", std::string());
     if (!ann_dir.empty() && std::filesystem::exists(ann_dir + "/model.json")) {
         const snnkit::graph ann = snnkit::ann_reference(snnkit::load_model(ann_dir));
-        const snnkit::forward_fn f = [&ann](const at::Tensor & x, bool) { return snnkit::ann_forward(ann, x); };
-        result["ann_accuracy"] = snnkit::evaluate_accuracy(f, test, pre, a.batch);
+        result["ann_accuracy"] = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(ann), test, pre, a.batch);
         const int64_t m = std::min(a.error_samples, n);
         const at::Tensor x = snnkit::make_batch(test.images, at::arange(0, m, at::kLong), pre, 0);
         const auto errs = snnkit::layer_errors(g, ann, x, a.T, a.batch);

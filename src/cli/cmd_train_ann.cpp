@@ -6,7 +6,6 @@
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/model_io.h"
 #include "snnkit/nn/act_stats.h"
-#include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
 #include "snnkit/train/trainer.h"
 
@@ -67,12 +66,7 @@ void run(train_ann_args & a) {
                      static_cast<long long>(test.images.size(0)), static_cast<long long>(train.num_classes),
                      nparams / 1e6, at::get_num_threads());
     }
-    const snnkit::forward_fn fwd = [&g](const at::Tensor & x, bool tr) {
-        snnkit::forward_options fo;
-        fo.train = tr;
-        return snnkit::ann_forward(g, x, fo);
-    };
-    const snnkit::train_result r = snnkit::train_loop(g, fwd, train, test, a.train);
+    const snnkit::train_result r = snnkit::train_loop(g, snnkit::ann_forward_fn(g), train, test, a.train);
     if (r.interrupted) {
         snnkit::fail("train-ann", "training stopped before the end; resume with --resume");
     }

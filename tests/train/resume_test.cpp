@@ -63,11 +63,7 @@ std::string fresh(const std::string & name) {
 TEST(trainer, resume_after_interruption_is_bit_identical) {
     const dataset train = toy(320, 1), test = toy(64, 2);
     graph a = tiny(5);
-    const forward_fn fa = [&a](const at::Tensor & x, bool t) {
-        forward_options fo;
-        fo.train = t;
-        return ann_forward(a, x, fo);
-    };
+    const forward_fn fa = ann_forward_fn(a);
     const train_result ra = train_loop(a, fa, train, test, opts(fresh("a")));
     EXPECT_FALSE(ra.interrupted);
 
@@ -78,11 +74,7 @@ TEST(trainer, resume_after_interruption_is_bit_identical) {
     train_result rb;
     for (int64_t limit : {4, 13, 0}) {
         graph b = tiny(5);
-        const forward_fn fb = [&b](const at::Tensor & x, bool t) {
-            forward_options fo;
-            fo.train = t;
-            return ann_forward(b, x, fo);
-        };
+        const forward_fn fb = ann_forward_fn(b);
         trainer_options o = opts(dir);
         o.resume = true;
         o.max_steps = limit;
@@ -105,11 +97,7 @@ TEST(trainer, resume_after_interruption_is_bit_identical) {
 TEST(trainer, learns_a_separable_task) {
     const dataset train = toy(640, 3), test = toy(200, 4);
     graph g = tiny(6);
-    const forward_fn f = [&g](const at::Tensor & x, bool t) {
-        forward_options fo;
-        fo.train = t;
-        return ann_forward(g, x, fo);
-    };
+    const forward_fn f = ann_forward_fn(g);
     trainer_options o = opts("");
     o.out_dir.clear();
     const train_result r = train_loop(g, f, train, test, o);

@@ -211,8 +211,6 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
         l.v_th_before = mean_of(snn.nodes[i].tensor("v_th"));
         rep.layers.push_back(l);
     }
-    const int steps = (opt.threshold_search ? 1 : 0) + 1;
-    (void)steps;
     if (opt.threshold_search) {
         progress_bar bar("calibrate: threshold search", static_cast<int64_t>(spikes.size()), opt.progress);
         for (size_t k = 0; k < spikes.size(); ++k) {
@@ -246,7 +244,7 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
         }
         std::map<int, at::Tensor> r = snn_rates(snn, want, x, T, opt.batch_size);
         l.mse_before = (a - r.at(i)).pow(2).mean().item<double>();
-        if (per_layer && opt.weight_calibration && owner >= 0 && (others.empty() || snn.nodes[feed].op == op_kind::add)) {
+        if (opt.weight_calibration && owner >= 0) {
             at::Tensor rest;
             for (int q : others) {
                 rest = rest.defined() ? rest + r.at(q) : r.at(q);

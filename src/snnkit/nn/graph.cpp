@@ -230,6 +230,17 @@ void graph::remove_node(int i) {
 
 // ---- builder -----------------------------------------------------------------------------------
 
+namespace {
+
+node named_node(const std::string & name, op_kind op) {
+    node n;
+    n.name = name;
+    n.op = op;
+    return n;
+}
+
+} // namespace
+
 graph_builder::graph_builder(std::vector<int64_t> input_shape, int64_t num_classes, uint64_t seed)
     : gen_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
     g_.input_shape = std::move(input_shape);
@@ -268,9 +279,7 @@ int graph_builder::conv2d(const std::string & name, int64_t in, int64_t out, int
 }
 
 int graph_builder::linear(const std::string & name, int64_t in, int64_t out, bool bias, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::linear;
+    node n = named_node(name, op_kind::linear);
     n.attrs.in = in;
     n.attrs.out = out;
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
@@ -282,9 +291,7 @@ int graph_builder::linear(const std::string & name, int64_t in, int64_t out, boo
 }
 
 int graph_builder::batch_norm(const std::string & name, int64_t channels, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::batch_norm;
+    node n = named_node(name, op_kind::batch_norm);
     n.attrs.in = channels;
     n.attrs.out = channels;
     n.params["weight"] = at::ones({channels});
@@ -295,24 +302,18 @@ int graph_builder::batch_norm(const std::string & name, int64_t channels, int fr
 }
 
 int graph_builder::relu(const std::string & name, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::relu;
+    node n = named_node(name, op_kind::relu);
     return push(std::move(n), from);
 }
 
 int graph_builder::clip_relu(const std::string & name, double clip, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::clip_relu;
+    node n = named_node(name, op_kind::clip_relu);
     n.attrs.clip = clip;
     return push(std::move(n), from);
 }
 
 int graph_builder::pool(op_kind op, const std::string & name, int64_t k, int64_t stride, int64_t padding, int from) {
-    node n;
-    n.name = name;
-    n.op = op;
+    node n = named_node(name, op);
     n.attrs.kernel = {k, k};
     n.attrs.stride = {stride, stride};
     n.attrs.padding = {padding, padding};
@@ -328,31 +329,23 @@ int graph_builder::max_pool(const std::string & name, int64_t k, int64_t stride,
 }
 
 int graph_builder::global_avg_pool(const std::string & name, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::global_avg_pool;
+    node n = named_node(name, op_kind::global_avg_pool);
     return push(std::move(n), from);
 }
 
 int graph_builder::flatten(const std::string & name, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::flatten;
+    node n = named_node(name, op_kind::flatten);
     return push(std::move(n), from);
 }
 
 int graph_builder::dropout(const std::string & name, double p, int from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::dropout;
+    node n = named_node(name, op_kind::dropout);
     n.attrs.p = p;
     return push(std::move(n), from);
 }
 
 int graph_builder::add(const std::string & name, std::vector<int> from) {
-    node n;
-    n.name = name;
-    n.op = op_kind::add;
+    node n = named_node(name, op_kind::add);
     n.inputs = std::move(from);
     g_.nodes.push_back(std::move(n));
     return last();

@@ -5,6 +5,7 @@
 #include "snnkit/core/rng.h"
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/io/safetensors.h"
+#include "snnkit/nn/forward.h"
 #include "snnkit/train/progress.h"
 
 #include <ATen/core/grad_mode.h>
@@ -158,6 +159,14 @@ void write_log(const std::string & path, const std::vector<epoch_metrics> & h) {
 }
 
 } // namespace
+
+forward_fn ann_forward_fn(const graph & g) {
+    return [&g](const at::Tensor & x, bool train) {
+        forward_options fo;
+        fo.train = train;
+        return ann_forward(g, x, fo);
+    };
+}
 
 double evaluate_accuracy(const forward_fn & forward, const dataset & data, const augment_options & pre,
                          int64_t batch_size, bool progress) {

@@ -67,6 +67,10 @@ struct train_result {
     bool interrupted = false; ///< stopped early (signal or max_steps) after writing a checkpoint
 };
 
+// The forward_fn of an ANN graph: ann_forward(g, x) with training behaviour when asked (g is captured
+// by reference and must outlive the function).
+forward_fn ann_forward_fn(const graph & g);
+
 // Hooks a caller may set: called at the start of each epoch with one training batch (Dspike's b).
 using epoch_hook = std::function<void(int epoch, const at::Tensor & x, const at::Tensor & y)>;
 
