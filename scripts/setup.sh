@@ -11,6 +11,7 @@ pkgs=(
   libjpeg-dev libpng-dev zlib1g-dev
   dataset-fashion-mnist
   gnuplot-nox
+  libonnx-dev libprotobuf-dev protobuf-compiler libhdf5-dev
   libopenblas0-openmp
 )
 if [[ "${1:-}" == "--bench" ]]; then

@@ -111,6 +111,8 @@ void run(convert_args & a) {
 
 } // namespace
 
+namespace {
+
 void add_convert(CLI::App & app) {
     auto a = std::make_shared<convert_args>();
     CLI::App * s = app.add_subcommand("convert", "Convert a trained ANN to an SNN (threshold balancing + calibration)");
@@ -139,5 +141,9 @@ void add_convert(CLI::App & app) {
     s->add_flag("--quiet", a->quiet, "No progress output");
     s->callback([a]() { run(*a); });
 }
+
+const command_registration reg(30, "convert", add_convert);
+
+} // namespace
 
 } // namespace snnkit_cli

@@ -142,6 +142,8 @@ void run(eval_args & a) {
 
 } // namespace
 
+namespace {
+
 void add_eval(CLI::App & app) {
     auto a = std::make_shared<eval_args>();
     CLI::App * s = app.add_subcommand("eval", "Evaluate a model: SNN accuracy at every t <= T, firing rates, errors");
@@ -164,5 +166,9 @@ void add_eval(CLI::App & app) {
         run(*a);
     });
 }
+
+const command_registration reg(40, "eval", add_eval);
+
+} // namespace
 
 } // namespace snnkit_cli

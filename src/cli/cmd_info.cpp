@@ -22,6 +22,8 @@ std::string shape_of(const at::Tensor & t) {
 
 } // namespace
 
+namespace {
+
 void add_info(CLI::App & app) {
     auto dir = std::make_shared<std::string>();
     auto as_json = std::make_shared<bool>(false);
@@ -66,5 +68,9 @@ void add_info(CLI::App & app) {
                     nlohmann::json::parse(meta).dump().substr(0, 2000).c_str());
     });
 }
+
+const command_registration reg(90, "info", add_info);
+
+} // namespace
 
 } // namespace snnkit_cli

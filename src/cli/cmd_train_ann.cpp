@@ -114,6 +114,8 @@ void run(train_ann_args & a) {
 
 } // namespace
 
+namespace {
+
 void add_train_ann(CLI::App & app) {
     auto a = std::make_shared<train_ann_args>();
     CLI::App * s = app.add_subcommand("train-ann", "Train an ANN from the model zoo (SGD/Adam, cosine schedule)");
@@ -148,5 +150,9 @@ void add_train_ann(CLI::App & app) {
     s->add_flag("--quiet", a->quiet, "No progress output");
     s->callback([a]() { run(*a); });
 }
+
+const command_registration reg(10, "train-ann", add_train_ann);
+
+} // namespace
 
 } // namespace snnkit_cli

@@ -7,11 +7,17 @@
 
 namespace snnkit_cli {
 
-// Registers a subcommand on the app; its callback runs the command.
-void add_train_ann(CLI::App & app);
-void add_info(CLI::App & app);
-void add_convert(CLI::App & app);
-void add_eval(CLI::App & app);
+// Each cmd_*.cpp registers its subcommand with one file-scope line, so adding a command touches no
+// other file:   static const snnkit_cli::command_registration reg(30, "eval", add_eval);
+// `order` sets the position in --help (lower first).
+using add_command_fn = void (*)(CLI::App & app);
+
+struct command_registration {
+    command_registration(int order, const char * name, add_command_fn add);
+};
+
+// Adds every registered subcommand to the app, in order (main.cpp).
+void add_all_commands(CLI::App & app);
 
 // Shared helpers (cli_util.cpp).
 void set_threads(int threads); // snnkit::runtime_init: 0 = all cores, malloc tuned for reuse

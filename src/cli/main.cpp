@@ -12,10 +12,7 @@ int main(int argc, char ** argv) {
                  "gradients, and run and measure them, in C++ on LibTorch."};
     app.require_subcommand(1);
     app.set_version_flag("--version", "snnkit 0.1.0");
-    snnkit_cli::add_train_ann(app);
-    snnkit_cli::add_convert(app);
-    snnkit_cli::add_eval(app);
-    snnkit_cli::add_info(app);
+    snnkit_cli::add_all_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {
