@@ -1,0 +1,44 @@
+// snnkit/stats/measure.cpp
+#include "snnkit/stats/measure.h"
+
+#include "snnkit/data/dataset_by_name.h"
+#include "snnkit/train/progress.h"
+
+#include <ATen/core/grad_mode.h>
+#include <nlohmann/json.hpp>
+
+namespace snnkit {
+
+at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,
+                              const snn_run_options & opt) {
+    at::NoGradGuard ng;
+    const int64_t n = data.images.size(0);
+    at::Tensor correct = at::zeros({opt.T}, at::kLong);
+    snn_options so;
+    so.T = opt.T;
+    so.encoding = opt.encoding;
+    so.observer = opt.observer;
+    progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);
+    for (int64_t s = 0; s < n; s += opt.batch) {
+        const int64_t e = std::min(n, s + opt.batch);
+        const at::Tensor x = make_batch(data.images, at::arange(s, e, at::kLong), pre, 0);
+        so.seed = static_cast<uint64_t>(s);
+        const snn_output out = snn_forward(g, x, so);
+        correct += correct_per_step(out.out, data.labels.slice(0, s, e));
+        bar.update(e);
+    }
+    bar.finish();
+    return correct;
+}
+
+augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name) {
+    augment_options p = dataset_preprocess(dataset_name);
+    const nlohmann::json meta = nlohmann::json::parse(meta_json.empty() ? std::string("{}") : meta_json);
+    if (meta.contains("preprocess") && meta["preprocess"].contains("mean")) {
+        p.mean = meta["preprocess"]["mean"].get<std::vector<float>>();
+        p.std = meta["preprocess"]["std"].get<std::vector<float>>();
+    }
+    return p;
+}
+
+} // namespace snnkit

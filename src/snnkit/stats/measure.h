@@ -1,0 +1,35 @@
+// snnkit/stats/measure.h: running a saved model over a test set the way `snnkit eval` and `snnkit stats`
+// do: the model's own input normalisation, batches of one T-step simulation each, an observer.
+#pragma once
+
+#include "snnkit/data/augment.h"
+#include "snnkit/data/dataset.h"
+#include "snnkit/nn/snn_forward.h"
+
+#include <string>
+
+namespace snnkit {
+
+struct snn_run_options {
+    /// time steps of each simulation
+    int64_t T = 32;
+    /// images per simulation
+    int64_t batch = 200;
+    /// input encoding: "direct" or "poisson" (seeded by the batch's first index)
+    std::string encoding = "direct";
+    /// show a progress line on stderr
+    bool progress = false;
+    /// sees every node's output over time (statistics); may be empty
+    node_observer observer;
+};
+
+// Simulates g on every image of `data` (normalised by `pre`); returns the number of correct predictions
+// after each step t = 1..T, [T] (int64).
+at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,
+                              const snn_run_options & opt);
+
+// The normalisation a model expects: its metadata's "preprocess" {mean, std} when recorded, else the
+// dataset's standard one. meta_json: the model's metadata (JSON object text).
+augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name);
+
+} // namespace snnkit
