@@ -6,6 +6,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/data/dataset_by_name.h"
+#include "snnkit/interop/onnx_model.h"
 #include "snnkit/io/model_io.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -21,7 +22,9 @@ namespace snnkit_cli {
 namespace {
 
 struct convert_args {
-    std::string model, out, dataset, data, json_path, calib = "none";
+    std::string model, onnx, out, dataset, data, json_path, calib = "none";
+    std::vector<float> mean, std;
+    int64_t stats_samples = 1024;
     snnkit::convert_options conv;
     snnkit::calib_options cal;
     bool search = false, bc = false, pc = false, wc = false, quiet = false;
@@ -32,7 +35,23 @@ struct convert_args {
 void run(convert_args & a) {
     set_threads(a.threads);
     std::string meta_text;
-    const snnkit::graph ann = snnkit::load_model(a.model, &meta_text);
+    snnkit::graph ann;
+    if (!a.onnx.empty()) {
+        // Import, record statistics, and keep the imported ANN beside the SNN (eval compares against it).
+        snnkit::onnx_model_options o;
+        o.data.name = a.dataset.empty() ? "fmnist" : a.dataset;
+        o.data.dir = a.data;
+        o.mean = a.mean;
+        o.std = a.std;
+        o.stats_samples = a.stats_samples;
+        snnkit::onnx_model m = snnkit::load_onnx_model(a.onnx, o);
+        a.model = a.out + "/source_ann";
+        snnkit::save_model(a.model, m.g, m.meta_json);
+        ann = std::move(m.g);
+        meta_text = m.meta_json;
+    } else {
+        ann = snnkit::load_model(a.model, &meta_text);
+    }
     const nlohmann::json meta = nlohmann::json::parse(meta_text);
     if (meta.value("kind", "ann") != "ann") {
         snnkit::fail(a.model, "is not an ANN (kind '" + meta.value("kind", "") + "')");
@@ -66,7 +85,12 @@ void run(convert_args & a) {
         const int64_t n = std::min<int64_t>(a.calib_samples, train.images.size(0));
         at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(snnkit::rng_mix(cal.seed, 0xc0de));
         const at::Tensor idx = at::randperm(train.images.size(0), gen, at::kLong).slice(0, 0, n);
-        const at::Tensor x = snnkit::make_batch(train.images, idx, snnkit::dataset_preprocess(ds), 0);
+        snnkit::augment_options pre = snnkit::dataset_preprocess(ds);
+        if (meta.contains("preprocess") && meta["preprocess"].contains("mean")) { // the model's own
+            pre.mean = meta["preprocess"]["mean"].get<std::vector<float>>();
+            pre.std = meta["preprocess"]["std"].get<std::vector<float>>();
+        }
+        const at::Tensor x = snnkit::make_batch(train.images, idx, pre, 0);
         const snnkit::calib_report rep = snnkit::calibrate(snn, snnkit::ann_reference(ann), x, conv, cal);
         calib_seconds = rep.seconds;
         for (const auto & l : rep.layers) {
@@ -116,7 +140,12 @@ namespace {
 void add_convert(CLI::App & app) {
     auto a = std::make_shared<convert_args>();
     CLI::App * s = app.add_subcommand("convert", "Convert a trained ANN to an SNN (threshold balancing + calibration)");
-    s->add_option("--model", a->model, "ANN model directory (from train-ann)")->required();
+    CLI::Option * model = s->add_option("--model", a->model, "ANN model directory (from train-ann or import-onnx)");
+    CLI::Option * onnx = s->add_option("--onnx", a->onnx, "Import this ONNX model instead (kept in OUT/source_ann)");
+    model->excludes(onnx);
+    s->add_option("--mean", a->mean, "With --onnx: per-channel input mean (default: the dataset's)");
+    s->add_option("--std", a->std, "With --onnx: per-channel input std (default: the dataset's)");
+    s->add_option("--stats-samples", a->stats_samples, "With --onnx: images for the activation statistics")->capture_default_str();
     s->add_option("--out", a->out, "Output SNN model directory")->required();
     s->add_option("--T", a->conv.T, "Simulation length the conversion targets")->capture_default_str();
     s->add_option("--threshold", a->conv.threshold, "max | p99.9 | p99.99 | search")->capture_default_str();
@@ -139,7 +168,12 @@ void add_convert(CLI::App & app) {
     s->add_option("--json", a->json_path, "Write the conversion report as JSON ('-' = stdout)");
     s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
-    s->callback([a]() { run(*a); });
+    s->callback([a]() {
+        if (a->model.empty() && a->onnx.empty()) {
+            snnkit::fail("convert", "give --model ANN_DIR or --onnx MODEL.onnx");
+        }
+        run(*a);
+    });
 }
 
 const command_registration reg(30, "convert", add_convert);

@@ -1,0 +1,28 @@
+// snnkit/interop/nir_io.h: the Neuromorphic Intermediate Representation (NIR, HDF5; the layout nir 1.0
+// writes: /version, /node/{type = "NIRGraph", nodes/<name>/..., edges [E, 2]}) for snnkit SNN graphs.
+//
+// Export maps  conv2d -> Conv2d,  linear -> Affine (Linear without bias),  avg_pool -> AvgPool2d,
+// global_avg_pool -> AvgPool2d over the whole map,  flatten -> Flatten,  spike -> IF (alpha = 1) or LIF,
+// followed by a Scale by V_th when spikes carry V_th,  add -> several edges into one node (NIR sums them).
+// BN is folded into the preceding conv / linear first and dropout dropped. Neurons are discrete-time
+// (dt = 1): IF r = 1; LIF tau = 1 / (1 - alpha), r = tau, v_leak = 0. What NIR cannot express (soft
+// reset, v(0), the >= threshold test, surrogate, statistics, node order, snnkit's node names of adds)
+// is stored under each node's "metadata" group (keys "snnkit_*"), so import_nir restores the graph
+// exactly; other tools read a hard-reset IF/LIF (docs/interop.md lists what is lost).
+#pragma once
+
+#include "snnkit/nn/graph.h"
+
+#include <string>
+
+namespace snnkit {
+
+// Writes SNN graph g (with model metadata JSON text `meta_json`, kept for import) to `path` atomically.
+// Throws snnkit::error naming the layer for what NIR cannot carry (max-pool, ReLUs left in the graph).
+void export_nir(const std::string & path, const graph & g, const std::string & meta_json = "{}");
+
+// Reads a NIR file (written by snnkit or another tool, supported node types only) into an SNN graph;
+// *meta_json gets the model metadata stored by export_nir ("{}" for other files).
+graph import_nir(const std::string & path, std::string * meta_json = nullptr);
+
+} // namespace snnkit
