@@ -1,6 +1,7 @@
 // src/cli/cmd_eval.cpp: `snnkit eval` measures an SNN (converted or trained) over T steps in one
 // simulation: accuracy at every t <= T, the ANN's accuracy beside it, per-layer conversion error and
-// firing rate. An ANN model is evaluated as an ANN.
+// firing rate; with --stats also the synaptic operations, ANN MACs and energy per layer (snnkit/stats,
+// collected by an observer of the same run). An ANN model is evaluated as an ANN.
 #include "commands.h"
 
 #include "snnkit/convert/calibrate.h"
@@ -8,7 +9,8 @@
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/model_io.h"
 #include "snnkit/nn/snn_forward.h"
-#include "snnkit/train/progress.h"
+#include "snnkit/stats/measure.h"
+#include "snnkit/stats/stats_json.h"
 #include "snnkit/train/trainer.h"
 
 #include <ATen/core/grad_mode.h>
@@ -28,16 +30,9 @@ struct eval_args {
     int64_t T = 32, batch = 200, limit = 0, error_samples = 256;
     int threads = 0;
     bool quiet = false;
+    bool stats = false;                  // --stats: SOPs, MACs and energy from the same run
+    snnkit::stats_options stats_opt;     // their constants and conventions
 };
-
-snnkit::augment_options preprocess_of(const nlohmann::json & meta, const std::string & ds) {
-    snnkit::augment_options p = snnkit::dataset_preprocess(ds);
-    if (meta.contains("preprocess") && meta["preprocess"].contains("mean")) {
-        p.mean = meta["preprocess"]["mean"].get<std::vector<float>>();
-        p.std = meta["preprocess"]["std"].get<std::vector<float>>();
-    }
-    return p;
-}
 
 void run(eval_args & a) {
     set_threads(a.threads);
@@ -53,7 +48,7 @@ void run(eval_args & a) {
         test.images = test.images.slice(0, 0, a.limit);
         test.labels = test.labels.slice(0, 0, a.limit);
     }
-    const snnkit::augment_options pre = preprocess_of(meta, ds);
+    const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
     const int64_t n = test.images.size(0);
     nlohmann::json result = {{"command", "eval"}, {"model", a.model}, {"dataset", ds}, {"samples", n}};
     bool is_snn = false;
@@ -69,30 +64,30 @@ void run(eval_args & a) {
         return;
     }
 
-    // One simulation of T steps gives the accuracy at every t.
+    // One simulation of T steps gives the accuracy at every t (and, with --stats, the operations).
     at::NoGradGuard ng;
-    at::Tensor correct = at::zeros({a.T}, at::kLong);
     std::map<int, std::pair<double, double>> fired; // node -> (spikes, neuron-steps)
-    snnkit::snn_options so;
-    so.T = a.T;
-    so.encoding = a.encoding;
-    so.observer = [&](int i, const snnkit::node & nd, const at::Tensor & out) {
+    a.stats_opt.input_events = a.encoding == "poisson";
+    std::unique_ptr<snnkit::stats_collector> collector;
+    if (a.stats) {
+        collector = std::make_unique<snnkit::stats_collector>(g, a.T, a.stats_opt);
+    }
+    snnkit::snn_run_options ro;
+    ro.T = a.T;
+    ro.batch = a.batch;
+    ro.encoding = a.encoding;
+    ro.progress = !a.quiet;
+    ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & out) {
         if (nd.op == snnkit::op_kind::spike) {
             auto & f = fired[i];
             f.first += static_cast<double>(out.ne(0).sum().item<int64_t>());
             f.second += static_cast<double>(out.numel());
         }
+        if (collector) {
+            collector->observe(i, nd, out);
+        }
     };
-    snnkit::progress_bar bar("eval T=" + std::to_string(a.T), n, !a.quiet);
-    for (int64_t s = 0; s < n; s += a.batch) {
-        const int64_t e = std::min(n, s + a.batch);
-        const at::Tensor x = snnkit::make_batch(test.images, at::arange(s, e, at::kLong), pre, 0);
-        so.seed = static_cast<uint64_t>(s);
-        const snnkit::snn_output out = snnkit::snn_forward(g, x, so);
-        correct += snnkit::correct_per_step(out.out, test.labels.slice(0, s, e));
-        bar.update(e);
-    }
-    bar.finish();
+    const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, pre, ro);
     std::vector<double> acc_t(a.T);
     for (int64_t t = 0; t < a.T; ++t) {
         acc_t[t] = 100.0 * static_cast<double>(correct[t].item<int64_t>()) / static_cast<double>(n);
@@ -121,6 +116,9 @@ void run(eval_args & a) {
         }
     }
     result["layers"] = layers;
+    if (collector) {
+        result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(collector->result()));
+    }
     write_json_file(a.json_path, result.dump(2));
 
     std::printf("%-6s %s\n", "t", "accuracy %");
@@ -137,6 +135,9 @@ void run(eval_args & a) {
     for (const auto & l : layers) {
         std::printf("%-24s %12.4f %16s\n", l["layer"].get<std::string>().c_str(), l["firing_rate"].get<double>(),
                     l.contains("conversion_mse") ? std::to_string(l["conversion_mse"].get<double>()).c_str() : "-");
+    }
+    if (collector) {
+        std::printf("\n%s", snnkit::stats_table(collector->result()).c_str());
     }
 }
 
@@ -159,6 +160,11 @@ void add_eval(CLI::App & app) {
     s->add_option("--json", a->json_path, "Write results as JSON ('-' = stdout)");
     s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
+    s->add_flag("--stats", a->stats, "Also SOPs, ANN MACs and energy per layer, from the same run (see `snnkit stats`)");
+    s->add_option("--e-ac", a->stats_opt.energy.e_ac_pj, "With --stats: pJ per accumulate")->capture_default_str();
+    s->add_option("--e-mac", a->stats_opt.energy.e_mac_pj, "With --stats: pJ per multiply-accumulate")->capture_default_str();
+    s->add_flag("--static-per-step", [a](int64_t) { a->stats_opt.static_once = false; },
+                "With --stats: count the analog layers before the first spike node T times");
     s->callback([a]() {
         if (a->T < 1) {
             snnkit::fail("--T", "must be at least 1");

@@ -25,6 +25,19 @@ std::string si(double v) {
     return b;
 }
 
+// 1234.5 pJ -> "1.234 nJ"
+std::string joules(double pj) {
+    const char * unit[] = {"pJ", "nJ", "uJ", "mJ", "J"};
+    int u = 0;
+    while (pj >= 1000.0 && u < 4) {
+        pj /= 1000.0;
+        ++u;
+    }
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f %s", pj, unit[u]);
+    return b;
+}
+
 std::string line(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string line(const char * fmt, ...) {
     char b[512];
@@ -89,28 +102,38 @@ std::string stats_table(const network_stats & s) {
         t += line("%-24s %10s %14s %12.4f", "all", "", si(s.spikes).c_str(), s.firing_rate);
         t += "\n";
     }
-    t += line("%-24s %-8s %-22s %8s %11s %11s %11s %11s %11s", "layer", "op", "input", "in rate", "SOPs", "SNN MACs",
-              "ANN MACs", "SNN nJ", "ANN nJ");
-    for (const auto & l : s.layers) {
-        const std::string in = l.source + (snn && l.events ? " (spk)" : "");
-        char rate[16] = "-";
-        if (snn && l.events) {
-            std::snprintf(rate, sizeof rate, "%.4f", l.input_rate);
+    if (!snn) {
+        t += line("%-24s %-8s %-22s %11s %12s", "layer", "op", "input", "MACs", "energy");
+        for (const auto & l : s.layers) {
+            t += line("%-24s %-8s %-22s %11s %12s", l.name.c_str(), l.op.c_str(), l.source.c_str(), si(l.ann_macs).c_str(),
+                      joules(l.ann_energy_pj).c_str());
         }
-        t += line("%-24s %-8s %-22s %8s %11s %11s %11s %11.3f %11.3f", l.name.c_str(), l.op.c_str(), in.c_str(), rate,
-                  si(l.sops).c_str(), si(l.snn_macs).c_str(), si(l.ann_macs).c_str(), l.snn_energy_pj / 1e3,
-                  l.ann_energy_pj / 1e3);
+        t += line("%-24s %-8s %-22s %11s %12s", "total", "", "", si(s.ann_macs).c_str(), joules(s.ann_energy_pj).c_str());
+    } else {
+        t += line("%-24s %-8s %-22s %8s %11s %11s %11s %12s %12s", "layer", "op", "input", "in rate", "SOPs", "SNN MACs",
+                  "ANN MACs", "SNN energy", "ANN energy");
+        for (const auto & l : s.layers) {
+            const std::string in = l.source + (l.events ? " (spikes)" : "");
+            char rate[16] = "-";
+            if (l.events) {
+                std::snprintf(rate, sizeof rate, "%.4f", l.input_rate);
+            }
+            t += line("%-24s %-8s %-22s %8s %11s %11s %11s %12s %12s", l.name.c_str(), l.op.c_str(), in.c_str(), rate,
+                      si(l.sops).c_str(), si(l.snn_macs).c_str(), si(l.ann_macs).c_str(), joules(l.snn_energy_pj).c_str(),
+                      joules(l.ann_energy_pj).c_str());
+        }
+        t += line("%-24s %-8s %-22s %8s %11s %11s %11s %12s %12s", "total", "", "", "", si(s.sops).c_str(),
+                  si(s.snn_macs).c_str(), si(s.ann_macs).c_str(), joules(s.snn_energy_pj).c_str(),
+                  joules(s.ann_energy_pj).c_str());
     }
-    t += line("%-24s %-8s %-22s %8s %11s %11s %11s %11.3f %11.3f", "total", "", "", "", si(s.sops).c_str(),
-              si(s.snn_macs).c_str(), si(s.ann_macs).c_str(), s.snn_energy_pj / 1e3, s.ann_energy_pj / 1e3);
     const auto & e = s.options.energy;
     if (snn) {
-        t += line("energy per image (T = %lld, %lld images): SNN %.3f nJ (SOPs x %.2f pJ + MACs x %.2f pJ), ANN %.3f nJ "
-                  "(MACs x %.2f pJ): ANN/SNN = %.2fx",
-                  static_cast<long long>(s.T), static_cast<long long>(s.images), s.snn_energy_pj / 1e3, e.e_ac_pj,
-                  e.e_mac_pj, s.ann_energy_pj / 1e3, e.e_mac_pj, s.energy_ratio());
+        t += line("energy per image (T = %lld, mean of %lld images): SNN %s (SOPs x %.2f pJ + MACs x %.2f pJ), "
+                  "ANN %s (MACs x %.2f pJ): ANN/SNN = %.2fx",
+                  static_cast<long long>(s.T), static_cast<long long>(s.images), joules(s.snn_energy_pj).c_str(),
+                  e.e_ac_pj, e.e_mac_pj, joules(s.ann_energy_pj).c_str(), e.e_mac_pj, s.energy_ratio());
     } else {
-        t += line("ANN per image: %s MACs, %.3f nJ (MACs x %.2f pJ)", si(s.ann_macs).c_str(), s.ann_energy_pj / 1e3,
+        t += line("ANN per image: %s MACs, %s (MACs x %.2f pJ)", si(s.ann_macs).c_str(), joules(s.ann_energy_pj).c_str(),
                   e.e_mac_pj);
     }
     return t;

@@ -1,0 +1,163 @@
+// src/cli/cmd_stats.cpp: `snnkit stats` measures what an SNN spends: per layer its firing rate, synaptic
+// operations (SOPs), the ANN's multiply-accumulates (MACs) for the same layer and an energy estimate.
+// Works for converted and directly trained SNNs; for an ANN (a model or a zoo architecture) it counts
+// the MACs only.
+#include "commands.h"
+
+#include "snnkit/core/error.h"
+#include "snnkit/data/dataset_by_name.h"
+#include "snnkit/io/model_io.h"
+#include "snnkit/nn/zoo.h"
+#include "snnkit/stats/measure.h"
+#include "snnkit/stats/stats_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+namespace snnkit_cli {
+
+namespace {
+
+struct stats_args {
+    std::string model, arch, input = "3x32x32", dataset, data, json_path, encoding = "direct";
+    int64_t T = 0, batch = 200, limit = 0, classes = 10;
+    double e_ac = 0.9, e_mac = 4.6;
+    bool per_step = false, quiet = false;
+    int threads = 0;
+};
+
+std::vector<int64_t> parse_shape(const std::string & text) {
+    std::vector<int64_t> s;
+    std::stringstream in(text);
+    std::string part;
+    while (std::getline(in, part, 'x')) {
+        try {
+            s.push_back(std::stoll(part));
+        } catch (const std::exception &) {
+            snnkit::fail("--input " + text, "expected CxHxW, e.g. 3x32x32");
+        }
+    }
+    if (s.size() != 3) {
+        snnkit::fail("--input " + text, "expected CxHxW, e.g. 3x32x32");
+    }
+    return s;
+}
+
+// The model's own simulation length: train-snn records "T", convert "conversion.T".
+int64_t model_T(const nlohmann::json & meta) {
+    if (meta.contains("T") && meta["T"].is_number_integer()) {
+        return meta["T"].get<int64_t>();
+    }
+    if (meta.contains("conversion") && meta["conversion"].contains("T")) {
+        return meta["conversion"]["T"].get<int64_t>();
+    }
+    return 32;
+}
+
+void print_and_write(const stats_args & a, const snnkit::network_stats & s, nlohmann::json result) {
+    result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(s));
+    write_json_file(a.json_path, result.dump(2));
+    std::printf("%s", snnkit::stats_table(s).c_str());
+}
+
+void run(stats_args & a) {
+    set_threads(a.threads);
+    snnkit::energy_options energy;
+    energy.e_ac_pj = a.e_ac;
+    energy.e_mac_pj = a.e_mac;
+    if (!(a.e_ac >= 0) || !(a.e_mac >= 0)) {
+        snnkit::fail("--e-ac/--e-mac", "energies must be non-negative");
+    }
+    if (a.model.empty() == a.arch.empty()) {
+        snnkit::fail("stats", "give either --model DIR or --arch NAME");
+    }
+    if (!a.arch.empty()) { // a zoo architecture: MACs only, no weights needed
+        snnkit::zoo_options zo;
+        zo.arch = a.arch;
+        zo.input_shape = parse_shape(a.input);
+        zo.num_classes = a.classes;
+        const snnkit::graph g = snnkit::zoo_build(zo);
+        print_and_write(a, snnkit::ann_stats(g, energy),
+                        {{"command", "stats"}, {"arch", a.arch}, {"input_shape", zo.input_shape}, {"kind", "ann"}});
+        return;
+    }
+    std::string meta_text;
+    const snnkit::graph g = snnkit::load_model(a.model, &meta_text);
+    const nlohmann::json meta = nlohmann::json::parse(meta_text);
+    nlohmann::json result = {{"command", "stats"}, {"model", a.model}, {"arch", g.arch}};
+    bool is_snn = false;
+    for (const auto & nd : g.nodes) {
+        is_snn |= nd.op == snnkit::op_kind::spike;
+    }
+    if (!is_snn) {
+        result["kind"] = meta.value("kind", "ann");
+        print_and_write(a, snnkit::ann_stats(g, energy), result);
+        return;
+    }
+    const int64_t T = a.T > 0 ? a.T : model_T(meta);
+    const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
+    snnkit::dataset_spec spec;
+    spec.name = ds;
+    spec.dir = a.data;
+    snnkit::dataset test = snnkit::load_dataset(spec, snnkit::split::test);
+    if (a.limit > 0 && a.limit < test.images.size(0)) {
+        test.images = test.images.slice(0, 0, a.limit);
+        test.labels = test.labels.slice(0, 0, a.limit);
+    }
+    snnkit::stats_options so;
+    so.input_events = a.encoding == "poisson";
+    so.static_once = !a.per_step;
+    so.energy = energy;
+    snnkit::stats_collector collector(g, T, so);
+    snnkit::snn_run_options ro;
+    ro.T = T;
+    ro.batch = a.batch;
+    ro.encoding = a.encoding;
+    ro.progress = !a.quiet;
+    ro.observer = collector.observer();
+    const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, snnkit::model_preprocess(meta_text, ds), ro);
+    const double n = static_cast<double>(test.images.size(0));
+    const double acc = 100.0 * static_cast<double>(correct[T - 1].item<int64_t>()) / n;
+    result["kind"] = meta.value("kind", "snn");
+    result["dataset"] = ds;
+    result["samples"] = test.images.size(0);
+    result["T"] = T;
+    result["encoding"] = a.encoding;
+    result["accuracy"] = acc;
+    std::printf("%s: accuracy %.2f %% at T = %lld on %lld images (%s encoding)\n\n", a.model.c_str(), acc,
+                static_cast<long long>(T), static_cast<long long>(test.images.size(0)), a.encoding.c_str());
+    print_and_write(a, collector.result(), result);
+}
+
+void add_stats(CLI::App & app) {
+    auto a = std::make_shared<stats_args>();
+    CLI::App * s = app.add_subcommand(
+        "stats", "Firing rates, synaptic operations (SOPs), ANN MACs and energy per layer of an SNN (or MACs of an ANN)");
+    s->add_option("--model", a->model, "Model directory (SNN: simulated on test images; ANN: MACs only)");
+    s->add_option("--arch", a->arch, "Instead of --model: a zoo architecture (MACs only)");
+    s->add_option("--input", a->input, "With --arch: input shape CxHxW")->capture_default_str();
+    s->add_option("--classes", a->classes, "With --arch: number of classes")->capture_default_str();
+    s->add_option("--T", a->T, "Time steps (default: the model's own T)");
+    s->add_option("--encoding", a->encoding, "direct | poisson (poisson: the first layer does SOPs)")->capture_default_str();
+    s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
+    s->add_option("--data", a->data, "Dataset directory");
+    s->add_option("--limit", a->limit, "Only the first N test images (0 = all)");
+    s->add_option("--batch-size", a->batch, "Batch size")->capture_default_str();
+    s->add_option("--e-ac", a->e_ac, "Energy of one accumulate, pJ (45 nm, Horowitz 2014)")->capture_default_str();
+    s->add_option("--e-mac", a->e_mac, "Energy of one multiply-accumulate, pJ (45 nm, Horowitz 2014)")->capture_default_str();
+    s->add_flag("--static-per-step", a->per_step,
+                "Count the analog layers before the first spike node T times (default: once per image)");
+    s->add_option("--json", a->json_path, "Write the statistics as JSON ('-' = stdout)");
+    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_flag("--quiet", a->quiet, "No progress output");
+    s->callback([a]() { run(*a); });
+}
+
+const command_registration reg(45, "stats", add_stats);
+
+} // namespace
+
+} // namespace snnkit_cli
