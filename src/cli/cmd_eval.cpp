@@ -40,14 +40,7 @@ void run(eval_args & a) {
     const snnkit::graph g = snnkit::load_model(a.model, &meta_text);
     const nlohmann::json meta = nlohmann::json::parse(meta_text);
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
-    snnkit::dataset_spec spec;
-    spec.name = ds;
-    spec.dir = a.data;
-    snnkit::dataset test = snnkit::load_dataset(spec, snnkit::split::test);
-    if (a.limit > 0 && a.limit < test.images.size(0)) {
-        test.images = test.images.slice(0, 0, a.limit);
-        test.labels = test.labels.slice(0, 0, a.limit);
-    }
+    const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
     const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
     const int64_t n = test.images.size(0);
     nlohmann::json result = {{"command", "eval"}, {"model", a.model}, {"dataset", ds}, {"samples", n}};

@@ -5,7 +5,6 @@
 #include "commands.h"
 
 #include "snnkit/core/error.h"
-#include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/model_io.h"
 #include "snnkit/nn/zoo.h"
 #include "snnkit/stats/measure.h"
@@ -99,14 +98,7 @@ void run(stats_args & a) {
     }
     const int64_t T = a.T > 0 ? a.T : model_T(meta);
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
-    snnkit::dataset_spec spec;
-    spec.name = ds;
-    spec.dir = a.data;
-    snnkit::dataset test = snnkit::load_dataset(spec, snnkit::split::test);
-    if (a.limit > 0 && a.limit < test.images.size(0)) {
-        test.images = test.images.slice(0, 0, a.limit);
-        test.labels = test.labels.slice(0, 0, a.limit);
-    }
+    const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
     snnkit::stats_options so;
     so.input_events = a.encoding == "poisson";
     so.static_once = !a.per_step;

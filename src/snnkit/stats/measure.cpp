@@ -31,6 +31,18 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     return correct;
 }
 
+dataset load_test_set(const std::string & name, const std::string & dir, int64_t limit) {
+    dataset_spec spec;
+    spec.name = name;
+    spec.dir = dir;
+    dataset test = load_dataset(spec, split::test);
+    if (limit > 0 && limit < test.images.size(0)) {
+        test.images = test.images.slice(0, 0, limit);
+        test.labels = test.labels.slice(0, 0, limit);
+    }
+    return test;
+}
+
 augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name) {
     augment_options p = dataset_preprocess(dataset_name);
     const nlohmann::json meta = nlohmann::json::parse(meta_json.empty() ? std::string("{}") : meta_json);

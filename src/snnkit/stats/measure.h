@@ -28,6 +28,10 @@ struct snn_run_options {
 at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,
                               const snn_run_options & opt);
 
+// The test split of dataset `name` (directory `dir`, empty = its default), cut to the first `limit`
+// images when 0 < limit < its size.
+dataset load_test_set(const std::string & name, const std::string & dir, int64_t limit);
+
 // The normalisation a model expects: its metadata's "preprocess" {mean, std} when recorded, else the
 // dataset's standard one. meta_json: the model's metadata (JSON object text).
 augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name);
