@@ -9,7 +9,7 @@ without Python. Also writes the malformed / unsupported models the error tests r
 
   small_cnn_op9    conv, ReLU, max-pool, Clip (ReLU6, attribute form), Reshape-as-flatten, Gemm, MatMul+Add
   small_cnn_op11   the same network at opset 11 (Clip min/max as inputs), dynamic batch
-  vgg_bn_op13      VGG-like with BatchNorm (2D and 1D), avg-pool, Flatten, dropout, dynamic batch; 28x28x1,
+  vgg_bn_op13      VGG-like with BatchNorm (2D and 1D), Pad + avg-pool, Flatten, dynamic batch; 28x28x1,
                    10 classes, trained for one epoch on Fashion-MNIST when the IDX files are present
   resnet_op17      ResNet-like: BN, residual adds, strided 1x1 shortcut, grouped conv, GlobalAveragePool
   bad_sigmoid      unsupported op (Sigmoid)

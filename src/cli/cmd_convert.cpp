@@ -45,8 +45,7 @@ void run(convert_args & a) {
         o.std = a.std;
         o.stats_samples = a.stats_samples;
         snnkit::onnx_model m = snnkit::load_onnx_model(a.onnx, o);
-        a.model = a.out + "/source_ann";
-        snnkit::save_model(a.model, m.g, m.meta_json);
+        a.model = a.out + "/source_ann"; // written after the SNN, so a failed conversion writes nothing
         ann = std::move(m.g);
         meta_text = m.meta_json;
     } else {
@@ -123,6 +122,9 @@ void run(convert_args & a) {
                                {"calibration", report},
                                {"calibration_seconds", calib_seconds}};
     snnkit::save_model(a.out, snn, out_meta.dump());
+    if (!a.onnx.empty()) {
+        snnkit::save_model(a.model, ann, meta_text);
+    }
     nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", settings},
                              {"calibration", report}, {"calibration_seconds", calib_seconds}};
     write_json_file(a.json_path, result.dump(2));

@@ -8,6 +8,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -262,7 +263,19 @@ private:
                 return unique_name(w.substr(0, w.size() - suffix.size()));
             }
         }
-        return unique_name(nd.name().empty() ? nd.op_type() : nd.name());
+        // PyTorch names nodes "/<module path>/<Op>[_k]": "<module>.<op>", e.g. "features.2.relu".
+        const std::string & full = nd.name().empty() ? nd.op_type() : nd.name();
+        const size_t slash = full.rfind('/');
+        std::string op = full.substr(slash == std::string::npos ? 0 : slash + 1);
+        for (char & c : op) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        std::string module;
+        if (slash != std::string::npos && slash > 0) {
+            const size_t prev = full.rfind('/', slash - 1);
+            module = full.substr(prev == std::string::npos ? 0 : prev + 1, slash - (prev == std::string::npos ? 0 : prev + 1));
+        }
+        return unique_name(module.empty() ? op : module + "." + op);
     }
 
     // Appends node n (inputs set), computes its probe output, maps ONNX output 0 to it.

@@ -1,0 +1,214 @@
+// NIR export -> import: the re-imported SNN must produce identical spikes at every spiking layer and the
+// same output; the file layout must be what the `nir` package reads; unsupported input gives clear errors.
+#include "snnkit/convert/convert.h"
+#include "snnkit/core/error.h"
+#include "snnkit/interop/h5_io.h"
+#include "snnkit/interop/nir_io.h"
+#include "snnkit/interop/onnx_import.h"
+#include "snnkit/io/atomic_file.h"
+#include "snnkit/nn/act_stats.h"
+#include "snnkit/nn/bn_fold.h"
+#include "snnkit/nn/snn_forward.h"
+
+#include <ATen/core/grad_mode.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+using namespace snnkit;
+
+namespace {
+
+std::string fixture(const std::string & name) { return std::string(SNNKIT_SOURCE_DIR) + "/tests/interop/fixtures/" + name; }
+
+std::string tmp_path(const std::string & name) {
+    const auto d = std::filesystem::temp_directory_path() / ("snnkit_nir_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(d);
+    return (d / name).string();
+}
+
+// An SNN converted from an imported ONNX model (statistics on seeded random inputs).
+graph converted(const std::string & onnx, const convert_options & opt) {
+    graph ann = import_onnx(fixture(onnx));
+    at::manual_seed(3);
+    record_activation_stats(ann, at::randn({64, 1, 28, 28}));
+    return convert_to_snn(ann, opt);
+}
+
+struct run_result {
+    std::map<std::string, at::Tensor> spikes; // spiking layer name -> [T, N, ...]
+    at::Tensor out;
+};
+
+run_result run(const graph & g, const at::Tensor & x, int64_t T) {
+    at::NoGradGuard ng;
+    run_result r;
+    snn_options so;
+    so.T = T;
+    so.observer = [&](int, const node & n, const at::Tensor & out) {
+        if (n.op == op_kind::spike) {
+            r.spikes[n.name] = out.clone();
+        }
+    };
+    r.out = snn_forward(g, x, so).out;
+    return r;
+}
+
+void expect_identical(const graph & a, const graph & b, int64_t T, int min_spiking) {
+    at::manual_seed(11);
+    const at::Tensor x = at::randn({4, 1, 28, 28});
+    const run_result ra = run(a, x, T), rb = run(b, x, T);
+    ASSERT_EQ(ra.spikes.size(), rb.spikes.size());
+    EXPECT_GE(static_cast<int>(ra.spikes.size()), min_spiking);
+    double total = 0;
+    for (const auto & kv : ra.spikes) {
+        ASSERT_TRUE(rb.spikes.count(kv.first)) << kv.first;
+        EXPECT_TRUE(kv.second.equal(rb.spikes.at(kv.first))) << "spikes differ at " << kv.first;
+        total += kv.second.ne(0).sum().item<double>();
+    }
+    EXPECT_GT(total, 0) << "no spikes at all: the comparison would be vacuous";
+    EXPECT_TRUE(ra.out.equal(rb.out));
+    std::printf("%zu spiking layers, %.0f spikes, identical after the NIR round trip\n", ra.spikes.size(), total);
+}
+
+void expect_same_structure(const graph & a, const graph & b) {
+    ASSERT_EQ(a.nodes.size(), b.nodes.size());
+    for (size_t i = 0; i < a.nodes.size(); ++i) {
+        EXPECT_EQ(a.nodes[i].name, b.nodes[i].name);
+        EXPECT_EQ(a.nodes[i].op, b.nodes[i].op) << a.nodes[i].name;
+        EXPECT_EQ(a.nodes[i].inputs, b.nodes[i].inputs) << a.nodes[i].name;
+    }
+    EXPECT_EQ(a.input_shape, b.input_shape);
+    EXPECT_EQ(a.num_classes, b.num_classes);
+}
+
+} // namespace
+
+TEST(Nir, ResNetRoundTripGivesIdenticalSpikes) {
+    convert_options opt;
+    opt.T = 8;
+    opt.channel_wise = true;
+    opt.half_init = true; // per-neuron v(0): NIR has none, snnkit's metadata carries it
+    const graph snn = converted("resnet_op17.onnx", opt);
+    const std::string path = tmp_path("resnet.nir");
+    export_nir(path, snn, R"({"kind":"snn-converted","dataset":"fmnist"})");
+    std::string meta;
+    const graph back = import_nir(path, &meta);
+    EXPECT_EQ(meta, R"({"kind":"snn-converted","dataset":"fmnist"})");
+    expect_same_structure(snn, back);
+    for (size_t i = 0; i < snn.nodes.size(); ++i) {
+        for (const auto & kv : snn.nodes[i].buffers) {
+            ASSERT_TRUE(back.nodes[i].buffers.count(kv.first)) << snn.nodes[i].name << "." << kv.first;
+            EXPECT_TRUE(kv.second.equal(back.nodes[i].buffers.at(kv.first))) << snn.nodes[i].name << "." << kv.first;
+        }
+    }
+    expect_identical(snn, back, 8, 5);
+}
+
+TEST(Nir, VggWithBatchNormFoldedRoundTrip) {
+    convert_options opt;
+    opt.T = 6;
+    const graph snn = converted("vgg_bn_op13.onnx", opt); // conversion folds BN
+    const std::string path = tmp_path("vgg.nir");
+    export_nir(path, snn);
+    expect_identical(snn, import_nir(path), 6, 5);
+}
+
+TEST(Nir, LifHardResetUnitSpikesAndUnfoldedBatchNorm) {
+    // A directly-trained-style SNN: BN still in the graph (export folds it), LIF with hard reset, 0/1 spikes.
+    graph ann = import_onnx(fixture("vgg_bn_op13.onnx"));
+    at::manual_seed(5);
+    record_activation_stats(ann, at::randn({32, 1, 28, 28}));
+    graph snn = ann.clone();
+    for (auto & n : snn.nodes) {
+        if (n.op == op_kind::relu) {
+            n.op = op_kind::spike;
+            n.attrs.neuron.alpha = 0.75;
+            n.attrs.neuron.reset = reset_mode::hard;
+            n.attrs.neuron.spike_vth = false;
+            n.buffers = {{"v_th", at::full({}, 0.5)}};
+        }
+    }
+    const std::string path = tmp_path("lif.nir");
+    export_nir(path, snn);
+    // The file holds LIF nodes with tau = 1 / (1 - alpha) = 4, r = tau, and no Scale nodes.
+    h5_file f = h5_file::open(path);
+    EXPECT_EQ(f.read_string("/node/nodes/features.2.relu/type"), "LIF");
+    EXPECT_FLOAT_EQ(f.read_floats("/node/nodes/features.2.relu/tau").flatten()[0].item<float>(), 4.0f);
+    EXPECT_FALSE(f.exists("/node/nodes/features.2.relu.vth_scale"));
+    EXPECT_FALSE(f.exists("/node/nodes/features.1")); // BN folded into features.0
+    const graph back = import_nir(path);
+    for (const auto & n : back.nodes) {
+        EXPECT_NE(n.op, op_kind::batch_norm);
+        if (n.op == op_kind::spike) {
+            EXPECT_DOUBLE_EQ(n.attrs.neuron.alpha, 0.75);
+            EXPECT_EQ(n.attrs.neuron.reset, reset_mode::hard);
+        }
+    }
+    // Identical spikes to the source graph with its BN folded the same way (folding is the only change).
+    graph folded = snn.clone();
+    EXPECT_EQ(fold_batch_norm(folded), 5);
+    expect_identical(folded, back, 6, 5);
+}
+
+TEST(Nir, FileLayoutIsNirs) {
+    convert_options opt;
+    const graph snn = converted("resnet_op17.onnx", opt);
+    const std::string path = tmp_path("layout.nir");
+    export_nir(path, snn);
+    h5_file f = h5_file::open(path);
+    EXPECT_EQ(f.read_string("/version"), "1.0.8");
+    EXPECT_EQ(f.read_string("/node/type"), "NIRGraph");
+    EXPECT_EQ(f.read_string("/node/nodes/input/type"), "Input");
+    EXPECT_EQ(f.read_ints("/node/nodes/input/shape"), (std::vector<int64_t>{1, 28, 28}));
+    EXPECT_EQ(f.read_string("/node/nodes/stem.0/type"), "Conv2d");
+    EXPECT_EQ(f.read_ints("/node/nodes/stem.0/input_shape"), (std::vector<int64_t>{28, 28}));
+    EXPECT_EQ(f.read_string("/node/nodes/fc/type"), "Affine");
+    EXPECT_EQ(f.read_string("/node/nodes/output/type"), "Output");
+    // Residual add: two edges into the spiking neuron after it, none named after the add.
+    const auto edges = f.read_string_pairs("/node/edges");
+    int into = 0;
+    std::string neuron;
+    for (const auto & e : edges) {
+        EXPECT_EQ(e.second.find("Add"), std::string::npos);
+    }
+    for (const auto & n : snn.nodes) {
+        if (n.op == op_kind::spike && snn.nodes[n.inputs[0]].op == op_kind::add) {
+            neuron = n.name;
+            break;
+        }
+    }
+    ASSERT_FALSE(neuron.empty());
+    for (const auto & e : edges) {
+        into += e.second == neuron;
+    }
+    EXPECT_EQ(into, 2);
+    EXPECT_EQ(f.read_string("/node/nodes/" + neuron + "/type"), "IF");
+    // The IF's parameters are per neuron, its spikes scaled by V_th through a Scale node.
+    const at::Tensor vth = f.read_floats("/node/nodes/" + neuron + "/v_threshold");
+    EXPECT_EQ(vth.dim(), 3);
+    EXPECT_TRUE(f.read_floats("/node/nodes/" + neuron + ".vth_scale/scale").equal(vth));
+}
+
+TEST(Nir, ErrorsAreClear) {
+    // Max-pool has no NIR form; an ANN (ReLUs) is refused.
+    graph ann = import_onnx(fixture("small_cnn_op9.onnx"));
+    try {
+        export_nir(tmp_path("x.nir"), ann);
+        FAIL() << "exported an ANN";
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find("ReLU"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(tmp_path("x.nir")));
+    // Truncated / garbage files.
+    convert_options opt;
+    const std::string path = tmp_path("t.nir");
+    export_nir(path, converted("resnet_op17.onnx", opt));
+    const std::string bytes = read_file(path);
+    for (size_t cut : {size_t(0), size_t(100), bytes.size() / 2, bytes.size() - 10}) {
+        write_file_atomic(tmp_path("cut.nir"), bytes.substr(0, cut));
+        EXPECT_THROW(import_nir(tmp_path("cut.nir")), snnkit::error) << "cut at " << cut;
+    }
+    EXPECT_THROW(import_nir(tmp_path("missing.nir")), snnkit::error);
+}
