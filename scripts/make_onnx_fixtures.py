@@ -15,6 +15,14 @@ without Python. Also writes the malformed / unsupported models the error tests r
   bad_sigmoid      unsupported op (Sigmoid)
   bad_dynamic_hw   dynamic height / width in the graph input
   bad_missing_init a Conv whose weight initializer was removed
+  identity_dropout_op9  built with onnx.helper: Identity, Gemm (alpha, beta, transB = 0), Dropout, Relu, Gemm;
+                   output computed with numpy
+  bad_opset8       a model declaring opset 8
+  bad_ceil_mode    MaxPool with ceil_mode = 1
+
+    /usr/bin/python3 scripts/make_onnx_fixtures.py --extra-only [OUT_DIR]   only the onnx.helper models
+    VENV/bin/python scripts/make_onnx_fixtures.py --nir [OUT_DIR]   (PyPI nir + h5py + numpy, no torch) writes
+        foreign_lif.nir: a NIR graph written by the nir package (Affine -> LIF -> Affine -> IF -> Output)
 """
 import gzip
 import json
@@ -24,10 +32,40 @@ import sys
 import time
 
 import numpy as np
-import onnx
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+def write_foreign_nir(out_dir):
+    """A NIR graph as another toolkit writes it (the PyPI nir package): Affine -> LIF -> Affine -> IF."""
+    import nir
+    rng = np.random.default_rng(1)
+    w1 = rng.standard_normal((5, 4)).astype(np.float32)
+    b1 = rng.standard_normal((5,)).astype(np.float32) * 0.1
+    w2 = rng.standard_normal((3, 5)).astype(np.float32)
+    b2 = np.zeros((3,), np.float32)
+    tau = np.full((5,), 4.0, np.float32)
+    g = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([4])),
+        "fc1": nir.Affine(weight=w1, bias=b1),
+        "lif1": nir.LIF(tau=tau, r=tau.copy(), v_leak=np.zeros(5, np.float32), v_threshold=np.full(5, 0.8, np.float32),
+                        v_reset=np.zeros(5, np.float32)),
+        "fc2": nir.Affine(weight=w2, bias=b2),
+        "if2": nir.IF(r=np.ones(3, np.float32), v_threshold=np.array([0.5, 1.0, 1.5], np.float32),
+                      v_reset=np.zeros(3, np.float32)),
+        "output": nir.Output(output_type=np.array([3])),
+    }, edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "if2"), ("if2", "output")])
+    nir.write(os.path.join(out_dir, "foreign_lif.nir"), g)
+    print("foreign_lif.nir written by nir", nir.__version__ if hasattr(nir, "__version__") else "")
+
+
+if __name__ == "__main__" and "--nir" in sys.argv:  # no torch / onnx needed for this one
+    _args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    write_foreign_nir(_args[0] if _args else os.path.join(os.path.dirname(__file__), "..", "tests", "interop", "fixtures"))
+    sys.exit(0)
+
+import onnx  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 FMNIST = "/usr/share/datasets/fashion-mnist"
 MEAN, STD = 0.2860, 0.3530  # snnkit::dataset_preprocess("fmnist")
@@ -37,7 +75,7 @@ def save_safetensors(path, tensors):
     """Minimal safetensors writer: 8-byte LE header length, JSON header, raw little-endian float32."""
     header, blobs, offset = {}, [], 0
     for name, t in tensors.items():
-        a = np.ascontiguousarray(t.detach().cpu().numpy().astype("<f4"))
+        a = np.ascontiguousarray((t if isinstance(t, np.ndarray) else t.detach().cpu().numpy()).astype("<f4"))
         b = a.tobytes()
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
         blobs.append(b)
@@ -49,6 +87,45 @@ def save_safetensors(path, tensors):
         f.write(h)
         for b in blobs:
             f.write(b)
+
+
+def write_helper_models(out_dir):
+    """Models built node by node with onnx.helper (forms torch.onnx.export does not produce)."""
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((6, 5)).astype(np.float32)   # Gemm with transB = 0: B is [in, out]
+    c1 = rng.standard_normal((5,)).astype(np.float32)
+    w2 = rng.standard_normal((3, 5)).astype(np.float32)   # transB = 1
+    c2 = rng.standard_normal((1, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Identity", ["x"], ["x1"], name="id"),
+        helper.make_node("Gemm", ["x1", "w1", "c1"], ["h"], name="fc1", alpha=0.5, beta=2.0),
+        helper.make_node("Dropout", ["h"], ["hd"], name="drop"),
+        helper.make_node("Relu", ["hd"], ["hr"], name="relu"),
+        helper.make_node("Gemm", ["hr", "w2", "c2"], ["y"], name="fc2", transB=1),
+    ]
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (c1, "c1"), (w2, "w2"), (c2, "c2"))]
+    g = helper.make_graph(nodes, "identity_dropout", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)])
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(out_dir, "identity_dropout_op9.onnx"))
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    h = np.maximum(0.5 * (x @ w1) + 2.0 * c1, 0)
+    save_safetensors(os.path.join(out_dir, "identity_dropout_op9.io.safetensors"),
+                        {"input": x, "output": (h @ w2.T + c2).astype(np.float32)})
+
+    m8 = helper.make_model(g, opset_imports=[helper.make_opsetid("", 8)])
+    onnx.save(m8, os.path.join(out_dir, "bad_opset8.onnx"))
+
+    wc = numpy_helper.from_array(rng.standard_normal((2, 1, 3, 3)).astype(np.float32), "conv.weight")
+    gp = helper.make_graph([helper.make_node("Conv", ["x", "conv.weight"], ["c"], name="conv", kernel_shape=[3, 3]),
+                            helper.make_node("MaxPool", ["c"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2],
+                                             ceil_mode=1)],
+                           "ceil", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 9, 9])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], [wc])
+    onnx.save(helper.make_model(gp, opset_imports=[helper.make_opsetid("", 13)]),
+              os.path.join(out_dir, "bad_ceil_mode.onnx"))
+    print("helper models written")
 
 
 class SmallCNN(nn.Module):
@@ -176,9 +253,12 @@ def export(model, name, opset, x, out_dir, dynamic=None):
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests",
-                                                                 "interop", "fixtures")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out_dir = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "tests", "interop", "fixtures")
     os.makedirs(out_dir, exist_ok=True)
+    write_helper_models(out_dir)
+    if "--extra-only" in sys.argv:
+        return
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
     batch = {0: "batch"}

@@ -191,6 +191,40 @@ TEST(Nir, FileLayoutIsNirs) {
     EXPECT_TRUE(f.read_floats("/node/nodes/" + neuron + ".vth_scale/scale").equal(vth));
 }
 
+TEST(Nir, ForeignFileFromTheNirPackageRunsAsNirDefines) {
+    // foreign_lif.nir was written by the PyPI nir package (scripts/make_onnx_fixtures.py --nir):
+    // input[4] -> Affine -> LIF (tau = r = 4) -> Affine -> IF (per-neuron thresholds) -> Output.
+    const std::string path = fixture("foreign_lif.nir");
+    const graph g = import_nir(path);
+    ASSERT_EQ(g.nodes.size(), 5u);
+    EXPECT_EQ(g.nodes[2].op, op_kind::spike);
+    EXPECT_DOUBLE_EQ(g.nodes[2].attrs.neuron.alpha, 0.75); // 1 - dt / tau
+    EXPECT_EQ(g.nodes[2].attrs.neuron.reset, reset_mode::hard);
+    EXPECT_FALSE(g.nodes[2].attrs.neuron.spike_vth);
+    // Naive reference of NIR's discrete-time dynamics (dt = 1) with the file's parameters.
+    h5_file f = h5_file::open(path);
+    const at::Tensor w1 = f.read_floats("/node/nodes/fc1/weight"), b1 = f.read_floats("/node/nodes/fc1/bias");
+    const at::Tensor w2 = f.read_floats("/node/nodes/fc2/weight"), b2 = f.read_floats("/node/nodes/fc2/bias");
+    const at::Tensor th1 = f.read_floats("/node/nodes/lif1/v_threshold"), th2 = f.read_floats("/node/nodes/if2/v_threshold");
+    at::manual_seed(2);
+    const at::Tensor x = at::randn({16, 4}) * 2;
+    const int64_t T = 10;
+    at::Tensor v1 = at::zeros({16, 5}), v2 = at::zeros({16, 3});
+    std::vector<at::Tensor> want;
+    for (int64_t t = 0; t < T; ++t) {
+        v1 = 0.75 * v1 + at::addmm(b1, x, w1.t());
+        const at::Tensor s1 = v1.ge(th1).to(at::kFloat);
+        v1 = v1 * (1 - s1);
+        v2 = v2 + at::addmm(b2, s1, w2.t());
+        const at::Tensor s2 = v2.ge(th2).to(at::kFloat);
+        v2 = v2 * (1 - s2);
+        want.push_back(s2);
+    }
+    const run_result r = run(g, x, T);
+    EXPECT_TRUE(r.out.equal(at::stack(want))) << "max diff " << (r.out - at::stack(want)).abs().max().item<float>();
+    EXPECT_GT(r.out.sum().item<float>(), 0);
+}
+
 TEST(Nir, ErrorsAreClear) {
     // Max-pool has no NIR form; an ANN (ReLUs) is refused.
     graph ann = import_onnx(fixture("small_cnn_op9.onnx"));

@@ -101,6 +101,20 @@ TEST(OnnxImport, ResNetWithAddsOpset17MatchesPyTorch) {
     EXPECT_EQ(g.nodes[g.find("layer1.c2")].attrs.groups, 2);
 }
 
+TEST(OnnxImport, IdentityDropoutGemmAlphaBetaTransB) {
+    // Built with onnx.helper; the expected output was computed with numpy.
+    graph g;
+    EXPECT_LE(max_abs_diff("identity_dropout_op9", &g), 1e-4);
+    EXPECT_EQ(g.nodes.size(), 4u); // input, fc1, relu, fc2: Identity and Dropout removed
+    EXPECT_EQ(g.input_shape, (std::vector<int64_t>{6}));
+}
+
+TEST(OnnxImport, UnsupportedOpsetAndAttributes) {
+    EXPECT_NE(file_error("bad_opset8.onnx").find("opset 8 is not supported (supported: 9 to 17)"), std::string::npos);
+    const std::string e = file_error("bad_ceil_mode.onnx");
+    EXPECT_NE(e.find("node 'pool' (MaxPool): ceil_mode = 1 is not supported"), std::string::npos) << e;
+}
+
 TEST(OnnxImport, TruncatedFilesGiveAnErrorAtEveryCut) {
     const std::string bytes = read_file(fixture("small_cnn_op9.onnx"));
     int checked = 0;

@@ -244,7 +244,8 @@ private:
         }
         n.attrs.neuron.spike_vth = amplitude_.count(name) > 0;
         n.buffers["v_th"] = f_.exists(meta(name, "snnkit_v_th")) ? f_.read_floats(meta(name, "snnkit_v_th")) : compact(name, vth);
-        for (const auto & key : f_.children(path(name) + "/metadata")) {
+        const std::string md = path(name) + "/metadata";
+        for (const auto & key : f_.is_group(md) ? f_.children(md) : std::vector<std::string>{}) {
             const std::string prefix = "snnkit_buffer.";
             if (key.rfind(prefix, 0) == 0) {
                 n.buffers[key.substr(prefix.size())] = f_.read_floats(meta(name, key));
