@@ -128,7 +128,7 @@ void run(convert_args & a) {
     nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", settings},
                              {"calibration", report}, {"calibration_seconds", calib_seconds}};
     write_json_file(a.json_path, result.dump(2));
-    std::printf("converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", a.model.c_str(), a.out.c_str(),
+    std::printf("converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
                 static_cast<long long>(conv.T), a.conv.threshold.c_str(), conv.bias_shift ? ", bias shift" : "",
                 conv.half_init ? ", half init" : "", cal.threshold_search ? ", threshold search" : "",
                 cal.bias_correction ? ", BC" : "", cal.potential_correction ? ", PC" : "",

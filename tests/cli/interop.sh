@@ -11,16 +11,16 @@ rm -rf "$work"; mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
 py=/usr/bin/python3
 
-"$snn" import-onnx "$fx/vgg_bn_op13.onnx" --out "$work/ann" --dataset fmnist --stats-samples 256 \
+"$snn" import-onnx "$fx/vgg_bn_op13.onnx" --out "$work/ann" --dataset fmnist --stats-samples 128 \
   --json "$work/import.json" > /dev/null
-"$snn" convert --model "$work/ann" --T 8 --out "$work/snn" --calib light --calib-samples 256 --quiet > /dev/null
-"$snn" convert --onnx "$fx/resnet_op17.onnx" --dataset fmnist --stats-samples 128 --T 4 --out "$work/snn_res" \
+"$snn" convert --model "$work/ann" --T 8 --out "$work/snn" --calib light --calib-samples 128 --grid 10 --quiet > /dev/null
+"$snn" convert --onnx "$fx/resnet_op17.onnx" --dataset fmnist --stats-samples 64 --T 4 --out "$work/snn_res" \
   --quiet > /dev/null
 [ -f "$work/snn_res/source_ann/model.json" ] || fail "convert --onnx did not keep the imported ANN"
-"$snn" eval --model "$work/snn" --T 8 --limit 300 --error-samples 32 --json "$work/eval.json" --quiet > /dev/null
+"$snn" eval --model "$work/snn" --T 8 --limit 200 --error-samples 16 --json "$work/eval.json" --quiet > /dev/null
 "$snn" export-nir "$work/snn" --out "$work/vgg.nir" > /dev/null
 "$snn" import-nir "$work/vgg.nir" --out "$work/back" > /dev/null
-"$snn" eval --model "$work/back" --T 8 --limit 300 --error-samples 32 --json "$work/eval_back.json" --quiet > /dev/null
+"$snn" eval --model "$work/back" --T 8 --limit 200 --error-samples 16 --json "$work/eval_back.json" --quiet > /dev/null
 $py - "$work" <<'PY'
 import json, sys
 w = sys.argv[1]
