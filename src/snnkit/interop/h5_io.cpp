@@ -4,7 +4,11 @@
 #include "snnkit/core/error.h"
 #include "snnkit/io/atomic_file.h"
 
+#if __has_include(<hdf5.h>)
 #include <hdf5.h>
+#else
+#include <hdf5/serial/hdf5.h> // Debian's serial HDF5, when the include path was not given
+#endif
 
 #include <cstring>
 #include <filesystem>

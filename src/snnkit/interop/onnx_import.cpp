@@ -4,6 +4,9 @@
 #include "snnkit/core/error.h"
 #include "snnkit/nn/forward.h"
 
+#if !defined(ONNX_ML) && __has_include(<onnx/onnx-ml.pb.h>)
+#define ONNX_ML 1 // Debian's libonnx-dev ships the ML variant of the protobuf classes (CMake's target sets it too)
+#endif
 #include <onnx/onnx_pb.h>
 
 #include <ATen/core/grad_mode.h>
