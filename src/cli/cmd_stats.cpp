@@ -114,6 +114,7 @@ void run(stats_args & a) {
     const double n = static_cast<double>(test.images.size(0));
     const double acc = 100.0 * static_cast<double>(correct[T - 1].item<int64_t>()) / n;
     result["kind"] = meta.value("kind", "snn");
+    result["conversion"] = meta.value("conversion", nlohmann::json::object());
     result["dataset"] = ds;
     result["samples"] = test.images.size(0);
     result["T"] = T;

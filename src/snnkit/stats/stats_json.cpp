@@ -10,8 +10,20 @@ namespace snnkit {
 
 namespace {
 
+std::string line(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string line(const char * fmt, ...) {
+    char b[512];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    return std::string(b) + "\n";
+}
+
+} // namespace
+
 // 1234567 -> "1.235 M"
-std::string si(double v) {
+std::string format_count(double v) {
     char b[32];
     if (v >= 1e9) {
         std::snprintf(b, sizeof b, "%.3f G", v / 1e9);
@@ -26,7 +38,7 @@ std::string si(double v) {
 }
 
 // 1234.5 pJ -> "1.234 nJ"
-std::string joules(double pj) {
+std::string format_energy(double pj) {
     const char * unit[] = {"pJ", "nJ", "uJ", "mJ", "J"};
     int u = 0;
     while (pj >= 1000.0 && u < 4) {
@@ -37,18 +49,6 @@ std::string joules(double pj) {
     std::snprintf(b, sizeof b, "%.3f %s", pj, unit[u]);
     return b;
 }
-
-std::string line(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string line(const char * fmt, ...) {
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(b, sizeof b, fmt, ap);
-    va_end(ap);
-    return std::string(b) + "\n";
-}
-
-} // namespace
 
 std::string stats_to_json(const network_stats & s) {
     nlohmann::json j;
@@ -96,19 +96,19 @@ std::string stats_table(const network_stats & s) {
     if (snn && !s.neurons.empty()) {
         t += line("%-24s %10s %14s %12s", "neurons", "count", "spikes/image", "firing rate");
         for (const auto & n : s.neurons) {
-            t += line("%-24s %10lld %14s %12.4f", n.name.c_str(), static_cast<long long>(n.neurons), si(n.spikes).c_str(),
+            t += line("%-24s %10lld %14s %12.4f", n.name.c_str(), static_cast<long long>(n.neurons), format_count(n.spikes).c_str(),
                       n.firing_rate);
         }
-        t += line("%-24s %10s %14s %12.4f", "all", "", si(s.spikes).c_str(), s.firing_rate);
+        t += line("%-24s %10s %14s %12.4f", "all", "", format_count(s.spikes).c_str(), s.firing_rate);
         t += "\n";
     }
     if (!snn) {
         t += line("%-24s %-8s %-22s %11s %12s", "layer", "op", "input", "MACs", "energy");
         for (const auto & l : s.layers) {
-            t += line("%-24s %-8s %-22s %11s %12s", l.name.c_str(), l.op.c_str(), l.source.c_str(), si(l.ann_macs).c_str(),
-                      joules(l.ann_energy_pj).c_str());
+            t += line("%-24s %-8s %-22s %11s %12s", l.name.c_str(), l.op.c_str(), l.source.c_str(), format_count(l.ann_macs).c_str(),
+                      format_energy(l.ann_energy_pj).c_str());
         }
-        t += line("%-24s %-8s %-22s %11s %12s", "total", "", "", si(s.ann_macs).c_str(), joules(s.ann_energy_pj).c_str());
+        t += line("%-24s %-8s %-22s %11s %12s", "total", "", "", format_count(s.ann_macs).c_str(), format_energy(s.ann_energy_pj).c_str());
     } else {
         t += line("%-24s %-8s %-22s %8s %11s %11s %11s %12s %12s", "layer", "op", "input", "in rate", "SOPs", "SNN MACs",
                   "ANN MACs", "SNN energy", "ANN energy");
@@ -119,21 +119,21 @@ std::string stats_table(const network_stats & s) {
                 std::snprintf(rate, sizeof rate, "%.4f", l.input_rate);
             }
             t += line("%-24s %-8s %-22s %8s %11s %11s %11s %12s %12s", l.name.c_str(), l.op.c_str(), in.c_str(), rate,
-                      si(l.sops).c_str(), si(l.snn_macs).c_str(), si(l.ann_macs).c_str(), joules(l.snn_energy_pj).c_str(),
-                      joules(l.ann_energy_pj).c_str());
+                      format_count(l.sops).c_str(), format_count(l.snn_macs).c_str(), format_count(l.ann_macs).c_str(), format_energy(l.snn_energy_pj).c_str(),
+                      format_energy(l.ann_energy_pj).c_str());
         }
-        t += line("%-24s %-8s %-22s %8s %11s %11s %11s %12s %12s", "total", "", "", "", si(s.sops).c_str(),
-                  si(s.snn_macs).c_str(), si(s.ann_macs).c_str(), joules(s.snn_energy_pj).c_str(),
-                  joules(s.ann_energy_pj).c_str());
+        t += line("%-24s %-8s %-22s %8s %11s %11s %11s %12s %12s", "total", "", "", "", format_count(s.sops).c_str(),
+                  format_count(s.snn_macs).c_str(), format_count(s.ann_macs).c_str(), format_energy(s.snn_energy_pj).c_str(),
+                  format_energy(s.ann_energy_pj).c_str());
     }
     const auto & e = s.options.energy;
     if (snn) {
         t += line("energy per image (T = %lld, mean of %lld images): SNN %s (SOPs x %.2f pJ + MACs x %.2f pJ), "
                   "ANN %s (MACs x %.2f pJ): ANN/SNN = %.2fx",
-                  static_cast<long long>(s.T), static_cast<long long>(s.images), joules(s.snn_energy_pj).c_str(),
-                  e.e_ac_pj, e.e_mac_pj, joules(s.ann_energy_pj).c_str(), e.e_mac_pj, s.energy_ratio());
+                  static_cast<long long>(s.T), static_cast<long long>(s.images), format_energy(s.snn_energy_pj).c_str(),
+                  e.e_ac_pj, e.e_mac_pj, format_energy(s.ann_energy_pj).c_str(), e.e_mac_pj, s.energy_ratio());
     } else {
-        t += line("ANN per image: %s MACs, %s (MACs x %.2f pJ)", si(s.ann_macs).c_str(), joules(s.ann_energy_pj).c_str(),
+        t += line("ANN per image: %s MACs, %s (MACs x %.2f pJ)", format_count(s.ann_macs).c_str(), format_energy(s.ann_energy_pj).c_str(),
                   e.e_mac_pj);
     }
     return t;

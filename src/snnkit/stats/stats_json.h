@@ -13,6 +13,12 @@ namespace snnkit {
 // sops, snn_macs, ann_macs, snn_energy_pj, ann_energy_pj}], "totals": {...}}; figures per image.
 std::string stats_to_json(const network_stats & s);
 
+// 1234567 -> "1.235 M" (k, M, G).
+std::string format_count(double v);
+
+// An energy given in picojoules with a fitting unit: 1234.5 -> "1.234 nJ".
+std::string format_energy(double pj);
+
 // The per-layer and total table, ready to print.
 std::string stats_table(const network_stats & s);
 
