@@ -6,7 +6,7 @@ set -euo pipefail
 snn=$1
 work=$2/tmp_cli_convert_eval
 rm -rf "$work"; mkdir -p "$work"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 py=/usr/bin/python3
 
 "$snn" train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --lr 0.05 --limit-train 4000 \
@@ -39,12 +39,6 @@ print("convert/eval JSON ok: light T=8 %.1f %% vs ANN %.1f %%" % (light["accurac
 PY
 grep -q "^8 " "$work/snn_light.txt" || fail "eval table lacks t = 8"
 
-expect_error() {
-  local want=$1; shift
-  set +e; "$@" >"$work/out" 2>"$work/err"; local rc=$?; set -e
-  [ $rc -ne 0 ] || fail "no error for: $*"
-  grep -q -- "$want" "$work/err" || { cat "$work/err"; fail "error for '$*' lacks '$want'"; }
-}
 expect_error "model.json" "$snn" convert --model "$work/none" --out "$work/x"
 expect_error "unknown calibration preset" "$snn" convert --model "$work/ann" --out "$work/x" --calib heavy
 expect_error "unknown threshold" "$snn" convert --model "$work/ann" --out "$work/x" --threshold p50

@@ -6,7 +6,7 @@ set -euo pipefail
 snn=$1
 work=$2/tmp_cli_train_ann
 rm -rf "$work"; mkdir -p "$work"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # 1. A short training run learns something and writes model, log, checkpoint and JSON.
 "$snn" train-ann --dataset fmnist --arch cnn --epochs 2 --batch-size 64 --lr 0.05 --limit-train 3000 \
@@ -31,12 +31,6 @@ grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
 
 # 3. Bad input: one clear error line, non-zero exit.
-expect_error() { # expected-substring, command...
-  local want=$1; shift
-  set +e; "$@" >"$work/out" 2>"$work/err"; local rc=$?; set -e
-  [ $rc -ne 0 ] || fail "no error for: $*"
-  grep -q -- "$want" "$work/err" || { cat "$work/err"; fail "error for '$*' lacks '$want'"; }
-}
 expect_error "not found" "$snn" train-ann --dataset mnist --data "$work/nowhere" --out "$work/x" --quiet
 expect_error "unknown architecture" "$snn" train-ann --arch lenet9 --out "$work/x" --quiet --limit-train 256
 expect_error "--bogus" "$snn" train-ann --bogus --out "$work/x"

@@ -26,6 +26,12 @@ struct snn_options {
     node_observer observer;
     /// stop after this node (-1 = run the whole graph); out is then this node's value over time
     int stop_at = -1;
+    /// a node whose output is supplied (given_value) instead of computed (-1 = none); the value is static
+    /// ([N', ...], the same at every step) and may have another batch size than x, e.g. the first layer
+    /// evaluated under P perturbed weights stacked along the batch (Dspike's finite differences)
+    int given_node = -1;
+    /// the supplied output of given_node
+    at::Tensor given_value;
 };
 
 struct snn_output {

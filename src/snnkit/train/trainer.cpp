@@ -54,6 +54,9 @@ json history_json(const std::vector<epoch_metrics> & h) {
                      {"test_accuracy", m.test_accuracy},
                      {"lr", m.lr},
                      {"seconds", m.seconds}});
+        if (!m.note.empty()) {
+            a.back().update(json::parse(m.note));
+        }
     }
     return a;
 }
@@ -68,6 +71,16 @@ std::vector<epoch_metrics> history_from(const json & a) {
         m.test_accuracy = j.at("test_accuracy").get<double>();
         m.lr = j.at("lr").get<double>();
         m.seconds = j.at("seconds").get<double>();
+        json note = json::object();
+        for (const auto & kv : j.items()) {
+            if (kv.key() != "epoch" && kv.key() != "train_loss" && kv.key() != "train_accuracy" &&
+                kv.key() != "test_accuracy" && kv.key() != "lr" && kv.key() != "seconds") {
+                note[kv.key()] = kv.value();
+            }
+        }
+        if (!note.empty()) {
+            m.note = note.dump();
+        }
         h.push_back(m);
     }
     return h;
@@ -77,12 +90,14 @@ struct position {
     int epoch = 0;      // epoch in progress (0-based)
     int64_t step = 0;   // next step within that epoch
     double seconds = 0; // training wall time so far
+    std::string note;   // the current epoch's train_hooks::on_epoch note
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
 };
 
 void save_checkpoint(const std::string & path, const graph & g, const optimizer & opt, const position & pos,
-                     const std::vector<epoch_metrics> & history, const trainer_options & o) {
+                     const std::vector<epoch_metrics> & history, const trainer_options & o,
+                     const train_hooks & hooks) {
     named_tensors t;
     for (const auto & kv : g.named_tensors()) {
         t.emplace_back("model." + kv.first, kv.second.detach());
@@ -100,12 +115,14 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
         {"correct", std::to_string(pos.correct)},
         {"seen", std::to_string(pos.seen)},
         {"history", history_json(history).dump()},
+        {"epoch_note", pos.note},
+        {"hook_state", hooks.save_state ? hooks.save_state() : std::string()},
     };
     safetensors_save(path, t, meta);
 }
 
 position load_checkpoint(const std::string & path, graph & g, optimizer & opt, std::vector<epoch_metrics> * history,
-                         const trainer_options & o) {
+                         const trainer_options & o, const train_hooks & hooks) {
     std::map<std::string, std::string> meta;
     named_tensors t = safetensors_load(path, &meta);
     if (meta["format"] != "snnkit-checkpoint") {
@@ -144,8 +161,12 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
         p.correct = std::stoll(meta.at("correct"));
         p.seen = std::stoll(meta.at("seen"));
         *history = history_from(json::parse(meta.at("history")));
+        p.note = meta.count("epoch_note") ? meta.at("epoch_note") : std::string();
     } catch (const std::exception & e) {
         fail(path, std::string("checkpoint metadata is malformed: ") + e.what());
+    }
+    if (hooks.load_state && meta.count("hook_state") && !meta.at("hook_state").empty()) {
+        hooks.load_state(meta.at("hook_state"));
     }
     return p;
 }
@@ -159,6 +180,8 @@ void write_log(const std::string & path, const std::vector<epoch_metrics> & h) {
 }
 
 } // namespace
+
+std::string history_to_json(const std::vector<epoch_metrics> & history) { return history_json(history).dump(); }
 
 forward_fn ann_forward_fn(const graph & g) {
     return [&g](const at::Tensor & x, bool train) {
@@ -189,7 +212,7 @@ double evaluate_accuracy(const forward_fn & forward, const dataset & data, const
 }
 
 train_result train_loop(graph & g, const forward_fn & forward, const dataset & train, const dataset & test,
-                        const trainer_options & o, const epoch_hook & on_epoch) {
+                        const trainer_options & o, const train_hooks & hooks) {
     const int64_t n = train.images.size(0);
     if (n < o.batch_size) {
         fail("training data", "has " + std::to_string(n) + " samples, fewer than one batch of " +
@@ -217,7 +240,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             fail("--resume", "needs an output directory");
         }
         if (std::filesystem::exists(ckpt)) {
-            pos = load_checkpoint(ckpt, g, opt, &history, o);
+            pos = load_checkpoint(ckpt, g, opt, &history, o, hooks);
             if (o.progress) {
                 std::fprintf(stderr, "resuming from %s at epoch %d step %lld\n", ckpt.c_str(), pos.epoch + 1,
                              static_cast<long long>(pos.step));
@@ -234,10 +257,11 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     for (; pos.epoch < o.epochs; ++pos.epoch) {
         at::Generator order_gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(o.seed, 0x0e0c, pos.epoch));
         const at::Tensor perm = at::randperm(n, order_gen, at::kLong);
-        if (on_epoch && pos.step == 0) {
+        if (hooks.on_epoch && pos.step == 0) {
             const at::Tensor idx = perm.slice(0, 0, o.batch_size);
-            on_epoch(pos.epoch, make_batch(train.images, idx, o.augment, rng_mix(o.seed, 0x00e0, pos.epoch)),
-                     train.labels.index_select(0, idx));
+            pos.note = hooks.on_epoch(pos.epoch,
+                                      make_batch(train.images, idx, o.augment, rng_mix(o.seed, 0x00e0, pos.epoch)),
+                                      train.labels.index_select(0, idx));
         }
         progress_bar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(o.epochs),
                          steps_per_epoch, o.progress);
@@ -277,7 +301,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 position next = pos;
                 next.step += 1;
                 next.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                save_checkpoint(ckpt, g, opt, next, history, o);
+                save_checkpoint(ckpt, g, opt, next, history, o, hooks);
             }
             if (stop) {
                 if (o.progress) {
@@ -301,18 +325,20 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                               : 0.0;
         m.lr = lr;
         m.seconds = secs;
+        m.note = pos.note;
         history.push_back(m);
         char extra[128];
         std::snprintf(extra, sizeof extra, "loss %.4f train %.2f%% test %.2f%%", m.train_loss, m.train_accuracy,
                       m.test_accuracy);
         bar.finish(extra);
         pos.step = 0;
+        pos.note.clear();
         pos.loss_sum = 0;
         pos.correct = pos.seen = 0;
         if (!ckpt.empty()) {
             position next = pos;
             next.epoch += 1;
-            save_checkpoint(ckpt, g, opt, next, history, o);
+            save_checkpoint(ckpt, g, opt, next, history, o, hooks);
             write_log(log, history);
         }
     }

@@ -57,6 +57,7 @@ struct epoch_metrics {
     double test_accuracy = 0;  ///< percent
     double lr = 0;
     double seconds = 0;
+    std::string note;          ///< JSON object text from train_hooks::on_epoch, merged into the log entry
 };
 
 struct train_result {
@@ -71,12 +72,24 @@ struct train_result {
 // by reference and must outlive the function).
 forward_fn ann_forward_fn(const graph & g);
 
-// Hooks a caller may set: called at the start of each epoch with one training batch (Dspike's b).
-using epoch_hook = std::function<void(int epoch, const at::Tensor & x, const at::Tensor & y)>;
+// What a caller may hook into the loop (SNN training: Dspike's temperature adaptation).
+struct train_hooks {
+    /// called at the start of each epoch with one training batch (augmented as in training); returns a
+    /// JSON object as text whose keys are added to that epoch's log entry ("" = nothing)
+    std::function<std::string(int epoch, const at::Tensor & x, const at::Tensor & y)> on_epoch;
+    /// the caller's own state as text, stored in every checkpoint (e.g. the current Dspike b)
+    std::function<std::string()> save_state;
+    /// given that text back on --resume, before training continues
+    std::function<void(const std::string & state)> load_state;
+};
 
 // Trains g (its params get requires_grad) with `forward` on `train`, evaluating on `test` each epoch.
 train_result train_loop(graph & g, const forward_fn & forward, const dataset & train, const dataset & test,
-                        const trainer_options & opt, const epoch_hook & on_epoch = {});
+                        const trainer_options & opt, const train_hooks & hooks = {});
+
+// The per-epoch history as a JSON array (text), each entry with its hook note's keys merged in; the
+// format of train_log.jsonl lines and of the "history" of the CLI's JSON results.
+std::string history_to_json(const std::vector<epoch_metrics> & history);
 
 // Top-1 accuracy in percent of forward(x, false) on a dataset.
 double evaluate_accuracy(const forward_fn & forward, const dataset & data, const augment_options & pre,

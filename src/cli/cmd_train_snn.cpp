@@ -1,0 +1,191 @@
+// src/cli/cmd_train_snn.cpp: `snnkit train-snn` trains an SNN directly: a zoo architecture with every ReLU
+// replaced by a spiking neuron, direct input, BPTT with a surrogate gradient, optionally Dspike with its
+// temperature adapted each epoch by finite-difference gradients (Li et al., NeurIPS 2021).
+#include "commands.h"
+#include "train_common.h"
+
+#include "snnkit/core/error.h"
+#include "snnkit/io/model_io.h"
+#include "snnkit/train/dspike_adapt.h"
+#include "snnkit/train/snn_model.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+#include <memory>
+
+namespace snnkit_cli {
+
+namespace {
+
+struct train_snn_args {
+    train_cli common;
+    snnkit::snn_model_options snn;
+    std::string neuron = "lif", reset = "hard", surrogate = "atan";
+    double alpha = 0.5;
+    double surrogate_param = 0.0;
+    bool dspike_adapt = false;
+    double b0 = 3.0;
+    snnkit::dspike_adapt_options adapt;
+};
+
+void configure_neuron(train_snn_args & a) {
+    auto & n = a.snn.neuron;
+    if (a.neuron == "if") {
+        n.alpha = 1.0;
+    } else if (a.neuron == "lif") {
+        n.alpha = a.alpha;
+    } else {
+        snnkit::fail("--neuron " + a.neuron, "unknown neuron (known: lif, if)");
+    }
+    if (a.reset != "soft" && a.reset != "hard") {
+        snnkit::fail("--reset " + a.reset, "unknown reset (known: soft, hard)");
+    }
+    n.reset = a.reset == "soft" ? snnkit::reset_mode::soft : snnkit::reset_mode::hard;
+    n.surrogate.kind = snnkit::surrogate_from_string(a.surrogate);
+    n.surrogate.param = a.surrogate_param;
+    if (a.dspike_adapt) {
+        if (n.surrogate.kind != snnkit::surrogate_kind::dspike) {
+            snnkit::fail("--dspike-adapt", "needs --surrogate dspike");
+        }
+        if (!(a.b0 > 0)) {
+            snnkit::fail("--b0", "the initial temperature must be positive");
+        }
+        n.surrogate.param = a.b0;
+    }
+}
+
+void print_dspike_table(const nlohmann::json & hist) {
+    std::printf("\n%-6s %8s %28s %30s %10s\n", "epoch", "b", "candidates (b-db, b, b+db)", "cosine to FDG",
+                "FDG s");
+    for (const auto & e : hist) {
+        if (!e.contains("dspike")) {
+            continue;
+        }
+        const auto & d = e["dspike"];
+        std::printf("%-6d %8.3f %8.3f %9.3f %9.3f   %9.4f %9.4f %9.4f %10.1f\n", e["epoch"].get<int>(),
+                    d["b"].get<double>(), d["candidates"][0].get<double>(), d["candidates"][1].get<double>(),
+                    d["candidates"][2].get<double>(), d["cosine"][0].get<double>(), d["cosine"][1].get<double>(),
+                    d["cosine"][2].get<double>(), d["fdg_seconds"].get<double>());
+    }
+}
+
+void run(train_snn_args & args) {
+    train_cli & a = args.common;
+    configure_neuron(args);
+    args.adapt.seed = a.train.seed;
+    const train_data d = prepare_training(a, "train-snn");
+    a.zoo.clip = 0.0;
+    snnkit::graph g = snnkit::snn_from_ann(snnkit::zoo_build(a.zoo), args.snn);
+    const int64_t T = args.snn.T;
+
+    snnkit::train_hooks hooks;
+    double b = args.snn.neuron.surrogate.param;
+    double adapt_seconds = 0;
+    if (args.dspike_adapt) {
+        hooks.on_epoch = [&](int epoch, const at::Tensor & x, const at::Tensor & y) {
+            const snnkit::dspike_epoch_report r = snnkit::dspike_adapt(g, T, x, y, b, args.adapt, epoch);
+            b = r.b;
+            adapt_seconds += r.fdg_seconds + r.bptt_seconds;
+            if (!a.quiet) {
+                std::fprintf(stderr,
+                             "dspike epoch %d: cosine %.4f / %.4f / %.4f at b = %.3f / %.3f / %.3f -> b = %.3f "
+                             "(FDG over %lld weights %.1f s, BPTT %.1f s)\n",
+                             epoch + 1, r.cosine[0], r.cosine[1], r.cosine[2], r.candidates[0], r.candidates[1],
+                             r.candidates[2], r.b, static_cast<long long>(r.coords), r.fdg_seconds, r.bptt_seconds);
+            }
+            return "{\"dspike\":" + r.to_json() + "}";
+        };
+        hooks.save_state = [&]() { return nlohmann::json({{"dspike_b", b}}).dump(); };
+        hooks.load_state = [&](const std::string & s) {
+            b = nlohmann::json::parse(s).at("dspike_b").get<double>();
+            snnkit::set_surrogate_param(g, b);
+        };
+    }
+    const snnkit::train_result r =
+        snnkit::train_loop(g, snnkit::snn_forward_fn(g, T), d.train, d.test, a.train, hooks);
+    if (r.interrupted) {
+        snnkit::fail("train-snn", "training stopped before the end; resume with --resume");
+    }
+
+    const nlohmann::json hist = nlohmann::json::parse(snnkit::history_to_json(r.history));
+    const auto & n = args.snn.neuron;
+    const nlohmann::json neuron = {{"neuron", args.neuron},
+                                   {"alpha", n.alpha},
+                                   {"v_th", args.snn.v_th},
+                                   {"reset", args.reset},
+                                   {"detach_reset", n.detach_reset},
+                                   {"surrogate", args.surrogate},
+                                   {"surrogate_param", snnkit::surrogate_param(n.surrogate)},
+                                   {"dspike_adapt", args.dspike_adapt},
+                                   {"final_surrogate_param", args.dspike_adapt ? b : snnkit::surrogate_param(n.surrogate)}};
+    const auto & pre = a.train.eval_preprocess;
+    const double peak = peak_rss_mib();
+    nlohmann::json meta = {
+        {"kind", "snn"},
+        {"source", "train-snn"},
+        {"dataset", a.data.name},
+        {"T", T},
+        {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
+        {"neuron", neuron},
+        {"train",
+         {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
+          {"lr", a.train.optim.lr}, {"weight_decay", a.train.optim.weight_decay}, {"momentum", a.train.optim.momentum},
+          {"schedule", a.train.schedule}, {"seed", a.train.seed}, {"augment", !a.no_augment},
+          {"threads", at::get_num_threads()}}},
+        {"metrics", {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
+        {"history", hist},
+    };
+    snnkit::save_model(a.train.out_dir, g, meta.dump());
+    nlohmann::json result = {{"command", "train-snn"},
+                             {"arch", a.zoo.arch},
+                             {"dataset", a.data.name},
+                             {"T", T},
+                             {"neuron", neuron},
+                             {"test_accuracy", r.test_accuracy},
+                             {"epochs", r.epochs},
+                             {"train_seconds", r.train_seconds},
+                             {"dspike_adapt_seconds", adapt_seconds},
+                             {"peak_rss_mib", peak},
+                             {"model", a.train.out_dir},
+                             {"history", hist}};
+    write_json_file(a.json_path, result.dump(2));
+    if (args.dspike_adapt && !a.quiet) {
+        print_dspike_table(hist);
+    }
+    std::printf("test_accuracy %.2f %%  T %lld  epochs %d  train_seconds %.1f  peak_rss_mib %.0f  model %s\n",
+                r.test_accuracy, static_cast<long long>(T), r.epochs, r.train_seconds, peak, a.train.out_dir.c_str());
+}
+
+void add_train_snn(CLI::App & app) {
+    auto a = std::make_shared<train_snn_args>();
+    CLI::App * s = app.add_subcommand(
+        "train-snn", "Train an SNN directly: surrogate-gradient BPTT, optional Dspike temperature adaptation");
+    add_train_flags(s, a->common);
+    s->add_option("--T", a->snn.T, "Time steps")->capture_default_str();
+    s->add_option("--neuron", a->neuron, "lif | if (if: alpha = 1)")->capture_default_str();
+    s->add_option("--alpha", a->alpha, "LIF leak factor alpha in v = alpha v + I")->capture_default_str();
+    s->add_option("--vth", a->snn.v_th, "Firing threshold V_th")->capture_default_str();
+    s->add_option("--reset", a->reset, "soft (subtract V_th) | hard (to zero)")->capture_default_str();
+    s->add_flag("--detach-reset", a->snn.neuron.detach_reset, "No gradient through the reset");
+    s->add_option("--surrogate", a->surrogate, "rect | triangle | exp | sigmoid | atan | dspike")
+        ->capture_default_str();
+    s->add_option("--surrogate-param", a->surrogate_param,
+                  "Surrogate width / sharpness / Dspike b (0 = the surrogate's default)");
+    s->add_flag("--dspike-adapt", a->dspike_adapt, "Adapt Dspike's temperature b each epoch by FDG cosine");
+    s->add_option("--b0", a->b0, "Dspike adaptation: initial temperature b")->capture_default_str();
+    s->add_option("--db", a->adapt.db, "Dspike adaptation: candidate step (b - db, b, b + db)")->capture_default_str();
+    s->add_option("--eps", a->adapt.eps, "Dspike adaptation: finite-difference step")->capture_default_str();
+    s->add_option("--fdg-coords", a->adapt.coords,
+                  "Dspike adaptation: first-layer weights in the FDG (0 = all up to 1024, else 1024 random)")
+        ->capture_default_str();
+    s->add_option("--fdg-copies", a->adapt.copies, "Dspike adaptation: perturbed copies per batched forward")
+        ->capture_default_str();
+    s->callback([a]() { run(*a); });
+}
+
+const command_registration reg(20, "train-snn", add_train_snn);
+
+} // namespace
+
+} // namespace snnkit_cli

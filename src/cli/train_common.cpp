@@ -1,0 +1,87 @@
+// src/cli/train_common.cpp
+#include "train_common.h"
+
+#include "commands.h"
+
+#include "snnkit/core/error.h"
+
+#include <ATen/Parallel.h>
+
+#include <sys/resource.h>
+
+#include <cstdio>
+
+namespace snnkit_cli {
+
+namespace {
+
+snnkit::dataset head(const snnkit::dataset & d, int64_t n) {
+    if (n <= 0 || n >= d.images.size(0)) {
+        return d;
+    }
+    snnkit::dataset r = d;
+    r.images = d.images.slice(0, 0, n).contiguous();
+    r.labels = d.labels.slice(0, 0, n).contiguous();
+    return r;
+}
+
+} // namespace
+
+void add_train_flags(CLI::App * s, train_cli & a) {
+    s->add_option("--dataset", a.data.name, "fmnist | mnist | cifar10 | cifar100 | imagefolder")->capture_default_str();
+    s->add_option("--data", a.data.dir, "Dataset directory (fmnist default: /usr/share/datasets/fashion-mnist)");
+    s->add_option("--arch", a.zoo.arch, "cnn | cnn-plif | vgg16 | resnet20 | resnet20-he | resnet18 | resnet34")
+        ->capture_default_str();
+    s->add_option("--epochs", a.train.epochs, "Training epochs")->capture_default_str();
+    s->add_option("--batch-size", a.train.batch_size, "Batch size")->capture_default_str();
+    s->add_option("--optimizer", a.train.optim.kind, "sgd | adam | adamw")->capture_default_str();
+    s->add_option("--lr", a.train.optim.lr, "Peak learning rate")->capture_default_str();
+    s->add_option("--lr-min", a.train.lr_min, "Final learning rate of the cosine schedule")->capture_default_str();
+    s->add_option("--schedule", a.train.schedule, "cosine | constant")->capture_default_str();
+    s->add_option("--momentum", a.train.optim.momentum, "SGD momentum")->capture_default_str();
+    s->add_flag("--nesterov", a.train.optim.nesterov, "Nesterov momentum");
+    s->add_option("--weight-decay", a.train.optim.weight_decay, "Weight decay")->capture_default_str();
+    s->add_option("--label-smoothing", a.train.label_smoothing, "Label smoothing")->capture_default_str();
+    s->add_option("--dropout", a.zoo.dropout, "Dropout before the classifier (< 0: the architecture's default)");
+    s->add_flag("--no-augment", a.no_augment, "Disable random crop / flip");
+    s->add_option("--seed", a.train.seed, "Seed of init, data order, augmentation, dropout")->capture_default_str();
+    s->add_option("--out", a.train.out_dir, "Output directory (model, checkpoint, log)")->required();
+    s->add_flag("--resume", a.train.resume, "Continue from OUT/checkpoint.safetensors");
+    s->add_option("--checkpoint-steps", a.train.checkpoint_steps, "Also checkpoint every N steps (0 = per epoch)");
+    s->add_option("--max-steps", a.train.max_steps, "Stop after N steps with a checkpoint (0 = no limit)");
+    s->add_option("--limit-train", a.limit_train, "Use only the first N training images (0 = all)");
+    s->add_option("--limit-test", a.limit_test, "Use only the first N test images (0 = all)");
+    s->add_option("--json", a.json_path, "Write the final metrics as JSON to this file ('-' = stdout)");
+    s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_flag("--quiet", a.quiet, "No progress output");
+}
+
+train_data prepare_training(train_cli & a, const char * command) {
+    set_threads(a.threads);
+    if (a.train.out_dir.empty()) {
+        snnkit::fail("--out", "an output directory is required");
+    }
+    train_data d;
+    d.train = head(snnkit::load_dataset(a.data, snnkit::split::train), a.limit_train);
+    d.test = head(snnkit::load_dataset(a.data, snnkit::split::test), a.limit_test);
+    a.zoo.input_shape = d.train.images.sizes().slice(1).vec();
+    a.zoo.num_classes = d.train.num_classes;
+    a.train.eval_preprocess = snnkit::dataset_preprocess(a.data.name);
+    a.train.augment = a.no_augment ? a.train.eval_preprocess : snnkit::dataset_augment(a.data.name);
+    a.train.progress = !a.quiet;
+    if (!a.quiet) {
+        std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), %d threads\n", command,
+                     a.zoo.arch.c_str(), a.data.name.c_str(), static_cast<long long>(d.train.images.size(0)),
+                     static_cast<long long>(d.test.images.size(0)), static_cast<long long>(d.train.num_classes),
+                     at::get_num_threads());
+    }
+    return d;
+}
+
+double peak_rss_mib() {
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_maxrss) / 1024.0; // ru_maxrss is in KiB on Linux
+}
+
+} // namespace snnkit_cli

@@ -1,0 +1,48 @@
+// src/cli/train_common.h: what `train-ann` and `train-snn` share: dataset, architecture and optimizer
+// flags, data loading, and the per-epoch history as JSON.
+#pragma once
+
+#include "snnkit/data/dataset_by_name.h"
+#include "snnkit/nn/zoo.h"
+#include "snnkit/train/trainer.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace snnkit_cli {
+
+struct train_cli {
+    /// dataset name and directory
+    snnkit::dataset_spec data;
+    /// architecture, seed, dropout, clip
+    snnkit::zoo_options zoo;
+    /// epochs, batch, optimizer, schedule, output directory, resume, checkpoints
+    snnkit::trainer_options train;
+    /// --json: where the final metrics go ("-" = stdout)
+    std::string json_path;
+    /// intra-op threads (0 = all cores)
+    int threads = 0;
+    /// use only the first N training / test images (0 = all)
+    int64_t limit_train = 0, limit_test = 0;
+    /// no random crop / flip
+    bool no_augment = false;
+    /// no progress output
+    bool quiet = false;
+};
+
+// Adds the shared flags to a training subcommand (defaults are taken from `a` as it is).
+void add_train_flags(CLI::App * s, train_cli & a);
+
+struct train_data {
+    snnkit::dataset train, test;
+};
+
+// Loads the data, fills in input shape / classes / preprocessing / progress, and prints a header line.
+train_data prepare_training(train_cli & a, const char * command);
+
+// Peak resident memory of this process so far, in MiB.
+double peak_rss_mib();
+
+} // namespace snnkit_cli

@@ -1,0 +1,38 @@
+// snnkit/train/snn_model.h: a directly trainable SNN from a zoo architecture.
+//
+// Every ReLU of the ANN graph becomes a spiking neuron (0/1 spikes, the chosen dynamics and surrogate);
+// conv, BatchNorm (over the merged [T*N] batch), pooling and linear layers stay as they are. The input is
+// direct: the analog image enters the first layer at every step. The output is the mean over T of the
+// last (analog) layer, trained with cross-entropy by BPTT through the fused neuron kernel.
+#pragma once
+
+#include "snnkit/nn/graph.h"
+#include "snnkit/train/trainer.h"
+
+namespace snnkit {
+
+struct snn_model_options {
+    /// number of time steps T
+    int64_t T = 4;
+    /// firing threshold V_th of every spiking layer
+    double v_th = 1.0;
+    /// neuron dynamics of every spiking layer (alpha, reset, detach_reset, surrogate); spikes are 0/1
+    neuron_options neuron;
+};
+
+// Rewrites an ANN graph (relu / clip_relu nodes) into a trainable SNN graph (spike nodes with a scalar
+// "v_th" buffer). Weights are shared with nothing: the result is a deep copy.
+graph snn_from_ann(const graph & ann, const snn_model_options & opt);
+
+// The forward_fn of an SNN graph for train_loop / evaluate_accuracy: logits = mean over T of the output
+// layer's per-step values. g is captured by reference and must outlive the function.
+forward_fn snn_forward_fn(const graph & g, int64_t T);
+
+// Sets the surrogate shape parameter (width, sharpness, Dspike's b) of every spike node.
+void set_surrogate_param(graph & g, double param);
+
+// The index of the first conv2d / linear node (the "first layer" whose weights Dspike's FDG perturbs);
+// throws snnkit::error when there is none.
+int first_weight_layer(const graph & g);
+
+} // namespace snnkit

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# CLI test of `snnkit train-snn` on a small slice of Fashion-MNIST: trains with Dspike adaptation, checks the
+# JSON result, the Dspike log, the saved model (evaluated by `snnkit eval`), resume, and bad-input errors.
+# usage: train_snn.sh SNNKIT_BINARY BUILD_DIR
+set -euo pipefail
+snn=$1
+work=$2/tmp_cli_train_snn
+rm -rf "$work"; mkdir -p "$work"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+py=/usr/bin/python3
+
+# 1. Two epochs with Dspike temperature adaptation on 1,280 images (FDG on 32 of the 144 first-layer weights).
+"$snn" train-snn --dataset fmnist --arch cnn --T 4 --epochs 2 --batch-size 64 --lr 0.05 --limit-train 1280 \
+  --limit-test 500 --surrogate dspike --dspike-adapt --fdg-coords 32 --out "$work/m" --json "$work/r.json" \
+  --quiet --threads 2 > "$work/stdout"
+for f in model.json model.safetensors checkpoint.safetensors train_log.jsonl; do
+  [ -s "$work/m/$f" ] || fail "missing $f"
+done
+$py - "$work/r.json" <<'PY' || fail "train-snn JSON"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["command"] == "train-snn" and r["T"] == 4, r
+assert 20 < r["test_accuracy"] <= 100, r["test_accuracy"]
+assert r["peak_rss_mib"] > 0
+h = r["history"]
+assert len(h) == 2
+for e in h:
+    d = e["dspike"]
+    assert d["coords"] == 32
+    assert len(d["candidates"]) == 3 and len(d["cosine"]) == 3
+    assert d["b"] in d["candidates"]
+    assert d["candidates"][1] - d["candidates"][0] == 0.5 or d["candidates"][0] == 0.05
+assert h[1]["dspike"]["candidates"][1] == h[0]["dspike"]["b"], "epoch 2 starts from epoch 1's b"
+PY
+[ "$(wc -l < "$work/m/train_log.jsonl")" = 2 ] || fail "log should have 2 epochs"
+grep -q '"dspike"' "$work/m/train_log.jsonl" || fail "no Dspike entries in the log"
+grep -q '"kind": *"snn"' "$work/m/model.json" || fail "model kind"
+
+# 2. The trained SNN is evaluated by `snnkit eval`; its final accuracy equals training's test accuracy.
+"$snn" eval --model "$work/m" --T 4 --limit 500 --json "$work/e.json" --quiet --threads 2 > /dev/null
+$py - "$work/r.json" "$work/e.json" <<'PY' || fail "eval of the trained SNN"
+import json, sys
+r, e = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert len(e["accuracy_per_t"]) == 4
+assert abs(e["accuracy"] - r["test_accuracy"]) < 1e-9, (e["accuracy"], r["test_accuracy"])
+PY
+
+# 3. Interrupted after 7 steps and resumed: bit-identical weights to an uninterrupted run.
+args=(train-snn --dataset fmnist --arch cnn --T 2 --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
+      --surrogate dspike --dspike-adapt --fdg-coords 16 --quiet --threads 2)
+"$snn" "${args[@]}" --out "$work/full" > /dev/null
+set +e; "$snn" "${args[@]}" --out "$work/part" --max-steps 7 > /dev/null 2>"$work/err"; rc=$?; set -e
+[ $rc -ne 0 ] || fail "interrupted run should exit non-zero"
+grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
+"$snn" "${args[@]}" --out "$work/part" --resume > /dev/null
+cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
+
+# 4. Bad input: one clear error line, non-zero exit.
+base=(train-snn --dataset fmnist --limit-train 256 --limit-test 64 --epochs 1 --quiet --out "$work/x")
+expect_error "unknown neuron" "$snn" "${base[@]}" --neuron izhikevich
+expect_error "unknown name 'gauss'" "$snn" "${base[@]}" --surrogate gauss
+expect_error "needs --surrogate dspike" "$snn" "${base[@]}" --dspike-adapt
+expect_error "unknown reset" "$snn" "${base[@]}" --reset sideways
+expect_error "--T" "$snn" "${base[@]}" --T 0
+expect_error "--alpha" "$snn" "${base[@]}" --alpha 1.5
+echo "train_snn.sh: all checks passed"

@@ -1,0 +1,241 @@
+// Direct SNN training: the finite-difference gradient routine, the batched perturbed-copy loss, Dspike's
+// b selection, a tiny SNN learning a separable task, and bit-exact resume with Dspike adaptation.
+#include "snnkit/core/error.h"
+#include "snnkit/nn/snn_forward.h"
+#include "snnkit/train/dspike_adapt.h"
+#include "snnkit/train/snn_model.h"
+#include "snnkit/train/trainer.h"
+#include "train/toy_task.h"
+
+#include <ATen/core/grad_mode.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+using namespace snnkit;
+using namespace snnkit_test;
+
+namespace {
+
+snn_model_options dspike_lif(double b) {
+    snn_model_options o;
+    o.T = 3;
+    o.v_th = 1.0;
+    o.neuron.alpha = 0.5;
+    o.neuron.reset = reset_mode::hard;
+    o.neuron.surrogate.kind = surrogate_kind::dspike;
+    o.neuron.surrogate.param = b;
+    return o;
+}
+
+} // namespace
+
+// FDG of a smooth function against its analytic gradient: L(w) = sum(a * sin(w)) + 0.5 |w|^2,
+// dL/dw = a cos(w) + w. Central differences are exact to O(eps^2).
+TEST(fdg, matches_the_analytic_gradient_of_a_smooth_function) {
+    at::manual_seed(1);
+    const at::Tensor w = at::randn({4, 3, 2}, at::kDouble), a = at::randn({4, 3, 2}, at::kDouble);
+    int calls = 0;
+    int64_t most = 0;
+    const batched_loss_fn loss = [&](const at::Tensor & ws) {
+        ++calls;
+        most = std::max(most, ws.size(0));
+        return (a * ws.sin()).sum({1, 2, 3}) + 0.5 * ws.pow(2).sum({1, 2, 3});
+    };
+    const at::Tensor coords = at::tensor({0, 5, 7, 11, 23}, at::kLong);
+    const at::Tensor fdg = finite_difference_gradient(loss, w, coords, 1e-4, 6);
+    const at::Tensor exact = (a * w.cos() + w).reshape({-1}).index_select(0, coords);
+    EXPECT_LT((fdg - exact).abs().max().item<double>(), 1e-7);
+    EXPECT_EQ(calls, 2); // 5 coordinates, 3 per batch of 6 copies (+ and -)
+    EXPECT_EQ(most, 6);
+    // every coordinate when coords covers all of w
+    const at::Tensor all = finite_difference_gradient(loss, w, at::arange(24, at::kLong), 1e-4, 16);
+    EXPECT_LT((all - (a * w.cos() + w).reshape({-1})).abs().max().item<double>(), 1e-7);
+}
+
+TEST(fdg, cosine_and_coordinate_subsets) {
+    EXPECT_NEAR(gradient_cosine(at::tensor({1.0, 0.0}), at::tensor({1.0, 1.0})), 1 / std::sqrt(2.0), 1e-12);
+    EXPECT_EQ(gradient_cosine(at::zeros({3}), at::ones({3})), 0.0);
+    dspike_adapt_options o;
+    o.coords = 10;
+    const at::Tensor c1 = dspike_coords(100, o, 0), c2 = dspike_coords(100, o, 0), c3 = dspike_coords(100, o, 1);
+    EXPECT_EQ(c1.numel(), 10);
+    EXPECT_TRUE(at::equal(c1, c2));             // seeded
+    EXPECT_FALSE(at::equal(c1, c3));            // a new subset each epoch
+    EXPECT_EQ(std::get<0>(at::_unique(c1)).numel(), 10); // no repeats
+    o.coords = 0;
+    EXPECT_EQ(dspike_coords(144, o, 0).numel(), 144); // small first layers: all weights
+}
+
+TEST(dspike, chooses_the_candidate_with_the_highest_cosine) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_EQ(dspike_choose({0.1, 0.2, 0.3}), 2);
+    EXPECT_EQ(dspike_choose({0.5, 0.2, 0.3}), 0);
+    EXPECT_EQ(dspike_choose({0.2, 0.3, 0.1}), 1);
+    EXPECT_EQ(dspike_choose({0.3, 0.3, 0.3}), 1); // ties keep the current b
+    EXPECT_EQ(dspike_choose({nan, 0.1, nan}), 1);
+    EXPECT_EQ(dspike_choose({0.4, nan, 0.1}), 0);
+}
+
+// The perturbed-copy loss evaluated in one stacked forward equals one forward per copy with the weight
+// swapped in (the general path), for a conv first layer and for a linear first layer.
+TEST(dspike, stacked_copies_equal_separate_forwards) {
+    at::manual_seed(2);
+    const dataset d = toy(16, 7);
+    const at::Tensor x = d.images.to(at::kFloat) / 255.0, y = d.labels;
+    graph_builder lb({1, 8, 8}, 2, 4);
+    lb.flatten("flat");
+    lb.linear("fc1", 64, 8);
+    lb.relu("relu");
+    lb.linear("fc2", 8, 2);
+    for (graph ann : {tiny(4), lb.finish("custom")}) {
+        graph g = snn_from_ann(ann, dspike_lif(3.0));
+        const int layer = first_weight_layer(g);
+        const at::Tensor w = g.nodes[layer].params.at("weight");
+        at::Tensor stack = w.unsqueeze(0).expand([&] {
+                               std::vector<int64_t> s{3};
+                               s.insert(s.end(), w.sizes().begin(), w.sizes().end());
+                               return s;
+                           }()).clone();
+        stack[1] += 0.3 * at::randn(w.sizes());
+        stack[2] -= 0.3 * at::randn(w.sizes());
+        const at::Tensor stacked = snn_loss_for_weights(g, 3, layer, x, y, stack);
+        for (int64_t p = 0; p < 3; ++p) {
+            graph c = g.clone();
+            c.nodes[layer].params["weight"] = stack[p].clone();
+            at::NoGradGuard ng;
+            snn_options so;
+            so.T = 3;
+            const at::Tensor logits = snn_forward(c, x, so).out.mean(0).to(at::kDouble);
+            const double l = at::cross_entropy_loss(logits, y).item<double>();
+            EXPECT_NEAR(stacked[p].item<double>(), l, 1e-5) << g.arch << " copy " << p;
+        }
+    }
+}
+
+// A constructed case: with one training batch and a fixed network, the chosen b is the candidate whose
+// BPTT gradient (recomputed here independently) is most aligned with the FDG (also recomputed here).
+TEST(dspike, adapt_picks_the_b_whose_gradient_best_matches_the_fdg) {
+    const dataset d = toy(64, 9);
+    const at::Tensor x = d.images.to(at::kFloat) / 255.0, y = d.labels;
+    graph g = snn_from_ann(tiny(8), dspike_lif(2.0));
+    dspike_adapt_options o;
+    o.db = 1.0;
+    o.eps = 0.05;
+    const dspike_epoch_report r = dspike_adapt(g, 3, x, y, 2.0, o, 0);
+    EXPECT_EQ(r.candidates[0], 1.0);
+    EXPECT_EQ(r.candidates[2], 3.0);
+    EXPECT_EQ(r.coords, 36); // conv 4x1x3x3: all of them
+    int best = 0;
+    for (int k = 1; k < 3; ++k) {
+        if (r.cosine[k] > r.cosine[best]) {
+            best = k;
+        }
+    }
+    EXPECT_EQ(r.b, r.candidates[best]);
+    for (const auto & n : g.nodes) {
+        if (n.op == op_kind::spike) {
+            EXPECT_EQ(n.attrs.neuron.surrogate.param, r.b);
+        }
+    }
+    // The gradients point roughly along the FDG (a meaningful signal, not noise), and b changes them.
+    EXPECT_GT(r.cosine[best], 0.2);
+    EXPECT_NE(r.cosine[0], r.cosine[2]);
+    // A non-Dspike surrogate is refused with a clear error.
+    graph a = snn_from_ann(tiny(8), [] {
+        snn_model_options m = dspike_lif(2.0);
+        m.neuron.surrogate.kind = surrogate_kind::atan;
+        return m;
+    }());
+    EXPECT_THROW(dspike_adapt(a, 3, x, y, 2.0, o, 0), snnkit::error);
+}
+
+TEST(snn_training, a_tiny_snn_learns_a_separable_task) {
+    const dataset train = toy(640, 3), test = toy(200, 4);
+    snn_model_options m = dspike_lif(3.0);
+    m.neuron.surrogate.kind = surrogate_kind::atan;
+    m.neuron.surrogate.param = 0;
+    graph g = snn_from_ann(tiny(6), m);
+    const train_result r = train_loop(g, snn_forward_fn(g, m.T), train, test, [] { trainer_options o = toy_options("", 0.1, 3); o.epochs = 4; return o; }());
+    EXPECT_EQ(r.test_accuracy, 100.0);
+    EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+}
+
+// Interrupted mid-epoch (and again in the next epoch), resumed in fresh "processes": the same weights,
+// the same Dspike b and the same per-epoch Dspike log as an uninterrupted run.
+TEST(snn_training, resume_with_dspike_adaptation_is_bit_identical) {
+    const dataset train = toy(320, 1), test = toy(64, 2);
+    dspike_adapt_options ao;
+    ao.eps = 0.05;
+    struct run_state {
+        graph g;
+        double b = 3.0;
+    };
+    auto hooks_for = [&](run_state & s) {
+        train_hooks h;
+        h.on_epoch = [&s, ao](int epoch, const at::Tensor & x, const at::Tensor & y) {
+            const dspike_epoch_report r = dspike_adapt(s.g, 3, x, y, s.b, ao, epoch);
+            s.b = r.b;
+            return "{\"dspike\":" + r.to_json() + "}";
+        };
+        h.save_state = [&s] { return std::to_string(s.b); };
+        h.load_state = [&s](const std::string & t) {
+            s.b = std::stod(t);
+            set_surrogate_param(s.g, s.b);
+        };
+        return h;
+    };
+    run_state a{snn_from_ann(tiny(5), dspike_lif(3.0))};
+    const train_result ra = train_loop(a.g, snn_forward_fn(a.g, 3), train, test, toy_options(fresh_dir("tmp_snn_train/a"), 0.1, 3), hooks_for(a));
+    ASSERT_FALSE(ra.interrupted);
+
+    const std::string dir = fresh_dir("tmp_snn_train/b");
+    int stops = 0;
+    for (int64_t limit : {4, 13, 0}) {
+        run_state b{snn_from_ann(tiny(5), dspike_lif(3.0))};
+        trainer_options o = toy_options(dir, 0.1, 3);
+        o.resume = true;
+        o.max_steps = limit;
+        const train_result rb = train_loop(b.g, snn_forward_fn(b.g, 3), train, test, o, hooks_for(b));
+        stops += rb.interrupted;
+        if (!rb.interrupted) {
+            const auto ta = a.g.named_tensors(), tb = b.g.named_tensors();
+            ASSERT_EQ(ta.size(), tb.size());
+            for (size_t i = 0; i < ta.size(); ++i) {
+                EXPECT_TRUE(at::equal(ta[i].second, tb[i].second)) << ta[i].first;
+            }
+            EXPECT_EQ(a.b, b.b);
+            ASSERT_EQ(rb.history.size(), ra.history.size());
+            for (size_t e = 0; e < ra.history.size(); ++e) {
+                // the same b, candidates and cosines (the timings differ)
+                const auto na = nlohmann::json::parse(ra.history[e].note).at("dspike");
+                const auto nb = nlohmann::json::parse(rb.history[e].note).at("dspike");
+                EXPECT_EQ(na.at("b"), nb.at("b")) << "epoch " << e;
+                EXPECT_EQ(na.at("candidates"), nb.at("candidates")) << "epoch " << e;
+                EXPECT_EQ(na.at("cosine"), nb.at("cosine")) << "epoch " << e;
+            }
+        }
+    }
+    EXPECT_EQ(stops, 2);
+}
+
+TEST(snn_training, bad_options_are_refused) {
+    snn_model_options m = dspike_lif(3.0);
+    m.T = 0;
+    EXPECT_THROW(snn_from_ann(tiny(1), m), snnkit::error);
+    m = dspike_lif(3.0);
+    m.v_th = 0;
+    EXPECT_THROW(snn_from_ann(tiny(1), m), snnkit::error);
+    m = dspike_lif(3.0);
+    m.neuron.alpha = 1.5;
+    EXPECT_THROW(snn_from_ann(tiny(1), m), snnkit::error);
+    graph_builder b({1, 8, 8}, 2, 1);
+    b.flatten("flat");
+    b.linear("fc", 64, 2);
+    EXPECT_THROW(snn_from_ann(b.finish("custom"), dspike_lif(3.0)), snnkit::error); // no ReLU
+}
