@@ -39,6 +39,16 @@ graph nir_ready(const graph & src) {
         default:
             break;
         }
+        // Every tensor must have a place in the file: weight / bias of conv and linear, a spike node's buffers.
+        for (const auto & kv : n.params) {
+            const bool weight_layer = n.op == op_kind::conv2d || n.op == op_kind::linear;
+            if (!weight_layer || (kv.first != "weight" && kv.first != "bias")) {
+                fail(where_of(n), "tensor '" + kv.first + "' has no NIR form");
+            }
+        }
+        if (!n.buffers.empty() && n.op != op_kind::spike) {
+            fail(where_of(n), "buffer '" + n.buffers.begin()->first + "' has no NIR form");
+        }
         if (n.op == op_kind::spike && n.attrs.neuron.alpha > 1.0) {
             fail(where_of(n), "leak factor alpha > 1 has no LIF form");
         }

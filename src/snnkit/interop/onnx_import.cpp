@@ -1,5 +1,6 @@
 // snnkit/interop/onnx_import.cpp: ONNX ModelProto -> snnkit graph (see onnx_import.h for the op map).
 #include "snnkit/interop/onnx_import.h"
+#include "snnkit/interop/onnx_proto.h"
 
 #include "snnkit/core/error.h"
 #include "snnkit/nn/forward.h"
@@ -13,7 +14,6 @@
 
 #include <cctype>
 #include <cmath>
-#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -33,81 +33,6 @@ struct value {
     at::Tensor data;
 };
 
-std::string shape_text(at::IntArrayRef s) {
-    std::ostringstream o;
-    o << "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        o << (i ? ", " : "") << s[i];
-    }
-    o << "]";
-    return o.str();
-}
-
-// TensorProto -> CPU tensor (float32 for floating types, int64 for integer types).
-at::Tensor tensor_from_proto(const onnx::TensorProto & t, const std::string & where) {
-    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
-        fail(where, "tensor '" + t.name() + "' is stored in an external file (not supported)");
-    }
-    std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
-    int64_t n = 1;
-    for (int64_t d : dims) {
-        if (d < 0) {
-            fail(where, "tensor '" + t.name() + "' has a negative dimension");
-        }
-        n *= d;
-    }
-    const std::string & raw = t.raw_data();
-    auto from_raw = [&](at::ScalarType st, size_t elem) {
-        if (raw.size() != static_cast<size_t>(n) * elem) {
-            fail(where, "tensor '" + t.name() + "' has " + std::to_string(raw.size()) + " bytes of data, expected " +
-                            std::to_string(static_cast<size_t>(n) * elem));
-        }
-        at::Tensor out = at::empty(dims, at::TensorOptions().dtype(st));
-        if (n > 0) {
-            std::memcpy(out.data_ptr(), raw.data(), raw.size());
-        }
-        return out;
-    };
-    auto check_count = [&](int64_t got) {
-        if (got != n) {
-            fail(where, "tensor '" + t.name() + "' has " + std::to_string(got) + " values, shape " +
-                            shape_text(dims) + " needs " + std::to_string(n));
-        }
-    };
-    switch (t.data_type()) {
-    case onnx::TensorProto::FLOAT:
-        if (!raw.empty() || n == 0) {
-            return from_raw(at::kFloat, 4);
-        } else {
-            check_count(t.float_data_size());
-            return at::tensor(std::vector<float>(t.float_data().begin(), t.float_data().end())).reshape(dims);
-        }
-    case onnx::TensorProto::DOUBLE:
-        if (!raw.empty() || n == 0) {
-            return from_raw(at::kDouble, 8).to(at::kFloat);
-        } else {
-            check_count(t.double_data_size());
-            return at::tensor(std::vector<double>(t.double_data().begin(), t.double_data().end())).reshape(dims).to(at::kFloat);
-        }
-    case onnx::TensorProto::INT64:
-        if (!raw.empty() || n == 0) {
-            return from_raw(at::kLong, 8);
-        } else {
-            check_count(t.int64_data_size());
-            return at::tensor(std::vector<int64_t>(t.int64_data().begin(), t.int64_data().end()), at::kLong).reshape(dims);
-        }
-    case onnx::TensorProto::INT32:
-        if (!raw.empty() || n == 0) {
-            return from_raw(at::kInt, 4).to(at::kLong);
-        } else {
-            check_count(t.int32_data_size());
-            return at::tensor(std::vector<int64_t>(t.int32_data().begin(), t.int32_data().end()), at::kLong).reshape(dims);
-        }
-    default:
-        fail(where, "tensor '" + t.name() + "' has unsupported data type " + std::to_string(t.data_type()));
-    }
-}
-
 class importer {
 public:
     importer(const onnx::ModelProto & m, std::string where) : m_(m), where_(std::move(where)) {}
@@ -117,7 +42,7 @@ public:
         check_opset();
         const onnx::GraphProto & gp = m_.graph();
         for (const auto & t : gp.initializer()) {
-            values_[t.name()].data = tensor_from_proto(t, where_);
+            values_[t.name()].data = onnx_tensor(t, where_);
         }
         add_input(gp);
         for (const auto & nd : gp.node()) {
@@ -212,31 +137,6 @@ private:
         return it->second.data;
     }
 
-    const onnx::AttributeProto * attr(const onnx::NodeProto & nd, const std::string & name) const {
-        for (const auto & a : nd.attribute()) {
-            if (a.name() == name) {
-                return &a;
-            }
-        }
-        return nullptr;
-    }
-    int64_t attr_int(const onnx::NodeProto & nd, const std::string & name, int64_t def) const {
-        const auto * a = attr(nd, name);
-        return a ? a->i() : def;
-    }
-    double attr_float(const onnx::NodeProto & nd, const std::string & name, double def) const {
-        const auto * a = attr(nd, name);
-        return a ? a->f() : def;
-    }
-    std::vector<int64_t> attr_ints(const onnx::NodeProto & nd, const std::string & name, std::vector<int64_t> def) const {
-        const auto * a = attr(nd, name);
-        return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : def;
-    }
-    std::string attr_string(const onnx::NodeProto & nd, const std::string & name, const std::string & def) const {
-        const auto * a = attr(nd, name);
-        return a ? a->s() : def;
-    }
-
     std::string unique_name(std::string base) {
         for (char & c : base) {
             if (c == '/' || c == ':' || c == ' ') {
@@ -318,11 +218,11 @@ private:
 
     // Symmetric 2-D pads [top, left, bottom, right] -> (h, w).
     std::array<int64_t, 2> sym_pads(const onnx::NodeProto & nd) const {
-        const std::string auto_pad = attr_string(nd, "auto_pad", "NOTSET");
+        const std::string auto_pad = onnx_attr_string(nd, "auto_pad", "NOTSET");
         if (auto_pad != "NOTSET" && auto_pad != "VALID") {
             node_fail(nd, "auto_pad " + auto_pad + " is not supported (export with explicit pads)");
         }
-        const auto p = attr_ints(nd, "pads", {0, 0, 0, 0});
+        const auto p = onnx_attr_ints(nd, "pads", {0, 0, 0, 0});
         if (p.size() != 4 || p[0] != p[2] || p[1] != p[3]) {
             node_fail(nd, "only symmetric 2-D pads are supported");
         }
@@ -330,7 +230,7 @@ private:
     }
 
     std::array<int64_t, 2> pair(const onnx::NodeProto & nd, const std::string & name, int64_t def) const {
-        const auto v = attr_ints(nd, name, {def, def});
+        const auto v = onnx_attr_ints(nd, name, {def, def});
         if (v.size() != 2) {
             node_fail(nd, "attribute " + name + " must have 2 values (2-D only)");
         }
@@ -392,11 +292,11 @@ private:
         }
         const std::string & op = nd.op_type();
         if (op == "Constant") {
-            const auto * a = attr(nd, "value");
+            const auto * a = onnx_attr(nd, "value");
             if (a == nullptr || !a->has_t()) {
                 node_fail(nd, "only the tensor 'value' form of Constant is supported");
             }
-            values_[nd.output(0)].data = tensor_from_proto(a->t(), where_);
+            values_[nd.output(0)].data = onnx_tensor(a->t(), where_);
         } else if (op == "Identity" || op == "Dropout") {
             alias(nd, input_node(nd, 0));
         } else if (op == "Conv") {
@@ -420,7 +320,7 @@ private:
             batch_norm(nd);
         } else if (op == "Flatten") {
             const int from = input_node(nd, 0);
-            if (attr_int(nd, "axis", 1) != 1) {
+            if (onnx_attr_int(nd, "axis", 1) != 1) {
                 node_fail(nd, "only axis 1 (keep the batch dim) is supported");
             }
             flatten(nd, from);
@@ -451,11 +351,11 @@ private:
         }
         node n = make(nd, op_kind::conv2d, from, 1);
         auto & a = n.attrs;
-        a.groups = attr_int(nd, "group", 1);
+        a.groups = onnx_attr_int(nd, "group", 1);
         a.out = w.size(0);
         a.in = w.size(1) * a.groups;
         a.kernel = {w.size(2), w.size(3)};
-        const auto ks = attr_ints(nd, "kernel_shape", {w.size(2), w.size(3)});
+        const auto ks = onnx_attr_ints(nd, "kernel_shape", {w.size(2), w.size(3)});
         if (ks.size() != 2 || ks[0] != w.size(2) || ks[1] != w.size(3)) {
             node_fail(nd, "kernel_shape does not match the weight " + shape_text(w.sizes()));
         }
@@ -486,7 +386,7 @@ private:
 
     void gemm(const onnx::NodeProto & nd) {
         const int from = input_node(nd, 0);
-        if (attr_int(nd, "transA", 0) != 0) {
+        if (onnx_attr_int(nd, "transA", 0) != 0) {
             node_fail(nd, "transA = 1 is not supported");
         }
         if (probe_[from].dim() != 2) {
@@ -496,17 +396,17 @@ private:
         if (w.dim() != 2) {
             node_fail(nd, "B must be a 2-D initializer");
         }
-        if (attr_int(nd, "transB", 0) == 0) {
+        if (onnx_attr_int(nd, "transB", 0) == 0) {
             w = w.t();
         }
-        w = (w * attr_float(nd, "alpha", 1.0)).contiguous();
+        w = (w * onnx_attr_float(nd, "alpha", 1.0)).contiguous();
         node n = make(nd, op_kind::linear, from, 1);
         n.attrs.out = w.size(0);
         n.attrs.in = w.size(1);
         n.params["weight"] = w;
         const at::Tensor c = const_input(nd, 2, true);
         if (c.defined()) {
-            const double beta = attr_float(nd, "beta", 1.0);
+            const double beta = onnx_attr_float(nd, "beta", 1.0);
             try {
                 n.params["bias"] = (c.to(at::kFloat) * beta).expand({1, w.size(0)}).reshape({-1}).contiguous();
             } catch (const std::exception &) {
@@ -581,8 +481,8 @@ private:
         const double inf = std::numeric_limits<double>::infinity();
         double lo = -inf, hi = inf;
         if (opset_ < 11) {
-            lo = attr_float(nd, "min", -inf);
-            hi = attr_float(nd, "max", inf);
+            lo = onnx_attr_float(nd, "min", -inf);
+            hi = onnx_attr_float(nd, "max", inf);
         } else {
             const at::Tensor tl = const_input(nd, 1, true), th = const_input(nd, 2, true);
             if (tl.defined()) {
@@ -614,27 +514,27 @@ private:
     void pool(const onnx::NodeProto & nd) {
         const int from = input_node(nd, 0);
         const bool avg = nd.op_type() == "AveragePool";
-        if (attr_int(nd, "ceil_mode", 0) != 0) {
+        if (onnx_attr_int(nd, "ceil_mode", 0) != 0) {
             node_fail(nd, "ceil_mode = 1 is not supported");
         }
         if (!avg && nd.output_size() > 1 && !nd.output(1).empty()) {
             node_fail(nd, "the Indices output is not supported");
         }
         if (!avg) {
-            const auto d = attr_ints(nd, "dilations", {1, 1});
+            const auto d = onnx_attr_ints(nd, "dilations", {1, 1});
             if (d.size() != 2 || d[0] != 1 || d[1] != 1) {
                 node_fail(nd, "dilated max-pooling is not supported");
             }
         }
         node n = make(nd, avg ? op_kind::avg_pool : op_kind::max_pool, from);
-        const auto ks = attr_ints(nd, "kernel_shape", {});
+        const auto ks = onnx_attr_ints(nd, "kernel_shape", {});
         if (ks.size() != 2) {
             node_fail(nd, "kernel_shape must have 2 values (2-D pooling)");
         }
         n.attrs.kernel = {ks[0], ks[1]};
         n.attrs.stride = pair(nd, "strides", 1);
         n.attrs.padding = sym_pads(nd);
-        n.attrs.count_include_pad = attr_int(nd, "count_include_pad", 0) != 0;
+        n.attrs.count_include_pad = onnx_attr_int(nd, "count_include_pad", 0) != 0;
         if (avg) {
             take_pad(nd, n);
         } else if (pending_pad_.count(nd.input(0))) {
@@ -645,7 +545,7 @@ private:
 
     void batch_norm(const onnx::NodeProto & nd) {
         const int from = input_node(nd, 0);
-        if (attr_int(nd, "training_mode", 0) != 0) {
+        if (onnx_attr_int(nd, "training_mode", 0) != 0) {
             node_fail(nd, "training_mode = 1 is not supported (export the model in eval mode)");
         }
         node n = make(nd, op_kind::batch_norm, from, 1);
@@ -655,8 +555,8 @@ private:
             (k < 2 ? n.params : n.buffers)[keys[k]] = t;
         }
         n.attrs.in = n.params["weight"].size(0);
-        n.attrs.eps = attr_float(nd, "epsilon", 1e-5);
-        n.attrs.momentum = 1.0 - attr_float(nd, "momentum", 0.9); // ONNX keeps 1 - PyTorch's momentum
+        n.attrs.eps = onnx_attr_float(nd, "epsilon", 1e-5);
+        n.attrs.momentum = 1.0 - onnx_attr_float(nd, "momentum", 0.9); // ONNX keeps 1 - PyTorch's momentum
         if (probe_[from].dim() < 2 || probe_[from].size(1) != n.attrs.in) {
             node_fail(nd, "has " + std::to_string(n.attrs.in) + " channels, its input " + shape_text(probe_[from].sizes()));
         }
@@ -688,14 +588,14 @@ private:
 
     void pad(const onnx::NodeProto & nd) {
         const int from = input_node(nd, 0);
-        if (attr_string(nd, "mode", "constant") != "constant") {
+        if (onnx_attr_string(nd, "mode", "constant") != "constant") {
             node_fail(nd, "only constant padding is supported");
         }
         std::vector<int64_t> pads;
         double fill = 0;
         if (opset_ < 11) {
-            pads = attr_ints(nd, "pads", {});
-            fill = attr_float(nd, "value", 0.0);
+            pads = onnx_attr_ints(nd, "pads", {});
+            fill = onnx_attr_float(nd, "value", 0.0);
         } else {
             const at::Tensor t = const_input(nd, 1).to(at::kLong).reshape({-1});
             pads.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());

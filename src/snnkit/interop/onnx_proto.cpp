@@ -1,0 +1,116 @@
+// snnkit/interop/onnx_proto.cpp: reading ONNX protobuf messages (tensors, node attributes).
+#include "snnkit/interop/onnx_proto.h"
+
+#include "snnkit/core/error.h"
+
+#if !defined(ONNX_ML) && __has_include(<onnx/onnx-ml.pb.h>)
+#define ONNX_ML 1 // Debian's libonnx-dev ships the ML variant of the protobuf classes (CMake's target sets it too)
+#endif
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <sstream>
+
+namespace snnkit {
+
+std::string shape_text(at::IntArrayRef s) {
+    std::ostringstream o;
+    o << "[";
+    for (size_t i = 0; i < s.size(); ++i) {
+        o << (i ? ", " : "") << s[i];
+    }
+    o << "]";
+    return o.str();
+}
+
+// TensorProto -> CPU tensor (float32 for floating types, int64 for integer types).
+at::Tensor onnx_tensor(const onnx::TensorProto & t, const std::string & where) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+        fail(where, "tensor '" + t.name() + "' is stored in an external file (not supported)");
+    }
+    std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+    int64_t n = 1;
+    for (int64_t d : dims) {
+        if (d < 0) {
+            fail(where, "tensor '" + t.name() + "' has a negative dimension");
+        }
+        n *= d;
+    }
+    const std::string & raw = t.raw_data();
+    auto from_raw = [&](at::ScalarType st, size_t elem) {
+        if (raw.size() != static_cast<size_t>(n) * elem) {
+            fail(where, "tensor '" + t.name() + "' has " + std::to_string(raw.size()) + " bytes of data, expected " +
+                            std::to_string(static_cast<size_t>(n) * elem));
+        }
+        at::Tensor out = at::empty(dims, at::TensorOptions().dtype(st));
+        if (n > 0) {
+            std::memcpy(out.data_ptr(), raw.data(), raw.size());
+        }
+        return out;
+    };
+    auto check_count = [&](int64_t got) {
+        if (got != n) {
+            fail(where, "tensor '" + t.name() + "' has " + std::to_string(got) + " values, shape " +
+                            shape_text(dims) + " needs " + std::to_string(n));
+        }
+    };
+    switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+        if (!raw.empty() || n == 0) {
+            return from_raw(at::kFloat, 4);
+        } else {
+            check_count(t.float_data_size());
+            return at::tensor(std::vector<float>(t.float_data().begin(), t.float_data().end())).reshape(dims);
+        }
+    case onnx::TensorProto::DOUBLE:
+        if (!raw.empty() || n == 0) {
+            return from_raw(at::kDouble, 8).to(at::kFloat);
+        } else {
+            check_count(t.double_data_size());
+            return at::tensor(std::vector<double>(t.double_data().begin(), t.double_data().end())).reshape(dims).to(at::kFloat);
+        }
+    case onnx::TensorProto::INT64:
+        if (!raw.empty() || n == 0) {
+            return from_raw(at::kLong, 8);
+        } else {
+            check_count(t.int64_data_size());
+            return at::tensor(std::vector<int64_t>(t.int64_data().begin(), t.int64_data().end()), at::kLong).reshape(dims);
+        }
+    case onnx::TensorProto::INT32:
+        if (!raw.empty() || n == 0) {
+            return from_raw(at::kInt, 4).to(at::kLong);
+        } else {
+            check_count(t.int32_data_size());
+            return at::tensor(std::vector<int64_t>(t.int32_data().begin(), t.int32_data().end()), at::kLong).reshape(dims);
+        }
+    default:
+        fail(where, "tensor '" + t.name() + "' has unsupported data type " + std::to_string(t.data_type()));
+    }
+}
+
+const onnx::AttributeProto * onnx_attr(const onnx::NodeProto & nd, const std::string & name) {
+    for (const auto & a : nd.attribute()) {
+        if (a.name() == name) {
+            return &a;
+        }
+    }
+    return nullptr;
+}
+int64_t onnx_attr_int(const onnx::NodeProto & nd, const std::string & name, int64_t def) {
+    const auto * a = onnx_attr(nd, name);
+    return a ? a->i() : def;
+}
+double onnx_attr_float(const onnx::NodeProto & nd, const std::string & name, double def) {
+    const auto * a = onnx_attr(nd, name);
+    return a ? a->f() : def;
+}
+std::vector<int64_t> onnx_attr_ints(const onnx::NodeProto & nd, const std::string & name, std::vector<int64_t> def) {
+    const auto * a = onnx_attr(nd, name);
+    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : def;
+}
+std::string onnx_attr_string(const onnx::NodeProto & nd, const std::string & name, const std::string & def) {
+    const auto * a = onnx_attr(nd, name);
+    return a ? a->s() : def;
+}
+
+} // namespace snnkit

@@ -1,0 +1,32 @@
+// snnkit/interop/onnx_proto.h: reading ONNX protobuf messages (internal to snnkit/interop; the onnx
+// headers stay out of this one, so it installs without them).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace onnx {
+class AttributeProto;
+class NodeProto;
+class TensorProto;
+} // namespace onnx
+
+namespace snnkit {
+
+// "[a, b, c]"
+std::string shape_text(at::IntArrayRef s);
+
+// TensorProto -> CPU tensor (float32 for FLOAT / DOUBLE, int64 for INT64 / INT32; raw or typed data).
+// Throws snnkit::error naming `where` and the tensor for external data, other types, size mismatches.
+at::Tensor onnx_tensor(const onnx::TensorProto & t, const std::string & where);
+
+// Node attributes by name (nullptr / the default when absent).
+const onnx::AttributeProto * onnx_attr(const onnx::NodeProto & nd, const std::string & name);
+int64_t onnx_attr_int(const onnx::NodeProto & nd, const std::string & name, int64_t def);
+double onnx_attr_float(const onnx::NodeProto & nd, const std::string & name, double def);
+std::vector<int64_t> onnx_attr_ints(const onnx::NodeProto & nd, const std::string & name, std::vector<int64_t> def);
+std::string onnx_attr_string(const onnx::NodeProto & nd, const std::string & name, const std::string & def);
+
+} // namespace snnkit
