@@ -19,6 +19,7 @@ without Python. Also writes the malformed / unsupported models the error tests r
                    output computed with numpy
   bad_opset8       a model declaring opset 8
   bad_ceil_mode    MaxPool with ceil_mode = 1
+  view_flatten_op9, view_flatten_op13  x.view(x.size(0), -1) with a dynamic batch (Shape/Gather/Unsqueeze/Concat)
 
     /usr/bin/python3 scripts/make_onnx_fixtures.py --extra-only [OUT_DIR]   only the onnx.helper models
     VENV/bin/python scripts/make_onnx_fixtures.py --nir [OUT_DIR]   (PyPI nir + h5py + numpy, no torch) writes
@@ -125,6 +126,22 @@ def write_helper_models(out_dir):
                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], [wc])
     onnx.save(helper.make_model(gp, opset_imports=[helper.make_opsetid("", 13)]),
               os.path.join(out_dir, "bad_ceil_mode.onnx"))
+    # x.view(x.size(0), -1) with a dynamic batch: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
+    class ViewNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 14 * 14, 10)
+
+        def forward(self, x):
+            x = F.avg_pool2d(torch.relu(self.conv(x)), 2)
+            return self.fc(x.view(x.size(0), -1))
+
+    torch.manual_seed(2)
+    view = ViewNet()
+    xv = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    for opset in (9, 13):
+        export(view, f"view_flatten_op{opset}", opset, xv, out_dir, {"input": {0: "n"}, "output": {0: "n"}})
     print("helper models written")
 
 

@@ -109,6 +109,16 @@ TEST(OnnxImport, IdentityDropoutGemmAlphaBetaTransB) {
     EXPECT_EQ(g.input_shape, (std::vector<int64_t>{6}));
 }
 
+TEST(OnnxImport, ViewFlattenWithDynamicBatchShapeOps) {
+    // x.view(x.size(0), -1): Shape -> Gather -> Unsqueeze -> Concat -> Reshape, evaluated on constants.
+    for (const char * name : {"view_flatten_op9", "view_flatten_op13"}) {
+        graph g;
+        EXPECT_LE(max_abs_diff(name, &g), 1e-4) << name;
+        EXPECT_EQ(op_counts(g).at(op_kind::flatten), 1) << name;
+        EXPECT_EQ(g.nodes.size(), 6u) << name; // input, conv, relu, avg_pool, flatten, fc
+    }
+}
+
 TEST(OnnxImport, UnsupportedOpsetAndAttributes) {
     EXPECT_NE(file_error("bad_opset8.onnx").find("opset 8 is not supported (supported: 9 to 17)"), std::string::npos);
     const std::string e = file_error("bad_ceil_mode.onnx");

@@ -12,6 +12,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -328,9 +329,12 @@ private:
             reshape(nd);
         } else if (op == "Pad") {
             pad(nd);
+        } else if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Concat") {
+            shape_arith(nd);
         } else {
             node_fail(nd, "unsupported op (snnkit imports Conv, Gemm, MatMul, Add, Relu, Clip, AveragePool, MaxPool, "
-                          "GlobalAveragePool, BatchNormalization, Flatten, Reshape, Pad, Identity, Dropout, Constant)");
+                          "GlobalAveragePool, BatchNormalization, Flatten, Reshape, Pad, Identity, Dropout, Constant, and "
+                          "Shape/Gather/Unsqueeze/Concat on shapes)");
         }
     }
 
@@ -628,6 +632,53 @@ private:
             }
         }
         values_[nd.output(0)] = value{from, {}};
+    }
+
+    // The shape computations x.view(x.size(0), -1) exports with a dynamic batch, evaluated on constants.
+    // Shape gives [0, C, H, W]: 0 stands for the batch dim, which is what 0 means in a Reshape's shape.
+    void shape_arith(const onnx::NodeProto & nd) {
+        const std::string & op = nd.op_type();
+        at::Tensor out;
+        if (op == "Shape") {
+            const at::Tensor & p = probe_[input_node(nd, 0)];
+            std::vector<int64_t> s(p.sizes().begin(), p.sizes().end());
+            s[0] = 0;
+            out = at::tensor(s, at::kLong);
+        } else if (op == "Gather") {
+            const at::Tensor data = const_input(nd, 0).to(at::kLong), idx = const_input(nd, 1).to(at::kLong);
+            if (data.dim() != 1 || onnx_attr_int(nd, "axis", 0) != 0) {
+                node_fail(nd, "only Gather from a 1-D shape is supported");
+            }
+            const at::Tensor i = at::where(idx < 0, idx + data.size(0), idx);
+            if (i.numel() > 0 && (i.min().item<int64_t>() < 0 || i.max().item<int64_t>() >= data.size(0))) {
+                node_fail(nd, "index out of range");
+            }
+            out = data.index_select(0, i.reshape({-1})).reshape(idx.sizes());
+        } else if (op == "Unsqueeze") {
+            out = const_input(nd, 0).to(at::kLong);
+            std::vector<int64_t> axes = onnx_attr_ints(nd, "axes", {});
+            if (opset_ >= 13) {
+                const at::Tensor a = const_input(nd, 1).to(at::kLong).reshape({-1});
+                axes.assign(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel());
+            }
+            std::sort(axes.begin(), axes.end());
+            for (int64_t ax : axes) {
+                if (ax < 0 || ax > out.dim()) {
+                    node_fail(nd, "only non-negative in-range axes are supported");
+                }
+                out = out.unsqueeze(ax);
+            }
+        } else {
+            std::vector<at::Tensor> parts;
+            for (int k = 0; k < nd.input_size(); ++k) {
+                parts.push_back(const_input(nd, k).to(at::kLong).reshape({-1}));
+            }
+            if (parts.empty() || onnx_attr_int(nd, "axis", 0) != 0) {
+                node_fail(nd, "only Concat of 1-D shapes along axis 0 is supported");
+            }
+            out = at::cat(parts);
+        }
+        values_[nd.output(0)].data = out;
     }
 
     std::map<std::string, std::array<int64_t, 2>> pending_pad_;

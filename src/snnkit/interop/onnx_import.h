@@ -8,7 +8,8 @@
 //   Add of two computed tensors -> add (residual);  Add of an initializer after conv/linear -> its bias
 //   Flatten(axis 1), Reshape to [N, C*H*W] (shape as initializer or Constant) -> flatten
 //   Pad (constant 0, symmetric spatial pads) -> folded into the next Conv / AveragePool
-//   Identity, Dropout -> removed;  Constant -> read as data
+//   Identity, Dropout -> removed;  Constant -> read as data;  Shape / Gather / Unsqueeze / Concat on shapes
+//   (x.view(x.size(0), -1) with a dynamic batch) -> evaluated at import
 // Anything else throws snnkit::error naming the node, its op type and why. The input shape comes from the
 // graph input's static dims (the batch dim may be dynamic).
 #pragma once
