@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on Fashion-MNIST: train the zoo's small CNN (ANN), convert it to an SNN at
 # T = 8 without calibration, with the bias shift, and with light and advanced calibration, evaluate
-# each over T steps, and print a results table.
+# each over T steps (with operation counts and energy), print a results table, and draw the charts and
+# the results page with `snnkit report` (OUT/report/index.md).
 # usage: scripts/demo.sh [BUILD_DIR]     env: EPOCHS (default 10), T (default 8), OUT (default runs/demo)
 set -euo pipefail
 build=${1:-build}
@@ -11,19 +12,19 @@ T=${T:-8}
 snn="$build/snnkit"
 mkdir -p "$out"
 
-echo "== 1/3 train the ANN (zoo cnn, Fashion-MNIST, $epochs epochs)"
+echo "== 1/4 train the ANN (zoo cnn, Fashion-MNIST, $epochs epochs)"
 "$snn" train-ann --dataset fmnist --arch cnn --epochs "$epochs" --lr 0.05 --seed 0 \
   --out "$out/ann" --json "$out/ann.json"
 
-echo "== 2/3 convert at T = $T: none, bias shift, light and advanced calibration"
+echo "== 2/4 convert at T = $T: none, bias shift, light and advanced calibration"
 "$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_none" --quiet
 "$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_shift" --bias-shift --quiet
 "$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_light" --calib light --json "$out/conv_light.json"
 "$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_advanced" --calib advanced --json "$out/conv_advanced.json"
 
-echo "== 3/3 evaluate each SNN over T = $T steps (10,000 test images)"
+echo "== 3/4 evaluate each SNN over T = $T steps (10,000 test images; SOPs and energy from the same run)"
 for m in none shift light advanced; do
-  "$snn" eval --model "$out/snn_$m" --T "$T" --json "$out/eval_$m.json" --quiet > "$out/eval_$m.txt"
+  "$snn" eval --model "$out/snn_$m" --T "$T" --stats --json "$out/eval_$m.json" --quiet > "$out/eval_$m.txt"
 done
 
 /usr/bin/env python3 - "$out" "$T" <<'PY'
@@ -33,13 +34,21 @@ ann = json.load(open(f"{out}/ann.json"))
 print()
 print(f"Fashion-MNIST, zoo cnn, ANN trained {ann['epochs']} epochs in {ann['train_seconds']:.0f} s")
 print()
-print("| model | " + " | ".join(f"t={t}" for t in (1, 2, 4, 8, 16, 32, 64) if t <= T) + " |")
-print("|---|" + "---|" * len([t for t in (1, 2, 4, 8, 16, 32, 64) if t <= T]))
+print("| model | " + " | ".join(f"t={t}" for t in (1, 2, 4, 8, 16, 32, 64) if t <= T) + " | energy ANN/SNN |")
+print("|---|" + "---|" * (1 + len([t for t in (1, 2, 4, 8, 16, 32, 64) if t <= T])))
 print(f"| ANN | {ann['test_accuracy']:.2f} % (all t) |")
 names = {"none": "SNN, max threshold", "shift": "SNN, + bias shift", "light": "SNN, light calibration",
          "advanced": "SNN, advanced calibration"}
 for m, label in names.items():
     r = json.load(open(f"{out}/eval_{m}.json"))
     acc = r["accuracy_per_t"]
-    print(f"| {label} | " + " | ".join(f"{acc[t-1]:.2f} %" for t in (1, 2, 4, 8, 16, 32, 64) if t <= T) + " |")
+    ratio = r["stats"]["totals"]["ann_to_snn_energy"]
+    print(f"| {label} | " + " | ".join(f"{acc[t-1]:.2f} %" for t in (1, 2, 4, 8, 16, 32, 64) if t <= T) +
+          f" | {ratio:.1f}x |")
 PY
+
+echo
+echo "== 4/4 charts and results page"
+"$snn" report "$out/ann.json" "$out/conv_light.json" "$out/conv_advanced.json" "$out/eval_none.json" \
+  "$out/eval_shift.json" "$out/eval_light.json" "$out/eval_advanced.json" \
+  --out "$out/report" --title "snnkit demo: Fashion-MNIST ANN -> SNN"

@@ -92,7 +92,7 @@ TEST(Report, EveryResultKindGivesChartsAndTables) {
     const report_result r = write_report(in, o);
     const std::vector<std::string> want{"training_train-ann-cnn-ann.png", "training_train-snn-cnn-fixture-snn.png",
                                         "dspike_train-snn-cnn-fixture-snn.png", "calibration_snn-light-light-calibration.png",
-                                        "accuracy_vs_t.png", "firing_rate.png", "conversion_error.png", "ops_light-calibration.png"};
+                                        "accuracy_vs_t.png", "firing_rate.png", "conversion_error.png", "operations.png", "energy.png"};
     ASSERT_EQ(r.charts.size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) {
         EXPECT_EQ(fs::path(r.charts[i]).filename().string(), want[i]);

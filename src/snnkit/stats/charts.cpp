@@ -23,9 +23,9 @@ std::string num(double v) {
 
 // Runs the script body with a pngcairo terminal writing a temporary file next to `png`, then renames
 // it into place: a reader sees the old chart or the new one.
-void render(const std::string & body, const std::string & png, const chart_style & style, int panels) {
+void render(const std::string & body, const std::string & png, const chart_style & style, int width) {
     const std::string tmp = png + ".tmp";
-    std::string script = "set terminal pngcairo size " + std::to_string(style.width * panels) + "," +
+    std::string script = "set terminal pngcairo size " + std::to_string(width) + "," +
                          std::to_string(style.height) + " noenhanced font 'Sans,11'\n" + "set output " + gp_quote(tmp) +
                          "\nset encoding utf8\n" + body;
     try {
@@ -56,10 +56,24 @@ bool small_integer_axis(const std::vector<series> & lines) {
     return hi - lo <= 16;
 }
 
-std::string axes(const std::string & title, const std::string & xlabel, const std::string & ylabel, bool log_y) {
+// Smallest positive y of the series (infinity when none).
+double min_positive(const std::vector<series> & ss) {
+    double m = INFINITY;
+    for (const auto & s : ss) {
+        for (double y : s.y) {
+            m = y > 0 && y < m ? y : m;
+        }
+    }
+    return m;
+}
+
+// Log axes of counts read best with SI prefixes (10k, 1M); below 1 the prefixes would be milli, micro.
+std::string axes(const std::string & title, const std::string & xlabel, const std::string & ylabel, bool log_y,
+                 double min_y) {
     std::string s = "set title " + gp_quote(title) + "\nset xlabel " + gp_quote(xlabel) + "\nset ylabel " +
                     gp_quote(ylabel) + "\nset grid\n";
     s += log_y ? "set logscale y\n" : "unset logscale y\n";
+    s += log_y && min_y >= 1 ? "set format y '%.0s%c'\n" : "set format y '%g'\n";
     return s;
 }
 
@@ -96,7 +110,7 @@ void plot_lines(const std::vector<line_panel> & panels, const std::string & png,
         if (plots.empty()) {
             fail(png, "panel '" + panel.title + "' has no data to draw");
         }
-        body += axes(panel.title, panel.xlabel, panel.ylabel, panel.log_y);
+        body += axes(panel.title, panel.xlabel, panel.ylabel, panel.log_y, min_positive(panel.lines));
         body += "set key " + panel.key + " box opaque\n";
         body += small_integer_axis(panel.lines) ? "set xtics 1\n" : "set xtics autofreq\n";
         std::string cmd = "plot ";
@@ -108,7 +122,11 @@ void plot_lines(const std::vector<line_panel> & panels, const std::string & png,
     if (np > 1) {
         body += "unset multiplot\n";
     }
-    render(data + body, png, style, std::max(np, 1));
+    int width = style.width * std::max(np, 1);
+    for (const auto & panel : panels) {
+        width += panel.key.find("outside") != std::string::npos ? style.width / 3 : 0; // room for the legend
+    }
+    render(data + body, png, style, width);
 }
 
 void plot_bars(const bar_panel & panel, const std::string & png, const chart_style & style) {
@@ -130,13 +148,16 @@ void plot_bars(const bar_panel & panel, const std::string & png, const chart_sty
         rows.push_back(row);
     }
     std::string body = gp_datablock("bars", rows);
-    body += axes(panel.title, "", panel.ylabel, panel.log_y);
+    body += axes(panel.title, "", panel.ylabel, panel.log_y, min_positive(panel.groups));
     body += panel.log_y ? "" : "set yrange [0:*]\n";
+    const size_t nc = panel.categories.size(), ng = panel.groups.size();
     body += "set style data histograms\nset style histogram clustered gap 1\n"
-            "set style fill solid 0.85 border -1\nset xtics rotate by -30 scale 0 nomirror\n"
-            "set datafile missing '?'\nset key top right box opaque\nunset xlabel\n";
-    body += "plot for [i=2:" + std::to_string(panel.groups.size() + 1) + "] $bars using i:xtic(1) title columnheader(i)\n";
-    render(body, png, style, 1);
+            "set style fill solid 0.85 border -1\nset datafile missing '?'\nset key below box\nunset xlabel\n";
+    body += nc > 6 ? "set xtics rotate by 45 right scale 0 nomirror\n" : "set xtics norotate scale 0 nomirror\n";
+    body += "plot for [i=2:" + std::to_string(ng + 1) + "] $bars using i:xtic(1) title columnheader(i)\n";
+    // wide enough for every bar: about 18 px per bar and a gap per category
+    const int width = static_cast<int>(std::min<size_t>(2400, std::max<size_t>(style.width, nc * (ng + 1) * 18 + 160)));
+    render(body, png, style, width);
 }
 
 } // namespace snnkit

@@ -34,7 +34,7 @@ struct line_panel {
     std::vector<series> lines;
     /// horizontal reference lines: (legend entry, y)
     std::vector<std::pair<std::string, double>> levels;
-    /// legend position in gnuplot's words ("bottom right", "top right", ...)
+    /// legend position in gnuplot's words ("bottom right", "top right", ...; "outside ..." widens the chart)
     std::string key = "bottom right";
     bool log_y = false;
 };

@@ -9,9 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -109,7 +111,8 @@ std::string run_label(const run & r) {
         return "ANN " + (r.j.contains("model") ? base_name(text(r.j, "model")) : text(r.j, "arch"));
     }
     if (r.j.contains("model") || r.j.contains("conversion")) {
-        return describe_conversion(r.j.value("conversion", json()), text(r.j, "kind"));
+        const std::string d = describe_conversion(r.j.value("conversion", json()), text(r.j, "kind"));
+        return r.command == "stats" ? "stats: " + d : d;
     }
     return text(r.j, "arch", base_name(r.path)) + " (ANN)";
 }
@@ -140,6 +143,14 @@ void name_runs(std::vector<run *> & runs, std::set<std::string> & slugs) {
         slugs.insert(s);
         r->slug = s;
     }
+}
+
+// Whether an eval run of the same model and T is in `runs` (a stats run then repeats its figures).
+bool shown_before(const std::vector<run *> & runs, const run * r) {
+    return r->command == "stats" && std::any_of(runs.begin(), runs.end(), [&](const run * e) {
+               return e->command == "eval" && text(e->j, "model") == text(r->j, "model") &&
+                      e->j.value("T", 0) == r->j.value("T", 0);
+           });
 }
 
 struct md_table {
@@ -299,7 +310,8 @@ void conversion_section(page & p, const std::vector<run *> & runs) {
 
 // Per-layer values of one quantity over several runs: a table and a bar chart.
 void per_layer(page & p, const std::vector<std::pair<const run *, json>> & runs, const char * key, const std::string & title,
-               const std::string & ylabel, const std::string & file, bool log_y, int digits) {
+               const std::string & ylabel, const std::string & file, bool log_y,
+               const std::function<std::string(double)> & format) {
     std::vector<std::string> layers;
     for (const auto & rl : runs) {
         for (const auto & l : rl.second) {
@@ -327,7 +339,7 @@ void per_layer(page & p, const std::vector<std::pair<const run *, json>> & runs,
         }
         t.head.push_back(rl.first->label);
         for (size_t i = 0; i < layers.size(); ++i) {
-            t.rows[i].push_back(digits < 0 ? sci(s.y[i]) : fixed(s.y[i], digits));
+            t.rows[i].push_back(std::isfinite(s.y[i]) ? format(s.y[i]) : "");
         }
         bp.groups.push_back(s);
     }
@@ -350,7 +362,7 @@ void eval_section(page & p, const std::vector<run *> & evals, const std::vector<
     int64_t maxT = 0;
     std::vector<std::pair<std::string, double>> levels;
     std::set<std::string> level_seen;
-    line_panel lp{"SNN accuracy after t steps", "time step t", "accuracy %", {}, {}, "bottom right"};
+    line_panel lp{"SNN accuracy after t steps", "time step t", "accuracy %", {}, {}, "outside right top"};
     for (const run * r : snn) {
         const auto acc = r->j["accuracy_per_t"].get<std::vector<double>>();
         maxT = std::max<int64_t>(maxT, static_cast<int64_t>(acc.size()));
@@ -400,15 +412,15 @@ void eval_section(page & p, const std::vector<run *> & evals, const std::vector<
     for (const run * r : snn) {
         rates.push_back({r, r->j.value("layers", json::array())});
     }
-    for (const run * r : stats) {
-        if (r->command == "stats" && r->j.contains("stats")) {
+    for (const run * r : stats) { // a stats run adds firing rates unless an eval of the same model has them
+        if (r->j.contains("stats") && !shown_before(snn, r)) {
             rates.push_back({r, r->j["stats"].value("neurons", json::array())});
         }
     }
     per_layer(p, rates, "firing_rate", "firing rate per layer (spikes per neuron per step)", "firing rate",
-              "firing_rate.png", false, 4);
+              "firing_rate.png", false, [](double v) { return fixed(v, 4); });
     per_layer(p, rates, "conversion_mse", "conversion error per layer (MSE of SNN rate vs ANN activation)", "MSE",
-              "conversion_error.png", true, -1);
+              "conversion_error.png", true, sci);
 }
 
 void ops_section(page & p, const std::vector<run *> & runs) {
@@ -436,12 +448,37 @@ void ops_section(page & p, const std::vector<run *> & runs) {
                             format_energy(number(t, "ann_energy_pj")), ann ? "" : fixed(number(t, "ann_to_snn_energy"), 2) + "x"});
     }
     p.md += tot.str();
+    // One chart per quantity, every run side by side, the ANN as one more group.
+    std::vector<std::pair<const run *, json>> ops, energy;
+    run ann;
+    ann.label = "ANN";
+    json ann_ops = json::array(), ann_energy = json::array();
+    for (const run * r : runs) {
+        json o = json::array(), e = json::array();
+        for (const auto & l : r->j["stats"].value("layers", json::array())) {
+            o.push_back({{"layer", text(l, "layer")}, {"ops", number(l, "sops") + number(l, "snn_macs")}});
+            e.push_back({{"layer", text(l, "layer")}, {"pj", number(l, "snn_energy_pj")}});
+            if (r == runs.front()) {
+                ann_ops.push_back({{"layer", text(l, "layer")}, {"ops", number(l, "ann_macs")}});
+                ann_energy.push_back({{"layer", text(l, "layer")}, {"pj", number(l, "ann_energy_pj")}});
+            }
+        }
+        if (text(r->j["stats"], "kind") != "ann" && !shown_before(runs, r)) {
+            ops.push_back({r, o});
+            energy.push_back({r, e});
+        }
+    }
+    ops.push_back({&ann, ann_ops});
+    energy.push_back({&ann, ann_energy});
+    per_layer(p, ops, "ops", "operations per layer and image: SNN SOPs (+ MACs of analog-input layers), ANN MACs",
+              "operations", "operations.png", true, format_count);
+    per_layer(p, energy, "pj", "energy per layer and image (pJ)", "pJ", "energy.png", true, format_energy);
     for (const run * r : runs) {
         const json & s = r->j["stats"];
+        if (shown_before(runs, r)) {
+            continue; // the same figures as its eval's table (the totals above show both)
+        }
         p.md += "### " + r->label + "\n\n";
-        const bool ann = text(s, "kind") == "ann";
-        bar_panel bp{"operations per layer and image, " + r->label, "operations", {}, {}, true};
-        series sops{"SNN SOPs", {}, {}}, smac{"SNN MACs (analog input)", {}, {}}, amac{"ANN MACs", {}, {}};
         md_table l{{"layer", "op", "input", "input rate", "SOPs", "SNN MACs", "ANN MACs", "SNN energy", "ANN energy"}, {}};
         for (const auto & e : s.value("layers", json::array())) {
             const bool events = text(e, "input") == "spikes";
@@ -449,14 +486,6 @@ void ops_section(page & p, const std::vector<run *> & runs) {
                               events ? fixed(number(e, "input_rate"), 4) : "", format_count(number(e, "sops")),
                               format_count(number(e, "snn_macs")), format_count(number(e, "ann_macs")),
                               format_energy(number(e, "snn_energy_pj")), format_energy(number(e, "ann_energy_pj"))});
-            bp.categories.push_back(text(e, "layer"));
-            sops.y.push_back(number(e, "sops"));
-            smac.y.push_back(number(e, "snn_macs"));
-            amac.y.push_back(number(e, "ann_macs"));
-        }
-        bp.groups = ann ? std::vector<series>{amac} : std::vector<series>{sops, smac, amac};
-        if (!bp.categories.empty()) {
-            p.bars("ops_" + r->slug + ".png", bp);
         }
         p.md += l.str();
     }
