@@ -12,7 +12,6 @@
 
 #include <ATen/core/grad_mode.h>
 
-#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -644,39 +643,12 @@ private:
             std::vector<int64_t> s(p.sizes().begin(), p.sizes().end());
             s[0] = 0;
             out = at::tensor(s, at::kLong);
-        } else if (op == "Gather") {
-            const at::Tensor data = const_input(nd, 0).to(at::kLong), idx = const_input(nd, 1).to(at::kLong);
-            if (data.dim() != 1 || onnx_attr_int(nd, "axis", 0) != 0) {
-                node_fail(nd, "only Gather from a 1-D shape is supported");
-            }
-            const at::Tensor i = at::where(idx < 0, idx + data.size(0), idx);
-            if (i.numel() > 0 && (i.min().item<int64_t>() < 0 || i.max().item<int64_t>() >= data.size(0))) {
-                node_fail(nd, "index out of range");
-            }
-            out = data.index_select(0, i.reshape({-1})).reshape(idx.sizes());
-        } else if (op == "Unsqueeze") {
-            out = const_input(nd, 0).to(at::kLong);
-            std::vector<int64_t> axes = onnx_attr_ints(nd, "axes", {});
-            if (opset_ >= 13) {
-                const at::Tensor a = const_input(nd, 1).to(at::kLong).reshape({-1});
-                axes.assign(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel());
-            }
-            std::sort(axes.begin(), axes.end());
-            for (int64_t ax : axes) {
-                if (ax < 0 || ax > out.dim()) {
-                    node_fail(nd, "only non-negative in-range axes are supported");
-                }
-                out = out.unsqueeze(ax);
-            }
         } else {
-            std::vector<at::Tensor> parts;
+            std::vector<at::Tensor> in;
             for (int k = 0; k < nd.input_size(); ++k) {
-                parts.push_back(const_input(nd, k).to(at::kLong).reshape({-1}));
+                in.push_back(const_input(nd, k, true));
             }
-            if (parts.empty() || onnx_attr_int(nd, "axis", 0) != 0) {
-                node_fail(nd, "only Concat of 1-D shapes along axis 0 is supported");
-            }
-            out = at::cat(parts);
+            out = onnx_fold_shape_op(nd, in, opset_, where_);
         }
         values_[nd.output(0)].data = out;
     }

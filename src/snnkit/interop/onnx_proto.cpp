@@ -8,6 +8,7 @@
 #endif
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -111,6 +112,55 @@ std::vector<int64_t> onnx_attr_ints(const onnx::NodeProto & nd, const std::strin
 std::string onnx_attr_string(const onnx::NodeProto & nd, const std::string & name, const std::string & def) {
     const auto * a = onnx_attr(nd, name);
     return a ? a->s() : def;
+}
+
+at::Tensor onnx_fold_shape_op(const onnx::NodeProto & nd, const std::vector<at::Tensor> & in, int64_t opset,
+                              const std::string & where) {
+    auto bad = [&](const std::string & why) { fail(where, "node '" + nd.name() + "' (" + nd.op_type() + "): " + why); };
+    for (const auto & t : in) {
+        if (!t.defined()) {
+            bad("inputs must be constants (shape arithmetic)");
+        }
+    }
+    const std::string & op = nd.op_type();
+    at::Tensor out;
+    if (op == "Gather") {
+        const at::Tensor data = in.at(0).to(at::kLong), idx = in.at(1).to(at::kLong);
+        if (data.dim() != 1 || onnx_attr_int(nd, "axis", 0) != 0) {
+            bad("only Gather from a 1-D shape is supported");
+        }
+        const at::Tensor i = at::where(idx < 0, idx + data.size(0), idx);
+        if (i.numel() > 0 && (i.min().item<int64_t>() < 0 || i.max().item<int64_t>() >= data.size(0))) {
+            bad("index out of range");
+        }
+        out = data.index_select(0, i.reshape({-1})).reshape(idx.sizes());
+    } else if (op == "Unsqueeze") {
+        out = in.at(0).to(at::kLong);
+        std::vector<int64_t> axes = onnx_attr_ints(nd, "axes", {});
+        if (opset >= 13) {
+            const at::Tensor a = in.at(1).to(at::kLong).reshape({-1});
+            axes.assign(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel());
+        }
+        std::sort(axes.begin(), axes.end());
+        for (int64_t ax : axes) {
+            if (ax < 0 || ax > out.dim()) {
+                bad("only non-negative in-range axes are supported");
+            }
+            out = out.unsqueeze(ax);
+        }
+    } else if (op == "Concat") {
+        std::vector<at::Tensor> parts;
+        for (const auto & t : in) {
+            parts.push_back(t.to(at::kLong).reshape({-1}));
+        }
+        if (parts.empty() || onnx_attr_int(nd, "axis", 0) != 0) {
+            bad("only Concat of 1-D shapes along axis 0 is supported");
+        }
+        out = at::cat(parts);
+    } else {
+        bad("not a shape op");
+    }
+    return out;
 }
 
 } // namespace snnkit

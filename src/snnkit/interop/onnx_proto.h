@@ -29,4 +29,9 @@ double onnx_attr_float(const onnx::NodeProto & nd, const std::string & name, dou
 std::vector<int64_t> onnx_attr_ints(const onnx::NodeProto & nd, const std::string & name, std::vector<int64_t> def);
 std::string onnx_attr_string(const onnx::NodeProto & nd, const std::string & name, const std::string & def);
 
+// Gather, Unsqueeze or Concat (node nd, opset) on constant int64 inputs `in`: the shape arithmetic
+// PyTorch exports for x.view(x.size(0), -1). Throws snnkit::error naming the node for other forms.
+at::Tensor onnx_fold_shape_op(const onnx::NodeProto & nd, const std::vector<at::Tensor> & in, int64_t opset,
+                              const std::string & where);
+
 } // namespace snnkit
