@@ -140,6 +140,40 @@ TEST(OnnxImport, TruncatedFilesGiveAnErrorAtEveryCut) {
     EXPECT_NE(error_of("", "empty.onnx").find("empty"), std::string::npos);
 }
 
+TEST(OnnxImport, CorruptedBytesGiveAnErrorOrAValidGraph) {
+    // Seeded random byte changes: the import either succeeds with a valid graph or throws snnkit::error;
+    // never another exception type, never a crash.
+    const std::string bytes = read_file(fixture("small_cnn_op9.onnx"));
+    uint64_t state = 12345;
+    auto next = [&]() {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return state >> 33;
+    };
+    int errors = 0, ok = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+        std::string b = bytes;
+        const int changes = 1 + static_cast<int>(next() % 4);
+        for (int k = 0; k < changes; ++k) {
+            // Mostly the structure (the first and last 2 KB), not the float data in between.
+            const size_t span = 2048;
+            size_t pos = next() % (2 * span);
+            pos = pos < span ? pos : b.size() - (pos - span) - 1;
+            b[pos] = static_cast<char>(next() & 0xff);
+        }
+        try {
+            const graph g = import_onnx_bytes(b, "mutated.onnx");
+            g.validate();
+            ++ok;
+        } catch (const snnkit::error &) {
+            ++errors;
+        } catch (const std::exception & e) {
+            ADD_FAILURE() << "trial " << trial << ": not a snnkit::error: " << e.what();
+        }
+    }
+    std::printf("corrupted ONNX files: %d rejected with snnkit::error, %d still valid graphs\n", errors, ok);
+    EXPECT_GT(errors, 50);
+}
+
 TEST(OnnxImport, UnsupportedOpNamesNodeAndType) {
     const std::string e = file_error("bad_sigmoid.onnx");
     EXPECT_NE(e.find("(Sigmoid)"), std::string::npos) << e;

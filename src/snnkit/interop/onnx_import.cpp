@@ -191,7 +191,9 @@ private:
         try {
             out = apply_op(n, in, false);
         } catch (const std::exception & e) {
-            node_fail(nd, std::string("does not fit its input shape: ") + e.what());
+            std::string why = e.what();
+            why = why.substr(0, why.find('\n')); // ATen messages carry a backtrace after the first line
+            node_fail(nd, "does not fit its input shape: " + why);
         }
         g_.nodes.push_back(std::move(n));
         probe_.push_back(out);

@@ -35,6 +35,9 @@ at::Tensor onnx_tensor(const onnx::TensorProto & t, const std::string & where) {
         if (d < 0) {
             fail(where, "tensor '" + t.name() + "' has a negative dimension");
         }
+        if (d > 0 && n > (int64_t(1) << 40) / d) {
+            fail(where, "tensor '" + t.name() + "' has an absurd shape " + shape_text(dims));
+        }
         n *= d;
     }
     const std::string & raw = t.raw_data();
