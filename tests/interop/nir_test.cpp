@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <map>
+#include <unistd.h>
 
 using namespace snnkit;
 
@@ -22,10 +23,20 @@ namespace {
 
 std::string fixture(const std::string & name) { return std::string(SNNKIT_SOURCE_DIR) + "/tests/interop/fixtures/" + name; }
 
+// A per-process scratch directory, removed when the test program exits.
+struct scratch_dir {
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("snnkit_nir_test_" + std::to_string(::getpid()));
+    ~scratch_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+};
+
 std::string tmp_path(const std::string & name) {
-    const auto d = std::filesystem::temp_directory_path() / ("snnkit_nir_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return (d / name).string();
+    static scratch_dir scratch;
+    std::filesystem::create_directories(scratch.dir);
+    return (scratch.dir / name).string();
 }
 
 // An SNN converted from an imported ONNX model (statistics on seeded random inputs).
