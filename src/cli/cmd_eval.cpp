@@ -52,8 +52,15 @@ void run(eval_args & a) {
         const double acc = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(g), test, pre, a.batch, !a.quiet);
         result["kind"] = "ann";
         result["accuracy"] = acc;
+        const snnkit::network_stats st = snnkit::ann_stats(g, a.stats_opt.energy); // MACs: no simulation needed
+        if (a.stats) {
+            result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(st));
+        }
         write_json_file(a.json_path, result.dump(2));
         std::printf("ANN accuracy %.2f %% on %lld images\n", acc, static_cast<long long>(n));
+        if (a.stats) {
+            std::printf("\n%s", snnkit::stats_table(st).c_str());
+        }
         return;
     }
 

@@ -67,7 +67,8 @@ struct network_stats {
 };
 
 // Collects spike counts per source neuron from snn_forward's observer and turns them into statistics.
-// Usage: stats_collector c(g, T); so.observer = c.observer(); run batches; c.result().
+// Usage: stats_collector c(g, T); so.observer = c.observer(); run batches; c.result(). The collector keeps
+// a reference to g, which must outlive it.
 class stats_collector {
 public:
     stats_collector(const graph & g, int64_t T, const stats_options & opt = {});
