@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -105,8 +106,17 @@ named_tensors safetensors_decode(const std::string & bytes, const std::string & 
     }
     const uint64_t data_size = bytes.size() - 8 - hl;
     const char * data = bytes.data() + 8 + hl;
-    named_tensors out;
+    // Everything is validated before the first allocation: tensors may not overlap (else a small file
+    // could name the same bytes many times and need far more memory than its size).
+    struct entry {
+        std::string name;
+        at::ScalarType dtype;
+        std::vector<int64_t> shape;
+        uint64_t begin, bytes;
+    };
+    std::vector<entry> entries;
     uint64_t covered = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> spans; // [begin, end) of each non-empty tensor
     for (auto it = header.begin(); it != header.end(); ++it) {
         if (it.key() == "__metadata__") {
             if (meta && it.value().is_object()) {
@@ -136,7 +146,8 @@ named_tensors safetensors_decode(const std::string & bytes, const std::string & 
                 fail(tw, "shape entries must be non-negative integers");
             }
             const uint64_t v = d.get<uint64_t>();
-            if (v > 0 && numel > std::numeric_limits<uint64_t>::max() / v) {
+            if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+                (v > 0 && numel > std::numeric_limits<uint64_t>::max() / v)) {
                 fail(tw, "shape overflows");
             }
             numel *= v;
@@ -157,15 +168,29 @@ named_tensors safetensors_decode(const std::string & bytes, const std::string & 
                          std::to_string((en - b) / esize));
         }
         covered += en - b;
-        at::Tensor t = at::empty(shape, at::TensorOptions().dtype(st));
-        if (numel > 0) {
-            std::memcpy(t.data_ptr(), data + b, numel * esize);
+        if (en > b) {
+            spans.emplace_back(b, en);
         }
-        out.emplace_back(it.key(), t);
+        entries.push_back({it.key(), st, std::move(shape), b, en - b});
+    }
+    std::sort(spans.begin(), spans.end());
+    for (size_t i = 1; i < spans.size(); ++i) {
+        if (spans[i].first < spans[i - 1].second) {
+            fail(where, "tensors overlap in the data section (bytes " + std::to_string(spans[i].first) + " to " +
+                            std::to_string(std::min(spans[i].second, spans[i - 1].second)) + ")");
+        }
     }
     if (covered != data_size) {
         fail(where, "data section has " + std::to_string(data_size) + " bytes but the tensors use " +
                         std::to_string(covered));
+    }
+    named_tensors out;
+    for (auto & e : entries) {
+        at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype));
+        if (e.bytes > 0) {
+            std::memcpy(t.data_ptr(), data + e.begin, e.bytes);
+        }
+        out.emplace_back(std::move(e.name), std::move(t));
     }
     return out;
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# fuzz/run_all.sh: runs each libFuzzer target for a bounded time and prints one summary line per target
+# (executions, coverage, result). Exits non-zero if any target found a crash, leak, timeout or OOM.
+# usage: fuzz/run_all.sh FUZZ_BUILD_DIR SECONDS TARGET...     (targets: idx cifar image safetensors model onnx nir)
+set -uo pipefail
+build=$1 secs=$2; shift 2
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mkdir -p "$build/artifacts" "$build/logs"
+status=0
+printf '%-12s %10s %8s %8s %8s  %s\n' target execs exec/s cov ft result
+for t in "$@"; do
+  mkdir -p "$build/corpus/$t"
+  log=$build/logs/$t.log
+  # -timeout: one input taking > 10 s is a hang; -rss_limit_mb: > 2.5 GiB is an OOM (the loaders cap images at
+  # 2^28 pixels, about 1 GiB decoded); -detect_leaks is on by default.
+  "$build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
+    -artifact_prefix="$build/artifacts/$t-" "$build/corpus/$t" "$src/corpus/$t" > "$log" 2>&1
+  rc=$?
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$')
+  last=$(grep -E '^#[0-9]+' "$log" | grep 'cov:' | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' <<< "$last" | grep -o '[0-9]*')
+  ft=$(grep -o 'ft: [0-9]*' <<< "$last" | grep -o '[0-9]*')
+  if [ $rc -eq 0 ]; then result=ok; else
+    result="FAILED (rc $rc): $(grep -m1 -E 'ERROR: |SUMMARY: |==[0-9]+==' "$log" | cut -c1-120) -- see $log"
+    status=1
+  fi
+  printf '%-12s %10s %8s %8s %8s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "$result"
+done
+exit $status
