@@ -68,3 +68,51 @@ TEST(snn_forward, direct_and_time_major_inputs_agree_and_errors_are_clear) {
     EXPECT_THROW(snn_forward(g, at::randn({5, 2, 3}), so), snnkit::error); // 5 steps given, T = 4
     EXPECT_THROW(snn_forward(g, at::randn({2, 4}), so), snnkit::error);    // wrong feature count
 }
+
+// A network simulated in segments (the frontier values handed from one partial run to the next, as
+// layer-wise calibration does) gives exactly the outputs of one full run; a partial run without the values
+// it reads is refused.
+TEST(snn_forward, segment_runs_equal_one_full_run) {
+    graph_builder b({2, 6, 6}, 3, 4);
+    b.conv2d("c1", 2, 4, 3, 1, 1, true);
+    const int r1 = b.relu("r1");
+    b.conv2d("c2", 4, 4, 3, 1, 1, true);
+    b.relu("r2");
+    b.conv2d("c3", 4, 4, 3, 1, 1, true);
+    b.add("add", {b.last(), r1});
+    b.relu("r3");
+    b.global_avg_pool("gap");
+    b.flatten("flat");
+    b.linear("fc", 4, 3);
+    graph ann = b.finish("custom");
+    for (auto & n : ann.nodes) { // a spike node for every ReLU, threshold 0.5, V_th-valued spikes
+        if (n.op == op_kind::relu) {
+            n.op = op_kind::spike;
+            n.attrs.neuron.spike_vth = true;
+            n.buffers["v_th"] = at::full({}, 0.5);
+        }
+    }
+    at::manual_seed(3);
+    const at::Tensor x = at::rand({5, 2, 6, 6});
+    snn_options full;
+    full.T = 4;
+    const at::Tensor want = snn_forward(ann, x, full).out;
+
+    // part 1: up to r2 (node 4), holding what later nodes read: r1 (for the residual add) and r2
+    const int r2 = ann.find("r2");
+    snn_options p1 = full;
+    p1.stop_at = r2;
+    p1.hold = {r1, r2};
+    const snn_output o1 = snn_forward(ann, x, p1);
+    ASSERT_EQ(o1.held.size(), 2u);
+    EXPECT_TRUE(o1.held.at(r1).temporal);
+    std::map<int, snn_node_value> frontier = o1.held;
+    frontier[0] = {x, false};
+    snn_options p2 = full;
+    p2.first = r2 + 1;
+    p2.resume = &frontier;
+    EXPECT_TRUE(at::equal(snn_forward(ann, x, p2).out, want));
+
+    frontier.erase(r1); // the add reads r1: refused
+    EXPECT_THROW(snn_forward(ann, x, p2), snnkit::error);
+}

@@ -55,6 +55,118 @@ std::map<int, at::Tensor> snn_rates(const graph & snn, const std::vector<int> & 
     return r;
 }
 
+// The calibration set's simulation advanced one spiking layer at a time. For each batch of x it keeps the
+// values of the nodes that later nodes still read (the frontier), spike trains as booleans (1 byte per
+// neuron-step; the amplitude is restored on use), so that calibrating layer l re-simulates only the
+// segment between the previous spiking layer and l, never the whole prefix again.
+class segment_cache {
+public:
+    segment_cache(const at::Tensor & x, int64_t T, int64_t batch) : T_(T) {
+        for (int64_t s = 0; s < x.size(0); s += batch) {
+            frontier_.push_back({{0, stored{x.slice(0, s, std::min(x.size(0), s + batch)), false, {}}}});
+        }
+    }
+
+    // Simulates nodes (pos, i] on every batch and returns the rate (mean over T) of each node in `want`
+    // over all of x, [N, ...]. With commit, the frontier advances to node i (run this last, with the
+    // layer's final parameters).
+    std::map<int, at::Tensor> run(const graph & snn, int i, const std::vector<int> & want, bool commit) {
+        at::NoGradGuard ng;
+        std::vector<int> keep; // frontier after i: nodes <= i read by a later node
+        if (commit) {
+            for (size_t c = i + 1; c < snn.nodes.size(); ++c) {
+                for (int j : snn.nodes[c].inputs) {
+                    if (j <= i && std::find(keep.begin(), keep.end(), j) == keep.end()) {
+                        keep.push_back(j);
+                    }
+                }
+            }
+        }
+        snn_options so;
+        so.T = T_;
+        so.first = pos_ + 1;
+        so.stop_at = i;
+        for (int j : want) {
+            if (j > pos_) {
+                so.hold.push_back(j);
+            }
+        }
+        for (int j : keep) {
+            if (j > pos_) {
+                so.hold.push_back(j);
+            }
+        }
+        std::map<int, std::vector<at::Tensor>> parts;
+        for (size_t b = 0; b < frontier_.size(); ++b) {
+            std::map<int, snn_node_value> resume;
+            for (const auto & kv : frontier_[b]) {
+                resume[kv.first] = restore(kv.second);
+            }
+            so.resume = &resume;
+            const snn_output out = snn_forward(snn, frontier_[b].at(0).t, so);
+            for (int j : want) {
+                parts[j].push_back(rate(j > pos_ ? out.held.at(j) : resume.at(j)));
+            }
+            if (commit) {
+                std::map<int, stored> next{{0, frontier_[b].at(0)}};
+                for (int j : keep) {
+                    next[j] = j > pos_ ? compact(snn.nodes[j], out.held.at(j)) : frontier_[b].at(j);
+                }
+                frontier_[b] = std::move(next);
+            }
+        }
+        if (commit) {
+            pos_ = i;
+        }
+        std::map<int, at::Tensor> r;
+        for (auto & kv : parts) {
+            r[kv.first] = at::cat(kv.second);
+        }
+        return r;
+    }
+
+private:
+    struct stored {
+        at::Tensor t;     // the value, or its spikes as booleans when amp is defined
+        bool temporal = false;
+        at::Tensor amp;   // spike amplitude (broadcastable to the value)
+    };
+
+    static stored compact(const node & n, const snn_node_value & v) {
+        if (n.op != op_kind::spike || !v.temporal) {
+            return {v.t, v.temporal, {}};
+        }
+        at::Tensor amp = n.attrs.neuron.spike_vth ? n.tensor("v_th") : at::ones({}, v.t.options());
+        if (amp.dim() == 1) {
+            std::vector<int64_t> shape(v.t.dim(), 1);
+            shape[1] = -1;
+            amp = amp.reshape(shape);
+        }
+        return {v.t.ne(0), true, amp};
+    }
+
+    static snn_node_value restore(const stored & s) {
+        if (!s.amp.defined()) {
+            return {s.t, s.temporal};
+        }
+        return {s.t.to(s.amp.scalar_type()) * s.amp, true};
+    }
+
+    at::Tensor rate(const snn_node_value & v) const {
+        if (!v.temporal) {
+            return v.t;
+        }
+        std::vector<int64_t> s = v.t.sizes().vec();
+        std::vector<int64_t> r{T_, s[0] / T_};
+        r.insert(r.end(), s.begin() + 1, s.end());
+        return v.t.reshape(r).mean(0);
+    }
+
+    int64_t T_;
+    std::vector<std::map<int, stored>> frontier_; // per batch of x; node 0 is the batch itself
+    int pos_ = 0;                                  // the frontier holds what nodes after pos_ read
+};
+
 // Channel mean of e over every dim but 1 (dim 0 for [N, F] becomes per-feature).
 at::Tensor channel_mean(const at::Tensor & e) {
     std::vector<int64_t> dims{0};
@@ -224,7 +336,9 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
         bar.finish();
     }
     const bool per_layer = opt.bias_correction || opt.potential_correction || opt.weight_calibration;
-    progress_bar bar("calibrate: layer-wise", static_cast<int64_t>(spikes.size()), opt.progress && per_layer);
+    progress_bar bar(per_layer ? "calibrate: layer-wise" : "calibrate: layer errors", static_cast<int64_t>(spikes.size()),
+                     opt.progress);
+    segment_cache cache(x, T, opt.batch_size);
     for (size_t k = 0; k < spikes.size(); ++k) {
         const int i = spikes[k];
         calib_layer_report & l = rep.layers[k];
@@ -233,7 +347,7 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
         std::vector<int> want{i};
         const int feed = snn.nodes[i].inputs[0];
         std::vector<int> others; // residual add inputs other than the owner's branch
-        if (owner >= 0) {
+        if (owner >= 0 && opt.weight_calibration) {
             want.push_back(snn.nodes[owner].inputs[0]);
             if (snn.nodes[feed].op == op_kind::add) {
                 for (size_t q = 1; q < snn.nodes[feed].inputs.size(); ++q) {
@@ -242,15 +356,21 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
                 }
             }
         }
-        std::map<int, at::Tensor> r = snn_rates(snn, want, x, T, opt.batch_size);
+        std::map<int, at::Tensor> r = cache.run(snn, i, want, !per_layer);
         l.mse_before = (a - r.at(i)).pow(2).mean().item<double>();
+        if (!per_layer) {
+            l.mse_after = l.mse_before;
+            l.v_th_after = mean_of(snn.nodes[i].tensor("v_th"));
+            bar.update(static_cast<int64_t>(k + 1));
+            continue;
+        }
         if (opt.weight_calibration && owner >= 0) {
             at::Tensor rest;
             for (int q : others) {
                 rest = rest.defined() ? rest + r.at(q) : r.at(q);
             }
             weight_calibration(snn, i, owner, r.at(snn.nodes[owner].inputs[0]), rest, a, T, shift, opt);
-            r = snn_rates(snn, {i}, x, T, opt.batch_size);
+            r = cache.run(snn, i, {i}, false);
         }
         at::NoGradGuard ng;
         if (opt.bias_correction && owner >= 0) {
@@ -258,7 +378,7 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
             const at::Tensor mu = channel_mean(a - r.at(i));
             p.params["bias"] = (p.params.count("bias") ? p.params.at("bias") + mu : mu).contiguous();
             if (opt.potential_correction) {
-                r = snn_rates(snn, {i}, x, T, opt.batch_size);
+                r = cache.run(snn, i, {i}, false);
             }
         }
         if (opt.potential_correction) {
@@ -271,8 +391,8 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
                                             : pc)
                                   .contiguous();
         }
-        l.mse_after = per_layer ? (a - snn_rates(snn, {i}, x, T, opt.batch_size).at(i)).pow(2).mean().item<double>()
-                                : l.mse_before;
+        // the final parameters' rates: the report's error after, and the frontier for the next layer
+        l.mse_after = (a - cache.run(snn, i, {i}, true).at(i)).pow(2).mean().item<double>();
         l.v_th_after = mean_of(snn.nodes[i].tensor("v_th"));
         bar.update(static_cast<int64_t>(k + 1));
     }

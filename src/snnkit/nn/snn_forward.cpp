@@ -6,15 +6,13 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
+
 namespace snnkit {
 
 namespace {
 
-// A node's value: static ([N, ...], same at every step) or temporal ([T*N, ...], time folded into batch).
-struct value {
-    at::Tensor t;
-    bool temporal = false;
-};
+using value = snn_node_value;
 
 at::Tensor to_folded(const value & v, int64_t T) {
     if (v.temporal) {
@@ -82,7 +80,25 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     res.v.resize(g.nodes.size());
     const int last = opt.stop_at >= 0 ? opt.stop_at : static_cast<int>(g.nodes.size()) - 1;
     std::vector<at::Tensor> ins;
-    for (int i = 0; i <= last; ++i) {
+    if (opt.first > 0) {
+        if (!opt.resume) {
+            fail("snn_forward", "a run that starts at node " + std::to_string(opt.first) + " needs the values before it");
+        }
+        for (const auto & kv : *opt.resume) {
+            if (kv.first < opt.first) {
+                vals[kv.first] = kv.second;
+            }
+        }
+        for (int i = opt.first; i <= last; ++i) {
+            for (int j : g.nodes[i].inputs) {
+                if (j < opt.first && !vals[j].t.defined()) {
+                    fail("snn_forward", "node '" + g.nodes[i].name + "' reads node '" + g.nodes[j].name +
+                                            "', which is neither run nor given");
+                }
+            }
+        }
+    }
+    for (int i = opt.first; i <= last; ++i) {
         const node & n = g.nodes[i];
         value out;
         if (i == opt.given_node) {
@@ -123,6 +139,9 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             out.temporal = any_temporal;
         }
         vals[i] = out;
+        if (std::find(opt.hold.begin(), opt.hold.end(), i) != opt.hold.end()) {
+            res.held[i] = out;
+        }
         if (opt.observer) {
             if (out.temporal) {
                 opt.observer(i, n, unfold_time(out.t, T));

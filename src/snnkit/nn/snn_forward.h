@@ -8,10 +8,18 @@
 
 #include "snnkit/nn/forward.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
 namespace snnkit {
+
+// A node's value during a simulation: static ([N, ...], the same at every step) or temporal ([T*N, ...],
+// time folded into the batch). Partial runs hand these over (layer-by-layer calibration).
+struct snn_node_value {
+    at::Tensor t;
+    bool temporal = false;
+};
 
 struct snn_options {
     /// number of time steps T
@@ -32,6 +40,13 @@ struct snn_options {
     int given_node = -1;
     /// the supplied output of given_node
     at::Tensor given_value;
+    /// first node to run (0 = from the input); the earlier nodes that it and later nodes read come from
+    /// `resume` (which must hold them), so a network can be simulated one segment at a time
+    int first = 0;
+    /// values of nodes before `first`, by node index
+    const std::map<int, snn_node_value> * resume = nullptr;
+    /// nodes whose values the run hands back in snn_output::held
+    std::vector<int> hold;
 };
 
 struct snn_output {
@@ -39,6 +54,8 @@ struct snn_output {
     at::Tensor out;
     /// final membrane potential of every spike node (undefined for other nodes), for step-wise runs
     std::vector<at::Tensor> v;
+    /// the values of the nodes listed in snn_options::hold
+    std::map<int, snn_node_value> held;
 };
 
 // Runs g as an SNN on x: [N, ...input_shape] (encoded by opt.encoding) or already time-major
