@@ -27,7 +27,7 @@ namespace {
 
 struct eval_args {
     std::string model, dataset, data, json_path, ann, encoding = "direct";
-    int64_t T = 32, batch = 200, limit = 0, error_samples = 256;
+    int64_t T = -1, batch = 200, limit = 0, error_samples = 256;
     int threads = 0;
     bool quiet = false;
     bool stats = false;                  // --stats: SOPs, MACs and energy from the same run
@@ -42,6 +42,9 @@ void run(eval_args & a) {
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
     const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
+    if (a.T < 0) { // not given
+        a.T = snnkit::model_time_steps(meta_text, 32);
+    }
     const int64_t n = test.images.size(0);
     nlohmann::json result = {{"command", "eval"}, {"model", a.model}, {"dataset", ds}, {"samples", n}};
     bool is_snn = false;
@@ -149,7 +152,7 @@ void add_eval(CLI::App & app) {
     auto a = std::make_shared<eval_args>();
     CLI::App * s = app.add_subcommand("eval", "Evaluate a model: SNN accuracy at every t <= T, firing rates, errors");
     s->add_option("--model", a->model, "Model directory (SNN or ANN)")->required();
-    s->add_option("--T", a->T, "Time steps")->capture_default_str();
+    s->add_option("--T", a->T, "Time steps (default: the model's own T, from conversion or training)");
     s->add_option("--encoding", a->encoding, "direct | poisson")->capture_default_str();
     s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
     s->add_option("--data", a->data, "Dataset directory");
@@ -166,7 +169,7 @@ void add_eval(CLI::App & app) {
     s->add_flag("--static-per-step", [a](int64_t) { a->stats_opt.static_once = false; },
                 "With --stats: count the analog layers before the first spike node T times");
     s->callback([a]() {
-        if (a->T < 1) {
+        if (a->T == 0 || a->T < -1) {
             snnkit::fail("--T", "must be at least 1");
         }
         run(*a);

@@ -45,17 +45,6 @@ std::vector<int64_t> parse_shape(const std::string & text) {
     return s;
 }
 
-// The model's own simulation length: train-snn records "T", convert "conversion.T".
-int64_t model_T(const nlohmann::json & meta) {
-    if (meta.contains("T") && meta["T"].is_number_integer()) {
-        return meta["T"].get<int64_t>();
-    }
-    if (meta.contains("conversion") && meta["conversion"].contains("T")) {
-        return meta["conversion"]["T"].get<int64_t>();
-    }
-    return 32;
-}
-
 void print_and_write(const stats_args & a, const snnkit::network_stats & s, nlohmann::json result) {
     result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(s));
     write_json_file(a.json_path, result.dump(2));
@@ -96,7 +85,7 @@ void run(stats_args & a) {
         print_and_write(a, snnkit::ann_stats(g, energy), result);
         return;
     }
-    const int64_t T = a.T > 0 ? a.T : model_T(meta);
+    const int64_t T = a.T > 0 ? a.T : snnkit::model_time_steps(meta_text, 32);
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
     snnkit::stats_options so;

@@ -53,4 +53,15 @@ augment_options model_preprocess(const std::string & meta_json, const std::strin
     return p;
 }
 
+int64_t model_time_steps(const std::string & meta_json, int64_t fallback) {
+    const nlohmann::json meta = nlohmann::json::parse(meta_json.empty() ? std::string("{}") : meta_json);
+    if (meta.contains("T") && meta["T"].is_number_integer()) {
+        return meta["T"].get<int64_t>();
+    }
+    if (meta.contains("conversion") && meta["conversion"].contains("T") && meta["conversion"]["T"].is_number_integer()) {
+        return meta["conversion"]["T"].get<int64_t>();
+    }
+    return fallback;
+}
+
 } // namespace snnkit

@@ -36,4 +36,8 @@ dataset load_test_set(const std::string & name, const std::string & dir, int64_t
 // dataset's standard one. meta_json: the model's metadata (JSON object text).
 augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name);
 
+// The number of steps a model was made for: train-snn records "T", convert "conversion": {"T"}; else
+// `fallback`. meta_json: the model's metadata (JSON object text).
+int64_t model_time_steps(const std::string & meta_json, int64_t fallback);
+
 } // namespace snnkit
