@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz/run_all.sh: runs each libFuzzer target for a bounded time and prints one summary line per target
 # (executions, coverage, result). Exits non-zero if any target found a crash, leak, timeout or OOM.
-# usage: fuzz/run_all.sh FUZZ_BUILD_DIR SECONDS TARGET...     (targets: idx cifar image safetensors model onnx nir)
+# usage: [FUZZ_FLAGS="-detect_leaks=0 ..."] fuzz/run_all.sh FUZZ_BUILD_DIR SECONDS TARGET...
+#   (targets: idx cifar image safetensors model onnx nir; FUZZ_FLAGS: extra libFuzzer flags)
 set -uo pipefail
 build=$1 secs=$2; shift 2
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,7 +15,7 @@ for t in "$@"; do
   # -timeout: one input taking > 10 s is a hang; -rss_limit_mb: > 2.5 GiB is an OOM (the loaders cap images at
   # 2^28 pixels, about 1 GiB decoded); -detect_leaks is on by default.
   "$build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
-    -artifact_prefix="$build/artifacts/$t-" "$build/corpus/$t" "$src/corpus/$t" > "$log" 2>&1
+    -artifact_prefix="$build/artifacts/$t-" ${FUZZ_FLAGS:-} "$build/corpus/$t" "$src/corpus/$t" > "$log" 2>&1
   rc=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
   speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$')

@@ -113,6 +113,10 @@ row "ONNX: opset 8" "$snn" import-onnx "$src/tests/interop/fixtures/bad_opset8.o
 row "ONNX: initializer missing" "$snn" import-onnx "$src/tests/interop/fixtures/bad_missing_init.onnx" --out "$w/o5"
 row "NIR: not an HDF5 file" "$snn" import-nir "$w/text.nir" --out "$w/n1"
 row "NIR: truncated HDF5 file" "$snn" import-nir "$w/trunc.nir" --out "$w/n2"
+row "ONNX: shape op with a missing input (fuzz find)" "$snn" import-onnx \
+  "$src/tests/interop/fixtures/fuzz_shape_op_missing_input.onnx" --out "$w/o6"
+row "NIR: dataset claims 1.46e9 floats in 90 KB (fuzz find)" "$snn" import-nir \
+  "$src/tests/interop/fixtures/fuzz_huge_dataset.nir" --out "$w/n3"
 tr=(train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 32 --limit-train 256 --limit-test 64 --stats-samples 32
     --quiet --threads 1)
 "$snn" "${tr[@]}" --out "$w/ck" --max-steps 1 > /dev/null 2>&1

@@ -37,6 +37,8 @@ namespace {
 
 /// Refuse images with more pixels than this (about 16k x 16k): guards against absurd headers.
 constexpr uint64_t max_image_pixels = uint64_t(1) << 28;
+/// Working memory libjpeg may use for one image (coefficient buffers of progressive JPEGs).
+constexpr long max_jpeg_memory = 1L << 30;
 /// Refuse image files larger than this.
 constexpr uint64_t max_image_file_bytes = uint64_t(1) << 30;
 
@@ -61,11 +63,16 @@ void jpeg_error_exit_cb(j_common_ptr cinfo) {
     std::longjmp(st->jump, 1);
 }
 
-// Warnings are silent, except premature end of data: a truncated file is an error for a dataset.
+// Warnings are silent, except premature end of data: a truncated file is an error for a dataset. That is
+// either the end of the file (JWRN_JPEG_EOF) or a marker where entropy-coded data should continue
+// (JWRN_HIT_MARKER, e.g. EOI right after the first rows): libjpeg would fill the rest of the image with
+// gray, so a few hundred bytes claiming 16000x16000 would decode to 768 MB.
 void jpeg_emit_message_cb(j_common_ptr cinfo, int level) {
-    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    const int code = cinfo->err->msg_code;
+    if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) {
         auto * st = reinterpret_cast<jpeg_error_state *>(cinfo->err);
-        std::snprintf(st->message, sizeof st->message, "truncated JPEG data (premature end of file)");
+        std::snprintf(st->message, sizeof st->message, "truncated JPEG data (premature end of %s)",
+                      code == JWRN_JPEG_EOF ? "file" : "data segment");
         std::longjmp(st->jump, 1);
     }
 }
@@ -96,13 +103,21 @@ bool decode_jpeg(const uint8_t * data, size_t size, rgb_image & out, char * err,
         jpeg_destroy_decompress(&cinfo);
         return false;
     }
+    // Progressive / multi-scan files keep every DCT coefficient in memory (2 bytes per sample); beyond this
+    // libjpeg would need a backing store and stops with an error instead of allocating more.
+    cinfo.mem->max_memory_to_use = max_jpeg_memory;
     jpeg_start_decompress(&cinfo);
     const int w = static_cast<int>(cinfo.output_width), h = static_cast<int>(cinfo.output_height);
     const int comps = cinfo.output_components;  // 3 (RGB) or 4 (CMYK)
     out.width = w;
     out.height = h;
-    out.pixels.resize(size_t(w) * h * comps);
+    // The buffer grows (doubling) as rows arrive: a truncated file claiming a huge image stops at its end
+    // of data (JWRN_JPEG_EOF above) long before the whole buffer would be allocated.
+    const size_t row_bytes = size_t(w) * comps, total = row_bytes * h;
+    out.pixels.clear();
     while (cinfo.output_scanline < cinfo.output_height) {
+        const size_t need = (size_t(cinfo.output_scanline) + 1) * row_bytes;
+        if (out.pixels.size() < need) out.pixels.resize(std::min(total, std::max(need, 2 * out.pixels.size())));
         JSAMPROW row = out.pixels.data() + size_t(cinfo.output_scanline) * w * comps;
         jpeg_read_scanlines(&cinfo, &row, 1);
     }
@@ -169,6 +184,11 @@ bool decode_png(const uint8_t * data, size_t size, rgb_image & out, char * err, 
     const png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     if (uint64_t(w) * h > max_image_pixels) png_error(png, "absurd image size");
     const int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    // The filtered rows are deflate-compressed (at most ~1032:1): a header whose rows cannot fit in this
+    // file is refused before the pixel buffer is allocated (a 100-byte file could otherwise claim 768 MB).
+    const uint64_t row_bytes = (uint64_t(w) * png_get_channels(png, info) * depth + 7) / 8;
+    if (uint64_t(h) * (row_bytes + 1) > uint64_t(size) * detail::max_gzip_ratio + 4096)
+        png_error(png, "header claims more pixel data than the file can hold");
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16) png_set_strip_16(png);

@@ -10,6 +10,7 @@
 #include <hdf5/serial/hdf5.h> // Debian's serial HDF5, when the include path was not given
 #endif
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -204,13 +205,33 @@ std::vector<std::string> h5_file::children(const std::string & path) const {
 
 namespace {
 
-// The dims of dataset d (empty for a scalar).
-std::vector<hsize_t> dims_of(hid_t d) {
+// The dims of dataset d (empty for a scalar). Throws "<where>: ..." when the dims claim more elements
+// than the file stores for the dataset: the element count times the element size must fit the bytes HDF5
+// allocated for it (times 1040, the deflate bound, when the dataset is compressed), so a damaged header
+// cannot make the reader allocate gigabytes.
+std::vector<hsize_t> dims_of(hid_t d, const std::string & where) {
     handle space(H5Dget_space(d), H5Sclose);
     const int nd = H5Sget_simple_extent_ndims(space.get());
     std::vector<hsize_t> dims(nd > 0 ? nd : 0);
     if (nd > 0) {
         H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    }
+    uint64_t count = 1;
+    for (hsize_t x : dims) {
+        if (x != 0 && count > (uint64_t(1) << 40) / x) {
+            fail(where, "absurd dataset size (more than 2^40 elements)");
+        }
+        count *= x;
+    }
+    handle ftype(H5Dget_type(d), H5Tclose);
+    handle dcpl(H5Dget_create_plist(d), H5Pclose);
+    const uint64_t esize = std::max<size_t>(1, H5Tget_size(ftype.get()));
+    const uint64_t stored = H5Dget_storage_size(d);
+    const bool filtered = dcpl.ok() && H5Pget_nfilters(dcpl.get()) > 0;
+    const uint64_t room = filtered ? stored * 1040 + 4096 : stored;
+    if (count > 0 && count > room / esize) {
+        fail(where, "dataset claims " + std::to_string(count) + " elements of " + std::to_string(esize) +
+                        " bytes but the file stores " + std::to_string(stored) + " bytes for it");
     }
     return dims;
 }
@@ -255,8 +276,9 @@ std::string h5_file::read_string(const std::string & path) const {
     if (!d.ok()) {
         fail_at(path, "missing dataset");
     }
+    const auto dims = dims_of(d.get(), name_ + ": " + path);
     size_t count = 1;
-    for (hsize_t x : dims_of(d.get())) {
+    for (hsize_t x : dims) {
         count *= x;
     }
     bool ok = false;
@@ -272,7 +294,7 @@ std::vector<std::pair<std::string, std::string>> h5_file::read_string_pairs(cons
     if (!d.ok()) {
         fail_at(path, "missing dataset");
     }
-    const auto dims = dims_of(d.get());
+    const auto dims = dims_of(d.get(), name_ + ": " + path);
     if (dims.size() == 1 && dims[0] == 0) {
         return {};
     }
@@ -301,7 +323,7 @@ at::Tensor h5_file::read_floats(const std::string & path) const {
     if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
         fail_at(path, "expected a numeric array");
     }
-    const auto dims = dims_of(d.get());
+    const auto dims = dims_of(d.get(), name_ + ": " + path);
     std::vector<int64_t> shape(dims.begin(), dims.end());
     at::Tensor t = at::empty(shape, at::kFloat);
     if (t.numel() > 0 && H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr<float>()) < 0) {
@@ -319,8 +341,9 @@ std::vector<int64_t> h5_file::read_ints(const std::string & path) const {
     if (H5Tget_class(ftype.get()) != H5T_INTEGER && H5Tget_class(ftype.get()) != H5T_FLOAT) {
         fail_at(path, "expected a numeric array");
     }
+    const auto dims = dims_of(d.get(), name_ + ": " + path);
     size_t count = 1;
-    for (hsize_t x : dims_of(d.get())) {
+    for (hsize_t x : dims) {
         count *= x;
     }
     std::vector<int64_t> v(count);

@@ -126,6 +126,10 @@ at::Tensor onnx_fold_shape_op(const onnx::NodeProto & nd, const std::vector<at::
         }
     }
     const std::string & op = nd.op_type();
+    const size_t need = op == "Gather" || (op == "Unsqueeze" && opset >= 13) ? 2 : 1;
+    if (in.size() < need) {
+        bad("needs " + std::to_string(need) + " input(s), has " + std::to_string(in.size()));
+    }
     at::Tensor out;
     if (op == "Gather") {
         const at::Tensor data = in.at(0).to(at::kLong), idx = in.at(1).to(at::kLong);
