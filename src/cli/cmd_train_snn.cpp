@@ -79,6 +79,7 @@ void run(train_snn_args & args) {
     snnkit::graph g = snnkit::snn_from_ann(snnkit::zoo_build(a.zoo), args.snn);
     const int64_t T = args.snn.T;
 
+    a.train.snn_T = T;
     snnkit::train_hooks hooks;
     double b = args.snn.neuron.surrogate.param;
     double adapt_seconds = 0;

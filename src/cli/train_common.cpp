@@ -54,6 +54,8 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--json", a.json_path, "Write the final metrics as JSON to this file ('-' = stdout)");
     s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->capture_default_str();
     s->add_flag("--quiet", a.quiet, "No progress output");
+    s->add_flag("--no-grad-check", [&a](int64_t) { a.train.check_grads = false; },
+                "Skip the per-step NaN/Inf check of the gradients (the loss is always checked)");
 }
 
 train_data prepare_training(train_cli & a, const char * command) {

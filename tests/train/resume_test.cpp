@@ -1,6 +1,8 @@
 // Training: a resumed run ends with exactly the weights of an uninterrupted one (same seed), and a
 // small model learns a separable task.
+#include "snnkit/core/error.h"
 #include "snnkit/io/atomic_file.h"
+#include "snnkit/nn/anomaly.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/graph.h"
 #include "snnkit/train/trainer.h"
@@ -55,4 +57,30 @@ TEST(trainer, learns_a_separable_task) {
     const train_result r = train_loop(g, f, train, test, o);
     EXPECT_GE(r.test_accuracy, 99.0);
     EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+}
+
+// Numerical guards: a NaN that enters through a layer's parameters stops training with the epoch, the step
+// and the first layer whose output is not finite; a non-finite gradient is named by its parameter.
+TEST(trainer, a_nan_is_reported_with_its_layer_and_step) {
+    const dataset train = toy(128, 1), test = toy(32, 2);
+    graph g = tiny(5);
+    g.nodes[g.find("bn")].params["weight"][2] = NAN;
+    try {
+        train_loop(g, ann_forward_fn(g), train, test, toy_options("", 0.05, 11));
+        FAIL() << "no error";
+    } catch (const snnkit::error & e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("epoch 1 step 0"), std::string::npos) << m;
+        EXPECT_NE(m.find("layer 'bn'"), std::string::npos) << m;
+    }
+    EXPECT_EQ(first_nonfinite_node(g, at::zeros({2, 1, 8, 8}), 0, false), "bn");
+    EXPECT_EQ(first_nonfinite_node(g, at::full({2, 1, 8, 8}, NAN), 0, false), "input");
+    graph h = tiny(5);
+    EXPECT_EQ(first_nonfinite_node(h, at::zeros({2, 1, 8, 8}), 0, false), "");
+    for (auto & kv : h.named_params()) {
+        kv.second.mutable_grad() = at::zeros_like(kv.second);
+    }
+    EXPECT_EQ(first_nonfinite_grad(h), "");
+    h.nodes[h.find("fc")].params["bias"].mutable_grad()[1] = INFINITY;
+    EXPECT_EQ(first_nonfinite_grad(h), "fc.bias");
 }

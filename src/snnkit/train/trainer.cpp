@@ -5,6 +5,7 @@
 #include "snnkit/core/rng.h"
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/io/safetensors.h"
+#include "snnkit/nn/anomaly.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/train/progress.h"
 
@@ -281,11 +282,21 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             const at::Tensor logits = forward(x, true);
             const at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, o.label_smoothing);
             const double lv = loss.item<double>();
+            const std::string where = "epoch " + std::to_string(pos.epoch + 1) + " step " + std::to_string(pos.step);
             if (!std::isfinite(lv)) {
-                fail("training", "loss is " + std::to_string(lv) + " at epoch " + std::to_string(pos.epoch + 1) +
-                                     " step " + std::to_string(pos.step) + " (lower the learning rate?)");
+                const std::string layer = first_nonfinite_node(g, x, o.snn_T, true);
+                fail("training", "loss is " + std::to_string(lv) + " at " + where +
+                                     (layer.empty() ? std::string() : "; the first NaN/Inf value is the output of layer '" + layer + "'") +
+                                     " (lower the learning rate? the last good checkpoint is kept)");
             }
             loss.backward();
+            if (o.check_grads) {
+                const std::string bad = first_nonfinite_grad(g);
+                if (!bad.empty()) {
+                    fail("training", "the gradient of '" + bad + "' holds NaN/Inf at " + where +
+                                         " (lower the learning rate? the last good checkpoint is kept)");
+                }
+            }
             opt.step(lr);
             pos.loss_sum += lv * static_cast<double>(y.size(0));
             pos.correct += logits.detach().argmax(1).eq(y).sum().item<int64_t>();

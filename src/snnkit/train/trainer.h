@@ -48,6 +48,11 @@ struct trainer_options {
     int64_t max_steps = 0;
     /// draw the progress line
     bool progress = true;
+    /// the SNN's time steps when the graph is an SNN (0 = an ANN); only used to name the layer where a
+    /// NaN / Inf first appears when the loss stops being finite
+    int64_t snn_T = 0;
+    /// check every parameter's gradient for NaN / Inf after each backward pass (one reduction per tensor)
+    bool check_grads = true;
 };
 
 struct epoch_metrics {

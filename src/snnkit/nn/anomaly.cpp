@@ -1,0 +1,53 @@
+// snnkit/nn/anomaly.cpp
+#include "snnkit/nn/anomaly.h"
+
+#include "snnkit/nn/forward.h"
+#include "snnkit/nn/snn_forward.h"
+
+#include <ATen/core/grad_mode.h>
+
+namespace snnkit {
+
+namespace {
+
+bool all_finite(const at::Tensor & t) { return !t.is_floating_point() || t.isfinite().all().item<bool>(); }
+
+} // namespace
+
+std::string first_nonfinite_node(const graph & g, const at::Tensor & x, int64_t T, bool train) {
+    if (!all_finite(x)) {
+        return "input";
+    }
+    at::NoGradGuard no_grad;
+    std::string found;
+    const node_observer look = [&](int, const node & n, const at::Tensor & out) {
+        if (found.empty() && !all_finite(out)) {
+            found = n.name;
+        }
+    };
+    if (T == 0) {
+        forward_options fo;
+        fo.train = train;
+        fo.observer = look;
+        ann_forward(g, x, fo);
+    } else {
+        snn_options so;
+        so.T = T;
+        so.train = train;
+        so.observer = look;
+        snn_forward(g, x, so);
+    }
+    return found;
+}
+
+std::string first_nonfinite_grad(const graph & g) {
+    for (const auto & kv : g.named_params()) {
+        const at::Tensor & gr = kv.second.grad();
+        if (gr.defined() && !all_finite(gr)) {
+            return kv.first;
+        }
+    }
+    return "";
+}
+
+} // namespace snnkit
