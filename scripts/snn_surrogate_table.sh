@@ -33,12 +33,13 @@ for name in "${runs[@]}"; do
     2> >(tr '\r' '\n' | grep -v "ETA" >&2)
 done
 
-/usr/bin/env python3 - "$out" "${runs[@]}" <<'PY'
+/usr/bin/env python3 - "$out" "$limit" "${runs[@]}" <<'PY'
 import json, sys
-out, runs = sys.argv[1], sys.argv[2:]
+out, limit, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 r0 = json.load(open(f"{out}/{runs[0]}.json"))
 print()
-print(f"Fashion-MNIST, zoo {r0['arch']}, T = {r0['T']}, {r0['epochs']} epochs, seed 0, "
+images = f"the first {limit:,} training images" if limit > 0 else "all 60,000 training images"
+print(f"Fashion-MNIST ({images}, 10,000 test images), zoo {r0['arch']}, T = {r0['T']}, {r0['epochs']} epochs, seed 0, "
       f"LIF alpha {r0['neuron']['alpha']}, {r0['neuron']['reset']} reset")
 print()
 print("| surrogate | parameter | test accuracy | train s | Dspike b per epoch (cosines of b-db / b / b+db) |")
