@@ -287,14 +287,14 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 const std::string layer = first_nonfinite_node(g, x, o.snn_T, true);
                 fail("training", "loss is " + std::to_string(lv) + " at " + where +
                                      (layer.empty() ? std::string() : "; the first NaN/Inf value is the output of layer '" + layer + "'") +
-                                     " (lower the learning rate? the last good checkpoint is kept)");
+                                     " (lower the learning rate? checkpoints saved before are kept)");
             }
             loss.backward();
             if (o.check_grads) {
                 const std::string bad = first_nonfinite_grad(g);
                 if (!bad.empty()) {
                     fail("training", "the gradient of '" + bad + "' holds NaN/Inf at " + where +
-                                         " (lower the learning rate? the last good checkpoint is kept)");
+                                         " (lower the learning rate? checkpoints saved before are kept)");
                 }
             }
             opt.step(lr);
