@@ -41,7 +41,19 @@ std::string first_nonfinite_node(const graph & g, const at::Tensor & x, int64_t 
 }
 
 std::string first_nonfinite_grad(const graph & g) {
-    for (const auto & kv : g.named_params()) {
+    // One combined check per step (a single host read); the per-parameter search only after a failure.
+    std::vector<at::Tensor> ok;
+    const auto params = g.named_params();
+    for (const auto & kv : params) {
+        const at::Tensor & gr = kv.second.grad();
+        if (gr.defined() && gr.is_floating_point()) {
+            ok.push_back(gr.isfinite().all());
+        }
+    }
+    if (ok.empty() || at::stack(ok).all().item<bool>()) {
+        return "";
+    }
+    for (const auto & kv : params) {
         const at::Tensor & gr = kv.second.grad();
         if (gr.defined() && !all_finite(gr)) {
             return kv.first;
