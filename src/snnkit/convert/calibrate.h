@@ -38,6 +38,8 @@ struct calib_options {
     int64_t wc_batch = 32;
     /// batch size of the calibration forward passes
     int64_t batch_size = 128;
+    /// with WC: the report's per-layer errors (before / after) are measured on the first this many images
+    int64_t report_samples = 256;
     /// at most this many values per layer enter the threshold search (seeded subsample)
     int64_t search_values = int64_t(1) << 21;
     /// seed of subsampling and WC batches
@@ -54,7 +56,8 @@ struct calib_layer_report {
     double v_th_before = 0; ///< mean threshold before calibration
     double v_th_after = 0;  ///< mean threshold after
     double mse_before = 0;  ///< MSE(ANN activation, SNN rate) on the calibration data before BC/PC/WC of this layer
-    double mse_after = 0;   ///< after
+                            ///< (with WC: on its first report_samples images)
+    double mse_after = 0;   ///< after (on the same images)
 };
 
 struct calib_report {
