@@ -44,11 +44,11 @@ void run(train_ann_args & args) {
         {"kind", "ann"},
         {"dataset", a.data.name},
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
-        {"train",
-         {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
-          {"lr", a.train.optim.lr}, {"weight_decay", a.train.optim.weight_decay}, {"momentum", a.train.optim.momentum},
-          {"schedule", a.train.schedule}, {"seed", a.train.seed}, {"augment", !a.no_augment},
-          {"clip", a.zoo.clip}, {"threads", at::get_num_threads()}}},
+        {"train", [&] {
+             nlohmann::json t = train_config_json(a);
+             t["clip"] = a.zoo.clip;
+             return t;
+         }()},
         {"metrics",
          {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
         {"stats_samples", ns},

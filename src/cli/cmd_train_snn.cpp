@@ -129,11 +129,7 @@ void run(train_snn_args & args) {
         {"T", T},
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"neuron", neuron},
-        {"train",
-         {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
-          {"lr", a.train.optim.lr}, {"weight_decay", a.train.optim.weight_decay}, {"momentum", a.train.optim.momentum},
-          {"schedule", a.train.schedule}, {"seed", a.train.seed}, {"augment", !a.no_augment},
-          {"threads", at::get_num_threads()}}},
+        {"train", train_config_json(a)},
         {"metrics", {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
         {"history", hist},
     };

@@ -80,6 +80,13 @@ train_data prepare_training(train_cli & a, const char * command) {
     return d;
 }
 
+nlohmann::json train_config_json(const train_cli & a) {
+    return {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
+            {"lr", a.train.optim.lr}, {"weight_decay", a.train.optim.weight_decay},
+            {"momentum", a.train.optim.momentum}, {"schedule", a.train.schedule}, {"seed", a.train.seed},
+            {"augment", !a.no_augment}, {"threads", at::get_num_threads()}};
+}
+
 double peak_rss_mib() {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);

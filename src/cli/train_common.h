@@ -42,6 +42,9 @@ struct train_data {
 // Loads the data, fills in input shape / classes / preprocessing / progress, and prints a header line.
 train_data prepare_training(train_cli & a, const char * command);
 
+// The training configuration recorded in a model's metadata ("train": epochs, batch, optimizer, ...).
+nlohmann::json train_config_json(const train_cli & a);
+
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();
 
