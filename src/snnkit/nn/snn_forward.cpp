@@ -101,9 +101,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     for (int i = opt.first; i <= last; ++i) {
         const node & n = g.nodes[i];
         value out;
-        if (i == opt.given_node) {
-            out.t = opt.given_value;
-        } else if (n.op == op_kind::input) {
+        if (n.op == op_kind::input) {
             out = in;
         } else if (n.op == op_kind::spike) {
             const value & src = vals[n.inputs[0]];

@@ -34,14 +34,10 @@ struct snn_options {
     node_observer observer;
     /// stop after this node (-1 = run the whole graph); out is then this node's value over time
     int stop_at = -1;
-    /// a node whose output is supplied (given_value) instead of computed (-1 = none); the value is static
-    /// ([N', ...], the same at every step) and may have another batch size than x, e.g. the first layer
-    /// evaluated under P perturbed weights stacked along the batch (Dspike's finite differences)
-    int given_node = -1;
-    /// the supplied output of given_node
-    at::Tensor given_value;
     /// first node to run (0 = from the input); the earlier nodes that it and later nodes read come from
-    /// `resume` (which must hold them), so a network can be simulated one segment at a time
+    /// `resume` (which must hold them), so a network can be simulated one segment at a time (calibration),
+    /// or from a first layer's outputs under stacked perturbed weights (Dspike's finite differences; the
+    /// given values may have another batch size than x)
     int first = 0;
     /// values of nodes before `first`, by node index
     const std::map<int, snn_node_value> * resume = nullptr;

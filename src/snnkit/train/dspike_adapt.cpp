@@ -181,8 +181,10 @@ at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at:
     const std::vector<int> uses = g.consumer_counts();
     const bool stackable = n.inputs.size() == 1 && n.inputs[0] == 0 && uses[0] == 1;
     if (stackable) { // all copies in one forward
-        so.given_node = layer;
-        so.given_value = stacked_first_layer(n, x, w_stack);
+        // the rest of the network starts from the stacked first-layer outputs (a static value)
+        const std::map<int, snn_node_value> given{{layer, {stacked_first_layer(n, x, w_stack), false}}};
+        so.first = layer + 1;
+        so.resume = &given;
         return per_copy_loss(snn_forward(g, x, so).out.mean(0), y, P);
     }
     // General graphs: one forward per copy, the weight swapped in place and restored.
