@@ -2,7 +2,7 @@
 // same output; the file layout must be what the `nir` package reads; unsupported input gives clear errors.
 #include "snnkit/convert/convert.h"
 #include "snnkit/core/error.h"
-#include "snnkit/interop/h5_io.h"
+#include "snnkit/interop/h5_read.h"
 #include "snnkit/interop/nir_io.h"
 #include "snnkit/interop/onnx_import.h"
 #include "snnkit/io/atomic_file.h"
@@ -144,7 +144,7 @@ TEST(Nir, LifHardResetUnitSpikesAndUnfoldedBatchNorm) {
     const std::string path = tmp_path("lif.nir");
     export_nir(path, snn);
     // The file holds LIF nodes with tau = 1 / (1 - alpha) = 4, r = tau, and no Scale nodes.
-    h5_file f = h5_file::open(path);
+    const h5_snapshot f = h5_snapshot::load(path);
     EXPECT_EQ(f.read_string("/node/nodes/features.2.relu/type"), "LIF");
     EXPECT_FLOAT_EQ(f.read_floats("/node/nodes/features.2.relu/tau").flatten()[0].item<float>(), 4.0f);
     EXPECT_FALSE(f.exists("/node/nodes/features.2.relu.vth_scale"));
@@ -168,7 +168,7 @@ TEST(Nir, FileLayoutIsNirs) {
     const graph snn = converted("resnet_op17.onnx", opt);
     const std::string path = tmp_path("layout.nir");
     export_nir(path, snn);
-    h5_file f = h5_file::open(path);
+    const h5_snapshot f = h5_snapshot::load(path);
     EXPECT_EQ(f.read_string("/version"), "1.0.8");
     EXPECT_EQ(f.read_string("/node/type"), "NIRGraph");
     EXPECT_EQ(f.read_string("/node/nodes/input/type"), "Input");
@@ -213,7 +213,7 @@ TEST(Nir, ForeignFileFromTheNirPackageRunsAsNirDefines) {
     EXPECT_EQ(g.nodes[2].attrs.neuron.reset, reset_mode::hard);
     EXPECT_FALSE(g.nodes[2].attrs.neuron.spike_vth);
     // Naive reference of NIR's discrete-time dynamics (dt = 1) with the file's parameters.
-    h5_file f = h5_file::open(path);
+    const h5_snapshot f = h5_snapshot::load(path);
     const at::Tensor w1 = f.read_floats("/node/nodes/fc1/weight"), b1 = f.read_floats("/node/nodes/fc1/bias");
     const at::Tensor w2 = f.read_floats("/node/nodes/fc2/weight"), b2 = f.read_floats("/node/nodes/fc2/bias");
     const at::Tensor th1 = f.read_floats("/node/nodes/lif1/v_threshold"), th2 = f.read_floats("/node/nodes/if2/v_threshold");

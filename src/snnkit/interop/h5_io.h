@@ -1,9 +1,9 @@
-// snnkit/interop/h5_io.h: the small part of HDF5 (C library) that NIR files need: groups, numeric arrays
-// (float32 / int64, any rank, 0-d scalars included) and variable-length UTF-8 strings (scalar or [n, 2]).
+// snnkit/interop/h5_io.h: writing the small part of HDF5 (C library) that NIR files need: groups, numeric
+// arrays (float32 / int64, any rank, 0-d scalars included) and variable-length UTF-8 strings (scalar or
+// [n, 2]). Reading is h5_read.h (in a child process: the library is not safe on damaged files).
 //
-// Files are built in memory (HDF5's core driver) and written with snnkit::write_file_atomic; reading
-// opens the file read-only. HDF5's own error printing is off: every failure throws snnkit::error naming
-// the file and the object path.
+// Files are built in memory (HDF5's core driver) and written with snnkit::write_file_atomic. HDF5's own
+// error printing is off: every failure throws snnkit::error naming the file and the object path.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -18,15 +18,14 @@ namespace snnkit {
 
 class h5_file {
 public:
-    // An empty in-memory file (for writing), or an existing file opened read-only.
+    // An empty in-memory file.
     static h5_file create();
-    static h5_file open(const std::string & path);
     ~h5_file();
     h5_file(h5_file &&) noexcept;
     h5_file & operator=(h5_file &&) = delete;
     h5_file(const h5_file &) = delete;
 
-    // --- writing (paths are absolute within the file, "/node/nodes/conv1") ---
+    // paths are absolute within the file ("/node/nodes/conv1")
     void group(const std::string & path);
     void write_string(const std::string & path, const std::string & s);
     void write_string_pairs(const std::string & path, const std::vector<std::pair<std::string, std::string>> & v);
@@ -34,15 +33,6 @@ public:
     void write_ints(const std::string & path, const std::vector<int64_t> & v, bool scalar = false);
     // Flushes and writes the file image to `dest` atomically.
     void save(const std::string & dest);
-
-    // --- reading ---
-    bool exists(const std::string & path) const;
-    bool is_group(const std::string & path) const;
-    std::vector<std::string> children(const std::string & path) const;
-    std::string read_string(const std::string & path) const;
-    std::vector<std::pair<std::string, std::string>> read_string_pairs(const std::string & path) const;
-    at::Tensor read_floats(const std::string & path) const; // any numeric dataset -> float32 tensor
-    std::vector<int64_t> read_ints(const std::string & path) const; // any numeric dataset, flattened
 
     const std::string & name() const { return name_; }
 

@@ -1,5 +1,5 @@
 // snnkit/interop/nir_import.cpp: NIR (HDF5) -> snnkit SNN graph. See nir_io.h for the mapping.
-#include "snnkit/interop/h5_io.h"
+#include "snnkit/interop/h5_read.h"
 #include "snnkit/interop/nir_common.h"
 #include "snnkit/interop/nir_io.h"
 
@@ -23,7 +23,7 @@ struct item {
 
 class nir_reader {
 public:
-    explicit nir_reader(h5_file & f) : f_(f) {}
+    explicit nir_reader(const h5_snapshot & f) : f_(f) {}
 
     graph run(std::string * meta_json) {
         if (!f_.exists("/node/type") || f_.read_string("/node/type") != "NIRGraph") {
@@ -74,7 +74,7 @@ public:
     }
 
 private:
-    h5_file & f_;
+    const h5_snapshot & f_;
     double dt_ = 1.0;
     std::vector<std::string> names_;
     std::map<std::string, std::string> types_;
@@ -322,7 +322,7 @@ private:
 } // namespace
 
 graph import_nir(const std::string & path, std::string * meta_json) {
-    h5_file f = h5_file::open(path);
+    const h5_snapshot f = h5_snapshot::load(path);
     return nir_reader(f).run(meta_json);
 }
 
