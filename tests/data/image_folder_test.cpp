@@ -52,10 +52,10 @@ TEST(ImageFolder, PngClassesSortedAndExactPixels) {
     EXPECT_EQ(d.num_classes, 2);
     EXPECT_EQ(d.class_names, (std::vector<std::string>{"cats", "dogs"}));
     EXPECT_EQ(std::vector<int64_t>(d.labels.data_ptr<int64_t>(), d.labels.data_ptr<int64_t>() + 3),
-              (std::vector<int64_t>{0, 0, 1}));
+              (std::vector<int64_t>{0, 1, 0})); // classes interleaved: cats/b, dogs/a, cats/z
     expect_image(d, 0, pattern_rgb(5, 4, 1), 5, 4);  // cats/b.png before cats/z.PNG
-    expect_image(d, 1, pattern_rgb(5, 4, 2), 5, 4);
-    expect_image(d, 2, pattern_rgb(5, 4, 3), 5, 4);
+    expect_image(d, 1, pattern_rgb(5, 4, 3), 5, 4);
+    expect_image(d, 2, pattern_rgb(5, 4, 2), 5, 4);
 }
 
 TEST(ImageFolder, PngColorTypesConvertedToRgb) {

@@ -1,6 +1,7 @@
 // snnkit/data/image_folder.cpp: ImageFolder datasets (root/<split>/<class>/<image>.{jpg,jpeg,png}).
 //
-// Classes are the sub-directories of root/<split>, sorted by name (byte order, like Python's sorted).
+// Classes are the sub-directories of root/<split>, sorted by name (byte order, like Python's sorted);
+// the images come class-interleaved: image r of every class (files sorted by name), then image r + 1.
 // Images are decoded in parallel with libjpeg-turbo and libpng to 8-bit RGB (grayscale, palette,
 // 16-bit and alpha inputs are converted; alpha is dropped, like PIL's convert("RGB")), optionally
 // resized (shorter side, bilinear) and center-cropped, and returned as uint8 [N, 3, H, W].
@@ -346,15 +347,24 @@ dataset load_image_folder(const std::string & root, split s, const image_folder_
     dataset d;
     d.class_names = list_sorted(split_dir, true);
     if (d.class_names.empty()) fail(split_dir, "no class directories");
-    std::vector<std::string> files;
-    std::vector<int64_t> labels;
+    // Classes interleaved (the first image of every class, then the second, ...), so that the first N
+    // images of a split (--limit, --limit-test) hold every class in proportion, not just the first ones.
+    std::vector<std::vector<std::string>> per_class(d.class_names.size());
+    size_t longest = 0;
     for (size_t c = 0; c < d.class_names.size(); ++c) {
         const std::string cdir = split_dir + "/" + d.class_names[c];
-        auto names = list_sorted(cdir, false);
-        if (names.empty()) fail(cdir, "empty class directory (no .jpg/.jpeg/.png images)");
-        for (auto & n : names) {
-            files.push_back(cdir + "/" + n);
-            labels.push_back(static_cast<int64_t>(c));
+        per_class[c] = list_sorted(cdir, false);
+        if (per_class[c].empty()) fail(cdir, "empty class directory (no .jpg/.jpeg/.png images)");
+        longest = std::max(longest, per_class[c].size());
+    }
+    std::vector<std::string> files;
+    std::vector<int64_t> labels;
+    for (size_t r = 0; r < longest; ++r) {
+        for (size_t c = 0; c < per_class.size(); ++c) {
+            if (r < per_class[c].size()) {
+                files.push_back(split_dir + "/" + d.class_names[c] + "/" + per_class[c][r]);
+                labels.push_back(static_cast<int64_t>(c));
+            }
         }
     }
     d.num_classes = static_cast<int64_t>(d.class_names.size());
