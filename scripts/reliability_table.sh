@@ -117,6 +117,8 @@ row "ONNX: shape op with a missing input (fuzz find)" "$snn" import-onnx \
   "$src/tests/interop/fixtures/fuzz_shape_op_missing_input.onnx" --out "$w/o6"
 row "NIR: dataset claims 1.46e9 floats in 90 KB (fuzz find)" "$snn" import-nir \
   "$src/tests/interop/fixtures/fuzz_huge_dataset.nir" --out "$w/n3"
+row "NIR: corrupt global-heap string reference, libhdf5 segfaults (fuzz find)" "$snn" import-nir \
+  "$src/tests/interop/fixtures/fuzz_hdf5_global_heap_crash.nir" --out "$w/n4"
 tr=(train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 32 --limit-train 256 --limit-test 64 --stats-samples 32
     --quiet --threads 1)
 "$snn" "${tr[@]}" --out "$w/ck" --max-steps 1 > /dev/null 2>&1

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The CIFAR-10 (JPEG q75) conversion table of issue #4: train an ANN from the zoo, convert it with
+# none / bias shift / light / advanced calibration at each T, evaluate on the test split, print a Markdown
+# table (accuracy at T = 4 .. 64 beside the ANN's). Every step writes its JSON under $OUT and is skipped when
+# that JSON exists, and ANN training resumes from its checkpoint, so the script can be stopped (Ctrl-C, or
+# the end of a session) and run again to continue where it was.
+#
+# usage: scripts/cifar_conversion_table.sh [BUILD_DIR]
+#   env: ARCH (resnet20-he | vgg16 | resnet20; default resnet20-he), EPOCHS (ANN epochs, 200),
+#        DATA (CIFAR-10 ImageFolder tree; default runs/cifar10-jpeg, extracted from
+#        ../shared/datasets/cifar10-jpeg.tar.gz when missing), OUT (runs/cifar_$ARCH),
+#        TS ("4 8 16 32 64"), METHODS ("none bias-shift light advanced"),
+#        LIMIT (test images per evaluation, class-balanced; 0 = all 10,000), THREADS (0 = all cores),
+#        TRAIN_FLAGS (extra train-ann flags, e.g. "--limit-train 2000 --limit-test 500" for a smoke run)
+#   Methods: none = threshold balancing (max activation), IF soft reset; bias-shift = + V_th/(2T) on every
+#   spiking layer's bias; light = threshold search + bias correction; advanced = threshold search + weight
+#   calibration + potential correction (all at the defaults of `snnkit convert --help`).
+#   "none" does not depend on T, so it is converted once and one simulation of max(TS) steps gives all T.
+set -euo pipefail
+build=${1:-build}
+arch=${ARCH:-resnet20-he}
+epochs=${EPOCHS:-200}
+data=${DATA:-runs/cifar10-jpeg}
+out=${OUT:-runs/cifar_$arch}
+read -r -a ts <<< "${TS:-4 8 16 32 64}"
+read -r -a methods <<< "${METHODS:-none bias-shift light advanced}"
+limit=${LIMIT:-0}
+threads=${THREADS:-0}
+snn="$build/snnkit"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tmax=0
+for t in "${ts[@]}"; do [ "$t" -gt "$tmax" ] && tmax=$t; done
+mkdir -p "$out/snn"
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+
+if [ ! -d "$data/train" ] || [ ! -d "$data/test" ]; then
+  tarball=$here/../shared/datasets/cifar10-jpeg.tar.gz
+  [ -f "$tarball" ] || { echo "cifar_conversion_table: no $data/train and no $tarball to extract" >&2; exit 1; }
+  log "extracting $tarball to $data"
+  mkdir -p "$data.partial" && tar xzf "$tarball" -C "$data.partial" && mv "$data.partial" "$data"
+fi
+
+# 1. The ANN (resumable).
+if [ ! -s "$out/ann.json" ]; then
+  resume=()
+  [ -f "$out/ann/checkpoint.safetensors" ] && resume=(--resume) && log "resuming ANN training from $out/ann"
+  log "training $arch for $epochs epochs"
+  "$snn" train-ann --dataset cifar10 --data "$data" --arch "$arch" --epochs "$epochs" --seed 0 \
+    --threads "$threads" --out "$out/ann" --json "$out/ann.json" ${TRAIN_FLAGS:-} "${resume[@]}"
+fi
+
+# 2. Conversions and evaluations.
+eval_limit=()
+[ "$limit" -gt 0 ] && eval_limit=(--limit "$limit")
+for m in "${methods[@]}"; do
+  case $m in
+    none) flags=() ;;
+    bias-shift) flags=(--bias-shift) ;;
+    light) flags=(--calib light) ;;
+    advanced) flags=(--calib advanced) ;;
+    *) echo "cifar_conversion_table: unknown method '$m'" >&2; exit 2 ;;
+  esac
+  steps=("${ts[@]}")
+  [ "$m" = none ] && steps=("$tmax")
+  for t in "${steps[@]}"; do
+    dir=$out/snn/$m-T$t
+    if [ ! -s "$dir.eval.json" ]; then
+      if [ ! -s "$dir.convert.json" ]; then
+        log "convert $m T=$t"
+        rm -rf "$dir"
+        "$snn" convert --model "$out/ann" --data "$data" --T "$t" "${flags[@]}" --threads "$threads" --quiet \
+          --out "$dir" --json "$dir.convert.json"
+      fi
+      log "eval $m T=$t"
+      "$snn" eval --model "$dir" --data "$data" --T "$t" "${eval_limit[@]}" --threads "$threads" --quiet \
+        --json "$dir.eval.json" > /dev/null
+    fi
+  done
+done
+
+# 3. The table.
+/usr/bin/env python3 - "$out" "$tmax" "${ts[*]}" "${methods[@]}" <<'PY'
+import json, sys
+out, tmax, ts, methods = sys.argv[1], int(sys.argv[2]), [int(t) for t in sys.argv[3].split()], sys.argv[4:]
+ann = json.load(open(f"{out}/ann.json"))
+print()
+print(f"CIFAR-10 (JPEG q75), zoo {ann['arch']}, ANN trained {ann['epochs']} epochs: "
+      f"ANN test accuracy {ann['test_accuracy']:.2f} %")
+print()
+print("| method | " + " | ".join(f"T = {t}" for t in ts) + " | test images | calibration s (at T = " + str(tmax) + ") |")
+print("|---|" + "---|" * len(ts) + "---|---|")
+for m in methods:
+    cells, n, secs = [], "", ""
+    for t in ts:
+        T = tmax if m == "none" else t
+        try:
+            e = json.load(open(f"{out}/snn/{m}-T{T}.eval.json"))
+        except FileNotFoundError:
+            cells.append("-")
+            continue
+        cells.append(f"{e['accuracy_per_t'][t - 1]:.2f}")
+        n = e.get("samples", n)
+        if T == tmax:
+            c = json.load(open(f"{out}/snn/{m}-T{T}.convert.json"))
+            secs = f"{c.get('calibration_seconds', 0):.0f}"
+    print(f"| {m} | " + " | ".join(cells) + f" | {n} | {secs} |")
+PY
