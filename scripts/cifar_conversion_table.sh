@@ -87,10 +87,10 @@ print()
 print(f"CIFAR-10 (JPEG q75), zoo {ann['arch']}, ANN trained {ann['epochs']} epochs: "
       f"ANN test accuracy {ann['test_accuracy']:.2f} %")
 print()
-print("| method | " + " | ".join(f"T = {t}" for t in ts) + " | test images | calibration s (at T = " + str(tmax) + ") |")
-print("|---|" + "---|" * len(ts) + "---|---|")
+print("| method | " + " | ".join(f"T = {t}" for t in ts) + " | ANN, same images | test images | calibration s (at T = " + str(tmax) + ") |")
+print("|---|" + "---|" * len(ts) + "---|---|---|")
 for m in methods:
-    cells, n, secs = [], "", ""
+    cells, n, secs, a = [], "", "", ""
     for t in ts:
         T = tmax if m == "none" else t
         try:
@@ -100,8 +100,9 @@ for m in methods:
             continue
         cells.append(f"{e['accuracy_per_t'][t - 1]:.2f}")
         n = e.get("samples", n)
+        a = f"{e['ann_accuracy']:.2f}" if "ann_accuracy" in e else a
         if T == tmax:
             c = json.load(open(f"{out}/snn/{m}-T{T}.convert.json"))
             secs = f"{c.get('calibration_seconds', 0):.0f}"
-    print(f"| {m} | " + " | ".join(cells) + f" | {n} | {secs} |")
+    print(f"| {m} | " + " | ".join(cells) + f" | {a} | {n} | {secs} |")
 PY
