@@ -56,3 +56,12 @@ TEST(fuzz_regress, nir_hdf5_crash_on_a_corrupt_global_heap_is_contained) {
         EXPECT_NE(msg.find("the HDF5 library"), std::string::npos) << msg;
     }
 }
+
+// A Clip (opset >= 11) whose min input is a constant with two values: item() on it threw c10::Error out of
+// import_onnx_bytes (fuzz_onnx aborted). Now the node is named.
+TEST(fuzz_regress, onnx_clip_bound_with_two_values) {
+    const std::string path = fixtures + "fuzz_clip_min_two_values.onnx";
+    const std::string msg = snnkit_error_of([&] { snnkit::import_onnx(path); });
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("must be a scalar"), std::string::npos) << msg;
+}

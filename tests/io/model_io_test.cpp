@@ -94,4 +94,17 @@ TEST(model_io, damaged_models_give_clear_errors) {
     nan.nodes[1].params["weight"][0][0][0][0] = NAN;
     safetensors_save(d + "/model.safetensors", nan.named_tensors());
     expect_load_error(d, "NaN");
+
+    // Header fields of the wrong JSON type (fuzz_model: a "format" that was an object escaped as
+    // nlohmann's type_error): one snnkit::error each.
+    write_file_atomic(d + "/model.safetensors", weights);
+    std::string fmt = json;
+    fmt.replace(fmt.find("\"format\": \"snnkit"), 9, "\"format\": {}, \"x\":");
+    write_file_atomic(d + "/model.json", fmt);
+    expect_load_error(d, "not an snnkit model");
+    std::string ver = json;
+    const size_t v = ver.find("\"version\": ") + 11;
+    ver.replace(v, ver.find_first_of(",\n}", v) - v, "\"one\"");
+    write_file_atomic(d + "/model.json", ver);
+    expect_load_error(d, "unsupported model format version \"one\"");
 }

@@ -183,7 +183,9 @@ void save_model(const std::string & dir, const graph & g, const std::string & me
     write_file_atomic(dir + "/model.json", j.dump(1) + "\n");
 }
 
-graph load_model(const std::string & dir, std::string * meta_json) {
+namespace {
+
+graph load_model_checked(const std::string & dir, std::string * meta_json) {
     const std::string jpath = dir + "/model.json";
     const std::string wpath = dir + "/model.safetensors";
     json j;
@@ -194,11 +196,11 @@ graph load_model(const std::string & dir, std::string * meta_json) {
     } catch (const std::exception & e) {
         fail(jpath, std::string("not valid JSON: ") + e.what());
     }
-    if (!j.is_object() || j.value("format", "") != k_format) {
+    if (!j.is_object() || !j.contains("format") || !j["format"].is_string() || j["format"].get<std::string>() != k_format) {
         fail(jpath, "not an snnkit model (format tag missing)");
     }
-    if (j.value("version", 0) != k_version) {
-        fail(jpath, "unsupported model format version " + std::to_string(j.value("version", 0)));
+    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int64_t>() != k_version) {
+        fail(jpath, "unsupported model format version " + (j.contains("version") ? j["version"].dump() : std::string("(none)")));
     }
     if (!j.contains("graph")) {
         fail(jpath, "no 'graph' section");
@@ -227,9 +229,24 @@ graph load_model(const std::string & dir, std::string * meta_json) {
         fail(jpath, e.what());
     }
     if (meta_json) {
-        *meta_json = j.value("meta", json::object()).dump();
+        *meta_json = j.contains("meta") ? j["meta"].dump() : std::string("{}");
     }
     return g;
+}
+
+} // namespace
+
+graph load_model(const std::string & dir, std::string * meta_json) {
+    // The checks above name what is wrong; these two catch what they missed, so that a damaged file gives
+    // one snnkit::error line and never a foreign exception (fuzz_model found a "format" that was an object).
+    try {
+        return load_model_checked(dir, meta_json);
+    } catch (const json::exception & e) {
+        fail(dir + "/model.json", std::string("malformed model description: ") + e.what());
+    } catch (const c10::Error & e) {
+        const std::string m = e.what_without_backtrace();
+        fail(dir, "invalid tensor data: " + m.substr(0, m.find('\n')));
+    }
 }
 
 } // namespace snnkit
