@@ -65,3 +65,12 @@ TEST(fuzz_regress, onnx_clip_bound_with_two_values) {
     EXPECT_NE(msg.find(path), std::string::npos) << msg;
     EXPECT_NE(msg.find("must be a scalar"), std::string::npos) << msg;
 }
+
+// A corrupt global-heap reference on which libhdf5 1.10.8 spins in H5HG_read / H5C_protect for minutes
+// (fuzz_nir timeout). The reader process is stopped at its time limit (5 s for a small file).
+TEST(fuzz_regress, nir_hdf5_spinning_on_a_corrupt_global_heap_is_stopped) {
+    const std::string path = fixtures + "fuzz_hdf5_global_heap_spin.nir";
+    const std::string msg = snnkit_error_of([&] { snnkit::import_nir(path); });
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("the HDF5 library"), std::string::npos) << msg;
+}

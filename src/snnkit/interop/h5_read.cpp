@@ -259,7 +259,11 @@ h5_snapshot h5_snapshot::load(const std::string & path) {
     io.actor = "the HDF5 library";
     // The snapshot holds at most about twice the file (float32 read as double) plus HDF5's own buffers;
     // a damaged header must not make the library allocate gigabytes.
-    io.extra_memory = (uint64_t(1) << 30) + 16 * static_cast<uint64_t>(std::filesystem::file_size(path));
+    const uint64_t bytes_on_disk = std::filesystem::file_size(path);
+    io.extra_memory = (uint64_t(1) << 30) + 16 * bytes_on_disk;
+    // HDF5 reads a valid file at hundreds of MB/s; some damaged global heaps make it spin for minutes
+    // (fuzz_nir). 5 s plus 1 s per 20 MB is ample for a valid file.
+    io.timeout_s = 5 + static_cast<int>(bytes_on_disk / (20u << 20));
     const std::string bytes = run_isolated(path, [&](std::string & out) { snapshot_in_child(path, out); }, io);
     h5_snapshot s;
     s.name_ = path;
