@@ -107,4 +107,12 @@ TEST(model_io, damaged_models_give_clear_errors) {
     ver.replace(v, ver.find_first_of(",\n}", v) - v, "\"one\"");
     write_file_atomic(d + "/model.json", ver);
     expect_load_error(d, "unsupported model format version \"one\"");
+
+    // An integer field holding a float out of int range (fuzz_model: UBSan, float-to-int conversion in
+    // nlohmann's get<int>): refused before the conversion.
+    std::string flt = json;
+    const size_t in = flt.find("\"inputs\": [") + 11;
+    flt.replace(in, flt.find(']', in) - in, "4.7e11");
+    write_file_atomic(d + "/model.json", flt);
+    expect_load_error(d, "'inputs' must be an integer, got 470000000000.0");
 }

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <type_traits>
+
 namespace snnkit {
 
 namespace {
@@ -60,10 +62,26 @@ json attrs_to_json(const node & n) {
     return j;
 }
 
+// nlohmann converts a JSON float to an integer type with a plain cast, which is undefined behaviour when
+// the value is out of range (fuzz_model: 4.7e11 read as an int). Integer fields must hold JSON integers.
+void require_integers(const json & v, const std::string & what, const std::string & where) {
+    if (v.is_number_float()) {
+        fail(where, what + " must be an integer, got " + v.dump());
+    }
+    if (v.is_array()) {
+        for (const auto & e : v) {
+            require_integers(e, what, where);
+        }
+    }
+}
+
 template <typename T>
 T get_or(const json & j, const char * key, T dflt, const std::string & where) {
     if (!j.contains(key)) {
         return dflt;
+    }
+    if (!std::is_floating_point<T>::value) {
+        require_integers(j.at(key), std::string("attribute '") + key + "'", where);
     }
     try {
         return j.at(key).get<T>();
@@ -126,6 +144,8 @@ graph graph_from(const json & j, const std::string & where,
     graph g;
     try {
         g.arch = j.at("arch").get<std::string>();
+        require_integers(j.at("input_shape"), "'input_shape'", where);
+        require_integers(j.at("num_classes"), "'num_classes'", where);
         g.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
         g.num_classes = j.at("num_classes").get<int64_t>();
         const json & nodes = j.at("nodes");
@@ -136,6 +156,7 @@ graph graph_from(const json & j, const std::string & where,
             node n;
             n.name = jn.at("name").get<std::string>();
             n.op = op_from_string(jn.at("op").get<std::string>());
+            require_integers(jn.at("inputs"), "layer '" + n.name + "': 'inputs'", where);
             n.inputs = jn.at("inputs").get<std::vector<int>>();
             attrs_from_json(n, jn.value("attrs", json::object()), where + ": layer '" + n.name + "'");
             std::map<std::string, std::string> k;
