@@ -25,13 +25,14 @@ for t in "$@"; do
   ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}$extra_asan" "$build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=$hang -rss_limit_mb=2560 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$t-" ${FUZZ_FLAGS:-} "$build/corpus/$t" "$src/corpus/$t" > "$log" 2>&1
   rc=$?
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
-  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$')
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
   last=$(grep -E '^#[0-9]+' "$log" | grep 'cov:' | tail -1)
   cov=$(grep -o 'cov: [0-9]*' <<< "$last" | grep -o '[0-9]*')
   ft=$(grep -o 'ft: [0-9]*' <<< "$last" | grep -o '[0-9]*')
   if [ $rc -eq 0 ]; then result=ok; else
-    result="FAILED (rc $rc): $(grep -m1 -E 'ERROR: |SUMMARY: |==[0-9]+==' "$log" | cut -c1-120) -- see $log"
+    # the last summary is the fuzzer's own (children of the nir target print reports of their own before it)
+    result="FAILED (rc $rc): $(grep -E 'SUMMARY: |ERROR: libFuzzer' "$log" | tail -1 | cut -c1-120) -- see $log"
     status=1
   fi
   printf '%-12s %10s %8s %8s %8s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "$result"
