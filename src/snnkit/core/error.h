@@ -19,4 +19,7 @@ public:
     throw error(where + ": " + problem);
 }
 
+// The first line of a message (LibTorch's c10::Error texts carry context lines after it).
+inline std::string first_line(const std::string & s) { return s.substr(0, s.find('\n')); }
+
 } // namespace snnkit

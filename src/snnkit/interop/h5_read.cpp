@@ -237,9 +237,14 @@ struct record_reader {
         pos += n;
         return s;
     }
-    template <class T> std::vector<T> numbers() {
+    // A count of items that take at least 8 bytes each, checked against the bytes left.
+    uint64_t count() {
         const uint64_t n = u64();
         need(n > (b.size() - pos) / 8 ? b.size() + 1 : n * 8);
+        return n;
+    }
+    template <class T> std::vector<T> numbers() {
+        const uint64_t n = count();
         std::vector<T> v(n);
         if (n > 0) {
             std::memcpy(v.data(), b.data() + pos, n * 8);
@@ -274,8 +279,7 @@ h5_snapshot h5_snapshot::load(const std::string & path) {
         entry e;
         e.kind = kind;
         if (kind != entry::group) {
-            const uint64_t nd = r.u64();
-            r.need(nd > bytes.size() / 8 ? bytes.size() + 1 : nd * 8);
+            const uint64_t nd = r.count();
             for (uint64_t i = 0; i < nd; ++i) {
                 e.dims.push_back(static_cast<int64_t>(r.u64()));
             }
@@ -283,8 +287,7 @@ h5_snapshot h5_snapshot::load(const std::string & path) {
         switch (kind) {
         case entry::group: break;
         case entry::strings: {
-            const uint64_t n = r.u64();
-            r.need(n > bytes.size() / 8 ? bytes.size() + 1 : n * 8);
+            const uint64_t n = r.count();
             for (uint64_t i = 0; i < n; ++i) {
                 e.text.push_back(r.str());
             }

@@ -682,8 +682,7 @@ graph import_onnx_bytes(const std::string & bytes, const std::string & where) {
     try {
         return importer(m, where).run();
     } catch (const c10::Error & e) {
-        const std::string msg = e.what_without_backtrace();
-        fail(where, "invalid tensor data or shapes: " + msg.substr(0, msg.find('\n')));
+        fail(where, "invalid tensor data or shapes: " + first_line(e.what_without_backtrace()));
     }
 }
 

@@ -265,8 +265,7 @@ graph load_model(const std::string & dir, std::string * meta_json) {
     } catch (const json::exception & e) {
         fail(dir + "/model.json", std::string("malformed model description: ") + e.what());
     } catch (const c10::Error & e) {
-        const std::string m = e.what_without_backtrace();
-        fail(dir, "invalid tensor data: " + m.substr(0, m.find('\n')));
+        fail(dir, "invalid tensor data: " + first_line(e.what_without_backtrace()));
     }
 }
 
