@@ -65,7 +65,7 @@ for m in "${methods[@]}"; do
   for t in "${steps[@]}"; do
     dir=$out/snn/$m-T$t
     if [ ! -s "$dir.eval.json" ]; then
-      if [ ! -s "$dir.convert.json" ]; then
+      if [ ! -s "$dir.convert.json" ] || [ ! -s "$dir/model.json" ]; then  # the JSON alone is not proof
         log "convert $m T=$t"
         rm -rf "$dir"
         "$snn" convert --model "$out/ann" --data "$data" --T "$t" "${flags[@]}" --threads "$threads" --quiet \
