@@ -75,6 +75,13 @@ void require_integers(const json & v, const std::string & what, const std::strin
     }
 }
 
+// Reads an integer field (or array of them) after require_integers.
+template <typename T>
+T get_integers(const json & v, const std::string & what, const std::string & where) {
+    require_integers(v, what, where);
+    return v.get<T>();
+}
+
 template <typename T>
 T get_or(const json & j, const char * key, T dflt, const std::string & where) {
     if (!j.contains(key)) {
@@ -144,10 +151,8 @@ graph graph_from(const json & j, const std::string & where,
     graph g;
     try {
         g.arch = j.at("arch").get<std::string>();
-        require_integers(j.at("input_shape"), "'input_shape'", where);
-        require_integers(j.at("num_classes"), "'num_classes'", where);
-        g.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
-        g.num_classes = j.at("num_classes").get<int64_t>();
+        g.input_shape = get_integers<std::vector<int64_t>>(j.at("input_shape"), "'input_shape'", where);
+        g.num_classes = get_integers<int64_t>(j.at("num_classes"), "'num_classes'", where);
         const json & nodes = j.at("nodes");
         if (!nodes.is_array()) {
             fail(where, "'nodes' must be an array");
@@ -156,8 +161,7 @@ graph graph_from(const json & j, const std::string & where,
             node n;
             n.name = jn.at("name").get<std::string>();
             n.op = op_from_string(jn.at("op").get<std::string>());
-            require_integers(jn.at("inputs"), "layer '" + n.name + "': 'inputs'", where);
-            n.inputs = jn.at("inputs").get<std::vector<int>>();
+            n.inputs = get_integers<std::vector<int>>(jn.at("inputs"), "layer '" + n.name + "': 'inputs'", where);
             attrs_from_json(n, jn.value("attrs", json::object()), where + ": layer '" + n.name + "'");
             std::map<std::string, std::string> k;
             if (jn.contains("tensors")) {
