@@ -6,6 +6,7 @@
 #include "snnkit/nn/act_stats.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
+#include "snnkit/train/snn_model.h"
 
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
@@ -115,4 +116,28 @@ TEST(model_io, damaged_models_give_clear_errors) {
     flt.replace(in, flt.find(']', in) - in, "4.7e11");
     write_file_atomic(d + "/model.json", flt);
     expect_load_error(d, "'inputs' must be an integer, got 470000000000.0");
+}
+
+// A float in a string or bool neuron attribute is a type error, not an "integer" one: the integer check is
+// for integer attributes only.
+TEST(model_io, float_in_string_or_bool_attribute_says_wrong_type) {
+    const graph snn = snn_from_ann(zoo_build(zoo_options{}), snn_model_options{});
+    const std::string d = tmp_dir("attr_type");
+    save_model(d, snn);
+    const std::string json = read_file(d + "/model.json");
+    const auto replace_value = [&](const std::string & key, const std::string & value) {
+        std::string s = json;
+        const size_t k = s.find("\"" + key + "\": ");
+        EXPECT_NE(k, std::string::npos) << key;
+        const size_t v = k + key.size() + 4;
+        s.replace(v, s.find_first_of(",\n}", v) - v, value);
+        return s;
+    };
+    write_file_atomic(d + "/model.json", replace_value("reset", "1.5"));
+    expect_load_error(d, "attribute 'reset' has the wrong type");
+    write_file_atomic(d + "/model.json", replace_value("detach_reset", "0.5"));
+    expect_load_error(d, "attribute 'detach_reset' has the wrong type");
+    // Integer attributes keep the float refusal.
+    write_file_atomic(d + "/model.json", replace_value("groups", "2.5"));
+    expect_load_error(d, "attribute 'groups' must be an integer, got 2.5");
 }

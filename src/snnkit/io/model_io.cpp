@@ -87,7 +87,11 @@ T get_or(const json & j, const char * key, T dflt, const std::string & where) {
     if (!j.contains(key)) {
         return dflt;
     }
-    if (!std::is_floating_point<T>::value) {
+    // Only integer attributes (and integer arrays) get the float check; a float in a string or bool
+    // attribute is a type error like any other.
+    const bool integer_target = !std::is_floating_point<T>::value && !std::is_same<T, bool>::value &&
+                                !std::is_same<T, std::string>::value;
+    if (integer_target) {
         require_integers(j.at(key), std::string("attribute '") + key + "'", where);
     }
     try {
