@@ -10,19 +10,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <sstream>
 
 namespace snnkit {
-
-std::string shape_text(at::IntArrayRef s) {
-    std::ostringstream o;
-    o << "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        o << (i ? ", " : "") << s[i];
-    }
-    o << "]";
-    return o.str();
-}
 
 // TensorProto -> CPU tensor (float32 for floating types, int64 for integer types).
 at::Tensor onnx_tensor(const onnx::TensorProto & t, const std::string & where) {

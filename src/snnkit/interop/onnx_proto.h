@@ -2,6 +2,8 @@
 // headers stay out of this one, so it installs without them).
 #pragma once
 
+#include "snnkit/core/shape_text.h"
+
 #include <ATen/ATen.h>
 
 #include <string>
@@ -14,9 +16,6 @@ class TensorProto;
 } // namespace onnx
 
 namespace snnkit {
-
-// "[a, b, c]"
-std::string shape_text(at::IntArrayRef s);
 
 // TensorProto -> CPU tensor (float32 for FLOAT / DOUBLE, int64 for INT64 / INT32; raw or typed data).
 // Throws snnkit::error naming `where` and the tensor for external data, other types, size mismatches.

@@ -3,12 +3,11 @@
 #include "snnkit/neuron/neuron.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/shape_text.h"
 #include "snnkit/neuron/neuron_kernel.h"
 
 #include <ATen/Dispatch.h>
 #include <torch/csrc/autograd/custom_function.h>
-
-#include <sstream>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -18,27 +17,15 @@ namespace snnkit {
 
 namespace kernel {
 
-namespace {
-
-std::string shape_str(at::IntArrayRef sizes) {
-    std::ostringstream os;
-    os << '[';
-    for (size_t i = 0; i < sizes.size(); ++i) os << (i ? ", " : "") << sizes[i];
-    os << ']';
-    return os.str();
-}
-
-} // namespace
-
 neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
                                   const at::Tensor & v0) {
     if (!x.defined()) fail(where, "x is undefined");
     if (!x.device().is_cpu()) fail(where, "x is on " + x.device().str() + "; only CPU tensors are supported");
     if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble)
         fail(where, std::string("x has dtype ") + c10::toString(x.scalar_type()) + "; expected float32 or float64");
-    if (x.dim() < 2) fail(where, "x has shape " + shape_str(x.sizes()) + "; expected time-major [T, N, ...]");
+    if (x.dim() < 2) fail(where, "x has shape " + shape_text(x.sizes()) + "; expected time-major [T, N, ...]");
     if (x.size(0) == 0)
-        fail(where, "x has T = 0 time steps (shape " + shape_str(x.sizes()) + "); need T >= 1");
+        fail(where, "x has T = 0 time steps (shape " + shape_text(x.sizes()) + "); need T >= 1");
 
     neuron_inputs in;
     in.x = x.contiguous();
@@ -57,7 +44,7 @@ neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & 
     } else if (v_th.dim() == 1 && x.dim() >= 3 && v_th.size(0) == sh.C) {
         in.vth_kind = fill_kind::channel;
     } else {
-        fail(where, "v_th has shape " + shape_str(v_th.sizes()) + " for x " + shape_str(x.sizes()) +
+        fail(where, "v_th has shape " + shape_text(v_th.sizes()) + " for x " + shape_text(x.sizes()) +
                         "; expected a 0-d scalar or " + channel_hint);
     }
     in.v_th = v_th.detach().to(x.scalar_type()).contiguous();
@@ -75,10 +62,10 @@ neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & 
         } else if (v0.dim() == 1 && x.dim() >= 3 && v0.size(0) == sh.C) {
             in.v0_kind = fill_kind::channel;
         } else {
-            fail(where, "v0 has shape " + shape_str(v0.sizes()) + " for x " + shape_str(x.sizes()) +
+            fail(where, "v0 has shape " + shape_text(v0.sizes()) + " for x " + shape_text(x.sizes()) +
                             "; expected undefined (zeros), a 0-d scalar, " +
                             (x.dim() >= 3 ? "[C] = [" + std::to_string(sh.C) + "], " : std::string()) +
-                            "or one step " + shape_str(step));
+                            "or one step " + shape_text(step));
         }
         if (!v0.device().is_cpu()) fail(where, "v0 is on " + v0.device().str() + "; only CPU tensors are supported");
         in.v0 = v0.to(x.scalar_type());

@@ -2,6 +2,7 @@
 #include "snnkit/nn/graph.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/shape_text.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -26,14 +27,6 @@ const op_name k_op_names[] = {
     {op_kind::dropout, "dropout"},      {op_kind::add, "add"},
     {op_kind::spike, "spike"},
 };
-
-std::string shape_str(at::IntArrayRef s) {
-    std::string r = "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        r += (i ? ", " : "") + std::to_string(s[i]);
-    }
-    return r + "]";
-}
 
 } // namespace
 
@@ -152,10 +145,10 @@ void graph::validate() const {
             }
             const std::vector<int64_t> want{a.out, a.in / a.groups, a.kernel[0], a.kernel[1]};
             if (w.sizes().vec() != want) {
-                fail(where, "weight shape " + shape_str(w.sizes()) + " does not match attributes " + shape_str(want));
+                fail(where, "weight shape " + shape_text(w.sizes()) + " does not match attributes " + shape_text(want));
             }
             if (b.defined() && (b.dim() != 1 || b.size(0) != a.out)) {
-                fail(where, "bias shape " + shape_str(b.sizes()) + " should be [" + std::to_string(a.out) + "]");
+                fail(where, "bias shape " + shape_text(b.sizes()) + " should be [" + std::to_string(a.out) + "]");
             }
             break;
         }
@@ -164,7 +157,7 @@ void graph::validate() const {
                 fail(where, "weight shape must be [" + std::to_string(a.out) + ", " + std::to_string(a.in) + "]");
             }
             if (b.defined() && (b.dim() != 1 || b.size(0) != a.out)) {
-                fail(where, "bias shape " + shape_str(b.sizes()) + " should be [" + std::to_string(a.out) + "]");
+                fail(where, "bias shape " + shape_text(b.sizes()) + " should be [" + std::to_string(a.out) + "]");
             }
             break;
         case op_kind::batch_norm:
