@@ -27,18 +27,13 @@ read -r -a methods <<< "${METHODS:-none bias-shift light advanced}"
 limit=${LIMIT:-0}
 threads=${THREADS:-0}
 snn="$build/snnkit"
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/cifar_data.sh"
 tmax=0
 for t in "${ts[@]}"; do [ "$t" -gt "$tmax" ] && tmax=$t; done
 mkdir -p "$out/snn"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 
-if [ ! -d "$data/train" ] || [ ! -d "$data/test" ]; then
-  tarball=$here/../shared/datasets/cifar10-jpeg.tar.gz
-  [ -f "$tarball" ] || { echo "cifar_conversion_table: no $data/train and no $tarball to extract" >&2; exit 1; }
-  log "extracting $tarball to $data"
-  mkdir -p "$data.partial" && tar xzf "$tarball" -C "$data.partial" && mv "$data.partial" "$data"
-fi
+cifar_data_ready "$data"
 
 # 1. The ANN (resumable).
 if [ ! -s "$out/ann.json" ]; then

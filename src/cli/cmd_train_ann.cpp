@@ -62,6 +62,9 @@ void run(train_ann_args & args) {
                              {"epochs", r.epochs},
                              {"train_seconds", r.train_seconds},
                              {"peak_rss_mib", peak_rss_mib()},
+                             {"train", train_config_json(a)},
+                             {"train_samples", d.train.labels.size(0)},
+                             {"test_samples", d.test.labels.size(0)},
                              {"stats_layers", layers},
                              {"model", a.train.out_dir},
                              {"history", hist}};

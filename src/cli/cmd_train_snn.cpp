@@ -27,6 +27,7 @@ struct train_snn_args {
     bool dspike_adapt = false;
     double b0 = 3.0;
     snnkit::dspike_adapt_options adapt;
+    std::string init; // --init: a saved model whose weights start the training (hybrid ANN -> SNN)
 };
 
 void configure_neuron(train_snn_args & a) {
@@ -77,6 +78,12 @@ void run(train_snn_args & args) {
     const train_data d = prepare_training(a, "train-snn");
     a.zoo.clip = 0.0;
     snnkit::graph g = snnkit::snn_from_ann(snnkit::zoo_build(a.zoo), args.snn);
+    if (!args.init.empty()) {
+        snnkit::snn_init_from(g, snnkit::load_model(args.init), args.init);
+        if (!a.quiet) {
+            std::fprintf(stderr, "train-snn: weights from %s\n", args.init.c_str());
+        }
+    }
     const int64_t T = args.snn.T;
 
     a.train.snn_T = T;
@@ -130,6 +137,7 @@ void run(train_snn_args & args) {
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"neuron", neuron},
         {"train", train_config_json(a)},
+        {"init", args.init},
         {"metrics", {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
         {"history", hist},
     };
@@ -144,6 +152,10 @@ void run(train_snn_args & args) {
                              {"train_seconds", r.train_seconds},
                              {"dspike_adapt_seconds", adapt_seconds},
                              {"peak_rss_mib", peak},
+                             {"train", train_config_json(a)},
+                             {"init", args.init},
+                             {"train_samples", d.train.labels.size(0)},
+                             {"test_samples", d.test.labels.size(0)},
                              {"model", a.train.out_dir},
                              {"history", hist}};
     write_json_file(a.json_path, result.dump(2));
@@ -160,6 +172,8 @@ void add_train_snn(CLI::App & app) {
         "train-snn", "Train an SNN directly: surrogate-gradient BPTT, optional Dspike temperature adaptation");
     add_train_flags(s, a->common);
     s->add_option("--T", a->snn.T, "Time steps")->capture_default_str();
+    s->add_option("--init", a->init,
+                  "Start from the weights of a saved model of the same --arch (a train-ann ANN: hybrid training)");
     s->add_option("--neuron", a->neuron, "lif | if (if: alpha = 1)")->capture_default_str();
     s->add_option("--alpha", a->alpha, "LIF leak factor alpha in v = alpha v + I")->capture_default_str();
     s->add_option("--vth", a->snn.v_th, "Firing threshold V_th")->capture_default_str();

@@ -43,7 +43,12 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--weight-decay", a.train.optim.weight_decay, "Weight decay")->capture_default_str();
     s->add_option("--label-smoothing", a.train.label_smoothing, "Label smoothing")->capture_default_str();
     s->add_option("--dropout", a.zoo.dropout, "Dropout before the classifier (< 0: the architecture's default)");
-    s->add_flag("--no-augment", a.no_augment, "Disable random crop / flip");
+    s->add_option("--augment", a.augment,
+                  "default | none | crop | flip | crop+flip (default = crop+flip for CIFAR / imagefolder, "
+                  "none for (F)MNIST)")
+        ->capture_default_str();
+    s->add_option("--crop-pad", a.crop_pad, "Zero-padding of the random crop, pixels")->capture_default_str();
+    s->add_flag("--no-augment", a.no_augment, "Same as --augment none");
     s->add_option("--seed", a.train.seed, "Seed of init, data order, augmentation, dropout")->capture_default_str();
     s->add_option("--out", a.train.out_dir, "Output directory (model, checkpoint, log)")->required();
     s->add_flag("--resume", a.train.resume, "Continue from OUT/checkpoint.safetensors");
@@ -69,13 +74,14 @@ train_data prepare_training(train_cli & a, const char * command) {
     a.zoo.input_shape = d.train.images.sizes().slice(1).vec();
     a.zoo.num_classes = d.train.num_classes;
     a.train.eval_preprocess = snnkit::dataset_preprocess(a.data.name);
-    a.train.augment = a.no_augment ? a.train.eval_preprocess : snnkit::dataset_augment(a.data.name);
+    a.train.augment = snnkit::dataset_augment(a.data.name, a.no_augment ? "none" : a.augment, a.crop_pad);
     a.train.progress = !a.quiet;
     if (!a.quiet) {
-        std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), %d threads\n", command,
+        std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), augmentation %s, %d threads\n",
+                     command,
                      a.zoo.arch.c_str(), a.data.name.c_str(), static_cast<long long>(d.train.images.size(0)),
                      static_cast<long long>(d.test.images.size(0)), static_cast<long long>(d.train.num_classes),
-                     at::get_num_threads());
+                     snnkit::augment_name(a.train.augment).c_str(), at::get_num_threads());
     }
     return d;
 }
@@ -84,7 +90,7 @@ nlohmann::json train_config_json(const train_cli & a) {
     return {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
             {"lr", a.train.optim.lr}, {"weight_decay", a.train.optim.weight_decay},
             {"momentum", a.train.optim.momentum}, {"schedule", a.train.schedule}, {"seed", a.train.seed},
-            {"augment", !a.no_augment}, {"threads", at::get_num_threads()}};
+            {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()}};
 }
 
 double peak_rss_mib() {

@@ -26,7 +26,11 @@ struct train_cli {
     int threads = 0;
     /// use only the first N training / test images (0 = all)
     int64_t limit_train = 0, limit_test = 0;
-    /// no random crop / flip
+    /// training augmentation: default | none | crop | flip | crop+flip (see dataset_augment)
+    std::string augment = "default";
+    /// zero-padding of the random crop
+    int crop_pad = 4;
+    /// --no-augment: same as --augment none
     bool no_augment = false;
     /// no progress output
     bool quiet = false;

@@ -13,6 +13,12 @@ py=/usr/bin/python3
 
 "$snn" train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --lr 0.05 --limit-train 2000 \
   --limit-test 200 --stats-samples 256 --out "$work/ann" --json "$work/ann.json" --quiet --threads 2 > /dev/null
+$py - "$work/ann.json" <<'PY' || fail "train-ann JSON: images and training configuration"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["train_samples"] == 2000 and r["test_samples"] == 200, r
+assert r["train"]["batch_size"] == 64 and r["train"]["lr"] == 0.05 and r["train"]["optimizer"] == "sgd", r["train"]
+PY
 "$snn" convert --model "$work/ann" --T 4 --out "$work/snn" --json "$work/conv.json" --quiet
 "$snn" stats --model "$work/snn" --limit 100 --json "$work/stats.json" --quiet --threads 2 > "$work/stats.txt"
 "$snn" eval --model "$work/snn" --T 4 --limit 100 --error-samples 32 --stats --json "$work/eval.json" --quiet \

@@ -22,6 +22,9 @@ r = json.load(open(sys.argv[1]))
 assert r["command"] == "train-snn" and r["T"] == 4, r
 assert 20 < r["test_accuracy"] <= 100, r["test_accuracy"]
 assert r["peak_rss_mib"] > 0
+assert r["train_samples"] == 1280 and r["test_samples"] == 500, r
+assert r["train"]["batch_size"] == 64 and r["train"]["lr"] == 0.05 and r["train"]["epochs"] == 2, r["train"]
+assert r["train"]["augment"] == "none", r["train"]  # the (F)MNIST default
 h = r["history"]
 assert len(h) == 2
 for e in h:
@@ -55,12 +58,27 @@ grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
 "$snn" "${args[@]}" --out "$work/part" --resume > /dev/null
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
 
-# 4. Bad input: one clear error line, non-zero exit.
+# 4. --init: the T = 4 model above starts a T = 2 run. After 4 low-lr steps it keeps most of the trained
+# accuracy (58.4 % against 58.8 % when written; the same run from scratch gave 13 %).
+"$snn" train-snn --dataset fmnist --arch cnn --T 2 --epochs 1 --batch-size 64 --lr 0.01 --limit-train 256 \
+  --limit-test 500 --init "$work/m" --out "$work/init" --json "$work/init.json" --threads 2 > /dev/null 2>"$work/init.err"
+grep -q "weights from $work/m" "$work/init.err" || fail "--init should say where the weights came from"
+$py - "$work/r.json" "$work/init.json" <<'PY' || fail "--init result"
+import json, sys
+r, i = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert i["init"].endswith("/m"), i["init"]
+assert i["test_accuracy"] > r["test_accuracy"] - 15, (i["test_accuracy"], r["test_accuracy"])
+PY
+
+# 5. Bad input: one clear error line, non-zero exit.
 base=(train-snn --dataset fmnist --limit-train 256 --limit-test 64 --epochs 1 --quiet --out "$work/x")
 expect_error "unknown neuron" "$snn" "${base[@]}" --neuron izhikevich
+expect_error "unknown augmentation" "$snn" "${base[@]}" --augment rotate
 expect_error "unknown name 'gauss'" "$snn" "${base[@]}" --surrogate gauss
 expect_error "needs --surrogate dspike" "$snn" "${base[@]}" --dspike-adapt
 expect_error "unknown reset" "$snn" "${base[@]}" --reset sideways
 expect_error "--T" "$snn" "${base[@]}" --T 0
 expect_error "--alpha" "$snn" "${base[@]}" --alpha 1.5
+expect_error "no such file" "$snn" "${base[@]}" --init "$work/none"
+expect_error "layer 'conv1'" "$snn" "${base[@]}" --arch cnn-plif --init "$work/m"
 echo "train_snn.sh: all checks passed"

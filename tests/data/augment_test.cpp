@@ -2,6 +2,7 @@
 // determinism and argument checks.
 #include "data/data_fixtures.h"
 #include "snnkit/data/augment.h"
+#include "snnkit/data/dataset_by_name.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -174,4 +175,33 @@ TEST(AugmentErrors, BadArguments) {
     EXPECT_TRUE(one_line_with(error_of([&] { make_batch(img.to(at::kFloat), make_idx({0}), {}, 0); }), {"uint8"}));
     EXPECT_TRUE(one_line_with(error_of([&] { make_batch(img[0], make_idx({0}), {}, 0); }), {"[N, C, H, W]"}));
     EXPECT_TRUE(one_line_with(error_of([&] { make_batch(img, at::zeros({2}, at::kFloat), {}, 0); }), {"idx"}));
+}
+
+// The --augment specs: each dataset's default, the explicit forms, the padding, and their names.
+TEST(AugmentSpec, DefaultsExplicitFormsAndNames) {
+    using snnkit::augment_name;
+    using snnkit::dataset_augment;
+    const augment_options fm = dataset_augment("fmnist");
+    EXPECT_EQ(fm.pad_crop, 0);
+    EXPECT_FALSE(fm.hflip);
+    EXPECT_EQ(fm.mean, snnkit::dataset_preprocess("fmnist").mean); // normalisation kept
+    EXPECT_EQ(augment_name(fm), "none");
+    const augment_options c10 = dataset_augment("cifar10");
+    EXPECT_EQ(c10.pad_crop, 4);
+    EXPECT_TRUE(c10.hflip);
+    EXPECT_EQ(augment_name(c10), "crop (pad 4) + flip");
+    const augment_options fm_cf = dataset_augment("fmnist", "crop+flip", 2);
+    EXPECT_EQ(fm_cf.pad_crop, 2);
+    EXPECT_TRUE(fm_cf.hflip);
+    EXPECT_EQ(fm_cf.std, snnkit::dataset_preprocess("fmnist").std);
+    EXPECT_EQ(augment_name(dataset_augment("cifar10", "none")), "none");
+    EXPECT_EQ(augment_name(dataset_augment("mnist", "crop", 3)), "crop (pad 3)");
+    EXPECT_EQ(augment_name(dataset_augment("cifar10", "flip", 0)), "flip"); // no crop: the padding is unused
+}
+
+TEST(AugmentSpec, BadSpecsNameTheFlag) {
+    EXPECT_TRUE(one_line_with(error_of([] { snnkit::dataset_augment("fmnist", "rotate"); }),
+                              {"--augment rotate", "unknown augmentation", "crop+flip"}));
+    EXPECT_TRUE(one_line_with(error_of([] { snnkit::dataset_augment("fmnist", "crop", 0); }), {"--crop-pad 0", "1 to 16"}));
+    EXPECT_TRUE(one_line_with(error_of([] { snnkit::dataset_augment("cifar10", "default", 17); }), {"--crop-pad 17"}));
 }

@@ -59,13 +59,30 @@ augment_options dataset_preprocess(const std::string & name) {
     return a;
 }
 
-augment_options dataset_augment(const std::string & name) {
+augment_options dataset_augment(const std::string & name, const std::string & spec, int crop_pad) {
     augment_options a = dataset_preprocess(name);
-    if (name != "fmnist" && name != "mnist") {
-        a.pad_crop = 4;
-        a.hflip = true;
+    std::string s = spec;
+    if (s == "default") {
+        s = name == "fmnist" || name == "mnist" ? "none" : "crop+flip";
     }
+    if (s != "none" && s != "crop" && s != "flip" && s != "crop+flip") {
+        fail("--augment " + spec, "unknown augmentation (known: default, none, crop, flip, crop+flip)");
+    }
+    const bool crop = s == "crop" || s == "crop+flip";
+    if (crop && (crop_pad < 1 || crop_pad > 16)) {
+        fail("--crop-pad " + std::to_string(crop_pad), "the random crop's padding must be 1 to 16 pixels");
+    }
+    a.pad_crop = crop ? crop_pad : 0;
+    a.hflip = s == "flip" || s == "crop+flip";
     return a;
+}
+
+std::string augment_name(const augment_options & a) {
+    const std::string crop = a.pad_crop > 0 ? "crop (pad " + std::to_string(a.pad_crop) + ")" : "";
+    if (crop.empty()) {
+        return a.hflip ? "flip" : "none";
+    }
+    return a.hflip ? crop + " + flip" : crop;
 }
 
 } // namespace snnkit

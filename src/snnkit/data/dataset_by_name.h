@@ -28,8 +28,13 @@ std::string dataset_dir(const dataset_spec & spec);
 // Standard normalisation (mean/std per channel) of the named dataset; for imagefolder the ImageNet one.
 augment_options dataset_preprocess(const std::string & name);
 
-// Training augmentation for the dataset: CIFAR / imagefolder random crop (pad 4) + flip; none for (F)MNIST.
-augment_options dataset_augment(const std::string & name);
+// Training augmentation for the dataset. spec: "default" (CIFAR / imagefolder: random crop + flip;
+// (F)MNIST: none, since flipped digits change meaning), "none", "crop", "flip" or "crop+flip"; crop_pad is
+// the zero-padding of the random crop (1 to 16). Throws snnkit::error naming --augment / --crop-pad.
+augment_options dataset_augment(const std::string & name, const std::string & spec = "default", int crop_pad = 4);
+
+// "none", "crop (pad P)", "flip" or "crop (pad P) + flip": what an augment_options does, for logs and JSON.
+std::string augment_name(const augment_options & a);
 
 std::vector<std::string> dataset_names();
 

@@ -2,7 +2,10 @@
 #include "snnkit/train/snn_model.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/shape_text.h"
 #include "snnkit/nn/snn_forward.h"
+
+#include <map>
 
 namespace snnkit {
 
@@ -34,6 +37,40 @@ graph snn_from_ann(const graph & ann, const snn_model_options & opt) {
     }
     g.validate();
     return g;
+}
+
+void snn_init_from(graph & snn, const graph & src, const std::string & where) {
+    std::map<std::string, int> by_name;
+    for (size_t i = 0; i < src.nodes.size(); ++i) {
+        by_name[src.nodes[i].name] = static_cast<int>(i);
+    }
+    for (auto & n : snn.nodes) {
+        if (n.params.empty()) {
+            continue;
+        }
+        auto it = by_name.find(n.name);
+        if (it == by_name.end()) {
+            fail(where, "has no layer '" + n.name + "' (was it trained with the same --arch?)");
+        }
+        const node & s = src.nodes[it->second];
+        for (auto & kv : n.params) {
+            auto p = s.params.find(kv.first);
+            if (p == s.params.end() || !p->second.sizes().equals(kv.second.sizes())) {
+                fail(where, "layer '" + n.name + "': " + kv.first + " " +
+                                (p == s.params.end() ? "is missing" : "has shape " + shape_text(p->second.sizes())) +
+                                ", the SNN's is " + shape_text(kv.second.sizes()));
+            }
+        }
+        for (auto & kv : n.params) {
+            kv.second = s.params.at(kv.first).detach().clone();
+        }
+        for (auto & kv : n.buffers) {
+            auto b = s.buffers.find(kv.first);
+            if (b != s.buffers.end() && b->second.sizes().equals(kv.second.sizes())) {
+                kv.second = b->second.detach().clone();
+            }
+        }
+    }
 }
 
 forward_fn snn_forward_fn(const graph & g, int64_t T) {

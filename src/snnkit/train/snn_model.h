@@ -31,6 +31,13 @@ forward_fn snn_forward_fn(const graph & g, int64_t T);
 // Sets the surrogate shape parameter (width, sharpness, Dspike's b) of every spike node.
 void set_surrogate_param(graph & g, double param);
 
+// Hybrid training: copies the weights of a trained model `src` (an ANN from train-ann, or another SNN) into
+// the SNN graph `snn` of the same architecture. Every parameter of `snn` must exist in `src` under the same
+// node and name with the same shape; buffers present in both (BatchNorm running statistics) are copied too,
+// while the spike nodes keep their threshold. Throws snnkit::error naming `where` and the first layer
+// that does not match.
+void snn_init_from(graph & snn, const graph & src, const std::string & where);
+
 // The index of the first conv2d / linear node (the "first layer" whose weights Dspike's FDG perturbs);
 // throws snnkit::error when there is none.
 int first_weight_layer(const graph & g);
