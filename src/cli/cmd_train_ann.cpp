@@ -62,12 +62,10 @@ void run(train_ann_args & args) {
                              {"epochs", r.epochs},
                              {"train_seconds", r.train_seconds},
                              {"peak_rss_mib", peak_rss_mib()},
-                             {"train", train_config_json(a)},
-                             {"train_samples", d.train.labels.size(0)},
-                             {"test_samples", d.test.labels.size(0)},
                              {"stats_layers", layers},
                              {"model", a.train.out_dir},
                              {"history", hist}};
+    result.update(train_inputs_json(a, d));
     write_json_file(a.json_path, result.dump(2));
     std::printf("test_accuracy %.2f %%  epochs %d  train_seconds %.1f  model %s\n", r.test_accuracy, r.epochs,
                 r.train_seconds, a.train.out_dir.c_str());

@@ -152,12 +152,10 @@ void run(train_snn_args & args) {
                              {"train_seconds", r.train_seconds},
                              {"dspike_adapt_seconds", adapt_seconds},
                              {"peak_rss_mib", peak},
-                             {"train", train_config_json(a)},
                              {"init", args.init},
-                             {"train_samples", d.train.labels.size(0)},
-                             {"test_samples", d.test.labels.size(0)},
                              {"model", a.train.out_dir},
                              {"history", hist}};
+    result.update(train_inputs_json(a, d));
     write_json_file(a.json_path, result.dump(2));
     if (args.dspike_adapt && !a.quiet) {
         print_dspike_table(hist);

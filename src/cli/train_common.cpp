@@ -93,6 +93,12 @@ nlohmann::json train_config_json(const train_cli & a) {
             {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()}};
 }
 
+nlohmann::json train_inputs_json(const train_cli & a, const train_data & d) {
+    return {{"train", train_config_json(a)},
+            {"train_samples", d.train.labels.size(0)},
+            {"test_samples", d.test.labels.size(0)}};
+}
+
 double peak_rss_mib() {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);

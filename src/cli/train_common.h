@@ -49,6 +49,10 @@ train_data prepare_training(train_cli & a, const char * command);
 // The training configuration recorded in a model's metadata ("train": epochs, batch, optimizer, ...).
 nlohmann::json train_config_json(const train_cli & a);
 
+// What every training result JSON records about its inputs: "train" (train_config_json), "train_samples",
+// "test_samples".
+nlohmann::json train_inputs_json(const train_cli & a, const train_data & d);
+
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();
 
