@@ -45,6 +45,12 @@ TEST(trainer, resume_after_interruption_is_bit_identical) {
     }
     EXPECT_EQ(stops, 2);
     ASSERT_EQ(rb.history.size(), ra.history.size());
+    // Each epoch's seconds include the part run before a restart: they add up to the total training time.
+    double epoch_sum = 0;
+    for (const epoch_metrics & e : rb.history) {
+        epoch_sum += e.seconds;
+    }
+    EXPECT_NEAR(epoch_sum, rb.train_seconds, 1e-9 * (1 + rb.train_seconds));
     EXPECT_EQ(rb.history.back().test_accuracy, ra.history.back().test_accuracy);
     EXPECT_TRUE(std::filesystem::exists(dir + "/train_log.jsonl"));
 }

@@ -19,12 +19,22 @@ std::string format_duration(double s) {
     return buf;
 }
 
-progress_bar::progress_bar(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total > 0 ? total : 1), enabled_(enabled), tty_(::isatty(2) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+double progress_eta(int64_t done, int64_t start_done, int64_t total, double run_seconds) {
+    const int64_t run_done = done - start_done;
+    if (run_done <= 0 || done >= total) {
+        return 0;
+    }
+    return run_seconds * static_cast<double>(total - done) / static_cast<double>(run_done);
+}
+
+progress_bar::progress_bar(std::string label, int64_t total, bool enabled, int64_t start_done, double prior_seconds)
+    : label_(std::move(label)), total_(total > 0 ? total : 1), start_done_(start_done), prior_seconds_(prior_seconds),
+      enabled_(enabled), tty_(::isatty(2) != 0), start_(std::chrono::steady_clock::now()), last_draw_(start_) {
+    last_quarter_ = static_cast<int>(4.0 * static_cast<double>(start_done) / static_cast<double>(total_));
+}
 
 double progress_bar::elapsed_seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    return prior_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
 void progress_bar::update(int64_t done, const std::string & extra) {
@@ -44,7 +54,7 @@ void progress_bar::update(int64_t done, const std::string & extra) {
     last_draw_ = now;
     last_quarter_ = quarter;
     const double el = elapsed_seconds();
-    const double eta = frac > 0 ? el * (1 - frac) / frac : 0;
+    const double eta = progress_eta(done, start_done_, total_, el - prior_seconds_);
     const int width = 24;
     const int fill = static_cast<int>(frac * width);
     std::string bar(static_cast<size_t>(fill), '#');

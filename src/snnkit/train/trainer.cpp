@@ -264,8 +264,18 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                                       make_batch(train.images, idx, o.augment, rng_mix(o.seed, 0x00e0, pos.epoch)),
                                       train.labels.index_select(0, idx));
         }
+        // A resumed epoch already took this long before the checkpoint (pos.seconds counts finished epochs
+        // plus the part of this one).
+        double epoch_prior = 0;
+        if (pos.step > 0) {
+            epoch_prior = pos.seconds;
+            for (const epoch_metrics & e : history) {
+                epoch_prior -= e.seconds;
+            }
+            epoch_prior = std::max(0.0, epoch_prior);
+        }
         progress_bar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(o.epochs),
-                         steps_per_epoch, o.progress);
+                         steps_per_epoch, o.progress, pos.step, epoch_prior);
         auto t0 = std::chrono::steady_clock::now();
         double lr = o.optim.lr;
         for (; pos.step < steps_per_epoch; ++pos.step) {
@@ -335,7 +345,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                               ? evaluate_accuracy(forward, test, o.eval_preprocess, o.eval_batch_size)
                               : 0.0;
         m.lr = lr;
-        m.seconds = secs;
+        m.seconds = epoch_prior + secs;
         m.note = pos.note;
         history.push_back(m);
         char extra[128];
