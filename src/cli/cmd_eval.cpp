@@ -81,13 +81,12 @@ void run(eval_args & a) {
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
     ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & out) {
-        if (nd.op == snnkit::op_kind::spike) {
+        if (collector) {
+            collector->observe(i, nd, out); // it counts the spikes too: no second pass over them
+        } else if (nd.op == snnkit::op_kind::spike) {
             auto & f = fired[i];
             f.first += static_cast<double>(out.ne(0).sum().item<int64_t>());
             f.second += static_cast<double>(out.numel());
-        }
-        if (collector) {
-            collector->observe(i, nd, out);
         }
     };
     const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, pre, ro);
@@ -102,6 +101,15 @@ void run(eval_args & a) {
     result["accuracy_per_t"] = acc_t;
     result["conversion"] = meta.value("conversion", nlohmann::json::object());
     nlohmann::json layers = nlohmann::json::array();
+    snnkit::network_stats st;
+    if (collector) {
+        st = collector->result();
+        for (const snnkit::neuron_stats & ns : st.neurons) {
+            if (!(a.stats_opt.input_events && ns.name == g.nodes[0].name)) { // spike nodes only
+                layers.push_back({{"layer", ns.name}, {"firing_rate", ns.firing_rate}});
+            }
+        }
+    }
     for (const auto & kv : fired) {
         layers.push_back({{"layer", g.nodes[kv.first].name}, {"firing_rate", kv.second.first / kv.second.second}});
     }
@@ -120,7 +128,7 @@ void run(eval_args & a) {
     }
     result["layers"] = layers;
     if (collector) {
-        result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(collector->result()));
+        result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(st));
     }
     write_json_file(a.json_path, result.dump(2));
 
@@ -140,7 +148,7 @@ void run(eval_args & a) {
                     l.contains("conversion_mse") ? std::to_string(l["conversion_mse"].get<double>()).c_str() : "-");
     }
     if (collector) {
-        std::printf("\n%s", snnkit::stats_table(collector->result()).c_str());
+        std::printf("\n%s", snnkit::stats_table(st).c_str());
     }
 }
 

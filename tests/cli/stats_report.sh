@@ -23,6 +23,8 @@ PY
 "$snn" stats --model "$work/snn" --limit 100 --json "$work/stats.json" --quiet --threads 2 > "$work/stats.txt"
 "$snn" eval --model "$work/snn" --T 4 --limit 100 --error-samples 32 --stats --json "$work/eval.json" --quiet \
   --threads 2 > "$work/eval.txt"
+"$snn" eval --model "$work/snn" --T 4 --limit 100 --error-samples 32 --json "$work/eval_plain.json" --quiet \
+  --threads 2 > /dev/null
 "$snn" stats --model "$work/snn" --limit 100 --encoding poisson --e-ac 1 --e-mac 10 --json "$work/poisson.json" \
   --quiet --threads 2 > /dev/null
 "$snn" stats --arch vgg16 --json "$work/vgg.json" > /dev/null
@@ -50,7 +52,13 @@ assert abs(l["fc1"]["sops"] - 256 * n["conv2.relu"]["spikes"]) < 1e-6 * l["fc1"]
 t = s["totals"]
 assert abs(t["snn_energy_pj"] - (0.9 * t["sops"] + 4.6 * t["snn_macs"])) < 1e-6 * t["snn_energy_pj"]
 assert abs(t["ann_energy_pj"] - 4.6 * t["ann_macs"]) < 1e-6 * t["ann_energy_pj"]
-# eval --stats: the same figures from the accuracy run, and the same firing rates as eval's own table
+# eval --stats: the same figures from the accuracy run, the same firing rates in its table as in the stats,
+# and the same table and accuracy as eval without --stats (which counts the spikes itself)
+pl_ev = ld("eval_plain.json")
+assert pl_ev["accuracy"] == ev["accuracy"], (pl_ev["accuracy"], ev["accuracy"])
+assert [l["layer"] for l in pl_ev["layers"]] == [l["layer"] for l in ev["layers"]], (pl_ev["layers"], ev["layers"])
+for a, b in zip(pl_ev["layers"], ev["layers"]):
+    assert abs(a["firing_rate"] - b["firing_rate"]) < 1e-12 and abs(a["conversion_mse"] - b["conversion_mse"]) < 1e-12, (a, b)
 e = ev["stats"]
 assert abs(e["totals"]["sops"] - t["sops"]) < 1e-9 * t["sops"], (e["totals"], t)
 for a, b in zip(ev["layers"], e["neurons"]):
