@@ -25,7 +25,7 @@ struct zoo_options {
 
 // Builds the named architecture:
 //   cnn         small CNN for 28x28 inputs: conv16-BN-ReLU-avgpool, conv64-BN-ReLU-avgpool, fc256, fc
-//   cnn-plif    the PLIF paper's Fashion-MNIST net: 2x (conv128-BN-ReLU-avgpool), fc1024... (see zoo.cpp)
+//   cnn-plif    the PLIF paper's Fashion-MNIST net: 2x (conv128-BN-ReLU-avgpool), dropout, fc2048, dropout, fc
 //   vgg16       SNN_Calibration's CIFAR VGG-16 (avg-pool, BN, one linear classifier)
 //   resnet20    SNN_Calibration's CIFAR "ResNet-20" (64/128/256 channels, 1x1 projection shortcuts)
 //   resnet20-he He et al.'s CIFAR ResNet-20 (16/32/64 channels, 1x1 projection shortcuts)
