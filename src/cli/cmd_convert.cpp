@@ -153,7 +153,7 @@ void add_convert(CLI::App & app) {
     s->add_option("--threshold", a->conv.threshold, "max | p99.9 | p99.99 | search")->capture_default_str();
     s->add_flag("--channel-wise", a->conv.channel_wise, "One threshold per channel");
     s->add_flag("--bias-shift", a->conv.bias_shift, "Deng & Gu bias shift b += V_th/(2T)");
-    s->add_flag("--half-init", a->conv.half_init, "Initial potential V_th/2");
+    s->add_flag("--half-init", a->conv.half_init, "Initial potential V_th/2 (instead of --bias-shift)");
     s->add_option("--calib", a->calib, "none | light (search + BC) | advanced (search + WC + PC)")->capture_default_str();
     s->add_flag("--threshold-search", a->search, "Grid search of each layer's threshold");
     s->add_flag("--bc", a->bc, "Bias correction");

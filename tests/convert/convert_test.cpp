@@ -185,6 +185,52 @@ TEST(calibrate, bc_and_pc_each_reduce_held_out_error_and_wc_reduces_layer_loss) 
     EXPECT_LT(total(snn), e0);
 }
 
+// WC models the neuron's floor with the SNN's own bias. Under --bias-shift that bias already holds the
+// half step, and under --half-init it is v(0). One identity layer with constant inputs in [0, V]: the
+// shifted SNN rounds, so its error is the rounding error, (V/T)^2/12 per neuron, and its mean is zero. WC
+// must keep it there (counting the half step twice made WC think every output was half a step too high:
+// it pushed the biases down and the error toward the flooring error, (V/T)^2/3).
+TEST(calibrate, wc_keeps_the_rounding_of_bias_shift_and_half_init) {
+    const int64_t f = 16, T = 8;
+    graph ann = one_layer(f);
+    at::manual_seed(7);
+    const at::Tensor cal = at::rand({512, f}) * 2.0;
+    record_activation_stats(ann, cal);
+    const graph ref = ann_reference(ann);
+    for (int half : {0, 1}) {
+        convert_options co;
+        co.T = T;
+        co.bias_shift = half == 0;
+        co.half_init = half == 1;
+        graph snn = convert_to_snn(ann, co);
+        const double v = snn.nodes[snn.find("fc1.relu")].tensor("v_th").item<double>();
+        calib_options o;
+        o.progress = false;
+        o.weight_calibration = true;
+        o.wc_iters = 300;
+        o.wc_lr = 1e-2;
+        const calib_report rep = calibrate(snn, ref, cal, co, o);
+        const double step2 = (v / T) * (v / T);
+        const char * what = half ? "half-init" : "bias shift";
+        EXPECT_LT(rep.layers[0].mse_before, step2 / 8) << what; // rounding: step^2 / 12
+        EXPECT_LT(rep.layers[0].mse_after, step2 / 8) << what << ": before " << rep.layers[0].mse_before;
+    }
+}
+
+TEST(convert, bias_shift_and_half_init_together_are_refused) {
+    graph ann = small_cnn(3);
+    record_activation_stats(ann, at::randn({16, 1, 8, 8}));
+    convert_options co;
+    co.T = 8;
+    co.bias_shift = co.half_init = true;
+    try {
+        convert_to_snn(ann, co);
+        FAIL() << "expected an error";
+    } catch (const error & e) {
+        EXPECT_NE(std::string(e.what()).find("--bias-shift --half-init"), std::string::npos) << e.what();
+    }
+}
+
 TEST(calibrate, calibrated_state_survives_save_and_load) {
     graph ann = small_cnn(5);
     at::manual_seed(6);

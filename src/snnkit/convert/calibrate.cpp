@@ -213,8 +213,10 @@ at::Tensor search_threshold(const at::Tensor & pre, const at::Tensor & v_th_now,
 at::Tensor floor_ste(const at::Tensor & z) { return z + (at::floor(z) - z).detach(); }
 
 // WC for spike node i: Adam on the owner's weight and bias so that clipfloor(owner(s_in) + rest) matches a.
+// The owner's bias already holds any bias shift, so the floor's only other shift is the neuron's own
+// initial potential: floor(T x / V + v(0) / V).
 void weight_calibration(graph & snn, int i, int owner, const at::Tensor & s_in, const at::Tensor & rest,
-                        const at::Tensor & a, int64_t T, double shift, const calib_options & opt) {
+                        const at::Tensor & a, int64_t T, const calib_options & opt) {
     node & o = snn.nodes[owner];
     node work = o;
     at::Tensor w = o.params.at("weight").detach().clone().requires_grad_(true);
@@ -233,6 +235,13 @@ void weight_calibration(graph & snn, int i, int owner, const at::Tensor & s_in, 
         vshape[1] = -1;
     }
     const at::Tensor v = vth.reshape(vshape);
+    at::Tensor shift = at::zeros({}, a.options());
+    const at::Tensor v0 = snn.nodes[i].tensor("v0");
+    if (v0.defined()) {
+        // v(0) is a scalar, per channel ([C], like a channel-wise V_th) or per neuron (a sample's shape).
+        const at::Tensor v0b = v0.dim() == 1 ? v0.reshape(vshape) : v0.dim() == 0 ? v0 : v0.unsqueeze(0);
+        shift = (v0b / v).to(a.scalar_type());
+    }
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x3c, i));
     const int64_t n = s_in.size(0);
     for (int64_t it = 0; it < opt.wc_iters; ++it) {
@@ -385,7 +394,7 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
             for (int q : others) {
                 rest = rest.defined() ? rest + r.at(q) : r.at(q);
             }
-            weight_calibration(snn, i, owner, r.at(snn.nodes[owner].inputs[0]), rest, a, T, shift, opt);
+            weight_calibration(snn, i, owner, r.at(snn.nodes[owner].inputs[0]), rest, a, T, opt);
             r = cache.run(snn, i, {i}, false);
         }
         at::NoGradGuard ng;

@@ -75,6 +75,10 @@ graph convert_to_snn(const graph & ann, const convert_options & opt) {
     if (opt.T < 1) {
         fail("--T", "must be at least 1");
     }
+    if (opt.bias_shift && opt.half_init) {
+        // Both would add the half step: floor(T x / V + 1), not the intended + 1/2.
+        fail("--bias-shift --half-init", "are two forms of the same half-step shift; use one of them");
+    }
     graph g = ann_reference(ann);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         node & n = g.nodes[i];

@@ -22,7 +22,7 @@ struct convert_options {
     bool channel_wise = false;
     /// Deng & Gu bias shift: b += V_th / (2T) on every spiking layer
     bool bias_shift = false;
-    /// initial potential v(0) = V_th / 2 (the equivalent alternative to the bias shift)
+    /// initial potential v(0) = V_th / 2 (the equivalent alternative to the bias shift; not both)
     bool half_init = false;
 };
 
