@@ -71,6 +71,10 @@ void run(eval_args & a) {
     at::NoGradGuard ng;
     std::map<int, std::pair<double, double>> fired; // node -> (spikes, neuron-steps)
     a.stats_opt.input_events = a.encoding == "poisson";
+    if (a.stats_opt.input_events) { // the encoder normalises its spikes like the images
+        a.stats_opt.input_mean = pre.mean;
+        a.stats_opt.input_std = pre.std;
+    }
     std::unique_ptr<snnkit::stats_collector> collector;
     if (a.stats) {
         collector = std::make_unique<snnkit::stats_collector>(g, a.T, a.stats_opt);

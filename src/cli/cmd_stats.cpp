@@ -88,8 +88,13 @@ void run(stats_args & a) {
     const int64_t T = a.T > 0 ? a.T : snnkit::model_time_steps(meta_text, 32);
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
+    const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
     snnkit::stats_options so;
     so.input_events = a.encoding == "poisson";
+    if (so.input_events) { // the encoder normalises its spikes like the images
+        so.input_mean = pre.mean;
+        so.input_std = pre.std;
+    }
     so.static_once = !a.per_step;
     so.energy = energy;
     snnkit::stats_collector collector(g, T, so);
@@ -99,7 +104,7 @@ void run(stats_args & a) {
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
     ro.observer = collector.observer();
-    const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, snnkit::model_preprocess(meta_text, ds), ro);
+    const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, pre, ro);
     const double n = static_cast<double>(test.images.size(0));
     const double acc = 100.0 * static_cast<double>(correct[T - 1].item<int64_t>()) / n;
     result["kind"] = meta.value("kind", "snn");

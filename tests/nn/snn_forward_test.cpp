@@ -20,6 +20,36 @@ graph identity_net(int64_t f) {
 
 } // namespace
 
+// A model trained on normalised images, x = (raw - mean) / std: the spikes fire at the raw intensity and
+// are normalised the same way, so their mean over time is x (what the first layer was trained on).
+TEST(snn_forward, poisson_encoding_of_normalised_input_fires_at_the_raw_intensity) {
+    const graph g = identity_net(6);
+    const at::Tensor raw = at::tensor({0.0f, 0.1f, 0.3f, 0.5f, 0.9f, 1.0f}).reshape({1, 6});
+    const float mean = 0.25f, std = 0.5f;
+    const at::Tensor x = (raw - mean) / std;
+    snn_options so;
+    so.T = 4000;
+    so.encoding = "poisson";
+    so.seed = 5;
+    so.input_mean = {mean};
+    so.input_std = {std};
+    at::Tensor in;
+    so.observer = [&](int i, const node &, const at::Tensor & out) {
+        if (i == 0) in = out.clone();
+    };
+    at::NoGradGuard ng;
+    snn_forward(g, x, so);
+    const float lo = (0 - mean) / std, hi = (1 - mean) / std;
+    EXPECT_TRUE(at::logical_or(in.eq(lo), in.eq(hi)).all().item<bool>()); // normalised binary spikes
+    const at::Tensor fired = in.eq(hi).to(at::kFloat).mean(0).reshape({6});
+    EXPECT_LT((fired - raw.reshape({6})).abs().max().item<float>(), 0.03f) << fired;
+    EXPECT_LT((in.mean(0) - x).abs().max().item<float>(), 0.03f / std);
+    // Sizes that fit neither one value nor the channels are refused.
+    so.input_mean = {0.1f, 0.2f};
+    so.input_std = {1.0f, 1.0f};
+    EXPECT_THROW(snn_forward(g, x, so), error);
+}
+
 TEST(snn_forward, poisson_encoding_fires_at_the_clamped_pixel_value) {
     const graph g = identity_net(6);
     const at::Tensor x = at::tensor({-0.5f, 0.0f, 0.1f, 0.5f, 0.9f, 1.7f}).reshape({1, 6});

@@ -137,6 +137,23 @@ TEST(Sops, ConvWithPaddingAndStrideThenLinearByHand) {
     EXPECT_DOUBLE_EQ(s.energy_ratio(), 96 * 4.6 / (20 * 0.9));
 }
 
+// Normalised Poisson input (the encoder's spikes are (s - mean) / std): an input event is a raw 1, and
+// the zeros, now -mean/std, are not events.
+TEST(Sops, NormalisedPoissonInputCountsRawSpikes) {
+    const graph g = conv_spike_linear();
+    stats_options o;
+    o.input_events = true;
+    o.input_mean = {0.25f};
+    o.input_std = {0.5f};
+    stats_collector c(g, 2, o);
+    const at::Tensor raw = events({2, 2, 1, 3, 3}, {{0, 0, 0}, {0, 0, 4}, {1, 0, 4}, {1, 0, 7}});
+    c.observe(0, g.nodes[0], (raw - 0.25f) / 0.5f);
+    c.observe(g.find("s1"), g.nodes[2], events({2, 2, 2, 2, 2}, {{0, 0, 0}}));
+    const network_stats s = c.result();
+    EXPECT_DOUBLE_EQ(s.neurons[0].spikes, 4.0 / 2); // 4 input spikes over 2 images
+    EXPECT_DOUBLE_EQ(layer(s, "conv").input_rate, 4.0 / (2 * 2 * 9));
+}
+
 // Direct encoding: the same conv sees the analog image, computed once (static) or at every step.
 TEST(Sops, AnalogFirstLayerIsMacsOnceOrPerStep) {
     const graph g = conv_spike_linear();

@@ -34,6 +34,25 @@ at::Tensor unfold_time(const at::Tensor & folded, int64_t T) {
 
 } // namespace
 
+input_norm input_normalisation(const std::vector<float> & mean, const std::vector<float> & std, const at::Tensor & x) {
+    input_norm r;
+    if (mean.empty()) {
+        return r;
+    }
+    const int64_t c = x.dim() >= 2 ? x.size(1) : 1;
+    const auto fits = [&](size_t k) { return k == 1 || static_cast<int64_t>(k) == c; };
+    if (!fits(mean.size()) || std.size() != mean.size()) {
+        fail("input normalisation", "has " + std::to_string(mean.size()) + " means and " + std::to_string(std.size()) +
+                                        " stds for " + std::to_string(c) + " input channels");
+    }
+    std::vector<int64_t> shape(static_cast<size_t>(std::max<int64_t>(x.dim(), 2)), 1);
+    shape[1] = static_cast<int64_t>(mean.size());
+    const auto opts = at::TensorOptions().dtype(at::kFloat);
+    r.mean = at::tensor(at::ArrayRef<float>(mean), opts).reshape(shape).to(x.scalar_type());
+    r.std = at::tensor(at::ArrayRef<float>(std), opts).reshape(shape).to(x.scalar_type());
+    return r;
+}
+
 snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options & opt,
                        const std::vector<at::Tensor> * v_init) {
     const int64_t T = opt.T;
@@ -60,8 +79,14 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x9015));
             std::vector<int64_t> s{T};
             s.insert(s.end(), x.sizes().begin(), x.sizes().end());
-            const at::Tensor p = x.clamp(0.0, 1.0).unsqueeze(0).expand(s);
-            in.t = at::bernoulli(p, gen).to(x.scalar_type()).reshape([&] {
+            const input_norm norm = input_normalisation(opt.input_mean, opt.input_std, x);
+            const at::Tensor raw = norm.mean.defined() ? x * norm.std + norm.mean : x;
+            const at::Tensor p = raw.clamp(0.0, 1.0).unsqueeze(0).expand(s);
+            at::Tensor spikes = at::bernoulli(p, gen).to(x.scalar_type());
+            if (norm.mean.defined()) {
+                spikes = (spikes - norm.mean) / norm.std;
+            }
+            in.t = spikes.reshape([&] {
                 std::vector<int64_t> f{T * x.size(0)};
                 f.insert(f.end(), is.begin(), is.end());
                 return f;

@@ -21,13 +21,28 @@ struct snn_node_value {
     bool temporal = false;
 };
 
+// A per-channel input normalisation as tensors that broadcast over x [N, C, ...] (and over [T, N, C, ...]);
+// both undefined when mean is empty. Fails when the sizes fit neither one value nor x's C channels.
+struct input_norm {
+    at::Tensor mean;
+    at::Tensor std;
+};
+input_norm input_normalisation(const std::vector<float> & mean, const std::vector<float> & std, const at::Tensor & x);
+
 struct snn_options {
     /// number of time steps T
     int64_t T = 8;
     /// training mode (BatchNorm over the merged T*N batch, dropout active; surrogate gradients flow)
     bool train = false;
-    /// "direct" (the analog input at every step) or "poisson" (Bernoulli spikes with p = clamp(x, 0, 1))
+    /// "direct" (the analog input at every step) or "poisson" (Bernoulli spikes with p = clamp(raw, 0, 1),
+    /// raw being the pixel intensity before the normalisation below)
     std::string encoding = "direct";
+    /// poisson: the per-channel normalisation x went through, x = (raw - mean) / std (empty: x is raw).
+    /// The spikes are normalised the same way, so that their mean over time is x, as the first layer was
+    /// trained on (one value: all channels)
+    std::vector<float> input_mean;
+    /// poisson: see input_mean
+    std::vector<float> input_std;
     /// seed of the Poisson encoder
     uint64_t seed = 0;
     /// sees every node's output as [T, N, ...] (a static value as a broadcast view over T)

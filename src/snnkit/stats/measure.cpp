@@ -17,6 +17,8 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     snn_options so;
     so.T = opt.T;
     so.encoding = opt.encoding;
+    so.input_mean = pre.mean; // Poisson spikes are drawn from the raw intensities, then normalised
+    so.input_std = pre.std;
     so.observer = opt.observer;
     progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);
     for (int64_t s = 0; s < n; s += opt.batch) {

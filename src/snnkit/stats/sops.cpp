@@ -2,6 +2,7 @@
 #include "snnkit/stats/sops.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/nn/snn_forward.h"
 
 namespace snnkit {
 
@@ -61,7 +62,12 @@ void stats_collector::observe(int i, const node & n, const at::Tensor & out) {
         images_ += out.size(1);
     }
     if (i >= 0 && static_cast<size_t>(i) < counted_.size() && counted_[i]) {
-        counts_[i] += at::sum(out.ne(0), at::IntArrayRef{0, 1}, false, at::kDouble);
+        at::Tensor events = out.ne(0);
+        if (i == 0 && !opt_.input_mean.empty()) {
+            const input_norm norm = input_normalisation(opt_.input_mean, opt_.input_std, out.select(0, 0));
+            events = (out * norm.std + norm.mean).gt(0.5); // raw spikes are 0 or 1
+        }
+        counts_[i] += at::sum(events, at::IntArrayRef{0, 1}, false, at::kDouble);
     }
 }
 

@@ -26,6 +26,11 @@ struct energy_options {
 struct stats_options {
     /// the input carries spikes (Poisson encoding, event data): the first layer then does SOPs, not MACs
     bool input_events = false;
+    /// input_events with normalised spikes (snn_options::input_mean / input_std): an input event is a
+    /// value that maps back to a raw 1, not any non-zero value
+    std::vector<float> input_mean;
+    /// see input_mean
+    std::vector<float> input_std;
     /// analog layers whose input is the same at every step (direct encoding, before the first spike node)
     /// count once per image, as snn_forward computes them; false: once per step (T times)
     bool static_once = true;
