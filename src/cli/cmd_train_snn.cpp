@@ -11,6 +11,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -44,6 +45,10 @@ void configure_neuron(train_snn_args & a) {
     }
     n.reset = a.reset == "soft" ? snnkit::reset_mode::soft : snnkit::reset_mode::hard;
     n.surrogate.kind = snnkit::surrogate_from_string(a.surrogate);
+    if (!(a.surrogate_param >= 0.0) || !std::isfinite(a.surrogate_param)) {
+        snnkit::fail("--surrogate-param", "must be a positive number (0: the surrogate's default), got " +
+                                              std::to_string(a.surrogate_param));
+    }
     n.surrogate.param = a.surrogate_param;
     if (a.dspike_adapt) {
         if (n.surrogate.kind != snnkit::surrogate_kind::dspike) {

@@ -140,4 +140,9 @@ TEST(model_io, float_in_string_or_bool_attribute_says_wrong_type) {
     // Integer attributes keep the float refusal.
     write_file_atomic(d + "/model.json", replace_value("groups", "2.5"));
     expect_load_error(d, "attribute 'groups' must be an integer, got 2.5");
+    // Surrogate shape values out of range.
+    write_file_atomic(d + "/model.json", replace_value("surrogate_width", "0.0"));
+    expect_load_error(d, "surrogate_width must be finite and > 0");
+    write_file_atomic(d + "/model.json", replace_value("surrogate_param", "-2.0"));
+    expect_load_error(d, "surrogate_param must be finite and >= 0");
 }

@@ -98,7 +98,10 @@ TEST_P(SurrogateTest, ValueIsASmoothStep) {
     EXPECT_NEAR(snnkit::surrogate_value(s, -1e6), 0.0, 1e-5);
     EXPECT_NEAR(snnkit::surrogate_value(s, 1e6), 1.0, 1e-5);
     EXPECT_GT(snnkit::surrogate_grad(s, 0.01), 0.0);
-    if (s.kind == surrogate_kind::dspike && s.width != 1.0) return; // a window w != 1 makes Dspike jump at +-w/2
+    if (s.kind == surrogate_kind::dspike) { // continuous at the window's edges, for any width w
+        EXPECT_NEAR(snnkit::surrogate_value(s, 0.5 * s.width), 1.0, 1e-14);
+        EXPECT_NEAR(snnkit::surrogate_value(s, -0.5 * s.width), 0.0, 1e-14);
+    }
     double prev = -1.0;
     for (double x : grid(s)) { // monotone non-decreasing
         const double v = snnkit::surrogate_value(s, x);

@@ -20,8 +20,8 @@ namespace {
 
 constexpr double pi = 3.14159265358979323846;
 
-// The Dspike normaliser 1 / (2 tanh(b/2)).
-double dspike_inv2tanh(double b) { return 1.0 / (2.0 * std::tanh(0.5 * b)); }
+// The Dspike normaliser 1 / (2 tanh(b w/2)) for window width w (w = 1: the paper's 1 / (2 tanh(b/2))).
+double dspike_inv2tanh(double b, double w) { return 1.0 / (2.0 * std::tanh(0.5 * b * w)); }
 
 } // namespace
 
@@ -54,11 +54,11 @@ double surrogate_value(const surrogate_options & s, double x) {
         return 1.0 / (1.0 + std::exp(-p * x));
     case surrogate_kind::atan: // 1/2 + atan(pi/2 a x) / pi
         return 0.5 + std::atan(0.5 * pi * p * x) / pi;
-    case surrogate_kind::dspike: { // (tanh(bx) + tanh(b/2)) / (2 tanh(b/2)) on |x| <= w/2, 0 below, 1 above
+    case surrogate_kind::dspike: { // (tanh(bx) + tanh(bw/2)) / (2 tanh(bw/2)) on |x| <= w/2, 0 below, 1 above
         const double half = 0.5 * s.width;
         if (x < -half) return 0.0;
         if (x > half) return 1.0;
-        return (std::tanh(p * x) + std::tanh(0.5 * p)) * dspike_inv2tanh(p);
+        return (std::tanh(p * x) + std::tanh(p * half)) * dspike_inv2tanh(p, s.width);
     }
     }
     fail("surrogate", "unknown kind");
@@ -73,7 +73,7 @@ double surrogate_grad(const surrogate_options & s, double x) {
     case surrogate_kind::exp: return grad<surrogate_kind::exp>(x, p, s.width, 0.0);
     case surrogate_kind::sigmoid: return grad<surrogate_kind::sigmoid>(x, p, s.width, 0.0);
     case surrogate_kind::atan: return grad<surrogate_kind::atan>(x, p, s.width, 0.0);
-    case surrogate_kind::dspike: return grad<surrogate_kind::dspike>(x, p, s.width, dspike_inv2tanh(p));
+    case surrogate_kind::dspike: return grad<surrogate_kind::dspike>(x, p, s.width, dspike_inv2tanh(p, s.width));
     }
     fail("surrogate", "unknown kind");
 }
@@ -95,7 +95,7 @@ at::Tensor surrogate_value(const surrogate_options & s, const at::Tensor & x) {
     case surrogate_kind::atan: return 0.5 + at::atan(0.5 * pi * p * x) / pi;
     case surrogate_kind::dspike: {
         const double half = 0.5 * s.width;
-        const at::Tensor inside = (at::tanh(p * x) + std::tanh(0.5 * p)) * dspike_inv2tanh(p);
+        const at::Tensor inside = (at::tanh(p * x) + std::tanh(p * half)) * dspike_inv2tanh(p, s.width);
         return at::where(x < -half, at::zeros_like(x), at::where(x > half, at::ones_like(x), inside));
     }
     }
@@ -115,7 +115,7 @@ at::Tensor surrogate_grad(const surrogate_options & s, const at::Tensor & x) {
     case surrogate_kind::atan: return (0.5 * p) / (1.0 + (0.5 * pi * p * x).pow(2));
     case surrogate_kind::dspike: {
         const at::Tensor inside = (x.abs() <= 0.5 * s.width).to(x.scalar_type());
-        return p * (1.0 - at::tanh(p * x).pow(2)) * dspike_inv2tanh(p) * inside;
+        return p * (1.0 - at::tanh(p * x).pow(2)) * dspike_inv2tanh(p, s.width) * inside;
     }
     }
     fail("surrogate", "unknown kind");

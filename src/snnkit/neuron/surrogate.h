@@ -18,7 +18,7 @@ enum class surrogate_kind {
     exp,      // (a/2) * exp(-a|x|)                       (param: a, default 2)
     sigmoid,  // a * s(ax) * (1 - s(ax))                  (param: a, default 4)
     atan,     // a / (2 (1 + (pi/2 a x)^2))               (param: a, default 2)
-    dspike,   // b (1 - tanh^2(b x)) / (2 tanh(b/2)) on |x| <= w/2, 0 outside (param: b, default 3; width w = 1)
+    dspike,   // b (1 - tanh^2(b x)) / (2 tanh(b w/2)) on |x| <= w/2, 0 outside (param: b, default 3; width w = 1)
 };
 
 struct surrogate_options {
@@ -26,7 +26,7 @@ struct surrogate_options {
     surrogate_kind kind = surrogate_kind::atan;
     /// its shape parameter (width, sharpness or temperature b); <= 0 picks the kind's default
     double param = 0.0;
-    /// Dspike only: the window width w (|x| <= w/2)
+    /// Dspike only: the window width w (|x| <= w/2; the paper's is 1); the step is normalised by tanh(b w/2)
     double width = 1.0;
 };
 
@@ -67,7 +67,7 @@ inline T grad(T x, T p, T w, T inv2tanh) {
         const T z = T(1.5707963267948966) * p * x;                          // a / (2 (1 + (pi/2 a x)^2))
         return T(0.5) * p / (T(1) + z * z);
     } else {
-        const T th = std::tanh(p * x);                                     // b (1 - tanh^2 b x) / (2 tanh(b/2))
+        const T th = std::tanh(p * x);                                     // b (1 - tanh^2 b x) / (2 tanh(b w/2))
         return T(ax <= T(0.5) * w) * p * (T(1) - th * th) * inv2tanh;      //   on |x| <= w/2
     }
 }
