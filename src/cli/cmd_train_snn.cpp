@@ -80,6 +80,7 @@ void run(train_snn_args & args) {
     train_cli & a = args.common;
     configure_neuron(args);
     args.adapt.seed = a.train.seed;
+    args.adapt.label_smoothing = a.train.label_smoothing;
     const train_data d = prepare_training(a, "train-snn");
     a.zoo.clip = 0.0;
     snnkit::graph g = snnkit::snn_from_ann(snnkit::zoo_build(a.zoo), args.snn);

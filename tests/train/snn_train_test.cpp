@@ -104,16 +104,19 @@ TEST(dspike, stacked_copies_equal_separate_forwards) {
                            }()).clone();
         stack[1] += 0.3 * at::randn(w.sizes());
         stack[2] -= 0.3 * at::randn(w.sizes());
-        const at::Tensor stacked = snn_loss_for_weights(g, 3, layer, x, y, stack);
-        for (int64_t p = 0; p < 3; ++p) {
-            graph c = g.clone();
-            c.nodes[layer].params["weight"] = stack[p].clone();
-            at::NoGradGuard ng;
-            snn_options so;
-            so.T = 3;
-            const at::Tensor logits = snn_forward(c, x, so).out.mean(0).to(at::kDouble);
-            const double l = at::cross_entropy_loss(logits, y).item<double>();
-            EXPECT_NEAR(stacked[p].item<double>(), l, 1e-5) << g.arch << " copy " << p;
+        // Also with label smoothing: the loss the FDG differentiates is the one training descends.
+        for (double ls : {0.0, 0.1}) {
+            const at::Tensor stacked = snn_loss_for_weights(g, 3, layer, x, y, stack, ls);
+            for (int64_t p = 0; p < 3; ++p) {
+                graph c = g.clone();
+                c.nodes[layer].params["weight"] = stack[p].clone();
+                at::NoGradGuard ng;
+                snn_options so;
+                so.T = 3;
+                const at::Tensor logits = snn_forward(c, x, so).out.mean(0).to(at::kDouble);
+                const double l = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, ls).item<double>();
+                EXPECT_NEAR(stacked[p].item<double>(), l, 1e-5) << g.arch << " copy " << p << " smoothing " << ls;
+            }
         }
     }
 }

@@ -23,10 +23,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Cross-entropy per copy: logits [P*B, C] of P stacked copies of a batch with labels y [B] -> [P] (double).
-at::Tensor per_copy_loss(const at::Tensor & logits, const at::Tensor & y, int64_t P) {
+// Cross-entropy (label smoothing ls) per copy: logits [P*B, C] of P stacked copies of a batch with labels
+// y [B] -> [P] (double).
+at::Tensor per_copy_loss(const at::Tensor & logits, const at::Tensor & y, int64_t P, double ls) {
     const int64_t B = y.size(0);
-    const at::Tensor l = at::cross_entropy_loss(logits.to(at::kDouble), y.repeat({P}), {}, at::Reduction::None);
+    const at::Tensor l =
+        at::cross_entropy_loss(logits.to(at::kDouble), y.repeat({P}), {}, at::Reduction::None, -100, ls);
     return l.view({P, B}).mean(1);
 }
 
@@ -70,10 +72,10 @@ graph batch_frozen_copy(const graph & g, int64_t T, const at::Tensor & x) {
         }
     }
     std::map<int, std::pair<at::Tensor, at::Tensor>> stats; // BN node -> (mean, biased var) of its input
-    std::vector<int> bn_of(c.nodes.size(), -1);
+    std::vector<std::vector<int>> bn_of(c.nodes.size()); // node -> the BatchNorms that read it
     for (size_t i = 0; i < c.nodes.size(); ++i) {
         if (c.nodes[i].op == op_kind::batch_norm) {
-            bn_of[c.nodes[i].inputs[0]] = static_cast<int>(i);
+            bn_of[c.nodes[i].inputs[0]].push_back(static_cast<int>(i));
         }
     }
     at::NoGradGuard no_grad;
@@ -81,14 +83,17 @@ graph batch_frozen_copy(const graph & g, int64_t T, const at::Tensor & x) {
     so.T = T;
     so.train = true;
     so.observer = [&](int i, const node &, const at::Tensor & v) { // v: [T, N, C, ...]
-        if (bn_of[i] < 0) {
+        if (bn_of[i].empty()) {
             return;
         }
         std::vector<int64_t> dims{0, 1};
         for (int64_t d = 3; d < v.dim(); ++d) {
             dims.push_back(d);
         }
-        stats[bn_of[i]] = {v.mean(dims), v.var(dims, /*unbiased=*/false)};
+        const std::pair<at::Tensor, at::Tensor> mv{v.mean(dims), v.var(dims, /*unbiased=*/false)};
+        for (int b : bn_of[i]) {
+            stats[b] = mv;
+        }
     };
     snn_forward(c, x, so);
     for (auto & kv : stats) {
@@ -172,7 +177,7 @@ at::Tensor dspike_coords(int64_t numel, const dspike_adapt_options & opt, int ep
 }
 
 at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at::Tensor & x, const at::Tensor & y,
-                                const at::Tensor & w_stack) {
+                                const at::Tensor & w_stack, double ls) {
     at::NoGradGuard no_grad;
     const node & n = g.nodes[layer];
     const int64_t P = w_stack.size(0);
@@ -185,7 +190,7 @@ at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at:
         const std::map<int, snn_node_value> given{{layer, {stacked_first_layer(n, x, w_stack), false}}};
         so.first = layer + 1;
         so.resume = &given;
-        return per_copy_loss(snn_forward(g, x, so).out.mean(0), y, P);
+        return per_copy_loss(snn_forward(g, x, so).out.mean(0), y, P, ls);
     }
     // General graphs: one forward per copy, the weight swapped in place and restored.
     at::Tensor w = n.params.at("weight");
@@ -193,7 +198,7 @@ at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at:
     at::Tensor out = at::empty({P}, at::kDouble);
     for (int64_t p = 0; p < P; ++p) {
         w.detach().copy_(w_stack[p]);
-        out[p] = per_copy_loss(snn_forward(g, x, so).out.mean(0), y, 1)[0];
+        out[p] = per_copy_loss(snn_forward(g, x, so).out.mean(0), y, 1, ls)[0];
     }
     w.detach().copy_(saved);
     return out;
@@ -220,8 +225,8 @@ dspike_epoch_report dspike_adapt(graph & g, int64_t T, const at::Tensor & x, con
     const at::Tensor coords = dspike_coords(w.numel(), opt, epoch);
     r.coords = coords.numel();
     const at::Tensor fdg = finite_difference_gradient(
-        [&](const at::Tensor & ws) { return snn_loss_for_weights(c, T, layer, x, y, ws); }, w, coords, opt.eps,
-        opt.copies);
+        [&](const at::Tensor & ws) { return snn_loss_for_weights(c, T, layer, x, y, ws, opt.label_smoothing); }, w,
+        coords, opt.eps, opt.copies);
     r.fdg_seconds = seconds_since(t0);
 
     t0 = std::chrono::steady_clock::now();
@@ -233,7 +238,7 @@ dspike_epoch_report dspike_adapt(graph & g, int64_t T, const at::Tensor & x, con
         at::AutoGradMode grad_on(true);
         set_surrogate_param(c, r.candidates[k]);
         const at::Tensor logits = snn_forward(c, x, so).out.mean(0);
-        const at::Tensor loss = at::cross_entropy_loss(logits, y);
+        const at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, opt.label_smoothing);
         const at::Tensor grad = torch::autograd::grad({loss}, {w})[0];
         r.cosine[k] = gradient_cosine(grad.reshape({-1}).index_select(0, coords), fdg);
     }

@@ -32,6 +32,8 @@ struct dspike_adapt_options {
     double b_min = 0.05;
     /// seed of the coordinate subset (drawn anew each epoch)
     uint64_t seed = 0;
+    /// label smoothing of the training loss (both gradients are of the loss that training descends)
+    double label_smoothing = 0.0;
 };
 
 struct dspike_epoch_report {
@@ -64,10 +66,10 @@ int dspike_choose(const std::array<double, 3> & cosine);
 // The sorted flat coordinates of an epoch's FDG (all, or a seeded random subset; see options.coords).
 at::Tensor dspike_coords(int64_t numel, const dspike_adapt_options & opt, int epoch);
 
-// The inference-mode loss of SNN g over T steps on (x, y) for each of a stack of weights of node
-// `layer` (its first conv / linear): [P] (double).
+// The inference-mode loss (cross-entropy with label smoothing ls) of SNN g over T steps on (x, y) for each
+// of a stack of weights of node `layer` (its first conv / linear): [P] (double).
 at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at::Tensor & x, const at::Tensor & y,
-                                const at::Tensor & w_stack);
+                                const at::Tensor & w_stack, double ls = 0.0);
 
 // One adaptation step on the batch (x, y) from temperature b. The spike nodes of g must use the Dspike
 // surrogate; on return they carry the chosen temperature (report.b).
