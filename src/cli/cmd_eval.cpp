@@ -45,6 +45,18 @@ void run(eval_args & a) {
     if (a.T < 0) { // not given
         a.T = snnkit::model_time_steps(meta_text, 32);
     }
+    if (meta.contains("conversion") && meta["conversion"].is_object()) {
+        // The bias shift V_th/(2T) and the potential correction v(0) = T e were computed for one T.
+        const nlohmann::json & c = meta["conversion"];
+        const auto flag = [&](const char * k) { return c.contains(k) && c[k].is_boolean() && c[k].get<bool>(); };
+        const int64_t ct = c.contains("T") && c["T"].is_number_integer() ? c["T"].get<int64_t>() : 0;
+        const bool t_bound = flag("bias_shift") || flag("potential_correction");
+        if (t_bound && ct > 0 && ct != a.T && !a.quiet) {
+            std::fprintf(stderr, "note: %s was converted for T = %lld (its bias shift / potential correction assume "
+                                 "it); evaluating at T = %lld\n",
+                         a.model.c_str(), static_cast<long long>(ct), static_cast<long long>(a.T));
+        }
+    }
     const int64_t n = test.images.size(0);
     nlohmann::json result = {{"command", "eval"}, {"model", a.model}, {"dataset", ds}, {"samples", n}};
     bool is_snn = false;

@@ -38,10 +38,14 @@ assert light["accuracy"] > light["ann_accuracy"] - 5, (light["accuracy"], light[
 print("convert/eval JSON ok: light T=8 %.1f %% vs ANN %.1f %%" % (light["accuracy"], light["ann_accuracy"]))
 PY
 grep -q "^8 " "$work/snn_light.txt" || fail "eval table lacks t = 8"
+# Evaluating a bias-shifted model at another T says that the shift assumed T = 8.
+"$snn" eval --model "$work/snn_light" --T 4 --limit 50 --error-samples 8 > /dev/null 2> "$work/t4.err"
+grep -q "converted for T = 8" "$work/t4.err" || fail "eval at T = 4 of a T = 8 bias-shifted model gives no note"
 
 expect_error "model.json" "$snn" convert --model "$work/none" --out "$work/x"
 expect_error "unknown calibration preset" "$snn" convert --model "$work/ann" --out "$work/x" --calib heavy
 expect_error "unknown threshold" "$snn" convert --model "$work/ann" --out "$work/x" --threshold p50
 expect_error "must be at least 1" "$snn" eval --model "$work/snn_max" --T 0
 expect_error "is not an ANN" "$snn" convert --model "$work/snn_max" --out "$work/x"
+expect_error "two forms of the same half-step shift" "$snn" convert --model "$work/ann" --out "$work/x" --bias-shift --half-init
 echo "convert_eval.sh: all checks passed"
