@@ -191,12 +191,13 @@ at::Tensor search_threshold(const at::Tensor & pre, const at::Tensor & v_th_now,
     } else {
         xs = pre.reshape({1, -1});
     }
+    // The grid spans [0, max(x)] over all values, also when the error is measured on a sample of them.
+    const at::Tensor mx = at::clamp_min(xs.amax(1, true), 1e-8); // [C, 1]
     const int64_t m = xs.size(1), keep = std::max<int64_t>(1, opt.search_values / xs.size(0));
     if (m > keep) {
         xs = xs.index_select(1, at::randint(m, {keep}, gen, at::kLong));
     }
     const at::Tensor target = clip > 0 ? at::clamp(xs, 0.0, clip) : at::relu(xs);
-    const at::Tensor mx = at::clamp_min(xs.amax(1, true), 1e-8); // [C, 1]
     at::Tensor best_err = at::full({xs.size(0), 1}, INFINITY, xs.options());
     at::Tensor best_v = mx.clone();
     for (int64_t k = 1; k <= opt.grid; ++k) {
