@@ -110,9 +110,11 @@ void run(train_snn_args & args) {
             }
             return "{\"dspike\":" + r.to_json() + "}";
         };
-        hooks.save_state = [&]() { return nlohmann::json({{"dspike_b", b}}).dump(); };
+        hooks.save_state = [&]() { return nlohmann::json({{"dspike_b", b}, {"adapt_seconds", adapt_seconds}}).dump(); };
         hooks.load_state = [&](const std::string & s) {
-            b = nlohmann::json::parse(s).at("dspike_b").get<double>();
+            const nlohmann::json j = nlohmann::json::parse(s);
+            b = j.at("dspike_b").get<double>();
+            adapt_seconds = j.value("adapt_seconds", 0.0); // the runs before this resume (absent in old checkpoints)
             snnkit::set_surrogate_param(g, b);
         };
     }

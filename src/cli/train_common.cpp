@@ -71,6 +71,24 @@ train_data prepare_training(train_cli & a, const char * command) {
     train_data d;
     d.train = head(snnkit::load_dataset(a.data, snnkit::split::train), a.limit_train);
     d.test = head(snnkit::load_dataset(a.data, snnkit::split::test), a.limit_test);
+    if (!d.train.class_names.empty() && !d.test.class_names.empty() && d.train.class_names != d.test.class_names) {
+        // ImageFolder labels are the sorted class folders of each split: a folder missing from one split
+        // would shift every later label of that split
+        snnkit::fail(a.data.dir.empty() ? a.data.name : a.data.dir,
+                     "the train and test splits have different class folders (" +
+                         std::to_string(d.train.class_names.size()) + " vs " +
+                         std::to_string(d.test.class_names.size()) + "; first difference: " + [&] {
+                             size_t i = 0;
+                             while (i < d.train.class_names.size() && i < d.test.class_names.size() &&
+                                    d.train.class_names[i] == d.test.class_names[i]) {
+                                 ++i;
+                             }
+                             const auto at = [](const std::vector<std::string> & v, size_t k) {
+                                 return k < v.size() ? "'" + v[k] + "'" : std::string("none");
+                             };
+                             return "train " + at(d.train.class_names, i) + ", test " + at(d.test.class_names, i);
+                         }() + ")");
+    }
     a.zoo.input_shape = d.train.images.sizes().slice(1).vec();
     a.zoo.num_classes = d.train.num_classes;
     a.train.eval_preprocess = snnkit::dataset_preprocess(a.data.name);
@@ -88,8 +106,10 @@ train_data prepare_training(train_cli & a, const char * command) {
 
 nlohmann::json train_config_json(const train_cli & a) {
     return {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
-            {"lr", a.train.optim.lr}, {"weight_decay", a.train.optim.weight_decay},
-            {"momentum", a.train.optim.momentum}, {"schedule", a.train.schedule}, {"seed", a.train.seed},
+            {"lr", a.train.optim.lr}, {"lr_min", a.train.lr_min}, {"weight_decay", a.train.optim.weight_decay},
+            {"momentum", a.train.optim.momentum}, {"nesterov", a.train.optim.nesterov},
+            {"schedule", a.train.schedule}, {"label_smoothing", a.train.label_smoothing},
+            {"dropout", a.zoo.dropout}, {"seed", a.train.seed},
             {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()}};
 }
 

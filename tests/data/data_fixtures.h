@@ -130,7 +130,8 @@ inline void png_flush_nop(png_structp) {}
 /// Encodes rows of raw PNG samples (already in the layout of color_type / bit_depth; 16-bit samples
 /// big-endian). `palette` is used for PNG_COLOR_TYPE_PALETTE.
 inline std::vector<uint8_t> encode_png(const std::vector<uint8_t> & raw, int w, int h, int color_type, int bit_depth,
-                                       bool interlace = false, const std::vector<png_color> & palette = {}) {
+                                       bool interlace = false, const std::vector<png_color> & palette = {},
+                                       const std::vector<uint8_t> & palette_alpha = {}) {
     std::vector<uint8_t> out;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
     png_infop info = png_create_info_struct(png);
@@ -139,6 +140,8 @@ inline std::vector<uint8_t> encode_png(const std::vector<uint8_t> & raw, int w, 
                   PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (color_type == PNG_COLOR_TYPE_PALETTE)
         png_set_PLTE(png, info, palette.data(), static_cast<int>(palette.size()));
+    if (color_type == PNG_COLOR_TYPE_PALETTE && !palette_alpha.empty()) // a tRNS chunk: per-entry alpha
+        png_set_tRNS(png, info, palette_alpha.data(), static_cast<int>(palette_alpha.size()), nullptr);
     png_write_info(png, info);
     const size_t row_bytes = raw.size() / h;
     std::vector<png_bytep> rows(h);

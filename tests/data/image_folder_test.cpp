@@ -92,14 +92,18 @@ TEST(ImageFolder, PngColorTypesConvertedToRgb) {
     write_bytes(t / "train/a/3_rgb16.png", encode_png(rgb16, w, h, PNG_COLOR_TYPE_RGB, 16));
     write_bytes(t / "train/a/4_palette.png", encode_png(pal_idx, w, h, PNG_COLOR_TYPE_PALETTE, 8, false, palette));
     write_bytes(t / "train/a/5_interlaced.png", encode_png(rgb, w, h, PNG_COLOR_TYPE_RGB, 8, /*interlace=*/true));
+    // a palette with transparency (tRNS): the alpha is dropped, as PIL's convert("RGB") does
+    write_bytes(t / "train/a/6_palette_trns.png",
+                encode_png(pal_idx, w, h, PNG_COLOR_TYPE_PALETTE, 8, false, palette, {0, 128, 255}));
     dataset d = snnkit::load_image_folder(t.str(), split::train);
-    ASSERT_EQ(d.images.sizes(), (std::vector<int64_t>{6, 3, h, w}));
+    ASSERT_EQ(d.images.sizes(), (std::vector<int64_t>{7, 3, h, w}));
     expect_image(d, 0, gray_rgb, w, h);
     expect_image(d, 1, gray_rgb, w, h);
     expect_image(d, 2, rgb, w, h);
     expect_image(d, 3, rgb, w, h);
     expect_image(d, 4, pal_rgb, w, h);
     expect_image(d, 5, rgb, w, h);
+    expect_image(d, 6, pal_rgb, w, h);
 }
 
 TEST(ImageFolder, JpegRgbAndGray) {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 
 using namespace snnkit;
 using namespace snnkit_test;
@@ -89,4 +90,40 @@ TEST(trainer, a_nan_is_reported_with_its_layer_and_step) {
     EXPECT_EQ(first_nonfinite_grad(h), "");
     h.nodes[h.find("fc")].params["bias"].mutable_grad()[1] = INFINITY;
     EXPECT_EQ(first_nonfinite_grad(h), "fc.bias");
+}
+
+// A resume must lay out the same steps and schedule: another batch size, training-set size, learning rate
+// or (under the cosine schedule) epoch count is refused, naming the setting; bad settings fail up front.
+TEST(trainer, resume_with_other_settings_is_refused) {
+    const dataset train = toy(320, 1), test = toy(64, 2);
+    const std::string dir = fresh_dir("tmp_train/settings");
+    {
+        graph g = tiny(5);
+        trainer_options o = toy_options(dir, 0.05, 11);
+        o.max_steps = 3;
+        EXPECT_TRUE(train_loop(g, ann_forward_fn(g), train, test, o).interrupted);
+    }
+    const auto resume_error = [&](const std::function<void(trainer_options &)> & change, const dataset & tr) {
+        graph g = tiny(5);
+        trainer_options o = toy_options(dir, 0.05, 11);
+        o.resume = true;
+        change(o);
+        try {
+            train_loop(g, ann_forward_fn(g), tr, test, o);
+        } catch (const snnkit::error & e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_NE(resume_error([](trainer_options & o) { o.batch_size = 16; }, train).find("--batch-size 32, not 16"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.epochs = 5; }, train).find("--epochs 3, not 5"), std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.optim.lr = 0.1; }, train).find("--lr"), std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options &) {}, toy(256, 1)).find("training images (--limit-train) 320, not 256"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.schedule = "cos"; }, train).find("unknown learning-rate schedule"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.batch_size = 0; }, train).find("--batch-size"), std::string::npos);
+    // The same settings resume and finish.
+    EXPECT_EQ(resume_error([](trainer_options &) {}, train), "no error");
 }

@@ -89,6 +89,14 @@ dataset load_cifar(const std::string & dir_in, const cifar_format & f, const std
         first.push_back(total);
         total += n / record;
     }
+    // The official batch files of a split hold the same number of records each: a file cut at a record
+    // boundary is only visible against its siblings.
+    for (size_t i = 1; i < paths.size(); ++i) {
+        const int64_t here = (i + 1 < paths.size() ? first[i + 1] : total) - first[i], first_n = first[1] - first[0];
+        if (here != first_n)
+            fail(paths[i], "holds " + std::to_string(here) + " records, " + paths[0] + " holds " +
+                               std::to_string(first_n) + " (truncated?)");
+    }
 
     dataset d;
     d.num_classes = f.num_classes;

@@ -98,7 +98,7 @@ struct position {
 
 void save_checkpoint(const std::string & path, const graph & g, const optimizer & opt, const position & pos,
                      const std::vector<epoch_metrics> & history, const trainer_options & o,
-                     const train_hooks & hooks) {
+                     const train_hooks & hooks, int64_t n_train) {
     named_tensors t;
     for (const auto & kv : g.named_tensors()) {
         t.emplace_back("model." + kv.first, kv.second.detach());
@@ -118,12 +118,19 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
         {"history", history_json(history).dump()},
         {"epoch_note", pos.note},
         {"hook_state", hooks.save_state ? hooks.save_state() : std::string()},
+        // the settings that lay out the steps and the schedule: a resume must use the same
+        {"batch_size", std::to_string(o.batch_size)},
+        {"epochs", std::to_string(o.epochs)},
+        {"train_samples", std::to_string(n_train)},
+        {"lr", json(o.optim.lr).dump()},
+        {"schedule", o.schedule},
+        {"optimizer", o.optim.kind},
     };
     safetensors_save(path, t, meta);
 }
 
 position load_checkpoint(const std::string & path, graph & g, optimizer & opt, std::vector<epoch_metrics> * history,
-                         const trainer_options & o, const train_hooks & hooks) {
+                         const trainer_options & o, const train_hooks & hooks, int64_t n_train) {
     std::map<std::string, std::string> meta;
     named_tensors t = safetensors_load(path, &meta);
     if (meta["format"] != "snnkit-checkpoint") {
@@ -131,6 +138,22 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
     }
     if (meta["seed"] != std::to_string(o.seed)) {
         fail(path, "checkpoint was made with --seed " + meta["seed"] + ", not " + std::to_string(o.seed));
+    }
+    // Checkpoints of older versions lack these keys; they are then not checked.
+    const auto same = [&](const char * key, const std::string & now, const std::string & flag) {
+        const auto it = meta.find(key);
+        if (it != meta.end() && it->second != now) {
+            fail(path, "checkpoint was made with " + flag + " " + it->second + ", not " + now +
+                           " (resume with the same setting, or start a new --out)");
+        }
+    };
+    same("batch_size", std::to_string(o.batch_size), "--batch-size");
+    same("train_samples", std::to_string(n_train), "training images (--limit-train)");
+    same("lr", json(o.optim.lr).dump(), "--lr");
+    same("schedule", o.schedule, "--schedule");
+    same("optimizer", o.optim.kind, "--optimizer");
+    if (o.schedule == "cosine") { // the schedule is laid out over all epochs; a constant rate may be extended
+        same("epochs", std::to_string(o.epochs), "--epochs");
     }
     std::map<std::string, at::Tensor> by(t.begin(), t.end());
     at::NoGradGuard no_grad;
@@ -222,6 +245,12 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     if (o.epochs < 1) {
         fail("--epochs", "must be at least 1");
     }
+    if (o.batch_size < 1) {
+        fail("--batch-size", "must be at least 1, got " + std::to_string(o.batch_size));
+    }
+    if (o.schedule != "cosine" && o.schedule != "constant") {
+        fail("--schedule " + o.schedule, "unknown learning-rate schedule (known: cosine, constant)");
+    }
     const int64_t steps_per_epoch = n / o.batch_size; // the last partial batch is dropped
     const int64_t total_steps = steps_per_epoch * o.epochs;
     for (auto & kv : g.named_params()) {
@@ -241,7 +270,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             fail("--resume", "needs an output directory");
         }
         if (std::filesystem::exists(ckpt)) {
-            pos = load_checkpoint(ckpt, g, opt, &history, o, hooks);
+            pos = load_checkpoint(ckpt, g, opt, &history, o, hooks, n);
             if (o.progress) {
                 std::fprintf(stderr, "resuming from %s at epoch %d step %lld\n", ckpt.c_str(), pos.epoch + 1,
                              static_cast<long long>(pos.step));
@@ -277,7 +306,11 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         progress_bar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(o.epochs),
                          steps_per_epoch, o.progress, pos.step, epoch_prior);
         auto t0 = std::chrono::steady_clock::now();
-        double lr = o.optim.lr;
+        // the rate of the last step taken (a checkpoint may sit at the end of this epoch)
+        double lr = o.schedule == "cosine"
+                        ? cosine_lr(o.optim.lr, o.lr_min,
+                                    std::max<int64_t>(0, pos.epoch * steps_per_epoch + pos.step - 1), total_steps)
+                        : o.optim.lr;
         for (; pos.step < steps_per_epoch; ++pos.step) {
             const int64_t global = pos.epoch * steps_per_epoch + pos.step;
             lr = o.schedule == "cosine" ? cosine_lr(o.optim.lr, o.lr_min, global, total_steps) : o.optim.lr;
@@ -322,7 +355,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 position next = pos;
                 next.step += 1;
                 next.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                save_checkpoint(ckpt, g, opt, next, history, o, hooks);
+                save_checkpoint(ckpt, g, opt, next, history, o, hooks, n);
             }
             if (stop) {
                 if (o.progress) {
@@ -359,7 +392,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         if (!ckpt.empty()) {
             position next = pos;
             next.epoch += 1;
-            save_checkpoint(ckpt, g, opt, next, history, o, hooks);
+            save_checkpoint(ckpt, g, opt, next, history, o, hooks, n);
             write_log(log, history);
         }
     }

@@ -68,7 +68,8 @@ struct epoch_metrics {
 struct train_result {
     std::vector<epoch_metrics> history;
     double test_accuracy = 0; ///< percent, after the last epoch
-    double train_seconds = 0; ///< wall time of training (all runs of a resumed training together)
+    double train_seconds = 0; ///< wall time of the training steps (all runs of a resumed training together; not
+                              ///< the per-epoch test evaluation, the on_epoch hook or checkpoint writes)
     int epochs = 0;           ///< epochs completed
     bool interrupted = false; ///< stopped early (signal or max_steps) after writing a checkpoint
 };
