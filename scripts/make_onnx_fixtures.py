@@ -19,6 +19,8 @@ without Python. Also writes the malformed / unsupported models the error tests r
                    output computed with numpy
   bad_opset8       a model declaring opset 8
   bad_ceil_mode    MaxPool with ceil_mode = 1
+  bad_negative_pad, bad_reshape_allowzero, bad_shape_start  Pad cropping (opset 13), Reshape allowzero = 1
+                   (opset 14), Shape with start (opset 15)
   view_flatten_op9, view_flatten_op13  x.view(x.size(0), -1) with a dynamic batch (Shape/Gather/Unsqueeze/Concat)
 
     /usr/bin/python3 scripts/make_onnx_fixtures.py --extra-only [OUT_DIR]   only the onnx.helper models
@@ -126,6 +128,27 @@ def write_helper_models(out_dir):
                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], [wc])
     onnx.save(helper.make_model(gp, opset_imports=[helper.make_opsetid("", 13)]),
               os.path.join(out_dir, "bad_ceil_mode.onnx"))
+    # Forms of later opsets that change a supported op's meaning: refused, not misread.
+    pads = numpy_helper.from_array(np.array([0, 0, -1, -1, 0, 0, -1, -1], dtype=np.int64), "pads")
+    gn = helper.make_graph([helper.make_node("Pad", ["x", "pads"], ["xp"], name="crop"),
+                            helper.make_node("Conv", ["xp", "conv.weight"], ["y"], name="conv", kernel_shape=[3, 3],
+                                             pads=[1, 1, 1, 1])],
+                           "negative_pad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 9, 9])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 7, 7])], [wc, pads])
+    onnx.save(helper.make_model(gn, opset_imports=[helper.make_opsetid("", 13)]),
+              os.path.join(out_dir, "bad_negative_pad.onnx"))
+    shape = numpy_helper.from_array(np.array([0, -1], dtype=np.int64), "shape")
+    gz = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"], name="flat", allowzero=1)],
+                           "allowzero", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 4, 4])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16])], [shape])
+    onnx.save(helper.make_model(gz, opset_imports=[helper.make_opsetid("", 14)]),
+              os.path.join(out_dir, "bad_reshape_allowzero.onnx"))
+    gs = helper.make_graph([helper.make_node("Shape", ["x"], ["s"], name="shape", start=1),
+                            helper.make_node("Relu", ["x"], ["y"], name="relu")],
+                           "shape_start", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 4, 4])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, 4, 4])])
+    onnx.save(helper.make_model(gs, opset_imports=[helper.make_opsetid("", 15)]),
+              os.path.join(out_dir, "bad_shape_start.onnx"))
     # x.view(x.size(0), -1) with a dynamic batch: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
     class ViewNet(nn.Module):
         def __init__(self):

@@ -2,6 +2,7 @@
 // same output; the file layout must be what the `nir` package reads; unsupported input gives clear errors.
 #include "snnkit/convert/convert.h"
 #include "snnkit/core/error.h"
+#include "snnkit/interop/h5_io.h"
 #include "snnkit/interop/h5_read.h"
 #include "snnkit/interop/nir_io.h"
 #include "snnkit/interop/onnx_import.h"
@@ -256,4 +257,41 @@ TEST(Nir, ErrorsAreClear) {
         EXPECT_THROW(import_nir(tmp_path("cut.nir")), snnkit::error) << "cut at " << cut;
     }
     EXPECT_THROW(import_nir(tmp_path("missing.nir")), snnkit::error);
+}
+
+// Hand-made files whose snnkit metadata has the wrong size: one clear error naming the node or the key
+// (an empty snnkit_index was read past its end).
+TEST(Nir, MalformedSnnkitMetadataIsRefused) {
+    const auto write = [](const std::string & path, const std::vector<int64_t> & index, float dt) {
+        h5_file f = h5_file::create();
+        f.group("/node");
+        f.write_string("/node/type", "NIRGraph");
+        f.group("/node/metadata");
+        f.write_floats("/node/metadata/snnkit_dt", at::scalar_tensor(dt, at::kFloat));
+        f.group("/node/nodes");
+        for (const char * n : {"input", "output"}) {
+            const std::string p = std::string("/node/nodes/") + n;
+            f.group(p);
+            f.write_string(p + "/type", n == std::string("input") ? "Input" : "Output");
+            f.write_ints(p + "/shape", {4});
+            f.group(p + "/metadata");
+        }
+        f.write_ints("/node/nodes/input/metadata/snnkit_index", index);
+        f.write_string_pairs("/node/edges", {{"input", "output"}});
+        f.save(path);
+    };
+    const auto error_of = [](const std::string & path) {
+        try {
+            import_nir(path);
+        } catch (const snnkit::error & e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    write(tmp_path("index_empty.nir"), {}, 1.0f);
+    std::string e = error_of(tmp_path("index_empty.nir"));
+    EXPECT_NE(e.find("metadata 'snnkit_index' must hold one integer, it holds 0"), std::string::npos) << e;
+    write(tmp_path("dt_zero.nir"), {0}, 0.0f);
+    e = error_of(tmp_path("dt_zero.nir"));
+    EXPECT_NE(e.find("snnkit_dt must be one finite time step > 0"), std::string::npos) << e;
 }

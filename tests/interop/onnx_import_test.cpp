@@ -123,6 +123,14 @@ TEST(OnnxImport, UnsupportedOpsetAndAttributes) {
     EXPECT_NE(file_error("bad_opset8.onnx").find("opset 8 is not supported (supported: 9 to 17)"), std::string::npos);
     const std::string e = file_error("bad_ceil_mode.onnx");
     EXPECT_NE(e.find("node 'pool' (MaxPool): ceil_mode = 1 is not supported"), std::string::npos) << e;
+    // Later opsets' forms that would change an op's meaning if ignored.
+    const std::string pad = file_error("bad_negative_pad.onnx");
+    EXPECT_NE(pad.find("node 'crop' (Pad): negative pads (cropping) are not supported"), std::string::npos) << pad;
+    const std::string zero = file_error("bad_reshape_allowzero.onnx");
+    EXPECT_NE(zero.find("node 'flat' (Reshape): allowzero = 1 is not supported"), std::string::npos) << zero;
+    const std::string start = file_error("bad_shape_start.onnx");
+    EXPECT_NE(start.find("node 'shape' (Shape): the start / end attributes are not supported"), std::string::npos)
+        << start;
 }
 
 TEST(OnnxImport, TruncatedFilesGiveAnErrorAtEveryCut) {

@@ -34,7 +34,11 @@ public:
             *meta_json = f_.exists(gm + "snnkit_meta") ? f_.read_string(gm + "snnkit_meta") : "{}";
         }
         if (f_.exists(gm + "snnkit_dt")) {
-            dt_ = f_.read_floats(gm + "snnkit_dt").item<float>();
+            const at::Tensor dt = f_.read_floats(gm + "snnkit_dt");
+            dt_ = dt.numel() == 1 ? dt.item<double>() : -1.0;
+            if (!(dt_ > 0.0) || !std::isfinite(dt_)) {
+                fail(f_.name(), "/node/metadata/snnkit_dt must be one finite time step > 0");
+            }
         }
         names_ = f_.children("/node/nodes");
         for (const auto & e : f_.read_string_pairs("/node/edges")) {
@@ -90,6 +94,17 @@ private:
     [[noreturn]] void node_fail(const std::string & name, const std::string & why) const {
         fail(f_.name(), "node '" + name + "' (" + types_.at(name) + "): " + why);
     }
+    // One integer of snnkit's metadata, or `fallback` when the file has none.
+    int64_t meta_int(const std::string & name, const std::string & key, int64_t fallback) const {
+        if (!f_.exists(meta(name, key))) {
+            return fallback;
+        }
+        const std::vector<int64_t> v = f_.read_ints(meta(name, key));
+        if (v.size() != 1) {
+            node_fail(name, "metadata '" + key + "' must hold one integer, it holds " + std::to_string(v.size()));
+        }
+        return v[0];
+    }
     std::vector<int64_t> ints(const std::string & name, const std::string & key, size_t want) const {
         if (!f_.exists(path(name) + "/" + key)) {
             node_fail(name, "missing '" + key + "'");
@@ -129,7 +144,7 @@ private:
 
     void add_item(const std::string & name, int64_t order) {
         item it;
-        it.priority = f_.exists(meta(name, "snnkit_index")) ? f_.read_ints(meta(name, "snnkit_index"))[0] : order;
+        it.priority = meta_int(name, "snnkit_index", order);
         node & n = it.n;
         n.name = name;
         for (const auto & p : preds_[name]) {
@@ -177,8 +192,7 @@ private:
             a.kernel = {k[0], k[1]};
             a.stride = {st[0], st[1]};
             a.padding = {pd[0], pd[1]};
-            a.count_include_pad = !f_.exists(meta(name, "snnkit_count_include_pad")) ||
-                                  f_.read_ints(meta(name, "snnkit_count_include_pad"))[0] != 0;
+            a.count_include_pad = meta_int(name, "snnkit_count_include_pad", 1) != 0;
         } else if (t == "Flatten") {
             n.op = op_kind::flatten;
             const int64_t s = ints(name, "start_dim", 1)[0], e = ints(name, "end_dim", 1)[0];
@@ -199,8 +213,7 @@ private:
             item add;
             add.n.op = op_kind::add;
             add.n.name = f_.exists(meta(name, "snnkit_add_name")) ? f_.read_string(meta(name, "snnkit_add_name")) : name + ".add";
-            add.priority = f_.exists(meta(name, "snnkit_add_index")) ? f_.read_ints(meta(name, "snnkit_add_index"))[0]
-                                                                      : it.priority;
+            add.priority = meta_int(name, "snnkit_add_index", it.priority);
             add.preds = it.preds;
             it.preds = {add.n.name};
             if (items_.count(add.n.name) && items_[add.n.name].preds != add.preds) {
@@ -227,6 +240,9 @@ private:
             n.attrs.neuron.alpha = 1.0;
             if (lif) {
                 const at::Tensor tau = floats(name, "tau");
+                if (tau.numel() == 0) {
+                    node_fail(name, "empty tau");
+                }
                 const float t0 = tau.flatten()[0].item<float>();
                 if (!tau.eq(t0).all().item<bool>() || !(t0 >= dt_)) {
                     node_fail(name, "tau must be one value >= dt per layer (snnkit's leak is per layer)");
@@ -235,11 +251,15 @@ private:
                     node_fail(name, "v_leak must be 0");
                 }
                 n.attrs.neuron.alpha = 1.0 - dt_ / t0;
-                if (!at::allclose(r, tau)) {
-                    node_fail(name, "r must equal tau (an input gain of 1 per step)");
+                // Euler step of tau dv/dt = -v + r I: v += (dt/tau)(-v + r I), an input gain of 1 is r = tau/dt
+                if (r.numel() != 1 && r.numel() != tau.numel()) {
+                    node_fail(name, "r has " + std::to_string(r.numel()) + " values, tau " + std::to_string(tau.numel()));
                 }
-            } else if (!r.eq(1.0f).all().item<bool>()) {
-                node_fail(name, "r must be 1 (an input gain of 1 per step)");
+                if (!at::allclose(r.flatten(), tau.flatten() / dt_)) {
+                    node_fail(name, "r must equal tau/dt (an input gain of 1 per step)");
+                }
+            } else if (!at::allclose(r, at::full_like(r, 1.0 / dt_))) { // dv/dt = r I: v += dt r I
+                node_fail(name, "r must be 1/dt (an input gain of 1 per step)");
             }
         }
         n.attrs.neuron.spike_vth = amplitude_.count(name) > 0;
@@ -323,7 +343,12 @@ private:
 
 graph import_nir(const std::string & path, std::string * meta_json) {
     const h5_snapshot f = h5_snapshot::load(path);
-    return nir_reader(f).run(meta_json);
+    try {
+        return nir_reader(f).run(meta_json);
+    } catch (const c10::Error & e) { // a tensor operation refused the file's values (shapes, sizes)
+        const std::string m = e.what_without_backtrace();
+        fail(path, "malformed NIR data: " + m.substr(0, m.find('\n')));
+    }
 }
 
 } // namespace snnkit

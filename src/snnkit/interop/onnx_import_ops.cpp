@@ -57,6 +57,9 @@ void onnx_importer::add_node(const onnx::NodeProto & nd) {
         }
         flatten(nd, from);
     } else if (op == "Reshape") {
+        if (onnx_attr_int(nd, "allowzero", 0) != 0) { // opset 14: 0 is then a literal size, not "copy"
+            node_fail(nd, "allowzero = 1 is not supported");
+        }
         reshape(nd);
     } else if (op == "Pad") {
         pad(nd);
@@ -342,6 +345,9 @@ void onnx_importer::pad(const onnx::NodeProto & nd) {
     bool zero = true;
     for (int64_t p : pads) {
         zero &= p == 0;
+        if (p < 0) { // opset >= 11: a negative pad crops
+            node_fail(nd, "negative pads (cropping) are not supported");
+        }
     }
     if (zero) {
         alias(nd, from);
@@ -369,6 +375,9 @@ void onnx_importer::shape_arith(const onnx::NodeProto & nd) {
     const std::string & op = nd.op_type();
     at::Tensor out;
     if (op == "Shape") {
+        if (onnx_attr(nd, "start") != nullptr || onnx_attr(nd, "end") != nullptr) { // opset 15 slicing
+            node_fail(nd, "the start / end attributes are not supported");
+        }
         const at::Tensor & p = probe_[input_node(nd, 0)];
         std::vector<int64_t> s(p.sizes().begin(), p.sizes().end());
         s[0] = 0;

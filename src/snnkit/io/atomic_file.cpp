@@ -3,7 +3,9 @@
 
 #include "snnkit/core/error.h"
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,7 +17,9 @@
 namespace snnkit {
 
 void write_file_atomic(const std::string & path, const std::string & bytes) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    // pid + a per-process counter: two threads writing the same path never share a temporary file
+    static std::atomic<uint64_t> serial{0};
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(serial.fetch_add(1));
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));
@@ -34,8 +38,10 @@ void write_file_atomic(const std::string & path, const std::string & bytes) {
         }
         done += static_cast<size_t>(w);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const std::string why = std::strerror(errno);
+    const int synced = ::fsync(fd), sync_errno = errno;
+    const int closed = ::close(fd), close_errno = errno; // closed also when fsync failed
+    if (synced != 0 || closed != 0) {
+        const std::string why = std::strerror(synced != 0 ? sync_errno : close_errno);
         ::unlink(tmp.c_str());
         fail(path, "flush failed: " + why);
     }
@@ -43,6 +49,15 @@ void write_file_atomic(const std::string & path, const std::string & bytes) {
         const std::string why = std::strerror(errno);
         ::unlink(tmp.c_str());
         fail(path, "rename failed: " + why);
+    }
+    // The rename itself is durable once the directory is synced (best effort: some filesystems refuse it).
+    const std::string dir = std::filesystem::path(path).has_parent_path()
+                                ? std::filesystem::path(path).parent_path().string()
+                                : std::string(".");
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
     }
 }
 

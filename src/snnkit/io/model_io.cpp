@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <type_traits>
 
 namespace snnkit {
@@ -204,6 +206,32 @@ graph graph_from_json(const std::string & text, const std::string & where) {
     return graph_from(j, where, &kinds);
 }
 
+namespace {
+
+// FNV-1a (64-bit) over every tensor's name, dtype, shape and bytes.
+uint64_t weights_digest(const named_tensors & tensors) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    const auto mix = [&h](const void * p, size_t n) {
+        const auto * b = static_cast<const unsigned char *>(p);
+        for (size_t i = 0; i < n; ++i) {
+            h = (h ^ b[i]) * 0x100000001b3ull;
+        }
+    };
+    for (const auto & kv : tensors) {
+        mix(kv.first.data(), kv.first.size() + 1);
+        const at::Tensor t = kv.second.detach().contiguous();
+        const auto dtype = static_cast<int>(t.scalar_type());
+        mix(&dtype, sizeof dtype);
+        for (int64_t d : t.sizes()) {
+            mix(&d, sizeof d);
+        }
+        mix(t.data_ptr(), t.nbytes());
+    }
+    return h;
+}
+
+} // namespace
+
 void save_model(const std::string & dir, const graph & g, const std::string & meta_json) {
     g.validate();
     json meta;
@@ -213,9 +241,15 @@ void save_model(const std::string & dir, const graph & g, const std::string & me
         fail(dir, std::string("model metadata is not valid JSON: ") + e.what());
     }
     make_dirs(dir);
-    json j = {{"format", k_format}, {"version", k_version}, {"graph", graph_json(g)}, {"meta", meta}};
+    // One id in both files, a digest of the weights: a save interrupted between the two writes leaves new
+    // weights beside an old description, which load_model then refuses instead of mixing them (and the same
+    // weights give the same bytes, so resumed and uninterrupted runs still compare equal).
+    const named_tensors tensors = g.named_tensors();
+    char id[24];
+    std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(weights_digest(tensors)));
+    json j = {{"format", k_format}, {"version", k_version}, {"save_id", id}, {"graph", graph_json(g)}, {"meta", meta}};
     // Weights first, then the description: a reader never sees a description without its weights.
-    safetensors_save(dir + "/model.safetensors", g.named_tensors(), {{"format", k_format}});
+    safetensors_save(dir + "/model.safetensors", tensors, {{"format", k_format}, {"save_id", id}});
     write_file_atomic(dir + "/model.json", j.dump(1) + "\n");
 }
 
@@ -243,7 +277,14 @@ graph load_model_checked(const std::string & dir, std::string * meta_json) {
     }
     std::vector<std::map<std::string, std::string>> kinds;
     graph g = graph_from(j["graph"], jpath, &kinds);
-    named_tensors tensors = safetensors_load(wpath);
+    std::map<std::string, std::string> wmeta;
+    named_tensors tensors = safetensors_load(wpath, &wmeta);
+    if (j.contains("save_id") && j["save_id"].is_string()) { // models saved before save ids are not checked
+        const auto it = wmeta.find("save_id");
+        if (it == wmeta.end() || it->second != j["save_id"].get<std::string>()) {
+            fail(dir, "model.json and model.safetensors come from different saves (an interrupted save?)");
+        }
+    }
     std::map<std::string, at::Tensor> by_name(tensors.begin(), tensors.end());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         node & n = g.nodes[i];
