@@ -5,6 +5,7 @@
 #include "snnkit/io/atomic_file.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -22,6 +23,43 @@ void write_json_file(const std::string & path, const std::string & json_text) {
         return;
     }
     snnkit::write_file_atomic(path, json_text + "\n");
+}
+
+std::FILE * human_out(const std::string & json_path) { return json_path == "-" ? stderr : stdout; }
+
+namespace {
+
+CLI::Validator number_check(bool allow_zero) {
+    return CLI::Validator(
+        [allow_zero](std::string & text) -> std::string {
+            double v = 0;
+            try {
+                size_t used = 0;
+                v = std::stod(text, &used);
+                if (used != text.size()) {
+                    return "'" + text + "' is not a number";
+                }
+            } catch (const std::exception &) {
+                return "'" + text + "' is not a number";
+            }
+            if (!std::isfinite(v) || (allow_zero ? v < 0 : v <= 0)) {
+                return std::string("must be a finite number ") + (allow_zero ? ">= 0" : "> 0") + ", got " + text;
+            }
+            return std::string();
+        },
+        allow_zero ? "NUMBER >= 0" : "NUMBER > 0");
+}
+
+} // namespace
+
+const CLI::Validator & positive() {
+    static const CLI::Validator v = number_check(false);
+    return v;
+}
+
+const CLI::Validator & non_negative() {
+    static const CLI::Validator v = number_check(true);
+    return v;
 }
 
 namespace {

@@ -128,7 +128,7 @@ void run(convert_args & a) {
     nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", settings},
                              {"calibration", report}, {"calibration_seconds", calib_seconds}};
     write_json_file(a.json_path, result.dump(2));
-    std::printf("converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
+    std::fprintf(human_out(a.json_path), "converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
                 static_cast<long long>(conv.T), a.conv.threshold.c_str(), conv.bias_shift ? ", bias shift" : "",
                 conv.half_init ? ", half init" : "", cal.threshold_search ? ", threshold search" : "",
                 cal.bias_correction ? ", BC" : "", cal.potential_correction ? ", PC" : "",
@@ -147,9 +147,9 @@ void add_convert(CLI::App & app) {
     model->excludes(onnx);
     s->add_option("--mean", a->mean, "With --onnx: per-channel input mean (default: the dataset's)");
     s->add_option("--std", a->std, "With --onnx: per-channel input std (default: the dataset's)");
-    s->add_option("--stats-samples", a->stats_samples, "With --onnx: images for the activation statistics")->capture_default_str();
+    s->add_option("--stats-samples", a->stats_samples, "With --onnx: images for the activation statistics")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--out", a->out, "Output SNN model directory")->required();
-    s->add_option("--T", a->conv.T, "Simulation length the conversion targets")->capture_default_str();
+    s->add_option("--T", a->conv.T, "Simulation length the conversion targets")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--threshold", a->conv.threshold, "max | p99.9 | p99.99 | search")->capture_default_str();
     s->add_flag("--channel-wise", a->conv.channel_wise, "One threshold per channel");
     s->add_flag("--bias-shift", a->conv.bias_shift, "Deng & Gu bias shift b += V_th/(2T)");
@@ -159,16 +159,16 @@ void add_convert(CLI::App & app) {
     s->add_flag("--bc", a->bc, "Bias correction");
     s->add_flag("--pc", a->pc, "Potential correction");
     s->add_flag("--wc", a->wc, "Weight calibration");
-    s->add_option("--grid", a->cal.grid, "Candidates in the threshold search")->capture_default_str();
-    s->add_option("--calib-samples", a->calib_samples, "Unaugmented training images used")->capture_default_str();
-    s->add_option("--wc-iters", a->cal.wc_iters, "Weight-calibration Adam iterations per layer")->capture_default_str();
-    s->add_option("--wc-lr", a->cal.wc_lr, "Weight-calibration learning rate (cosine)")->capture_default_str();
-    s->add_option("--wc-batch", a->cal.wc_batch, "Weight-calibration batch size")->capture_default_str();
+    s->add_option("--grid", a->cal.grid, "Candidates in the threshold search")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--calib-samples", a->calib_samples, "Unaugmented training images used")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--wc-iters", a->cal.wc_iters, "Weight-calibration Adam iterations per layer")->check(snnkit_cli::non_negative())->capture_default_str();
+    s->add_option("--wc-lr", a->cal.wc_lr, "Weight-calibration learning rate (cosine)")->check(snnkit_cli::non_negative())->capture_default_str();
+    s->add_option("--wc-batch", a->cal.wc_batch, "Weight-calibration batch size")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--dataset", a->dataset, "Dataset of the calibration data (default: the model's)");
     s->add_option("--data", a->data, "Dataset directory");
     s->add_option("--seed", a->cal.seed, "Seed of the calibration subset and WC batches")->capture_default_str();
     s->add_option("--json", a->json_path, "Write the conversion report as JSON ('-' = stdout)");
-    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
     s->callback([a]() {
         if (a->model.empty() && a->onnx.empty()) {

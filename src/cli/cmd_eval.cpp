@@ -72,9 +72,9 @@ void run(eval_args & a) {
             result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(st));
         }
         write_json_file(a.json_path, result.dump(2));
-        std::printf("ANN accuracy %.2f %% on %lld images\n", acc, static_cast<long long>(n));
+        std::fprintf(human_out(a.json_path), "ANN accuracy %.2f %% on %lld images\n", acc, static_cast<long long>(n));
         if (a.stats) {
-            std::printf("\n%s", snnkit::stats_table(st).c_str());
+            std::fprintf(human_out(a.json_path), "\n%s", snnkit::stats_table(st).c_str());
         }
         return;
     }
@@ -148,23 +148,23 @@ void run(eval_args & a) {
     }
     write_json_file(a.json_path, result.dump(2));
 
-    std::printf("%-6s %s\n", "t", "accuracy %");
+    std::fprintf(human_out(a.json_path), "%-6s %s\n", "t", "accuracy %");
     for (int64_t t = 1; t <= a.T; t *= 2) {
-        std::printf("%-6lld %.2f\n", static_cast<long long>(t), acc_t[t - 1]);
+        std::fprintf(human_out(a.json_path), "%-6lld %.2f\n", static_cast<long long>(t), acc_t[t - 1]);
     }
     if ((a.T & (a.T - 1)) != 0) {
-        std::printf("%-6lld %.2f\n", static_cast<long long>(a.T), acc_t.back());
+        std::fprintf(human_out(a.json_path), "%-6lld %.2f\n", static_cast<long long>(a.T), acc_t.back());
     }
     if (result.contains("ann_accuracy")) {
-        std::printf("ANN    %.2f\n", result["ann_accuracy"].get<double>());
+        std::fprintf(human_out(a.json_path), "ANN    %.2f\n", result["ann_accuracy"].get<double>());
     }
-    std::printf("\n%-24s %12s %16s\n", "layer", "firing rate", "conversion MSE");
+    std::fprintf(human_out(a.json_path), "\n%-24s %12s %16s\n", "layer", "firing rate", "conversion MSE");
     for (const auto & l : layers) {
-        std::printf("%-24s %12.4f %16s\n", l["layer"].get<std::string>().c_str(), l["firing_rate"].get<double>(),
+        std::fprintf(human_out(a.json_path), "%-24s %12.4f %16s\n", l["layer"].get<std::string>().c_str(), l["firing_rate"].get<double>(),
                     l.contains("conversion_mse") ? std::to_string(l["conversion_mse"].get<double>()).c_str() : "-");
     }
     if (collector) {
-        std::printf("\n%s", snnkit::stats_table(st).c_str());
+        std::fprintf(human_out(a.json_path), "\n%s", snnkit::stats_table(st).c_str());
     }
 }
 
@@ -176,20 +176,20 @@ void add_eval(CLI::App & app) {
     auto a = std::make_shared<eval_args>();
     CLI::App * s = app.add_subcommand("eval", "Evaluate a model: SNN accuracy at every t <= T, firing rates, errors");
     s->add_option("--model", a->model, "Model directory (SNN or ANN)")->required();
-    s->add_option("--T", a->T, "Time steps (default: the model's own T, from conversion or training)");
+    s->add_option("--T", a->T, "Time steps (default: the model's own T, from conversion or training)")->check(snnkit_cli::positive());
     s->add_option("--encoding", a->encoding, "direct | poisson")->capture_default_str();
     s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
     s->add_option("--data", a->data, "Dataset directory");
     s->add_option("--ann", a->ann, "Source ANN for accuracy and per-layer error (default: the one recorded)");
-    s->add_option("--batch-size", a->batch, "Batch size")->capture_default_str();
-    s->add_option("--limit", a->limit, "Evaluate only the first N test images (0 = all)");
-    s->add_option("--error-samples", a->error_samples, "Test images for the per-layer error")->capture_default_str();
+    s->add_option("--batch-size", a->batch, "Batch size")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--limit", a->limit, "Evaluate only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
+    s->add_option("--error-samples", a->error_samples, "Test images for the per-layer error")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--json", a->json_path, "Write results as JSON ('-' = stdout)");
-    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
     s->add_flag("--stats", a->stats, "Also SOPs, ANN MACs and energy per layer, from the same run (see `snnkit stats`)");
-    s->add_option("--e-ac", a->stats_opt.energy.e_ac_pj, "With --stats: pJ per accumulate")->capture_default_str();
-    s->add_option("--e-mac", a->stats_opt.energy.e_mac_pj, "With --stats: pJ per multiply-accumulate")->capture_default_str();
+    s->add_option("--e-ac", a->stats_opt.energy.e_ac_pj, "With --stats: pJ per accumulate")->check(snnkit_cli::non_negative())->capture_default_str();
+    s->add_option("--e-mac", a->stats_opt.energy.e_mac_pj, "With --stats: pJ per multiply-accumulate")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--static-per-step", [a](int64_t) { a->stats_opt.static_once = false; },
                 "With --stats: count the analog layers before the first spike node T times");
     s->callback([a]() {

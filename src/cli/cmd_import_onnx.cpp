@@ -32,7 +32,7 @@ void run(import_onnx_args & a) {
                               {"nodes", m.g.nodes.size()}, {"params", params},     {"classes", m.g.num_classes},
                               {"stats_layers", m.stats_layers}, {"stats_images", m.stats_images}};
     write_json_file(a.json_path, result.dump(2));
-    std::printf("imported %s -> %s: %zu nodes, %lld parameters, %lld classes; statistics of %d layers on %lld images\n",
+    std::fprintf(human_out(a.json_path), "imported %s -> %s: %zu nodes, %lld parameters, %lld classes; statistics of %d layers on %lld images\n",
                 a.file.c_str(), a.out.c_str(), m.g.nodes.size(), static_cast<long long>(params),
                 static_cast<long long>(m.g.num_classes), m.stats_layers, static_cast<long long>(m.stats_images));
 }
@@ -46,10 +46,10 @@ void add_import_onnx(CLI::App & app) {
     s->add_option("--data", a->opt.data.dir, "Dataset directory");
     s->add_option("--mean", a->opt.mean, "Per-channel input mean the model expects (default: the dataset's)");
     s->add_option("--std", a->opt.std, "Per-channel input std the model expects (default: the dataset's)");
-    s->add_option("--stats-samples", a->opt.stats_samples, "Unaugmented training images for the statistics")->capture_default_str();
+    s->add_option("--stats-samples", a->opt.stats_samples, "Unaugmented training images for the statistics")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--seed", a->opt.seed, "Seed of the statistics subset")->capture_default_str();
     s->add_option("--json", a->json_path, "Write a summary as JSON ('-' = stdout)");
-    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->callback([a]() { run(*a); });
 }
 

@@ -48,7 +48,7 @@ std::vector<int64_t> parse_shape(const std::string & text) {
 void print_and_write(const stats_args & a, const snnkit::network_stats & s, nlohmann::json result) {
     result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(s));
     write_json_file(a.json_path, result.dump(2));
-    std::printf("%s", snnkit::stats_table(s).c_str());
+    std::fprintf(human_out(a.json_path), "%s", snnkit::stats_table(s).c_str());
 }
 
 void run(stats_args & a) {
@@ -114,7 +114,7 @@ void run(stats_args & a) {
     result["T"] = T;
     result["encoding"] = a.encoding;
     result["accuracy"] = acc;
-    std::printf("%s: accuracy %.2f %% at T = %lld on %lld images (%s encoding)\n\n", a.model.c_str(), acc,
+    std::fprintf(human_out(a.json_path), "%s: accuracy %.2f %% at T = %lld on %lld images (%s encoding)\n\n", a.model.c_str(), acc,
                 static_cast<long long>(T), static_cast<long long>(test.images.size(0)), a.encoding.c_str());
     print_and_write(a, collector.result(), result);
 }
@@ -127,18 +127,18 @@ void add_stats(CLI::App & app) {
     s->add_option("--arch", a->arch, "Instead of --model: a zoo architecture (MACs only)");
     s->add_option("--input", a->input, "With --arch: input shape CxHxW")->capture_default_str();
     s->add_option("--classes", a->classes, "With --arch: number of classes")->capture_default_str();
-    s->add_option("--T", a->T, "Time steps (default: the model's own T)");
+    s->add_option("--T", a->T, "Time steps (default: the model's own T)")->check(snnkit_cli::positive());
     s->add_option("--encoding", a->encoding, "direct | poisson (poisson: the first layer does SOPs)")->capture_default_str();
     s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
     s->add_option("--data", a->data, "Dataset directory");
-    s->add_option("--limit", a->limit, "Only the first N test images (0 = all)");
-    s->add_option("--batch-size", a->batch, "Batch size")->capture_default_str();
-    s->add_option("--e-ac", a->e_ac, "Energy of one accumulate, pJ (45 nm, Horowitz 2014)")->capture_default_str();
-    s->add_option("--e-mac", a->e_mac, "Energy of one multiply-accumulate, pJ (45 nm, Horowitz 2014)")->capture_default_str();
+    s->add_option("--limit", a->limit, "Only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
+    s->add_option("--batch-size", a->batch, "Batch size")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--e-ac", a->e_ac, "Energy of one accumulate, pJ (45 nm, Horowitz 2014)")->check(snnkit_cli::non_negative())->capture_default_str();
+    s->add_option("--e-mac", a->e_mac, "Energy of one multiply-accumulate, pJ (45 nm, Horowitz 2014)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--static-per-step", a->per_step,
                 "Count the analog layers before the first spike node T times (default: once per image)");
     s->add_option("--json", a->json_path, "Write the statistics as JSON ('-' = stdout)");
-    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
     s->callback([a]() { run(*a); });
 }

@@ -67,7 +67,7 @@ void run(train_ann_args & args) {
                              {"history", hist}};
     result.update(train_inputs_json(a, d));
     write_json_file(a.json_path, result.dump(2));
-    std::printf("test_accuracy %.2f %%  epochs %d  train_seconds %.1f  model %s\n", r.test_accuracy, r.epochs,
+    std::fprintf(human_out(a.json_path), "test_accuracy %.2f %%  epochs %d  train_seconds %.1f  model %s\n", r.test_accuracy, r.epochs,
                 r.train_seconds, a.train.out_dir.c_str());
 }
 
@@ -77,7 +77,7 @@ void add_train_ann(CLI::App & app) {
     add_train_flags(s, a->common);
     s->add_option("--clip", a->common.zoo.clip, "Train with clipped ReLUs at this value (0 = plain ReLU)")
         ->capture_default_str();
-    s->add_option("--stats-samples", a->stats_samples, "Training images for activation statistics")
+    s->add_option("--stats-samples", a->stats_samples, "Training images for activation statistics")->check(snnkit_cli::positive())
         ->capture_default_str();
     s->callback([a]() { run(*a); });
 }

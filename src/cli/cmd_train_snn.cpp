@@ -45,10 +45,6 @@ void configure_neuron(train_snn_args & a) {
     }
     n.reset = a.reset == "soft" ? snnkit::reset_mode::soft : snnkit::reset_mode::hard;
     n.surrogate.kind = snnkit::surrogate_from_string(a.surrogate);
-    if (!(a.surrogate_param >= 0.0) || !std::isfinite(a.surrogate_param)) {
-        snnkit::fail("--surrogate-param", "must be a positive number (0: the surrogate's default), got " +
-                                              std::to_string(a.surrogate_param));
-    }
     n.surrogate.param = a.surrogate_param;
     if (a.dspike_adapt) {
         if (n.surrogate.kind != snnkit::surrogate_kind::dspike) {
@@ -61,15 +57,15 @@ void configure_neuron(train_snn_args & a) {
     }
 }
 
-void print_dspike_table(const nlohmann::json & hist) {
-    std::printf("\n%-6s %8s %28s %30s %10s\n", "epoch", "b", "candidates (b-db, b, b+db)", "cosine to FDG",
+void print_dspike_table(std::FILE * out, const nlohmann::json & hist) {
+    std::fprintf(out, "\n%-6s %8s %28s %30s %10s\n", "epoch", "b", "candidates (b-db, b, b+db)", "cosine to FDG",
                 "FDG s");
     for (const auto & e : hist) {
         if (!e.contains("dspike")) {
             continue;
         }
         const auto & d = e["dspike"];
-        std::printf("%-6d %8.3f %8.3f %9.3f %9.3f   %9.4f %9.4f %9.4f %10.1f\n", e["epoch"].get<int>(),
+        std::fprintf(out, "%-6d %8.3f %8.3f %9.3f %9.3f   %9.4f %9.4f %9.4f %10.1f\n", e["epoch"].get<int>(),
                     d["b"].get<double>(), d["candidates"][0].get<double>(), d["candidates"][1].get<double>(),
                     d["candidates"][2].get<double>(), d["cosine"][0].get<double>(), d["cosine"][1].get<double>(),
                     d["cosine"][2].get<double>(), d["fdg_seconds"].get<double>());
@@ -166,9 +162,9 @@ void run(train_snn_args & args) {
     result.update(train_inputs_json(a, d));
     write_json_file(a.json_path, result.dump(2));
     if (args.dspike_adapt && !a.quiet) {
-        print_dspike_table(hist);
+        print_dspike_table(human_out(a.json_path), hist);
     }
-    std::printf("test_accuracy %.2f %%  T %lld  epochs %d  train_seconds %.1f  peak_rss_mib %.0f  model %s\n",
+    std::fprintf(human_out(a.json_path), "test_accuracy %.2f %%  T %lld  epochs %d  train_seconds %.1f  peak_rss_mib %.0f  model %s\n",
                 r.test_accuracy, static_cast<long long>(T), r.epochs, r.train_seconds, peak, a.train.out_dir.c_str());
 }
 
@@ -177,26 +173,26 @@ void add_train_snn(CLI::App & app) {
     CLI::App * s = app.add_subcommand(
         "train-snn", "Train an SNN directly: surrogate-gradient BPTT, optional Dspike temperature adaptation");
     add_train_flags(s, a->common);
-    s->add_option("--T", a->snn.T, "Time steps")->capture_default_str();
+    s->add_option("--T", a->snn.T, "Time steps")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--init", a->init,
                   "Start from the weights of a saved model of the same --arch (a train-ann ANN: hybrid training)");
     s->add_option("--neuron", a->neuron, "lif | if (if: alpha = 1)")->capture_default_str();
     s->add_option("--alpha", a->alpha, "LIF leak factor alpha in v = alpha v + I")->capture_default_str();
-    s->add_option("--vth", a->snn.v_th, "Firing threshold V_th")->capture_default_str();
+    s->add_option("--vth", a->snn.v_th, "Firing threshold V_th")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--reset", a->reset, "soft (subtract V_th) | hard (to zero)")->capture_default_str();
     s->add_flag("--detach-reset", a->snn.neuron.detach_reset, "No gradient through the reset");
     s->add_option("--surrogate", a->surrogate, "rect | triangle | exp | sigmoid | atan | dspike")
         ->capture_default_str();
     s->add_option("--surrogate-param", a->surrogate_param,
-                  "Surrogate width / sharpness / Dspike b (0 = the surrogate's default)");
+                  "Surrogate width / sharpness / Dspike b (0 = the surrogate's default)")->check(snnkit_cli::non_negative());
     s->add_flag("--dspike-adapt", a->dspike_adapt, "Adapt Dspike's temperature b each epoch by FDG cosine");
-    s->add_option("--b0", a->b0, "Dspike adaptation: initial temperature b")->capture_default_str();
-    s->add_option("--db", a->adapt.db, "Dspike adaptation: candidate step (b - db, b, b + db)")->capture_default_str();
-    s->add_option("--eps", a->adapt.eps, "Dspike adaptation: finite-difference step")->capture_default_str();
+    s->add_option("--b0", a->b0, "Dspike adaptation: initial temperature b")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--db", a->adapt.db, "Dspike adaptation: candidate step (b - db, b, b + db)")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--eps", a->adapt.eps, "Dspike adaptation: finite-difference step")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--fdg-coords", a->adapt.coords,
-                  "Dspike adaptation: first-layer weights in the FDG (0 = all up to 1024, else 1024 random)")
+                  "Dspike adaptation: first-layer weights in the FDG (0 = all up to 1024, else 1024 random)")->check(snnkit_cli::non_negative())
         ->capture_default_str();
-    s->add_option("--fdg-copies", a->adapt.copies, "Dspike adaptation: perturbed copies per batched forward")
+    s->add_option("--fdg-copies", a->adapt.copies, "Dspike adaptation: perturbed copies per batched forward")->check(snnkit_cli::positive())
         ->capture_default_str();
     s->callback([a]() { run(*a); });
 }

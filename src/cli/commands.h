@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+
 #include <string>
 
 namespace snnkit_cli {
@@ -22,5 +24,13 @@ void add_all_commands(CLI::App & app);
 // Shared helpers (cli_util.cpp).
 void set_threads(int threads); // snnkit::runtime_init: 0 = all cores, malloc tuned for reuse
 void write_json_file(const std::string & path, const std::string & json_text); // atomic; "-" = stdout
+// Where a command's human-readable text goes: stderr when its JSON goes to stdout (--json -), so that
+// stdout then holds the JSON alone; stdout otherwise.
+std::FILE * human_out(const std::string & json_path);
+
+// Option checks: the value must be a finite number > 0 (positive) or >= 0 (non_negative); a bad value
+// fails at parse time with "--flag: must be a finite number > 0, got X", before any work starts.
+const CLI::Validator & positive();
+const CLI::Validator & non_negative();
 
 } // namespace snnkit_cli

@@ -32,32 +32,32 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--data", a.data.dir, "Dataset directory (fmnist default: /usr/share/datasets/fashion-mnist)");
     s->add_option("--arch", a.zoo.arch, "cnn | cnn-plif | vgg16 | resnet20 | resnet20-he | resnet18 | resnet34")
         ->capture_default_str();
-    s->add_option("--epochs", a.train.epochs, "Training epochs")->capture_default_str();
-    s->add_option("--batch-size", a.train.batch_size, "Batch size")->capture_default_str();
+    s->add_option("--epochs", a.train.epochs, "Training epochs")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--batch-size", a.train.batch_size, "Batch size")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--optimizer", a.train.optim.kind, "sgd | adam | adamw")->capture_default_str();
-    s->add_option("--lr", a.train.optim.lr, "Peak learning rate")->capture_default_str();
-    s->add_option("--lr-min", a.train.lr_min, "Final learning rate of the cosine schedule")->capture_default_str();
+    s->add_option("--lr", a.train.optim.lr, "Peak learning rate")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--lr-min", a.train.lr_min, "Final learning rate of the cosine schedule")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_option("--schedule", a.train.schedule, "cosine | constant")->capture_default_str();
-    s->add_option("--momentum", a.train.optim.momentum, "SGD momentum")->capture_default_str();
+    s->add_option("--momentum", a.train.optim.momentum, "SGD momentum")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--nesterov", a.train.optim.nesterov, "Nesterov momentum");
-    s->add_option("--weight-decay", a.train.optim.weight_decay, "Weight decay")->capture_default_str();
-    s->add_option("--label-smoothing", a.train.label_smoothing, "Label smoothing")->capture_default_str();
+    s->add_option("--weight-decay", a.train.optim.weight_decay, "Weight decay")->check(snnkit_cli::non_negative())->capture_default_str();
+    s->add_option("--label-smoothing", a.train.label_smoothing, "Label smoothing")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_option("--dropout", a.zoo.dropout, "Dropout before the classifier (< 0: the architecture's default)");
     s->add_option("--augment", a.augment,
                   "default | none | crop | flip | crop+flip (default = crop+flip for CIFAR / imagefolder, "
                   "none for (F)MNIST)")
         ->capture_default_str();
-    s->add_option("--crop-pad", a.crop_pad, "Zero-padding of the random crop, pixels")->capture_default_str();
+    s->add_option("--crop-pad", a.crop_pad, "Zero-padding of the random crop, pixels")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--no-augment", a.no_augment, "Same as --augment none");
     s->add_option("--seed", a.train.seed, "Seed of init, data order, augmentation, dropout")->capture_default_str();
     s->add_option("--out", a.train.out_dir, "Output directory (model, checkpoint, log)")->required();
     s->add_flag("--resume", a.train.resume, "Continue from OUT/checkpoint.safetensors");
-    s->add_option("--checkpoint-steps", a.train.checkpoint_steps, "Also checkpoint every N steps (0 = per epoch)");
-    s->add_option("--max-steps", a.train.max_steps, "Stop after N steps with a checkpoint (0 = no limit)");
-    s->add_option("--limit-train", a.limit_train, "Use only the first N training images (0 = all)");
-    s->add_option("--limit-test", a.limit_test, "Use only the first N test images (0 = all)");
+    s->add_option("--checkpoint-steps", a.train.checkpoint_steps, "Also checkpoint every N steps (0 = per epoch)")->check(snnkit_cli::non_negative());
+    s->add_option("--max-steps", a.train.max_steps, "Stop after N steps with a checkpoint (0 = no limit)")->check(snnkit_cli::non_negative());
+    s->add_option("--limit-train", a.limit_train, "Use only the first N training images (0 = all)")->check(snnkit_cli::non_negative());
+    s->add_option("--limit-test", a.limit_test, "Use only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
     s->add_option("--json", a.json_path, "Write the final metrics as JSON to this file ('-' = stdout)");
-    s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+    s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a.quiet, "No progress output");
     s->add_flag("--no-grad-check", [&a](int64_t) { a.train.check_grads = false; },
                 "Skip the per-step NaN/Inf check of the gradients (the loss is always checked)");

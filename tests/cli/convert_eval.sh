@@ -45,7 +45,14 @@ grep -q "converted for T = 8" "$work/t4.err" || fail "eval at T = 4 of a T = 8 b
 expect_error "model.json" "$snn" convert --model "$work/none" --out "$work/x"
 expect_error "unknown calibration preset" "$snn" convert --model "$work/ann" --out "$work/x" --calib heavy
 expect_error "unknown threshold" "$snn" convert --model "$work/ann" --out "$work/x" --threshold p50
-expect_error "must be at least 1" "$snn" eval --model "$work/snn_max" --T 0
+expect_error "--T: must be a finite number > 0, got 0" "$snn" eval --model "$work/snn_max" --T 0
+expect_error "--batch-size: must be a finite number > 0, got 0" "$snn" eval --model "$work/snn_max" --batch-size 0
+expect_error "--calib-samples: must be a finite number > 0" "$snn" convert --model "$work/ann" --out "$work/x" --calib-samples 0
+expect_error "--wc-lr: must be a finite number >= 0, got nan" "$snn" convert --model "$work/ann" --out "$work/x" --wc-lr nan
+# --json -: stdout holds the JSON alone (the table goes to stderr)
+"$snn" eval --model "$work/snn_max" --T 4 --limit 20 --error-samples 4 --json - --quiet 2> /dev/null |
+  $py -c "import json, sys; r = json.load(sys.stdin); assert r['T'] == 4, r"
+
 expect_error "is not an ANN" "$snn" convert --model "$work/snn_max" --out "$work/x"
 expect_error "two forms of the same half-step shift" "$snn" convert --model "$work/ann" --out "$work/x" --bias-shift --half-init
 echo "convert_eval.sh: all checks passed"

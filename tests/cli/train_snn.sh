@@ -76,7 +76,7 @@ expect_error "unknown neuron" "$snn" "${base[@]}" --neuron izhikevich
 expect_error "unknown augmentation" "$snn" "${base[@]}" --augment rotate
 expect_error "unknown name 'gauss'" "$snn" "${base[@]}" --surrogate gauss
 expect_error "needs --surrogate dspike" "$snn" "${base[@]}" --dspike-adapt
-expect_error "--surrogate-param: must be a positive number" "$snn" "${base[@]}" --surrogate-param -1
+expect_error "--surrogate-param: must be a finite number >= 0" "$snn" "${base[@]}" --surrogate-param -1
 expect_error "unknown reset" "$snn" "${base[@]}" --reset sideways
 expect_error "--T" "$snn" "${base[@]}" --T 0
 expect_error "--alpha" "$snn" "${base[@]}" --alpha 1.5

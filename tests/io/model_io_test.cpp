@@ -113,6 +113,18 @@ TEST(model_io, damaged_models_give_clear_errors) {
     nan.nodes[1].params["weight"][0][0][0][0] = NAN;
     safetensors_save(d + "/model.safetensors", nan.named_tensors());
     expect_load_error(d, "NaN");
+    // ... and never saved: the model already there stays.
+    const std::string keep = tmp_dir("keep");
+    save_model(keep, g);
+    const std::string before = read_file(keep + "/model.safetensors");
+    try {
+        save_model(keep, nan);
+        ADD_FAILURE() << "saved NaN weights";
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find("tensor 'conv1.weight' holds NaN or Inf"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(read_file(keep + "/model.safetensors"), before);
+    EXPECT_NO_THROW(load_model(keep));
 
     // Header fields of the wrong JSON type (fuzz_model: a "format" that was an object escaped as
     // nlohmann's type_error): one snnkit::error each.

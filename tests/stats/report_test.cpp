@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -128,6 +129,14 @@ TEST(Report, Errors) {
     EXPECT_NE(error_of({unknown}, o).find("u.json: unknown command 'frobnicate'"), std::string::npos);
     const std::string none = write_json(d, "n.json", {{"accuracy", 3}});
     EXPECT_NE(error_of({none}, o).find("n.json: no \"command\" field"), std::string::npos);
+    // Structure the report relies on, checked per file (a hand-edited file fails naming itself).
+    const std::string acc = write_json(d, "acc.json", {{"command", "eval"}, {"accuracy_per_t", "high"}});
+    EXPECT_NE(error_of({acc}, o).find("acc.json: \"accuracy_per_t\" must be a non-empty array of numbers"),
+              std::string::npos);
+    const std::string nostats = write_json(d, "ns.json", {{"command", "stats"}, {"T", 4}});
+    EXPECT_NE(error_of({nostats}, o).find("ns.json: no \"stats\" object"), std::string::npos);
+    const std::string badstats = write_json(d, "bs.json", {{"command", "stats"}, {"stats", {{"totals", 1}}}});
+    EXPECT_NE(error_of({badstats}, o).find("bs.json: \"stats\" must be an object"), std::string::npos);
     write_file_atomic((d / "bad.json").string(), "{not json");
     EXPECT_NE(error_of({(d / "bad.json").string()}, o).find("bad.json: not valid JSON"), std::string::npos);
     EXPECT_NE(error_of({(d / "missing.json").string()}, o).find("missing.json"), std::string::npos);
@@ -147,4 +156,14 @@ TEST(Report, Errors) {
             EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
         }
     }
+}
+
+// Names from model files reach gnuplot scripts: a newline must not end a string or a data block early
+// (the next line would run as a gnuplot command).
+TEST(Report, GnuplotQuotingKeepsNamesOnOneLine) {
+    EXPECT_EQ(gp_quote("it's"), "'it''s'");
+    EXPECT_EQ(gp_quote("a\nb\rc"), "'a b c'");
+    const std::string block = gp_datablock("d", {{"x\nEOD\nsystem('touch /tmp/p')", "1.5"}, {"y", "2"}});
+    EXPECT_EQ(std::count(block.begin(), block.end(), '\n'), 4) << block; // header, 2 rows, EOD
+    EXPECT_EQ(block.find("\nEOD\nsystem"), std::string::npos) << block;
 }

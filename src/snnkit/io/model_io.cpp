@@ -245,6 +245,11 @@ void save_model(const std::string & dir, const graph & g, const std::string & me
     // weights beside an old description, which load_model then refuses instead of mixing them (and the same
     // weights give the same bytes, so resumed and uninterrupted runs still compare equal).
     const named_tensors tensors = g.named_tensors();
+    for (const auto & kv : tensors) { // a model file never holds NaN/Inf (load_model refuses them): keep the old one
+        if (at::isFloatingType(kv.second.scalar_type()) && !at::isfinite(kv.second).all().item<bool>()) {
+            fail(dir, "tensor '" + kv.first + "' holds NaN or Inf; the model was not saved");
+        }
+    }
     char id[24];
     std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(weights_digest(tensors)));
     json j = {{"format", k_format}, {"version", k_version}, {"save_id", id}, {"graph", graph_json(g)}, {"meta", meta}};

@@ -144,7 +144,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             } catch (const snnkit::error & e) {
                 fail("layer '" + n.name + "'", e.what());
             }
-            out.t = r.spikes.reshape(to_folded(src, T).sizes());
+            out.t = r.spikes.flatten(0, 1); // [T, N, ...] -> [T*N, ...] (a view: no second broadcast copy of src)
             out.temporal = true;
             res.v[i] = r.v;
         } else if (n.op == op_kind::relu || n.op == op_kind::clip_relu) {

@@ -121,10 +121,14 @@ void run_gnuplot(const std::string & program, const std::string & script, const 
     }
 }
 
+// Control characters (a newline above all: it would end the string or the data block, and the next
+// line would run as a gnuplot command) become spaces; names come from model files and ONNX / NIR imports.
+static char gp_safe(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c; }
+
 std::string gp_quote(const std::string & text) {
     std::string q = "'";
     for (char c : text) {
-        q += c == '\'' ? std::string("''") : std::string(1, c);
+        q += c == '\'' ? std::string("''") : std::string(1, gp_safe(c));
     }
     return q + "'";
 }
@@ -136,7 +140,7 @@ std::string gp_datablock(const std::string & name, const std::vector<std::vector
             std::string f = row[i];
             if (!is_number(f) && f != "?") {
                 for (char & c : f) {
-                    c = c == '"' ? '\'' : c;
+                    c = c == '"' ? '\'' : gp_safe(c);
                 }
                 f = "\"" + f + "\"";
             }

@@ -50,6 +50,22 @@ double number(const json & j, const char * key) {
     return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN;
 }
 
+// Element k of array a as a number (NaN when it is not one: JSON writes NaN as null).
+double element(const json & a, size_t k) {
+    return a.is_array() && k < a.size() && a[k].is_number() ? a[k].get<double>() : NAN;
+}
+
+// j[key] as numbers (null -> NaN); empty when it is not an array.
+std::vector<double> numbers_of(const json & j, const char * key) {
+    std::vector<double> v;
+    if (j.is_object() && j.contains(key) && j[key].is_array()) {
+        for (size_t k = 0; k < j[key].size(); ++k) {
+            v.push_back(element(j[key], k));
+        }
+    }
+    return v;
+}
+
 std::string text(const json & j, const char * key, const std::string & fallback = "") {
     return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
 }
@@ -167,11 +183,22 @@ struct md_table {
         for (const auto & r : rows) {
             s += "|";
             for (const auto & c : r) {
-                s += " " + c + " |";
+                s += " " + cell(c) + " |";
             }
             s += "\n";
         }
         return s + "\n";
+    }
+    // Names come from model files: a '|' would split the cell, '<' start HTML, a newline end the row.
+    static std::string cell(const std::string & c) {
+        std::string e;
+        for (char ch : c) {
+            e += ch == '|'    ? std::string("\\|")
+                 : ch == '<'  ? std::string("&lt;")
+                 : ch == '\n' ? std::string(" ")
+                              : std::string(1, ch);
+        }
+        return e;
     }
 };
 
@@ -251,16 +278,16 @@ void training_section(page & p, const std::vector<run *> & runs) {
             sb.y.push_back(number(ds, "b"));
             std::string cands;
             if (cand.is_array() && cand.size() == 3) {
-                lo.x.push_back(ep), lo.y.push_back(cand[0].get<double>());
-                hi.x.push_back(ep), hi.y.push_back(cand[2].get<double>());
-                cands = fixed(cand[0].get<double>(), 3) + " / " + fixed(cand[1].get<double>(), 3) + " / " +
-                        fixed(cand[2].get<double>(), 3);
+                lo.x.push_back(ep), lo.y.push_back(element(cand, 0));
+                hi.x.push_back(ep), hi.y.push_back(element(cand, 2));
+                cands = fixed(element(cand, 0), 3) + " / " + fixed(element(cand, 1), 3) + " / " +
+                        fixed(element(cand, 2), 3);
             }
             std::string cv[3];
             for (size_t k = 0; k < 3 && cos.is_array() && k < cos.size(); ++k) {
                 c[k].x.push_back(ep);
-                c[k].y.push_back(cos[k].get<double>());
-                cv[k] = fixed(cos[k].get<double>(), 4);
+                c[k].y.push_back(element(cos, k));
+                cv[k] = fixed(element(cos, k), 4);
             }
             d.rows.push_back({fixed(ep, 0), cands, cv[0], cv[1], cv[2], fixed(number(ds, "b"), 4), fixed(number(ds, "fdg_seconds"), 1)});
         }
@@ -364,7 +391,7 @@ void eval_section(page & p, const std::vector<run *> & evals, const std::vector<
     std::set<std::string> level_seen;
     line_panel lp{"SNN accuracy after t steps", "time step t", "accuracy %", {}, {}, "outside right top"};
     for (const run * r : snn) {
-        const auto acc = r->j["accuracy_per_t"].get<std::vector<double>>();
+        const auto acc = numbers_of(r->j, "accuracy_per_t");
         maxT = std::max<int64_t>(maxT, static_cast<int64_t>(acc.size()));
         series s{r->label, {}, acc};
         for (size_t t = 0; t < acc.size(); ++t) {
@@ -395,7 +422,7 @@ void eval_section(page & p, const std::vector<run *> & evals, const std::vector<
     }
     t.head.push_back("ANN");
     for (const run * r : snn) {
-        const auto acc = r->j["accuracy_per_t"].get<std::vector<double>>();
+        const auto acc = numbers_of(r->j, "accuracy_per_t");
         std::vector<std::string> row{r->label, fixed(number(r->j, "samples"), 0)};
         for (int64_t c : cols) {
             row.push_back(c <= static_cast<int64_t>(acc.size()) ? fixed(acc[c - 1], 2) + " %" : "");
@@ -517,6 +544,32 @@ report_result write_report(const std::vector<std::string> & json_paths, const re
         if (!known.count(r.command)) {
             fail(path, "unknown command '" + r.command + "' (known: train-ann, train-snn, convert, eval, stats)");
         }
+        // The structure the sections rely on (a hand-edited or foreign file fails here, naming itself).
+        const auto is_array_of_numbers = [](const json & a) {
+            if (!a.is_array() || a.empty()) {
+                return false;
+            }
+            for (const auto & x : a) {
+                if (!x.is_number() && !x.is_null()) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        if (r.command == "eval" && text(r.j, "kind", "snn") != "ann" &&
+            !(r.j.contains("accuracy_per_t") && is_array_of_numbers(r.j["accuracy_per_t"]))) {
+            fail(path, "\"accuracy_per_t\" must be a non-empty array of numbers");
+        }
+        if (r.command == "stats" && !r.j.contains("stats")) {
+            fail(path, "no \"stats\" object");
+        }
+        if (r.j.contains("stats")) {
+            const json & st = r.j["stats"];
+            if (!st.is_object() || !st.contains("energy_pj_per_op") || !st["energy_pj_per_op"].is_object() ||
+                !st.contains("totals") || !st["totals"].is_object()) {
+                fail(path, "\"stats\" must be an object with \"energy_pj_per_op\" and \"totals\" objects");
+            }
+        }
         runs.push_back(std::move(r));
     }
     if (!program_available(opt.gnuplot)) {
@@ -525,7 +578,11 @@ report_result write_report(const std::vector<std::string> & json_paths, const re
     }
     std::vector<run *> train, conv, evals, with_stats;
     for (auto & r : runs) {
-        r.label = run_label(r);
+        try {
+            r.label = run_label(r);
+        } catch (const json::exception & e) {
+            fail(r.path, std::string("a field has an unexpected type: ") + e.what());
+        }
         (r.command == "convert" ? conv : r.command == "eval" ? evals : r.command == "stats" ? with_stats : train).push_back(&r);
     }
     std::set<std::string> slugs;
@@ -549,10 +606,14 @@ report_result write_report(const std::vector<std::string> & json_paths, const re
         p.md += "- `" + r.path + "` (" + r.command + "): " + r.label + "\n";
     }
     p.md += "\n";
-    training_section(p, train);
-    conversion_section(p, conv);
-    eval_section(p, evals, with_stats, train);
-    ops_section(p, ops);
+    try {
+        training_section(p, train);
+        conversion_section(p, conv);
+        eval_section(p, evals, with_stats, train);
+        ops_section(p, ops);
+    } catch (const json::exception & e) { // a field of an unexpected type that the checks above let through
+        fail("report", std::string("a result file has a field of an unexpected type: ") + e.what());
+    }
     report_result res;
     res.charts = p.charts;
     res.index = p.file("index.md");
