@@ -145,9 +145,9 @@ void add_convert(CLI::App & app) {
     CLI::Option * model = s->add_option("--model", a->model, "ANN model directory (from train-ann or import-onnx)");
     CLI::Option * onnx = s->add_option("--onnx", a->onnx, "Import this ONNX model instead (kept in OUT/source_ann)");
     model->excludes(onnx);
-    s->add_option("--mean", a->mean, "With --onnx: per-channel input mean (default: the dataset's)");
-    s->add_option("--std", a->std, "With --onnx: per-channel input std (default: the dataset's)");
-    s->add_option("--stats-samples", a->stats_samples, "With --onnx: images for the activation statistics")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--mean", a->mean, "With --onnx: per-channel input mean (default: the dataset's)")->needs(onnx);
+    s->add_option("--std", a->std, "With --onnx: per-channel input std (default: the dataset's)")->needs(onnx);
+    s->add_option("--stats-samples", a->stats_samples, "With --onnx: images for the activation statistics")->needs(onnx)->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--out", a->out, "Output SNN model directory")->required();
     s->add_option("--T", a->conv.T, "Simulation length the conversion targets")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--threshold", a->conv.threshold, "max | p99.9 | p99.99 | search")->capture_default_str();

@@ -49,6 +49,7 @@ expect_error "--T: must be a finite number > 0, got 0" "$snn" eval --model "$wor
 expect_error "--batch-size: must be a finite number > 0, got 0" "$snn" eval --model "$work/snn_max" --batch-size 0
 expect_error "--calib-samples: must be a finite number > 0" "$snn" convert --model "$work/ann" --out "$work/x" --calib-samples 0
 expect_error "--wc-lr: must be a finite number >= 0, got nan" "$snn" convert --model "$work/ann" --out "$work/x" --wc-lr nan
+expect_error "requires --onnx" "$snn" convert --model "$work/ann" --out "$work/x" --mean 0.5
 # --json -: stdout holds the JSON alone (the table goes to stderr)
 "$snn" eval --model "$work/snn_max" --T 4 --limit 20 --error-samples 4 --json - --quiet 2> /dev/null |
   $py -c "import json, sys; r = json.load(sys.stdin); assert r['T'] == 4, r"

@@ -58,8 +58,10 @@ graph build_cnn(const zoo_options & opt) {
     return b.finish("cnn");
 }
 
-// Fang et al. (PLIF, ICCV 2021) Fashion-MNIST network: two 128-channel conv blocks with pooling,
-// then two fully connected layers.
+// After Fang et al.'s (PLIF, ICCV 2021) Fashion-MNIST network: two 128-channel conv blocks with pooling,
+// then two fully connected layers. PLIF-like, not a copy: average pooling (PLIF: max), linear layers with
+// bias (PLIF: none), and an analog fc to the classes read out as the mean over T (PLIF: a spiking FC100
+// and a voting average over groups of 10); Kaiming initialisation.
 graph build_cnn_plif(const zoo_options & opt) {
     graph_builder b(opt.input_shape, opt.num_classes, opt.seed);
     const int64_t c = opt.input_shape[0];
