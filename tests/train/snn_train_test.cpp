@@ -227,6 +227,23 @@ TEST(snn_training, resume_with_dspike_adaptation_is_bit_identical) {
     EXPECT_EQ(stops, 2);
 }
 
+// A NaN in an SNN: the spiking layer after it refuses it, and training names the layer where it started
+// with the usual hint, as for an ANN.
+TEST(snn_training, a_nan_is_reported_with_the_layer_where_it_started) {
+    const dataset train = toy(128, 1), test = toy(32, 2);
+    snn_model_options m = dspike_lif(3.0);
+    graph g = snn_from_ann(tiny(5), m);
+    g.nodes[g.find("bn")].params["weight"][1] = NAN;
+    try {
+        train_loop(g, snn_forward_fn(g, m.T), train, test, toy_options("", 0.05, 11));
+        FAIL() << "no error";
+    } catch (const snnkit::error & e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("output of layer 'bn' at epoch 1 step 0"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("lower the learning rate?"), std::string::npos) << msg;
+    }
+}
+
 TEST(snn_training, bad_options_are_refused) {
     snn_model_options m = dspike_lif(3.0);
     m.T = 0;

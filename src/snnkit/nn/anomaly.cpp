@@ -1,6 +1,7 @@
 // snnkit/nn/anomaly.cpp
 #include "snnkit/nn/anomaly.h"
 
+#include "snnkit/core/error.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_forward.h"
 
@@ -25,17 +26,23 @@ std::string first_nonfinite_node(const graph & g, const at::Tensor & x, int64_t 
             found = n.name;
         }
     };
-    if (T == 0) {
-        forward_options fo;
-        fo.train = train;
-        fo.observer = look;
-        ann_forward(g, x, fo);
-    } else {
-        snn_options so;
-        so.T = T;
-        so.train = train;
-        so.observer = look;
-        snn_forward(g, x, so);
+    try {
+        if (T == 0) {
+            forward_options fo;
+            fo.train = train;
+            fo.observer = look;
+            ann_forward(g, x, fo);
+        } else {
+            snn_options so;
+            so.T = T;
+            so.train = train;
+            so.observer = look;
+            snn_forward(g, x, so);
+        }
+    } catch (const snnkit::error &) { // a layer after the first NaN refused it (the spike nodes check)
+        if (found.empty()) {
+            throw;
+        }
     }
     return found;
 }

@@ -322,10 +322,20 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 dropout_gen.set_current_seed(rng_mix(o.seed, 0xd70, global));
             }
             opt.zero_grad();
-            const at::Tensor logits = forward(x, true);
+            const std::string where = "epoch " + std::to_string(pos.epoch + 1) + " step " + std::to_string(pos.step);
+            at::Tensor logits;
+            try {
+                logits = forward(x, true);
+            } catch (const snnkit::error &) { // a spiking layer refuses NaN input: name where it started
+                const std::string layer = first_nonfinite_node(g, x, o.snn_T, true);
+                if (layer.empty()) {
+                    throw;
+                }
+                fail("training", "the first NaN/Inf value is the output of layer '" + layer + "' at " + where +
+                                     " (lower the learning rate? checkpoints saved before are kept)");
+            }
             const at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, o.label_smoothing);
             const double lv = loss.item<double>();
-            const std::string where = "epoch " + std::to_string(pos.epoch + 1) + " step " + std::to_string(pos.step);
             if (!std::isfinite(lv)) {
                 const std::string layer = first_nonfinite_node(g, x, o.snn_T, true);
                 fail("training", "loss is " + std::to_string(lv) + " at " + where +
