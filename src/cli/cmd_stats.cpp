@@ -126,7 +126,7 @@ void add_stats(CLI::App & app) {
     s->add_option("--model", a->model, "Model directory (SNN: simulated on test images; ANN: MACs only)");
     s->add_option("--arch", a->arch, "Instead of --model: a zoo architecture (MACs only)");
     s->add_option("--input", a->input, "With --arch: input shape CxHxW")->capture_default_str();
-    s->add_option("--classes", a->classes, "With --arch: number of classes")->capture_default_str();
+    s->add_option("--classes", a->classes, "With --arch: number of classes")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--T", a->T, "Time steps (default: the model's own T)")->check(snnkit_cli::positive());
     s->add_option("--encoding", a->encoding, "direct | poisson (poisson: the first layer does SOPs)")->capture_default_str();
     s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");

@@ -41,7 +41,7 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--momentum", a.train.optim.momentum, "SGD momentum")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--nesterov", a.train.optim.nesterov, "Nesterov momentum");
     s->add_option("--weight-decay", a.train.optim.weight_decay, "Weight decay")->check(snnkit_cli::non_negative())->capture_default_str();
-    s->add_option("--label-smoothing", a.train.label_smoothing, "Label smoothing")->check(snnkit_cli::non_negative())->capture_default_str();
+    s->add_option("--label-smoothing", a.train.label_smoothing, "Label smoothing in [0, 1]")->check(CLI::Range(0.0, 1.0))->capture_default_str();
     s->add_option("--dropout", a.zoo.dropout, "Dropout before the classifier (< 0: the architecture's default)");
     s->add_option("--augment", a.augment,
                   "default | none | crop | flip | crop+flip (default = crop+flip for CIFAR / imagefolder, "

@@ -124,7 +124,7 @@ TEST(CifarErrors, BadInput) {
     add_record(rec, {1}, 0);
     write_bytes(t / "data_batch_3.bin", rec);
     EXPECT_TRUE(one_line_with(error_of([&] { snnkit::load_cifar10_bin(t.str(), split::train); }),
-                              {"data_batch_3.bin", "holds 1 records", "holds 2", "truncated?"}));
+                              {"data_batch_3.bin", "holds 1 records, the other batch files 2", "truncated?"}));
 
     // Label out of range (10 for CIFAR-10, 100 fine for CIFAR-100).
     std::vector<uint8_t> bad;

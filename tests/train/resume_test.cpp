@@ -119,6 +119,11 @@ TEST(trainer, resume_with_other_settings_is_refused) {
               std::string::npos);
     EXPECT_NE(resume_error([](trainer_options & o) { o.epochs = 5; }, train).find("--epochs 3, not 5"), std::string::npos);
     EXPECT_NE(resume_error([](trainer_options & o) { o.optim.lr = 0.1; }, train).find("--lr"), std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.lr_min = 0.01; }, train).find("--lr-min"), std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.optim.kind = "adam"; }, train).find("--optimizer sgd, not adam"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.schedule = "constant"; }, train).find("--schedule cosine, not constant"),
+              std::string::npos);
     EXPECT_NE(resume_error([](trainer_options &) {}, toy(256, 1)).find("training images (--limit-train) 320, not 256"),
               std::string::npos);
     EXPECT_NE(resume_error([](trainer_options & o) { o.schedule = "cos"; }, train).find("unknown learning-rate schedule"),

@@ -149,6 +149,12 @@ TEST(dspike, adapt_picks_the_b_whose_gradient_best_matches_the_fdg) {
     // The gradients point roughly along the FDG (a meaningful signal, not noise), and b changes them.
     EXPECT_GT(r.cosine[best], 0.2);
     EXPECT_NE(r.cosine[0], r.cosine[2]);
+    // Label smoothing reaches both gradients: the same batch and weights give other cosines with it.
+    graph gs = snn_from_ann(tiny(8), dspike_lif(2.0));
+    dspike_adapt_options os = o;
+    os.label_smoothing = 0.5;
+    const dspike_epoch_report rs = dspike_adapt(gs, 3, x, y, 2.0, os, 0);
+    EXPECT_NE(rs.cosine[1], r.cosine[1]);
     // A non-Dspike surrogate is refused with a clear error.
     graph a = snn_from_ann(tiny(8), [] {
         snn_model_options m = dspike_lif(2.0);
@@ -235,7 +241,9 @@ TEST(snn_training, a_nan_is_reported_with_the_layer_where_it_started) {
     graph g = snn_from_ann(tiny(5), m);
     g.nodes[g.find("bn")].params["weight"][1] = NAN;
     try {
-        train_loop(g, snn_forward_fn(g, m.T), train, test, toy_options("", 0.05, 11));
+        trainer_options o = toy_options("", 0.05, 11);
+        o.snn_T = m.T; // as train-snn sets it: the diagnosis reruns the SNN
+        train_loop(g, snn_forward_fn(g, m.T), train, test, o);
         FAIL() << "no error";
     } catch (const snnkit::error & e) {
         const std::string msg = e.what();

@@ -10,9 +10,11 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 namespace snnkit {
 
@@ -91,11 +93,19 @@ dataset load_cifar(const std::string & dir_in, const cifar_format & f, const std
     }
     // The official batch files of a split hold the same number of records each: a file cut at a record
     // boundary is only visible against its siblings.
-    for (size_t i = 1; i < paths.size(); ++i) {
-        const int64_t here = (i + 1 < paths.size() ? first[i + 1] : total) - first[i], first_n = first[1] - first[0];
-        if (here != first_n)
-            fail(paths[i], "holds " + std::to_string(here) + " records, " + paths[0] + " holds " +
-                               std::to_string(first_n) + " (truncated?)");
+    std::vector<int64_t> counts(paths.size());
+    std::map<int64_t, int> votes;
+    for (size_t i = 0; i < paths.size(); ++i) {
+        counts[i] = (i + 1 < paths.size() ? first[i + 1] : total) - first[i];
+        votes[counts[i]]++;
+    }
+    const int64_t usual = std::max_element(votes.begin(), votes.end(), [](const auto & a, const auto & b) {
+                              return a.second < b.second;
+                          })->first;
+    for (size_t i = 0; i < paths.size(); ++i) {
+        if (counts[i] != usual)
+            fail(paths[i], "holds " + std::to_string(counts[i]) + " records, the other batch files " +
+                               std::to_string(usual) + " (truncated?)");
     }
 
     dataset d;

@@ -168,7 +168,7 @@ SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_ar
     }
     const T sp = static_cast<T>(p.param);
     const T sw = static_cast<T>(p.width);
-    const T inv2tanh = static_cast<T>(K == surrogate_kind::dspike ? 1.0 / (2.0 * std::tanh(0.5 * p.param * p.width)) : 0.0);
+    const T inv2tanh = static_cast<T>(K == surrogate_kind::dspike ? dspike_inv2tanh(p.param, p.width) : 0.0);
     const bool spike_vth = p.spike_vth;
     for (int64_t t = a.steps - 1; t >= 0; --t) {
         const T * __restrict ut = a.ub + t * n;

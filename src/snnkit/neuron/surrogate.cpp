@@ -20,10 +20,10 @@ namespace {
 
 constexpr double pi = 3.14159265358979323846;
 
-// The Dspike normaliser 1 / (2 tanh(b w/2)) for window width w (w = 1: the paper's 1 / (2 tanh(b/2))).
-double dspike_inv2tanh(double b, double w) { return 1.0 / (2.0 * std::tanh(0.5 * b * w)); }
 
 } // namespace
+
+double dspike_inv2tanh(double b, double w) { return 1.0 / (2.0 * std::tanh(0.5 * b * w)); }
 
 double surrogate_param(const surrogate_options & s) {
     if (s.param > 0.0) return s.param;

@@ -47,10 +47,14 @@ at::Tensor surrogate_grad(const surrogate_options & s, const at::Tensor & x);
 surrogate_kind surrogate_from_string(const std::string & name);
 std::string surrogate_to_string(surrogate_kind kind);
 
+// The Dspike normaliser 1 / (2 tanh(b w/2)) for temperature b and window width w (w = 1: the paper's
+// 1 / (2 tanh(b/2))).
+double dspike_inv2tanh(double b, double w);
+
 namespace surrogate_detail {
 
 // The hand-written derivative d sigma / dx for one kind, branch-light so loops over it vectorise.
-// p is surrogate_param(s), w the Dspike window; inv2tanh = 1 / (2 tanh(p / 2)) (Dspike only).
+// p is surrogate_param(s), w the Dspike window; inv2tanh = dspike_inv2tanh(p, w) (Dspike only).
 template <surrogate_kind K, typename T>
 inline T grad(T x, T p, T w, T inv2tanh) {
     const T ax = std::abs(x);

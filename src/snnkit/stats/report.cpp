@@ -176,7 +176,7 @@ struct md_table {
         std::string s = "|";
         std::string rule = "|";
         for (const auto & h : head) {
-            s += " " + h + " |";
+            s += " " + cell(h) + " |";
             rule += "---|";
         }
         s += "\n" + rule + "\n";

@@ -124,6 +124,7 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
         {"train_samples", std::to_string(n_train)},
         {"lr", json(o.optim.lr).dump()},
         {"schedule", o.schedule},
+        {"lr_min", json(o.lr_min).dump()},
         {"optimizer", o.optim.kind},
     };
     safetensors_save(path, t, meta);
@@ -151,6 +152,9 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
     same("train_samples", std::to_string(n_train), "training images (--limit-train)");
     same("lr", json(o.optim.lr).dump(), "--lr");
     same("schedule", o.schedule, "--schedule");
+    if (o.schedule == "cosine") {
+        same("lr_min", json(o.lr_min).dump(), "--lr-min");
+    }
     same("optimizer", o.optim.kind, "--optimizer");
     if (o.schedule == "cosine") { // the schedule is laid out over all epochs; a constant rate may be extended
         same("epochs", std::to_string(o.epochs), "--epochs");
@@ -327,7 +331,11 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             try {
                 logits = forward(x, true);
             } catch (const snnkit::error &) { // a spiking layer refuses NaN input: name where it started
-                const std::string layer = first_nonfinite_node(g, x, o.snn_T, true);
+                std::string layer;
+                try {
+                    layer = first_nonfinite_node(g, x, o.snn_T, true);
+                } catch (const std::exception &) { // the diagnosis failed too: keep the original error
+                }
                 if (layer.empty()) {
                     throw;
                 }

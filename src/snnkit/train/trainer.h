@@ -49,7 +49,7 @@ struct trainer_options {
     /// draw the progress line
     bool progress = true;
     /// the SNN's time steps when the graph is an SNN (0 = an ANN); only used to name the layer where a
-    /// NaN / Inf first appears when the loss stops being finite
+    /// NaN / Inf first appears (when the loss stops being finite or a spiking layer refuses its input)
     int64_t snn_T = 0;
     /// check every parameter's gradient for NaN / Inf after each backward pass (one reduction per tensor)
     bool check_grads = true;
@@ -68,8 +68,9 @@ struct epoch_metrics {
 struct train_result {
     std::vector<epoch_metrics> history;
     double test_accuracy = 0; ///< percent, after the last epoch
-    double train_seconds = 0; ///< wall time of the training steps (all runs of a resumed training together; not
-                              ///< the per-epoch test evaluation, the on_epoch hook or checkpoint writes)
+    double train_seconds = 0; ///< wall time of the training steps and the checkpoints written between them (all
+                              ///< runs of a resumed training together; not the per-epoch test evaluation, the
+                              ///< on_epoch hook or the end-of-epoch checkpoint)
     int epochs = 0;           ///< epochs completed
     bool interrupted = false; ///< stopped early (signal or max_steps) after writing a checkpoint
 };
