@@ -19,7 +19,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <memory>
 
 namespace snnkit_cli {
 
@@ -36,6 +35,7 @@ struct eval_args {
 
 void run(eval_args & a) {
     set_threads(a.threads);
+    std::FILE * const out = human_out(a.json_path); // tables: stderr when the JSON goes to stdout
     std::string meta_text;
     const snnkit::graph g = snnkit::load_model(a.model, &meta_text);
     const nlohmann::json meta = nlohmann::json::parse(meta_text);
@@ -72,39 +72,24 @@ void run(eval_args & a) {
             result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(st));
         }
         write_json_file(a.json_path, result.dump(2));
-        std::fprintf(human_out(a.json_path), "ANN accuracy %.2f %% on %lld images\n", acc, static_cast<long long>(n));
+        std::fprintf(out, "ANN accuracy %.2f %% on %lld images\n", acc, static_cast<long long>(n));
         if (a.stats) {
-            std::fprintf(human_out(a.json_path), "\n%s", snnkit::stats_table(st).c_str());
+            std::fprintf(out, "\n%s", snnkit::stats_table(st).c_str());
         }
         return;
     }
 
-    // One simulation of T steps gives the accuracy at every t (and, with --stats, the operations).
+    // One simulation of T steps gives the accuracy at every t; the stats collector's spike counts give the
+    // firing rates (and, with --stats, the operations).
     at::NoGradGuard ng;
-    std::map<int, std::pair<double, double>> fired; // node -> (spikes, neuron-steps)
-    a.stats_opt.input_events = a.encoding == "poisson";
-    if (a.stats_opt.input_events) { // the encoder normalises its spikes like the images
-        a.stats_opt.input_mean = pre.mean;
-        a.stats_opt.input_std = pre.std;
-    }
-    std::unique_ptr<snnkit::stats_collector> collector;
-    if (a.stats) {
-        collector = std::make_unique<snnkit::stats_collector>(g, a.T, a.stats_opt);
-    }
+    snnkit::set_input_encoding(a.stats_opt, a.encoding, pre);
+    snnkit::stats_collector collector(g, a.T, a.stats_opt);
     snnkit::snn_run_options ro;
     ro.T = a.T;
     ro.batch = a.batch;
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
-    ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & out) {
-        if (collector) {
-            collector->observe(i, nd, out); // it counts the spikes too: no second pass over them
-        } else if (nd.op == snnkit::op_kind::spike) {
-            auto & f = fired[i];
-            f.first += static_cast<double>(out.ne(0).sum().item<int64_t>());
-            f.second += static_cast<double>(out.numel());
-        }
-    };
+    ro.observer = collector.observer();
     const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, pre, ro);
     std::vector<double> acc_t(a.T);
     for (int64_t t = 0; t < a.T; ++t) {
@@ -117,17 +102,11 @@ void run(eval_args & a) {
     result["accuracy_per_t"] = acc_t;
     result["conversion"] = meta.value("conversion", nlohmann::json::object());
     nlohmann::json layers = nlohmann::json::array();
-    snnkit::network_stats st;
-    if (collector) {
-        st = collector->result();
-        for (const snnkit::neuron_stats & ns : st.neurons) {
-            if (!(a.stats_opt.input_events && ns.name == g.nodes[0].name)) { // spike nodes only
-                layers.push_back({{"layer", ns.name}, {"firing_rate", ns.firing_rate}});
-            }
+    const snnkit::network_stats st = collector.result();
+    for (const snnkit::neuron_stats & ns : st.neurons) {
+        if (!(a.stats_opt.input_events && ns.name == g.nodes[0].name)) { // spike nodes only
+            layers.push_back({{"layer", ns.name}, {"firing_rate", ns.firing_rate}});
         }
-    }
-    for (const auto & kv : fired) {
-        layers.push_back({{"layer", g.nodes[kv.first].name}, {"firing_rate", kv.second.first / kv.second.second}});
     }
 
     // The source ANN: its accuracy on the same images, and the per-layer conversion error.
@@ -143,28 +122,28 @@ void run(eval_args & a) {
         }
     }
     result["layers"] = layers;
-    if (collector) {
+    if (a.stats) {
         result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(st));
     }
     write_json_file(a.json_path, result.dump(2));
 
-    std::fprintf(human_out(a.json_path), "%-6s %s\n", "t", "accuracy %");
+    std::fprintf(out, "%-6s %s\n", "t", "accuracy %");
     for (int64_t t = 1; t <= a.T; t *= 2) {
-        std::fprintf(human_out(a.json_path), "%-6lld %.2f\n", static_cast<long long>(t), acc_t[t - 1]);
+        std::fprintf(out, "%-6lld %.2f\n", static_cast<long long>(t), acc_t[t - 1]);
     }
     if ((a.T & (a.T - 1)) != 0) {
-        std::fprintf(human_out(a.json_path), "%-6lld %.2f\n", static_cast<long long>(a.T), acc_t.back());
+        std::fprintf(out, "%-6lld %.2f\n", static_cast<long long>(a.T), acc_t.back());
     }
     if (result.contains("ann_accuracy")) {
-        std::fprintf(human_out(a.json_path), "ANN    %.2f\n", result["ann_accuracy"].get<double>());
+        std::fprintf(out, "ANN    %.2f\n", result["ann_accuracy"].get<double>());
     }
-    std::fprintf(human_out(a.json_path), "\n%-24s %12s %16s\n", "layer", "firing rate", "conversion MSE");
+    std::fprintf(out, "\n%-24s %12s %16s\n", "layer", "firing rate", "conversion MSE");
     for (const auto & l : layers) {
-        std::fprintf(human_out(a.json_path), "%-24s %12.4f %16s\n", l["layer"].get<std::string>().c_str(), l["firing_rate"].get<double>(),
+        std::fprintf(out, "%-24s %12.4f %16s\n", l["layer"].get<std::string>().c_str(), l["firing_rate"].get<double>(),
                     l.contains("conversion_mse") ? std::to_string(l["conversion_mse"].get<double>()).c_str() : "-");
     }
-    if (collector) {
-        std::fprintf(human_out(a.json_path), "\n%s", snnkit::stats_table(st).c_str());
+    if (a.stats) {
+        std::fprintf(out, "\n%s", snnkit::stats_table(st).c_str());
     }
 }
 

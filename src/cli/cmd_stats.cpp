@@ -56,9 +56,6 @@ void run(stats_args & a) {
     snnkit::energy_options energy;
     energy.e_ac_pj = a.e_ac;
     energy.e_mac_pj = a.e_mac;
-    if (!(a.e_ac >= 0) || !(a.e_mac >= 0)) {
-        snnkit::fail("--e-ac/--e-mac", "energies must be non-negative");
-    }
     if (a.model.empty() == a.arch.empty()) {
         snnkit::fail("stats", "give either --model DIR or --arch NAME");
     }
@@ -90,11 +87,7 @@ void run(stats_args & a) {
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
     const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
     snnkit::stats_options so;
-    so.input_events = a.encoding == "poisson";
-    if (so.input_events) { // the encoder normalises its spikes like the images
-        so.input_mean = pre.mean;
-        so.input_std = pre.std;
-    }
+    snnkit::set_input_encoding(so, a.encoding, pre);
     so.static_once = !a.per_step;
     so.energy = energy;
     snnkit::stats_collector collector(g, T, so);

@@ -50,9 +50,6 @@ void configure_neuron(train_snn_args & a) {
         if (n.surrogate.kind != snnkit::surrogate_kind::dspike) {
             snnkit::fail("--dspike-adapt", "needs --surrogate dspike");
         }
-        if (!(a.b0 > 0)) {
-            snnkit::fail("--b0", "the initial temperature must be positive");
-        }
         n.surrogate.param = a.b0;
     }
 }

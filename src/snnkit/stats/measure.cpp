@@ -33,6 +33,12 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     return correct;
 }
 
+void set_input_encoding(stats_options & so, const std::string & encoding, const augment_options & pre) {
+    so.input_events = encoding == "poisson";
+    so.input_mean = so.input_events ? pre.mean : std::vector<float>();
+    so.input_std = so.input_events ? pre.std : std::vector<float>();
+}
+
 dataset load_test_set(const std::string & name, const std::string & dir, int64_t limit) {
     dataset_spec spec;
     spec.name = name;

@@ -5,6 +5,7 @@
 #include "snnkit/data/augment.h"
 #include "snnkit/data/dataset.h"
 #include "snnkit/nn/snn_forward.h"
+#include "snnkit/stats/sops.h"
 
 #include <string>
 
@@ -30,6 +31,10 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
 
 // The test split of dataset `name` (directory `dir`, empty = its default), cut to the first `limit`
 // images when 0 < limit < its size.
+// Sets the input side of so for run_snn_on_dataset's encoding: Poisson input is events, counted as the raw
+// spikes the encoder draws before it normalises them with pre's mean / std.
+void set_input_encoding(stats_options & so, const std::string & encoding, const augment_options & pre);
+
 dataset load_test_set(const std::string & name, const std::string & dir, int64_t limit);
 
 // The normalisation a model expects: its metadata's "preprocess" {mean, std} when recorded, else the
