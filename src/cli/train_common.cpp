@@ -71,23 +71,7 @@ train_data prepare_training(train_cli & a, const char * command) {
     train_data d;
     d.train = head(snnkit::load_dataset(a.data, snnkit::split::train), a.limit_train);
     d.test = head(snnkit::load_dataset(a.data, snnkit::split::test), a.limit_test);
-    const auto & tc = d.train.class_names;
-    const auto & vc = d.test.class_names;
-    if (!tc.empty() && !vc.empty() && tc != vc) {
-        // ImageFolder labels are the sorted class folders of each split: a folder missing from one split
-        // would shift every later label of that split
-        size_t k = 0;
-        while (k < tc.size() && k < vc.size() && tc[k] == vc[k]) {
-            ++k;
-        }
-        const auto name_at = [k](const std::vector<std::string> & v) {
-            return k < v.size() ? "'" + v[k] + "'" : std::string("none");
-        };
-        snnkit::fail(a.data.dir.empty() ? a.data.name : a.data.dir,
-                     "the train and test splits have different class folders (" + std::to_string(tc.size()) + " vs " +
-                         std::to_string(vc.size()) + "; first difference: train " + name_at(tc) + ", test " +
-                         name_at(vc) + ")");
-    }
+    snnkit::check_same_classes(d.train, d.test, a.data.dir.empty() ? a.data.name : a.data.dir);
     a.zoo.input_shape = d.train.images.sizes().slice(1).vec();
     a.zoo.num_classes = d.train.num_classes;
     a.train.eval_preprocess = snnkit::dataset_preprocess(a.data.name);

@@ -12,6 +12,7 @@
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 using namespace snnkit;
@@ -183,6 +184,30 @@ TEST(calibrate, bc_and_pc_each_reduce_held_out_error_and_wc_reduces_layer_loss) 
     o.threshold_search = true;
     calibrate(snn, ref, cal, co, o);
     EXPECT_LT(total(snn), e0);
+}
+
+// The grid is k * max(x) / N over ALL values, also when the error is measured on a subsample: a grid
+// topped by the subsample's maximum (what the search once did) puts the threshold off these points.
+TEST(calibrate, threshold_search_grid_tops_at_the_true_maximum) {
+    const int64_t f = 16, T = 8;
+    graph ann = one_layer(f);
+    at::manual_seed(8);
+    const at::Tensor cal = at::rand({4096, f}) * 2.0;
+    record_activation_stats(ann, cal);
+    const graph ref = ann_reference(ann);
+    convert_options co;
+    co.T = T;
+    graph snn = convert_to_snn(ann, co);
+    calib_options o;
+    o.progress = false;
+    o.threshold_search = true;
+    o.search_values = 256; // of 65536 values: the subsample almost surely misses the maximum
+    calibrate(snn, ref, cal, co, o);
+    const double v = snn.nodes[snn.find("fc1.relu")].tensor("v_th").item<double>();
+    const double top = cal.max().item<double>();
+    const double k = v * static_cast<double>(o.grid) / top;
+    EXPECT_NEAR(k, std::round(k), 1e-3) << "v_th " << v << " is not on the grid k * " << top << " / " << o.grid;
+    EXPECT_GT(k, 0.5 * o.grid); // uniform data on [0, 2]: the best threshold lies well up the grid
 }
 
 // WC models the neuron's floor with the SNN's own bias. Under --bias-shift that bias already holds the

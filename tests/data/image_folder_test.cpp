@@ -2,6 +2,7 @@
 // files, and the real CIFAR-10 JPEG test split.
 #include "data/data_fixtures.h"
 #include "snnkit/data/dataset.h"
+#include "snnkit/data/dataset_by_name.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -192,6 +193,34 @@ TEST(ImageFolderErrors, MissingAndEmpty) {
     write_bytes(t / "train/b/readme.txt", {'x'});
     EXPECT_TRUE(one_line_with(error_of([&] { snnkit::load_image_folder(t.str(), split::train); }),
                               {"train/b", "empty class directory"}));
+}
+
+// A class folder missing from the test split would shift the test labels after it: refused, naming the
+// first folder that differs.
+TEST(ImageFolderErrors, SplitsWithDifferentClassFolders) {
+    temp_dir t;
+    for (const char * c : {"cats", "dogs", "owls"}) {
+        write_bytes(t / ("train/" + std::string(c) + "/a.png"), encode_png(pattern_rgb(4, 4, 1), 4, 4, PNG_COLOR_TYPE_RGB, 8));
+    }
+    for (const char * c : {"cats", "owls"}) { // no dogs: owls would get label 1 here, 2 in train
+        write_bytes(t / ("test/" + std::string(c) + "/a.png"), encode_png(pattern_rgb(4, 4, 2), 4, 4, PNG_COLOR_TYPE_RGB, 8));
+    }
+    const dataset train = snnkit::load_image_folder(t.str(), split::train);
+    const dataset test = snnkit::load_image_folder(t.str(), split::test);
+    ASSERT_EQ(test.class_names.size(), 2u);
+    EXPECT_EQ(test.class_names[1], "owls"); // label 1 here, 2 in train: the shift the check guards against
+    try {
+        snnkit::check_same_classes(train, test, t.str());
+        FAIL() << "splits with different class folders were accepted";
+    } catch (const snnkit::error & e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find(t.str()), std::string::npos) << m;
+        EXPECT_NE(m.find("3 vs 2; first difference: train 'dogs', test 'owls'"), std::string::npos) << m;
+    }
+    EXPECT_NO_THROW(snnkit::check_same_classes(train, train, t.str()));
+    dataset unnamed = test; // IDX / CIFAR files carry no class folders: nothing to compare
+    unnamed.class_names.clear();
+    EXPECT_NO_THROW(snnkit::check_same_classes(train, unnamed, t.str()));
 }
 
 TEST(ImageFolderErrors, CorruptImages) {

@@ -95,6 +95,34 @@ void expect_same_structure(const graph & a, const graph & b) {
     EXPECT_EQ(a.num_classes, b.num_classes);
 }
 
+// A hand-made NIR graph: /node with its type and metadata, and Input / Output nodes of shape [f]; the
+// caller adds the other nodes, the edges and the graph metadata, then saves.
+h5_file nir_skeleton(int64_t f) {
+    h5_file h = h5_file::create();
+    h.group("/node");
+    h.write_string("/node/type", "NIRGraph");
+    h.group("/node/metadata");
+    h.group("/node/nodes");
+    for (const char * n : {"input", "output"}) {
+        const std::string p = std::string("/node/nodes/") + n;
+        h.group(p);
+        h.write_string(p + "/type", n == std::string("input") ? "Input" : "Output");
+        h.write_ints(p + "/shape", {f});
+        h.group(p + "/metadata");
+    }
+    return h;
+}
+
+// import_nir's snnkit::error message for the file, or "no error".
+std::string import_error(const std::string & path) {
+    try {
+        import_nir(path);
+    } catch (const snnkit::error & e) {
+        return std::string(e.what());
+    }
+    return std::string("no error");
+}
+
 } // namespace
 
 TEST(Nir, ResNetRoundTripGivesIdenticalSpikes) {
@@ -263,35 +291,60 @@ TEST(Nir, ErrorsAreClear) {
 // (an empty snnkit_index was read past its end).
 TEST(Nir, MalformedSnnkitMetadataIsRefused) {
     const auto write = [](const std::string & path, const std::vector<int64_t> & index, float dt) {
-        h5_file f = h5_file::create();
-        f.group("/node");
-        f.write_string("/node/type", "NIRGraph");
-        f.group("/node/metadata");
+        h5_file f = nir_skeleton(4);
         f.write_floats("/node/metadata/snnkit_dt", at::scalar_tensor(dt, at::kFloat));
-        f.group("/node/nodes");
-        for (const char * n : {"input", "output"}) {
-            const std::string p = std::string("/node/nodes/") + n;
-            f.group(p);
-            f.write_string(p + "/type", n == std::string("input") ? "Input" : "Output");
-            f.write_ints(p + "/shape", {4});
-            f.group(p + "/metadata");
-        }
         f.write_ints("/node/nodes/input/metadata/snnkit_index", index);
         f.write_string_pairs("/node/edges", {{"input", "output"}});
         f.save(path);
     };
-    const auto error_of = [](const std::string & path) {
-        try {
-            import_nir(path);
-        } catch (const snnkit::error & e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
     write(tmp_path("index_empty.nir"), {}, 1.0f);
-    std::string e = error_of(tmp_path("index_empty.nir"));
+    std::string e = import_error(tmp_path("index_empty.nir"));
     EXPECT_NE(e.find("metadata 'snnkit_index' must hold one integer, it holds 0"), std::string::npos) << e;
     write(tmp_path("dt_zero.nir"), {0}, 0.0f);
-    e = error_of(tmp_path("dt_zero.nir"));
+    e = import_error(tmp_path("dt_zero.nir"));
     EXPECT_NE(e.find("snnkit_dt must be one finite time step > 0"), std::string::npos) << e;
+}
+
+// Foreign (non-snnkit) neurons: NIR's Euler step gives the input a gain of r * dt / tau (LIF) or r * dt
+// (IF); snnkit's neurons have a gain of 1, so other values are refused, not silently misread. An empty
+// v_leak made a tensor reduction throw c10::Error: it must come out as one snnkit error naming the file.
+TEST(Nir, ForeignNeuronGainAndMalformedTensorsAreRefused) {
+    const auto write = [](const std::string & path, const std::string & type, const at::Tensor & r,
+                          const at::Tensor & v_leak) {
+        h5_file f = nir_skeleton(4);
+        f.group("/node/nodes/fc");
+        f.write_string("/node/nodes/fc/type", "Affine");
+        f.write_floats("/node/nodes/fc/weight", at::eye(4));
+        f.write_floats("/node/nodes/fc/bias", at::zeros({4}));
+        f.group("/node/nodes/fc/metadata");
+        f.group("/node/nodes/n1");
+        f.write_string("/node/nodes/n1/type", type);
+        f.write_floats("/node/nodes/n1/r", r);
+        f.write_floats("/node/nodes/n1/v_threshold", at::ones({4}));
+        if (type == "LIF") {
+            f.write_floats("/node/nodes/n1/tau", at::full({4}, 4.0f));
+            f.write_floats("/node/nodes/n1/v_leak", v_leak);
+        }
+        f.group("/node/nodes/n1/metadata");
+        f.write_string_pairs("/node/edges", {{"input", "fc"}, {"fc", "n1"}, {"n1", "output"}});
+        f.save(path);
+    };
+    // The well-formed files load (r = tau / dt for the LIF, r = 1 / dt for the IF; dt = 1) ...
+    write(tmp_path("lif_ok.nir"), "LIF", at::full({4}, 4.0f), at::zeros({4}));
+    EXPECT_EQ(import_error(tmp_path("lif_ok.nir")), "no error");
+    write(tmp_path("if_ok.nir"), "IF", at::ones({4}), at::Tensor());
+    EXPECT_EQ(import_error(tmp_path("if_ok.nir")), "no error");
+    // ... another gain does not.
+    write(tmp_path("lif_r1.nir"), "LIF", at::ones({4}), at::zeros({4}));
+    std::string e = import_error(tmp_path("lif_r1.nir"));
+    EXPECT_NE(e.find("'n1'"), std::string::npos) << e;
+    EXPECT_NE(e.find("r must equal tau/dt"), std::string::npos) << e;
+    write(tmp_path("if_r2.nir"), "IF", at::full({4}, 2.0f), at::Tensor());
+    e = import_error(tmp_path("if_r2.nir"));
+    EXPECT_NE(e.find("r must be 1/dt"), std::string::npos) << e;
+    // A tensor operation refusing the file's values is reported as malformed data of that file.
+    write(tmp_path("lif_empty_leak.nir"), "LIF", at::full({4}, 4.0f), at::zeros({0}));
+    e = import_error(tmp_path("lif_empty_leak.nir"));
+    EXPECT_NE(e.find("lif_empty_leak.nir"), std::string::npos) << e;
+    EXPECT_NE(e.find("malformed NIR data"), std::string::npos) << e;
 }

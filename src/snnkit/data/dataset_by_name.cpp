@@ -85,4 +85,22 @@ std::string augment_name(const augment_options & a) {
     return a.hflip ? crop + " + flip" : crop;
 }
 
+void check_same_classes(const dataset & train, const dataset & test, const std::string & where) {
+    const auto & tc = train.class_names;
+    const auto & vc = test.class_names;
+    if (tc.empty() || vc.empty() || tc == vc) {
+        return;
+    }
+    size_t k = 0;
+    while (k < tc.size() && k < vc.size() && tc[k] == vc[k]) {
+        ++k;
+    }
+    const auto name_at = [k](const std::vector<std::string> & v) {
+        return k < v.size() ? "'" + v[k] + "'" : std::string("none");
+    };
+    fail(where, "the train and test splits have different class folders (" + std::to_string(tc.size()) + " vs " +
+                    std::to_string(vc.size()) + "; first difference: train " + name_at(tc) + ", test " +
+                    name_at(vc) + ")");
+}
+
 } // namespace snnkit

@@ -38,4 +38,9 @@ std::string augment_name(const augment_options & a);
 
 std::vector<std::string> dataset_names();
 
+// Fails (naming `where`) when both splits name their classes and the names differ: ImageFolder labels
+// are the index of each split's sorted class folders, so a folder missing from one split would shift every
+// later label of that split.
+void check_same_classes(const dataset & train, const dataset & test, const std::string & where);
+
 } // namespace snnkit
