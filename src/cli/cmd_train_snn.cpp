@@ -29,6 +29,7 @@ struct train_snn_args {
     double b0 = 3.0;
     snnkit::dspike_adapt_options adapt;
     std::string init; // --init: a saved model whose weights start the training (hybrid ANN -> SNN)
+    std::string dropout_mask = "per-step"; // --dropout-mask: per-step | shared
 };
 
 void configure_neuron(train_snn_args & a) {
@@ -103,16 +104,35 @@ void run(train_snn_args & args) {
             }
             return "{\"dspike\":" + r.to_json() + "}";
         };
-        hooks.save_state = [&]() { return nlohmann::json({{"dspike_b", b}, {"adapt_seconds", adapt_seconds}}).dump(); };
-        hooks.load_state = [&](const std::string & s) {
-            const nlohmann::json j = nlohmann::json::parse(s);
+    }
+    // The checkpoint keeps the dropout mode and Dspike's state; a resume must continue the same run.
+    const std::string ckpt = a.train.out_dir + "/checkpoint.safetensors";
+    hooks.save_state = [&]() {
+        nlohmann::json j = {{"dropout_mask", args.dropout_mask}};
+        if (args.dspike_adapt) {
+            j["dspike_b"] = b;
+            j["adapt_seconds"] = adapt_seconds;
+        }
+        return j.dump();
+    };
+    hooks.load_state = [&](const std::string & s) {
+        const nlohmann::json j = nlohmann::json::parse(s);
+        const std::string mask = j.value("dropout_mask", args.dropout_mask); // absent in older checkpoints
+        if (mask != args.dropout_mask) {
+            snnkit::fail(ckpt, "checkpoint was made with --dropout-mask " + mask + ", not " + args.dropout_mask);
+        }
+        if (j.contains("dspike_b") != args.dspike_adapt) {
+            snnkit::fail(ckpt, std::string("checkpoint was made ") + (args.dspike_adapt ? "without" : "with") +
+                                   " --dspike-adapt (resume with the same setting, or start a new --out)");
+        }
+        if (args.dspike_adapt) {
             b = j.at("dspike_b").get<double>();
             adapt_seconds = j.value("adapt_seconds", 0.0); // the runs before this resume (absent in old checkpoints)
             snnkit::set_surrogate_param(g, b);
-        };
-    }
+        }
+    };
     const snnkit::train_result r =
-        snnkit::train_loop(g, snnkit::snn_forward_fn(g, T), d.train, d.test, a.train, hooks);
+        snnkit::train_loop(g, snnkit::snn_forward_fn(g, T, args.dropout_mask == "shared"), d.train, d.test, a.train, hooks);
     if (r.interrupted) {
         snnkit::fail("train-snn", "training stopped before the end; resume with --resume");
     }
@@ -138,6 +158,7 @@ void run(train_snn_args & args) {
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"neuron", neuron},
         {"train", train_config_json(a)},
+        {"dropout_mask", args.dropout_mask},
         {"init", args.init},
         {"metrics", {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
         {"history", hist},
@@ -154,6 +175,7 @@ void run(train_snn_args & args) {
                              {"dspike_adapt_seconds", adapt_seconds},
                              {"peak_rss_mib", peak},
                              {"init", args.init},
+                             {"dropout_mask", args.dropout_mask},
                              {"model", a.train.out_dir},
                              {"history", hist}};
     result.update(train_inputs_json(a, d));
@@ -177,6 +199,11 @@ void add_train_snn(CLI::App & app) {
     s->add_option("--alpha", a->alpha, "LIF leak factor alpha in v = alpha v + I")->capture_default_str();
     s->add_option("--vth", a->snn.v_th, "Firing threshold V_th")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--reset", a->reset, "soft (subtract V_th) | hard (to zero)")->capture_default_str();
+    s->add_option("--dropout-mask", a->dropout_mask,
+                  "per-step (a new dropout mask at every time step) | shared (one mask for all T steps, as "
+                  "SpikingJelly / PLIF)")
+        ->check(CLI::IsMember({"per-step", "shared"}))
+        ->capture_default_str();
     s->add_flag("--detach-reset", a->snn.neuron.detach_reset, "No gradient through the reset");
     s->add_option("--surrogate", a->surrogate, "rect | triangle | exp | sigmoid | atan | dspike")
         ->capture_default_str();

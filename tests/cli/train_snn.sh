@@ -48,13 +48,20 @@ assert len(e["accuracy_per_t"]) == 4
 assert abs(e["accuracy"] - r["test_accuracy"]) < 1e-9, (e["accuracy"], r["test_accuracy"])
 PY
 
-# 3. Interrupted after 7 steps and resumed: bit-identical weights to an uninterrupted run.
-args=(train-snn --dataset fmnist --arch cnn --T 2 --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
-      --surrogate dspike --dspike-adapt --fdg-coords 16 --quiet --threads 2)
+# 3. Interrupted after 7 steps and resumed: bit-identical weights to an uninterrupted run (Dspike
+# adaptation and a dropout mask shared over time, both restored from the checkpoint). A resume with
+# another dropout mode or without the adaptation is refused.
+common=(train-snn --dataset fmnist --arch cnn --T 2 --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
+        --surrogate dspike --fdg-coords 16 --dropout 0.3 --quiet --threads 2)
+args=("${common[@]}" --dspike-adapt --dropout-mask shared)
 "$snn" "${args[@]}" --out "$work/full" > /dev/null
 set +e; "$snn" "${args[@]}" --out "$work/part" --max-steps 7 > /dev/null 2>"$work/err"; rc=$?; set -e
 [ $rc -ne 0 ] || fail "interrupted run should exit non-zero"
 grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
+expect_error "checkpoint was made with --dropout-mask shared, not per-step" \
+  "$snn" "${common[@]}" --dspike-adapt --out "$work/part" --resume
+expect_error "checkpoint was made with --dspike-adapt" \
+  "$snn" "${common[@]}" --dropout-mask shared --out "$work/part" --resume
 "$snn" "${args[@]}" --out "$work/part" --resume > /dev/null
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
 
@@ -78,6 +85,7 @@ expect_error "unknown name 'gauss'" "$snn" "${base[@]}" --surrogate gauss
 expect_error "needs --surrogate dspike" "$snn" "${base[@]}" --dspike-adapt
 expect_error "--surrogate-param: must be a finite number >= 0" "$snn" "${base[@]}" --surrogate-param -1
 expect_error "unknown reset" "$snn" "${base[@]}" --reset sideways
+expect_error "--dropout-mask" "$snn" "${base[@]}" --dropout-mask sometimes
 expect_error "--T" "$snn" "${base[@]}" --T 0
 expect_error "--alpha" "$snn" "${base[@]}" --alpha 1.5
 expect_error "no such file" "$snn" "${base[@]}" --init "$work/none"

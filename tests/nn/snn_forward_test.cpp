@@ -146,3 +146,55 @@ TEST(snn_forward, segment_runs_equal_one_full_run) {
     frontier.erase(r1); // the add reads r1: refused
     EXPECT_THROW(snn_forward(ann, x, p2), snnkit::error);
 }
+
+// Dropout after a spike layer in training: `dropout_shared` keeps one mask per neuron for all T steps
+// (inverted scaling 1 / (1 - p)); by default every step draws its own mask. A neuron fed 2 V_th fires at
+// every step, so the dropout node's zeros are the mask itself.
+TEST(snn_forward, dropout_mask_shared_over_time_or_drawn_per_step) {
+    const int64_t f = 256, T = 6;
+    const double p = 0.5;
+    graph_builder b({f}, 2, 0);
+    b.linear("fc1", f, f);
+    b.relu("r1");
+    const int drop = b.dropout("drop", p);
+    b.linear("fc2", f, 2);
+    graph g = b.finish("custom");
+    g.nodes[1].params["weight"] = at::eye(f);
+    g.nodes[1].params["bias"] = at::zeros({f});
+    node & s = g.nodes[g.find("r1")];
+    s.op = op_kind::spike;
+    s.buffers["v_th"] = at::full({}, 1.0);
+    const at::Tensor x = at::full({3, f}, 2.0f);
+    for (bool shared : {true, false}) {
+        at::Tensor out;
+        snn_options so;
+        so.T = T;
+        so.train = true;
+        so.dropout_shared = shared;
+        so.observer = [&](int i, const node &, const at::Tensor & v) {
+            if (i == drop) out = v.detach().clone(); // [T, N, F]
+        };
+        at::manual_seed(9);
+        snn_forward(g, x, so);
+        ASSERT_TRUE(out.defined());
+        const at::Tensor kept = out.ne(0);
+        // kept values are the spike (1) scaled by 1 / (1 - p); about half are kept
+        EXPECT_TRUE(out.masked_select(kept).eq(static_cast<float>(1.0 / (1.0 - p))).all().item<bool>());
+        const double frac = kept.to(at::kFloat).mean().item<double>();
+        EXPECT_NEAR(frac, 1.0 - p, 0.05) << "shared " << shared;
+        const bool same_every_step = kept.eq(kept[0].unsqueeze(0)).all().item<bool>();
+        EXPECT_EQ(same_every_step, shared);
+        // different samples of the batch still get different masks
+        EXPECT_FALSE(kept[0][0].equal(kept[0][1])) << "shared " << shared;
+    }
+    // inference: no dropout
+    snn_options so;
+    so.T = T;
+    so.dropout_shared = true;
+    at::Tensor out;
+    so.observer = [&](int i, const node &, const at::Tensor & v) {
+        if (i == drop) out = v.detach().clone();
+    };
+    snn_forward(g, x, so);
+    EXPECT_TRUE(out.eq(1.0f).all().item<bool>());
+}

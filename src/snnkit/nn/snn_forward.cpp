@@ -32,6 +32,18 @@ at::Tensor unfold_time(const at::Tensor & folded, int64_t T) {
     return folded.reshape(r);
 }
 
+// Dropout of a temporal value [T*N, ...] with one mask [1, N, ...] for all T steps (inverted scaling).
+at::Tensor dropout_shared_over_time(const at::Tensor & folded, double p, int64_t T) {
+    if (p <= 0) {
+        return folded;
+    }
+    const at::Tensor xt = unfold_time(folded, T);
+    std::vector<int64_t> ms = xt.sizes().vec();
+    ms[0] = 1;
+    const at::Tensor keep = p >= 1 ? at::zeros(ms, xt.options()) : at::empty(ms, xt.options()).bernoulli_(1.0 - p).div_(1.0 - p);
+    return (xt * keep).flatten(0, 1);
+}
+
 } // namespace
 
 input_norm input_normalisation(const std::vector<float> & mean, const std::vector<float> & std, const at::Tensor & x) {
@@ -158,7 +170,11 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             for (int j : n.inputs) {
                 ins.push_back(any_temporal ? to_folded(vals[j], T) : vals[j].t);
             }
-            out.t = apply_op(n, ins, opt.train);
+            if (n.op == op_kind::dropout && opt.train && any_temporal && opt.dropout_shared) {
+                out.t = dropout_shared_over_time(ins[0], n.attrs.p, T);
+            } else {
+                out.t = apply_op(n, ins, opt.train);
+            }
             out.temporal = any_temporal;
         }
         vals[i] = out;

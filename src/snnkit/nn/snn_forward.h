@@ -34,6 +34,10 @@ struct snn_options {
     int64_t T = 8;
     /// training mode (BatchNorm over the merged T*N batch, dropout active; surrogate gradients flow)
     bool train = false;
+    /// training: dropout on a value that varies over time keeps one mask per neuron for all T steps (as
+    /// SpikingJelly and PLIF do) instead of drawing a new mask at every step. A static value (before the
+    /// first spike node) is computed once, so it always has one mask
+    bool dropout_shared = false;
     /// "direct" (the analog input at every step) or "poisson" (Bernoulli spikes with p = clamp(raw, 0, 1),
     /// raw being the pixel intensity before the normalisation below)
     std::string encoding = "direct";

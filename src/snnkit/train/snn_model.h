@@ -25,8 +25,9 @@ struct snn_model_options {
 graph snn_from_ann(const graph & ann, const snn_model_options & opt);
 
 // The forward_fn of an SNN graph for train_loop / evaluate_accuracy: logits = mean over T of the output
-// layer's per-step values. g is captured by reference and must outlive the function.
-forward_fn snn_forward_fn(const graph & g, int64_t T);
+// layer's per-step values. g is captured by reference and must outlive the function. dropout_shared: see
+// snn_options::dropout_shared.
+forward_fn snn_forward_fn(const graph & g, int64_t T, bool dropout_shared = false);
 
 // Sets the surrogate shape parameter (width, sharpness, Dspike's b) of every spike node.
 void set_surrogate_param(graph & g, double param);
