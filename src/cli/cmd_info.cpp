@@ -1,4 +1,5 @@
-// src/cli/cmd_info.cpp: `snnkit info MODEL_DIR` prints a model's layers, tensors and metadata.
+// src/cli/cmd_info.cpp: `snnkit info MODEL_DIR` prints a model's layers, tensors and metadata; `--json FILE`
+// writes the same as JSON (the graph as model.json stores it, the metadata, the parameter count).
 #include "commands.h"
 
 #include "snnkit/io/model_io.h"
@@ -12,61 +13,61 @@ namespace snnkit_cli {
 
 namespace {
 
-std::string shape_of(const at::Tensor & t) {
-    std::string s = "[";
-    for (int64_t i = 0; i < t.dim(); ++i) {
-        s += (i ? "," : "") + std::to_string(t.size(i));
+// "[3,32,32]": compact, for the one-line-per-node table.
+std::string dims_text(c10::IntArrayRef s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) {
+        r += (i ? "," : "") + std::to_string(s[i]);
     }
-    return s + "]";
+    return r + "]";
 }
 
-} // namespace
+struct info_args {
+    std::string dir;
+    std::string json_path;
+};
 
-namespace {
-
-void add_info(CLI::App & app) {
-    auto dir = std::make_shared<std::string>();
-    auto as_json = std::make_shared<bool>(false);
-    CLI::App * s = app.add_subcommand("info", "Print a saved model's layers, tensors and metadata");
-    s->add_option("model", *dir, "Model directory")->required();
-    s->add_flag("--json", *as_json, "Print the model description as JSON");
-    s->callback([dir, as_json]() {
-        std::string meta;
-        const snnkit::graph g = snnkit::load_model(*dir, &meta);
-        if (*as_json) {
-            std::printf("%s\n", snnkit::graph_to_json(g).c_str());
-            return;
+void run(const info_args & a) {
+    std::string meta;
+    const snnkit::graph g = snnkit::load_model(a.dir, &meta);
+    std::FILE * out = human_out(a.json_path);
+    int64_t nparams = 0;
+    std::fprintf(out, "model %s: arch %s, input %s, %lld classes, %zu nodes\n", a.dir.c_str(), g.arch.c_str(),
+                 dims_text(g.input_shape).c_str(), static_cast<long long>(g.num_classes), g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const auto & n = g.nodes[i];
+        std::string ins, ts;
+        for (int j : n.inputs) {
+            ins += (ins.empty() ? "" : ",") + std::to_string(j);
         }
-        int64_t nparams = 0;
-        std::printf("model %s: arch %s, input [%s], %lld classes, %zu nodes\n", dir->c_str(), g.arch.c_str(),
-                    [&] {
-                        std::string r;
-                        for (auto v : g.input_shape) {
-                            r += (r.empty() ? "" : ",") + std::to_string(v);
-                        }
-                        return r;
-                    }().c_str(),
-                    static_cast<long long>(g.num_classes), g.nodes.size());
-        for (size_t i = 0; i < g.nodes.size(); ++i) {
-            const auto & n = g.nodes[i];
-            std::string ins, ts;
-            for (int j : n.inputs) {
-                ins += (ins.empty() ? "" : ",") + std::to_string(j);
-            }
-            for (const auto * m : {&n.params, &n.buffers}) {
-                for (const auto & kv : *m) {
-                    ts += " " + kv.first + shape_of(kv.second);
-                    if (m == &n.params) {
-                        nparams += kv.second.numel();
-                    }
+        for (const auto * m : {&n.params, &n.buffers}) {
+            for (const auto & kv : *m) {
+                ts += " " + kv.first + dims_text(kv.second.sizes());
+                if (m == &n.params) {
+                    nparams += kv.second.numel();
                 }
             }
-            std::printf("%4zu %-28s %-16s <- %-8s%s\n", i, n.name.c_str(), snnkit::op_to_string(n.op).c_str(),
-                        ins.c_str(), ts.c_str());
         }
-        std::printf("parameters: %lld\nmeta: %s\n", static_cast<long long>(nparams),
-                    nlohmann::json::parse(meta).dump().substr(0, 2000).c_str());
-    });
+        std::fprintf(out, "%4zu %-28s %-16s <- %-8s%s\n", i, n.name.c_str(), snnkit::op_to_string(n.op).c_str(),
+                     ins.c_str(), ts.c_str());
+    }
+    const nlohmann::json m = nlohmann::json::parse(meta);
+    std::fprintf(out, "parameters: %lld\nmeta: %s\n", static_cast<long long>(nparams), m.dump().substr(0, 2000).c_str());
+    write_json_file(a.json_path, nlohmann::json({{"command", "info"},
+                                                 {"model", a.dir},
+                                                 {"parameters", nparams},
+                                                 {"graph", nlohmann::json::parse(snnkit::graph_to_json(g))},
+                                                 {"meta", m}})
+                                     .dump(2));
+}
+
+void add_info(CLI::App & app) {
+    auto a = std::make_shared<info_args>();
+    CLI::App * s = app.add_subcommand("info", "Print a saved model's layers, tensors and metadata");
+    s->add_option("model", a->dir, "Model directory")->required();
+    s->add_option("--json", a->json_path,
+                  "Write the description as JSON: graph (as in model.json), meta, parameter count ('-' = stdout)");
+    s->callback([a]() { run(*a); });
 }
 
 const command_registration reg(90, "info", add_info);

@@ -19,6 +19,21 @@ acc=$(/usr/bin/python3 -c "import json;print(json.load(open('$work/r.json'))['te
 [ "$(wc -l < "$work/m/train_log.jsonl")" = 2 ] || fail "log should have 2 epochs"
 grep -q '"act_max"' "$work/m/model.json" || fail "activation stats not stored"
 "$snn" info "$work/m" | grep -q "conv1.relu" || fail "info"
+# info --json: the same graph as model.json, the metadata, and the parameter count the table prints
+"$snn" info "$work/m" --json "$work/info.json" > "$work/info.txt"
+"$snn" info "$work/m" --json - > "$work/info_stdout.json" 2> "$work/info_stderr.txt"
+/usr/bin/python3 - "$work" <<'PY' || fail "info --json"
+import json, re, sys
+w = sys.argv[1]
+i = json.load(open(w + "/info.json"))
+assert i == json.load(open(w + "/info_stdout.json")), "--json - differs from the file"
+m = json.load(open(w + "/m/model.json"))
+assert i["command"] == "info" and i["graph"]["nodes"] == m["graph"]["nodes"]
+assert i["meta"] == m["meta"]
+txt = open(w + "/info.txt").read()
+assert int(re.search(r"parameters: (\d+)", txt).group(1)) == i["parameters"] > 0
+assert "parameters:" in open(w + "/info_stderr.txt").read(), "with --json -, the table goes to stderr"
+PY
 
 # 2. Interrupt after 10 steps, resume: the final weights equal an uninterrupted run's.
 args=(train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-train 1280 --limit-test 200
