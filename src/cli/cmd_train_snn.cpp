@@ -116,8 +116,9 @@ void run(train_snn_args & args) {
         return j.dump();
     };
     hooks.load_state = [&](const std::string & s) {
-        const nlohmann::json j = nlohmann::json::parse(s);
-        const std::string mask = j.value("dropout_mask", args.dropout_mask); // absent in older checkpoints
+        // Checkpoints from before --dropout-mask hold no state (or only Dspike's); they all used per-step masks.
+        const nlohmann::json j = s.empty() ? nlohmann::json::object() : nlohmann::json::parse(s);
+        const std::string mask = j.value("dropout_mask", std::string("per-step"));
         if (mask != args.dropout_mask) {
             snnkit::fail(ckpt, "checkpoint was made with --dropout-mask " + mask + ", not " + args.dropout_mask);
         }

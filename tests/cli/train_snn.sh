@@ -54,7 +54,7 @@ PY
 common=(train-snn --dataset fmnist --arch cnn --T 2 --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
         --surrogate dspike --fdg-coords 16 --dropout 0.3 --quiet --threads 2)
 args=("${common[@]}" --dspike-adapt --dropout-mask shared)
-"$snn" "${args[@]}" --out "$work/full" > /dev/null
+"$snn" "${args[@]}" --out "$work/full" --json "$work/full.json" > /dev/null
 set +e; "$snn" "${args[@]}" --out "$work/part" --max-steps 7 > /dev/null 2>"$work/err"; rc=$?; set -e
 [ $rc -ne 0 ] || fail "interrupted run should exit non-zero"
 grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
@@ -64,6 +64,28 @@ expect_error "checkpoint was made with --dspike-adapt" \
   "$snn" "${common[@]}" --dropout-mask shared --out "$work/part" --resume
 "$snn" "${args[@]}" --out "$work/part" --resume > /dev/null
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
+# the shared masks reached training: the JSON says so, and per-step masks give other weights
+$py -c "import json,sys; sys.exit(json.load(open('$work/full.json'))['dropout_mask'] != 'shared')" || fail "dropout_mask in JSON"
+"$snn" "${common[@]}" --dspike-adapt --out "$work/per_step" > /dev/null
+! cmp -s "$work/full/model.safetensors" "$work/per_step/model.safetensors" || fail "--dropout-mask shared changed nothing"
+# A checkpoint from before --dropout-mask (no hook state) was trained with per-step masks: a resume with
+# shared masks or with --dspike-adapt is refused; the same settings resume.
+set +e; "$snn" "${common[@]}" --out "$work/old" --max-steps 3 > /dev/null 2>&1; set -e
+$py - "$work/old/checkpoint.safetensors" <<'PY' || fail "rewriting the checkpoint"
+import json, struct, sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+h["__metadata__"]["hook_state"] = ""
+t = json.dumps(h).encode()
+t += b" " * (-(len(t) + 8) % 8)
+open(p, "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+PY
+expect_error "checkpoint was made with --dropout-mask per-step, not shared" \
+  "$snn" "${common[@]}" --dropout-mask shared --out "$work/old" --resume
+expect_error "checkpoint was made without --dspike-adapt" "$snn" "${common[@]}" --dspike-adapt --out "$work/old" --resume
+"$snn" "${common[@]}" --out "$work/old" --resume > /dev/null
 
 # 4. --init: the T = 4 model above starts a T = 2 run. After 4 low-lr steps it keeps most of the trained
 # accuracy (58.4 % against 58.8 % when written; the same run from scratch gave 13 %).

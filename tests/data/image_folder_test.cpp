@@ -218,7 +218,7 @@ TEST(ImageFolderErrors, SplitsWithDifferentClassFolders) {
         EXPECT_NE(m.find("3 vs 2; first difference: train 'dogs', test 'owls'"), std::string::npos) << m;
     }
     EXPECT_NO_THROW(snnkit::check_same_classes(train, train, t.str()));
-    dataset unnamed = test; // IDX / CIFAR files carry no class folders: nothing to compare
+    dataset unnamed = test; // IDX files name no classes: nothing to compare
     unnamed.class_names.clear();
     EXPECT_NO_THROW(snnkit::check_same_classes(train, unnamed, t.str()));
 }

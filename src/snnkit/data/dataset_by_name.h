@@ -1,5 +1,5 @@
-// snnkit/data/dataset_by_name.h: the command line's --dataset names, default locations and the
-// standard per-dataset normalisation.
+// snnkit/data/dataset_by_name.h: the command line's --dataset names, default locations, the standard
+// per-dataset normalisation, and the check that a dataset's train and test splits name the same classes.
 #pragma once
 
 #include "snnkit/data/augment.h"

@@ -5,7 +5,7 @@
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/stats/charts.h"
 #include "snnkit/stats/gnuplot.h"
-#include "snnkit/stats/report_runs.h"
+#include "snnkit/stats/report_runs_internal.h"
 #include "snnkit/stats/stats_json.h"
 
 #include <nlohmann/json.hpp>

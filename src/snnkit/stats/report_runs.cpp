@@ -1,5 +1,5 @@
 // snnkit/stats/report_runs.cpp: the result files of a report: loading and checks, labels, slugs.
-#include "snnkit/stats/report_runs.h"
+#include "snnkit/stats/report_runs_internal.h"
 
 #include "snnkit/core/error.h"
 #include "snnkit/io/atomic_file.h"
@@ -109,6 +109,8 @@ std::string base_name(std::string p) {
     return std::filesystem::path(p).filename().string();
 }
 
+namespace {
+
 std::string slugify(const std::string & s) {
     std::string o;
     for (char c : s) {
@@ -122,6 +124,8 @@ std::string slugify(const std::string & s) {
     }
     return o.empty() ? "run" : o;
 }
+
+} // namespace
 
 // "advanced calibration", "max threshold + bias shift", ... from convert's settings.
 std::string describe_conversion(const json & c, const std::string & kind) {

@@ -193,8 +193,8 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
     } catch (const std::exception & e) {
         fail(path, std::string("checkpoint metadata is malformed: ") + e.what());
     }
-    if (hooks.load_state && meta.count("hook_state") && !meta.at("hook_state").empty()) {
-        hooks.load_state(meta.at("hook_state"));
+    if (hooks.load_state) {
+        hooks.load_state(meta.count("hook_state") ? meta.at("hook_state") : std::string());
     }
     return p;
 }

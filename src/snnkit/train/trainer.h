@@ -86,7 +86,8 @@ struct train_hooks {
     std::function<std::string(int epoch, const at::Tensor & x, const at::Tensor & y)> on_epoch;
     /// the caller's own state as text, stored in every checkpoint (e.g. the current Dspike b)
     std::function<std::string()> save_state;
-    /// given that text back on --resume, before training continues
+    /// given that text back on --resume, before training continues ("" for a checkpoint that holds none,
+    /// e.g. one written before the hook existed: the caller decides what that means)
     std::function<void(const std::string & state)> load_state;
 };
 

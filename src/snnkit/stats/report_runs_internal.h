@@ -1,5 +1,5 @@
-// snnkit/stats/report_runs.h: the result files `snnkit report` reads (internal to report.cpp): each
-// file loaded with the structure checks the report's sections rely on, field accessors that read a missing
+// snnkit/stats/report_runs_internal.h: the result files `snnkit report` reads (used by report.cpp only;
+// not installed): each file loaded with the structure checks the report's sections rely on, field accessors that read a missing
 // or null field as empty / NaN, number formatting, and each run's label and file-name slug.
 #pragma once
 
