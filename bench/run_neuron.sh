@@ -2,40 +2,45 @@
 # bench/run_neuron.sh: the neuron engine benchmark in one run: the C++ bench (fused kernel, per-step ATen
 # reference, memory, bandwidth) and the per-step PyTorch Python loops, then one table with the ratios.
 #
-# Usage: bash bench/run_neuron.sh <build-dir> [reps]      (needs <build-dir>/bench_neuron and /usr/bin/python3
-#        with torch; 2 threads everywhere)
+# Usage: bash bench/run_neuron.sh <build-dir> [reps] [rounds]   (needs <build-dir>/bench_neuron and
+#        /usr/bin/python3 with torch; 2 threads everywhere)
+# The C++ bench and the two Python variants alternate for `rounds` rounds (default 3), so that a change of
+# machine load hits all sides alike; the table takes each figure's median over the rounds.
 set -euo pipefail
-build=${1:?usage: bash bench/run_neuron.sh <build-dir> [reps]}
+build=${1:?usage: bash bench/run_neuron.sh <build-dir> [reps] [rounds]}
 reps=${2:-15}
+rounds=${3:-3}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (other work on the machine skews all timings)"
-echo "== C++: bench_neuron (2 threads) =="
-"$build/bench_neuron" --threads 2 --reps "$reps" | tee "$log"
-echo
-# snnkit programs tune glibc malloc for reuse (snnkit/core/runtime.h); the Python loops run with the same
-# tuning (GLIBC_TUNABLES), so both sides are spared the same page faults.
+# snnkit programs tune glibc malloc for reuse (snnkit/core/runtime.h); the Python loops run once with the
+# same tuning (GLIBC_TUNABLES), so both sides are spared the same page faults, and once with glibc's defaults.
 tuned=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864
-echo "== Python loops: neuron_loops.py (2 threads, malloc tuned as snnkit) =="
-GLIBC_TUNABLES=$tuned /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | tee -a "$log"
-echo "== Python loops: neuron_loops.py (2 threads, glibc malloc defaults: what Python users get) =="
-/usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | sed 's/^RESULT py_/RESULT pydef_/' | tee -a "$log"
+for round in $(seq 1 "$rounds"); do
+  echo "== round $round/$rounds: C++ bench_neuron (2 threads) =="
+  "$build/bench_neuron" --threads 2 --reps "$reps" | tee -a "$log"
+  echo "== round $round/$rounds: Python loops, malloc tuned as snnkit =="
+  GLIBC_TUNABLES=$tuned /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | tee -a "$log"
+  echo "== round $round/$rounds: Python loops, glibc malloc defaults (what Python users get) =="
+  /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | sed 's/^RESULT py_/RESULT pydef_/' | tee -a "$log"
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 /usr/bin/python3 - "$log" <<'PY'
-import sys
-r = {}
+import statistics, sys
+runs = {}
 for line in open(sys.argv[1]):
     p = line.split()
     if len(p) == 4 and p[0] == "RESULT":
-        r[(p[1], p[2])] = float(p[3])
+        runs.setdefault((p[1], p[2]), []).append(float(p[3]))
+r = {k: statistics.median(v) for k, v in runs.items()}  # median over the rounds
 
 def ok(cond):
     return "ok" if cond else "MISSED"
 
-print("== Summary: LIF alpha=0.5, soft reset, atan; forward + backward, median ms, 2 threads, malloc tuned ==")
+print("== Summary: LIF alpha=0.5, soft reset, atan; forward + backward, median ms over the rounds, 2 threads, malloc tuned ==")
 print(f"{'x shape':<20}{'fused':>8}{'(a) ATen ref':>14}{'(b) py x[t]':>13}{'(c) py unbind':>15}"
       f"{'a/fused':>9}{'b/fused':>9}{'c/fused':>9}")
 shapes = {"T8": "[8,128,64,16,16]", "T32": "[32,32,64,16,16]"}

@@ -26,6 +26,7 @@ read -r -a ts <<< "${TS:-4 8 16 32 64}"
 read -r -a methods <<< "${METHODS:-none bias-shift light advanced}"
 limit=${LIMIT:-0}
 threads=${THREADS:-0}
+read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 snn="$build/snnkit"
 source "$(dirname "${BASH_SOURCE[0]}")/cifar_data.sh"
 tmax=0
@@ -41,12 +42,21 @@ if [ ! -s "$out/ann.json" ]; then
   [ -f "$out/ann/checkpoint.safetensors" ] && resume=(--resume) && log "resuming ANN training from $out/ann"
   log "training $arch for $epochs epochs"
   "$snn" train-ann --dataset cifar10 --data "$data" --arch "$arch" --epochs "$epochs" --seed 0 \
-    --threads "$threads" --out "$out/ann" --json "$out/ann.json" ${TRAIN_FLAGS:-} "${resume[@]}"
+    --threads "$threads" --out "$out/ann" --json "$out/ann.json" "${train_flags[@]}" "${resume[@]}"
 fi
 
 # 2. Conversions and evaluations.
 eval_limit=()
 [ "$limit" -gt 0 ] && eval_limit=(--limit "$limit")
+# An evaluation JSON counts only when it covers the images asked for (LIMIT, or all 10,000 test images):
+# a rerun with another LIMIT evaluates again instead of printing the old numbers.
+eval_done() {
+  [ -s "$1" ] && /usr/bin/env python3 - "$1" "$limit" <<'PY'
+import json, sys
+n, limit = json.load(open(sys.argv[1])).get("samples", 0), int(sys.argv[2])
+sys.exit(0 if (n == limit if limit > 0 else n >= 10000) else 1)
+PY
+}
 for m in "${methods[@]}"; do
   case $m in
     none) flags=() ;;
@@ -59,7 +69,7 @@ for m in "${methods[@]}"; do
   [ "$m" = none ] && steps=("$tmax")
   for t in "${steps[@]}"; do
     dir=$out/snn/$m-T$t
-    if [ ! -s "$dir.eval.json" ]; then
+    if ! eval_done "$dir.eval.json"; then
       if [ ! -s "$dir.convert.json" ] || [ ! -s "$dir/model.json" ]; then  # the JSON alone is not proof
         log "convert $m T=$t"
         rm -rf "$dir"

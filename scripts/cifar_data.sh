@@ -10,6 +10,10 @@ cifar_data_ready() {
     echo "$(basename "$0"): no $data/train and no $tarball to extract" >&2
     return 1
   fi
+  if [ -e "$data" ]; then # a folder without train/ and test/ is not ours to replace
+    echo "$(basename "$0"): $data exists but lacks train/ or test/; remove it or point DATA elsewhere" >&2
+    return 1
+  fi
   echo "[$(date +%H:%M:%S)] extracting $tarball to $data"
   rm -rf "$data.partial"
   mkdir -p "$data.partial" && tar xzf "$tarball" -C "$data.partial" && mv "$data.partial" "$data"

@@ -3,28 +3,30 @@
 # T = 8 without calibration, with the bias shift, and with light and advanced calibration, evaluate
 # each over T steps (with operation counts and energy), print a results table, and draw the charts and
 # the results page with `snnkit report` (OUT/report/index.md).
-# usage: scripts/demo.sh [BUILD_DIR]     env: EPOCHS (default 10), T (default 8), OUT (default runs/demo)
+# usage: scripts/demo.sh [BUILD_DIR]     env: EPOCHS (default 10), T (default 8), OUT (default runs/demo),
+#        THREADS (default 2, as the README's numbers: results depend on the thread count)
 set -euo pipefail
 build=${1:-build}
 out=${OUT:-runs/demo}
 epochs=${EPOCHS:-10}
 T=${T:-8}
+threads=${THREADS:-2}
 snn="$build/snnkit"
 mkdir -p "$out"
 
 echo "== 1/4 train the ANN (zoo cnn, Fashion-MNIST, $epochs epochs)"
-"$snn" train-ann --dataset fmnist --arch cnn --epochs "$epochs" --lr 0.05 --seed 0 \
+"$snn" train-ann --dataset fmnist --arch cnn --epochs "$epochs" --lr 0.05 --seed 0 --threads "$threads" \
   --out "$out/ann" --json "$out/ann.json"
 
 echo "== 2/4 convert at T = $T: none, bias shift, light and advanced calibration"
-"$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_none" --quiet
-"$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_shift" --bias-shift --quiet
-"$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_light" --calib light --json "$out/conv_light.json"
-"$snn" convert --model "$out/ann" --T "$T" --out "$out/snn_advanced" --calib advanced --json "$out/conv_advanced.json"
+"$snn" convert --model "$out/ann" --T "$T" --threads "$threads" --out "$out/snn_none" --quiet
+"$snn" convert --model "$out/ann" --T "$T" --threads "$threads" --out "$out/snn_shift" --bias-shift --quiet
+"$snn" convert --model "$out/ann" --T "$T" --threads "$threads" --out "$out/snn_light" --calib light --json "$out/conv_light.json"
+"$snn" convert --model "$out/ann" --T "$T" --threads "$threads" --out "$out/snn_advanced" --calib advanced --json "$out/conv_advanced.json"
 
 echo "== 3/4 evaluate each SNN over T = $T steps (10,000 test images; SOPs and energy from the same run)"
 for m in none shift light advanced; do
-  "$snn" eval --model "$out/snn_$m" --T "$T" --stats --json "$out/eval_$m.json" --quiet > "$out/eval_$m.txt"
+  "$snn" eval --model "$out/snn_$m" --T "$T" --threads "$threads" --stats --json "$out/eval_$m.json" --quiet > "$out/eval_$m.txt"
 done
 
 /usr/bin/env python3 - "$out" "$T" <<'PY'

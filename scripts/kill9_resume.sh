@@ -62,7 +62,7 @@ run_killed ann.term TERM train-ann "${common[@]}" --limit-train 1280 --lr 0.05 -
 [ "$last_rc" != 137 ] && [ "$last_rc" != 143 ] || fail "SIGTERM killed the run instead of stopping it"
 grep -q "resume" "$work/ann.term.err" || fail "SIGTERM: no 'resume' hint on stderr"
 "$snn" train-ann "${common[@]}" --limit-train 1280 --lr 0.05 --stats-samples 64 --out "$work/ann.term" \
-  --resume > /dev/null 2>&1
+  --resume > /dev/null 2> "$work/ann.term.resume.err" || { cat "$work/ann.term.resume.err"; fail "SIGTERM: --resume failed"; }
 cmp "$work/ann.full/model.safetensors" "$work/ann.term/model.safetensors" || fail "SIGTERM + resume differs"
 echo "ann: SIGTERM + --resume: model.safetensors identical (cmp)"
 echo "kill9_resume.sh: all checks passed"

@@ -3,11 +3,27 @@
 # with the command and the one-line error it printed (docs/reliability.md holds the result).
 # usage: scripts/reliability_table.sh SNNKIT_BINARY SNN_MODEL_DIR [WORK_DIR]   (about 1 minute)
 #   SNN_MODEL_DIR: any Fashion-MNIST model (e.g. one made by `snnkit convert`); it is only read.
+#   env: SEED_JPEG (a real JPEG file the oversized-image case starts from; default: the first JPEG of
+#        ../shared/datasets/cifar10-jpeg.tar.gz beside the checkout)
 set -uo pipefail
 snn=$1 model=$2 w=${3:-/tmp/snnkit_reliability_table}
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 py=/usr/bin/python3
 rm -rf "$w"; mkdir -p "$w"; cd "$w"
+if [ -z "${SEED_JPEG:-}" ]; then
+  SEED_JPEG=$w/seed.jpg
+  $py - "$src/../shared/datasets/cifar10-jpeg.tar.gz" "$SEED_JPEG" <<'PY' || { echo "no SEED_JPEG and no CIFAR-10 tarball to take one from"; exit 1; }
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    for m in t:
+        if m.isfile() and m.name.endswith(".jpg"):
+            open(sys.argv[2], "wb").write(t.extractfile(m).read())
+            break
+    else:
+        sys.exit(1)
+PY
+fi
+export SEED_JPEG
 
 # row KIND COMMAND...: runs the command, prints | kind | command | exit code | stderr's error line |
 row() {
@@ -122,6 +138,7 @@ row "NIR: corrupt global-heap string reference, libhdf5 segfaults (fuzz find)" "
 tr=(train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 32 --limit-train 256 --limit-test 64 --stats-samples 32
     --quiet --threads 1)
 "$snn" "${tr[@]}" --out "$w/ck" --max-steps 1 > /dev/null 2>&1
+[ -s "$w/ck/checkpoint.safetensors" ] || { echo "making the checkpoint fixture failed"; exit 1; }
 cp -r "$w/ck" "$w/ck_trunc"; head -c 5000 "$w/ck/checkpoint.safetensors" > "$w/ck_trunc/checkpoint.safetensors"
 row "checkpoint: truncated, --resume" "$snn" "${tr[@]}" --out "$w/ck_trunc" --resume
 row "checkpoint: made with another --seed" "$snn" "${tr[@]}" --out "$w/ck" --resume --seed 5

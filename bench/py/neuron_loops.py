@@ -100,7 +100,7 @@ def main():
             def step():
                 x = x0.detach().requires_grad_(True)
                 fn(x, vth, alpha, a).backward(g)
-            res[name] = median_ms(step, args.reps if name != "index" else max(3, args.reps // 2), 1)
+            res[name] = median_ms(step, args.reps if name != "index" else max(3, args.reps // 2), 5)  # warm-up as the C++ side
         # the variants compute the same spikes
         with torch.no_grad():
             s1 = lif_unbind(x0, vth, alpha, a)
