@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <functional>
 #include <limits>
@@ -103,6 +104,54 @@ TEST(NeuronErrors, BadInputsThrow) {
                  "x has shape [3]; expected time-major [T, N, ...]");
     expect_error([] { snnkit::neuron_forward(at::Tensor(), vth1, at::Tensor(), {}); }, "x is undefined");
     expect_error([] { snnkit::neuron_step(at::scalar_tensor(1.0), vth1, at::Tensor(), {}); }, "neuron_step: x is 0-d");
+}
+
+// Options that made gradients NaN or zero without an error (a Dspike width of 0: 1 / tanh(0)), and
+// thresholds that are not finite, are refused by both implementations before anything runs.
+TEST(NeuronErrors, BadOptionsAndThresholdsThrow) {
+    const at::Tensor x = at::randn({3, 2, 4});
+    const double inf = std::numeric_limits<double>::infinity();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (const bool reference : {false, true}) {
+        const auto run = [&](const at::Tensor & vth, const neuron_options & o) {
+            return [&, vth, o] {
+                if (reference) {
+                    snnkit::neuron_forward_reference(x, vth, at::Tensor(), o);
+                } else {
+                    snnkit::neuron_forward(x, vth, at::Tensor(), o);
+                }
+            };
+        };
+        neuron_options o;
+        o.surrogate.kind = snnkit::surrogate_kind::dspike;
+        o.surrogate.width = 0.0;
+        expect_error(run(vth1, o), "surrogate_width must be finite and > 0, got 0");
+        o.surrogate.width = -1.0;
+        expect_error(run(vth1, o), "surrogate_width must be finite and > 0");
+        o = {};
+        o.surrogate.param = inf;
+        expect_error(run(vth1, o), "surrogate_param must be finite and >= 0");
+        o.surrogate.param = -1.0;
+        expect_error(run(vth1, o), "surrogate_param must be finite and >= 0");
+        o = {};
+        o.alpha = nan;
+        expect_error(run(vth1, o), "alpha must be finite");
+        expect_error(run(at::scalar_tensor(inf), {}), "v_th contains NaN or Inf");
+        expect_error(run(at::scalar_tensor(nan), {}), "v_th contains NaN or Inf");
+    }
+}
+
+// The fused kernel's gradient carries no history: asking for a second derivative is an error, not a
+// silent zero.
+TEST(NeuronErrors, SecondDerivativeIsRefused) {
+    const at::Tensor x = at::randn({3, 2, 4}).requires_grad_(true);
+    neuron_options o;
+    o.surrogate.kind = snnkit::surrogate_kind::sigmoid;
+    const at::Tensor loss = snnkit::neuron_forward(x, at::scalar_tensor(0.5), at::Tensor(), o).spikes.sum();
+    expect_error([&] { torch::autograd::grad({loss}, {x}, {}, true, true); }, "second derivatives");
+    // a plain first derivative still works
+    const at::Tensor loss2 = snnkit::neuron_forward(x, at::scalar_tensor(0.5), at::Tensor(), o).spikes.sum();
+    EXPECT_TRUE(torch::autograd::grad({loss2}, {x})[0].defined());
 }
 
 TEST(NeuronErrors, NonContiguousInputIsAccepted) {

@@ -140,7 +140,7 @@ INSTANTIATE_TEST_SUITE_P(All, NeuronSweep,
                                                               v0_form::neuron)),
                          sweep_name);
 
-// ---- Every surrogate x spike value x reset ----
+// ---- Every surrogate x spike value x reset (each also with detach_reset) ----
 
 using surrogate_param_t = std::tuple<surrogate_kind, bool, reset_mode>;
 
@@ -156,6 +156,8 @@ TEST_P(NeuronSurrogates, FusedMatchesReference) {
     opt.surrogate.param = 0.8; // a non-default shape too
     opt.surrogate.width = 1.3;
     check_config({4, 3, 6, 9, 7}, opt, false, v0_form::scalar);
+    opt.detach_reset = true; // no gradient through the reset, with this surrogate and spike value
+    check_config({4, 3, 6, 9, 7}, opt, true, v0_form::channel);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, NeuronSurrogates,

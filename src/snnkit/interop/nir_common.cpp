@@ -37,6 +37,7 @@ neuron_options neuron_from_json(const std::string & text, const std::string & wh
     } catch (const nlohmann::json::exception & e) {
         fail(where, std::string("bad snnkit_neuron metadata: ") + e.what());
     }
+    check_neuron_options(where, o);
     return o;
 }
 

@@ -130,12 +130,7 @@ void attrs_from_json(node & n, const json & j, const std::string & where) {
         a.neuron.surrogate.kind = surrogate_from_string(get_or<std::string>(j, "surrogate", "atan", where));
         a.neuron.surrogate.param = get_or(j, "surrogate_param", 0.0, where);
         a.neuron.surrogate.width = get_or(j, "surrogate_width", 1.0, where);
-        if (!(a.neuron.surrogate.param >= 0.0) || !std::isfinite(a.neuron.surrogate.param)) {
-            fail(where, "surrogate_param must be finite and >= 0 (0: the surrogate's default)");
-        }
-        if (!(a.neuron.surrogate.width > 0.0) || !std::isfinite(a.neuron.surrogate.width)) {
-            fail(where, "surrogate_width must be finite and > 0");
-        }
+        check_neuron_options(where, a.neuron);
     }
 }
 

@@ -7,6 +7,7 @@
 #include "snnkit/neuron/neuron_kernel.h"
 
 #include <ATen/Dispatch.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #if defined(__linux__)
@@ -47,9 +48,10 @@ neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & 
         fail(where, "v_th has shape " + shape_text(v_th.sizes()) + " for x " + shape_text(x.sizes()) +
                         "; expected a 0-d scalar or " + channel_hint);
     }
+    if (!v_th.device().is_cpu()) fail(where, "v_th is on " + v_th.device().str() + "; only CPU tensors are supported");
     in.v_th = v_th.detach().to(x.scalar_type()).contiguous();
     if (in.vth_kind == fill_kind::scalar) in.v_th = in.v_th.reshape({});
-    if (at::isnan(in.v_th).any().item<bool>()) fail(where, "v_th contains NaN");
+    if (!at::isfinite(in.v_th).all().item<bool>()) fail(where, "v_th contains NaN or Inf");
 
     const at::IntArrayRef step = x.sizes().slice(1);
     if (!v0.defined()) {
@@ -164,10 +166,14 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
         d["S"] = sh.S;
         d["vth_kind"] = static_cast<int64_t>(vth_kind);
         d["v0_kind"] = static_cast<int64_t>(v0_kind);
+        d["where"] = where;
         return {spikes, v};
     }
 
     static variable_list backward(AutogradContext * ctx, variable_list grads) {
+        if (at::GradMode::is_enabled()) { // the kernel's gradient has no history: a second derivative would be 0
+            fail(ctx->saved_data.at("where").toStringRef(), "second derivatives (create_graph) are not supported");
+        }
         const auto saved = ctx->get_saved_variables();
         const at::Tensor & x = saved[0];
         const at::Tensor & v_th = saved[1];
@@ -218,6 +224,7 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
 
 neuron_result run_fused(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
                         const at::Tensor & v0, const neuron_options & opt) {
+    check_neuron_options(where, opt);
     const kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x, v_th, v0);
     const c10::optional<at::Tensor> v0_opt = in.v0.defined() ? c10::optional<at::Tensor>(in.v0) : c10::nullopt;
     const variable_list out =
@@ -226,6 +233,16 @@ neuron_result run_fused(const std::string & where, const at::Tensor & x, const a
 }
 
 } // namespace
+
+void check_neuron_options(const std::string & where, const neuron_options & opt) {
+    if (!std::isfinite(opt.alpha)) fail(where, "alpha must be finite, got " + std::to_string(opt.alpha));
+    const double p = opt.surrogate.param;
+    if (!std::isfinite(p) || p < 0.0) {
+        fail(where, "surrogate_param must be finite and >= 0 (0: the surrogate's default), got " + std::to_string(p));
+    }
+    const double w = opt.surrogate.width;
+    if (!std::isfinite(w) || w <= 0.0) fail(where, "surrogate_width must be finite and > 0, got " + std::to_string(w));
+}
 
 neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                              const neuron_options & opt) {

@@ -15,6 +15,8 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+
 namespace snnkit {
 
 enum class reset_mode { soft, hard };
@@ -31,6 +33,10 @@ struct neuron_options {
     /// surrogate gradient of the spike function
     surrogate_options surrogate;
 };
+
+// Fails (naming `where`) unless alpha is finite, the surrogate parameter finite and >= 0 (0: the kind's
+// default) and the surrogate width finite and > 0: a width of 0 made every Dspike gradient NaN.
+void check_neuron_options(const std::string & where, const neuron_options & opt);
 
 struct neuron_result {
     at::Tensor spikes;  ///< [T, N, ...], 0/1 (or 0/V_th), dtype of x

@@ -46,6 +46,7 @@ struct spike_function : public torch::autograd::Function<spike_function> {
 
 neuron_result neuron_forward_reference(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                                        const neuron_options & opt) {
+    check_neuron_options("neuron_forward_reference", opt);
     const kernel::neuron_inputs in = kernel::check_neuron_inputs("neuron_forward_reference", x, v_th, v0);
     const int64_t step_dim = x.dim() - 1;
     const at::Tensor vth = kernel::broadcast_to_step(in.v_th, in.vth_kind, step_dim);
