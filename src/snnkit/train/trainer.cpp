@@ -96,6 +96,11 @@ struct position {
     int64_t correct = 0, seen = 0;
 };
 
+// What the training-time augmentation does, for the checkpoint's settings ("crop 4, flip").
+std::string augment_text(const augment_options & a) {
+    return "crop " + std::to_string(a.pad_crop) + (a.hflip ? ", flip" : "");
+}
+
 void save_checkpoint(const std::string & path, const graph & g, const optimizer & opt, const position & pos,
                      const std::vector<epoch_metrics> & history, const trainer_options & o,
                      const train_hooks & hooks, int64_t n_train) {
@@ -126,6 +131,12 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
         {"schedule", o.schedule},
         {"lr_min", json(o.lr_min).dump()},
         {"optimizer", o.optim.kind},
+        {"weight_decay", json(o.optim.weight_decay).dump()},
+        {"momentum", json(o.optim.momentum).dump()},
+        {"nesterov", o.optim.nesterov ? "on" : "off"},
+        {"label_smoothing", json(o.label_smoothing).dump()},
+        {"augment", augment_text(o.augment)},
+        {"snn_T", std::to_string(o.snn_T)},
     };
     safetensors_save(path, t, meta);
 }
@@ -156,6 +167,14 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
         same("lr_min", json(o.lr_min).dump(), "--lr-min");
     }
     same("optimizer", o.optim.kind, "--optimizer");
+    same("weight_decay", json(o.optim.weight_decay).dump(), "--weight-decay");
+    if (o.optim.kind == "sgd") {
+        same("momentum", json(o.optim.momentum).dump(), "--momentum");
+        same("nesterov", o.optim.nesterov ? "on" : "off", "--nesterov");
+    }
+    same("label_smoothing", json(o.label_smoothing).dump(), "--label-smoothing");
+    same("augment", augment_text(o.augment), "augmentation (--augment / --crop-pad)");
+    same("snn_T", std::to_string(o.snn_T), "--T");
     if (o.schedule == "cosine") { // the schedule is laid out over all epochs; a constant rate may be extended
         same("epochs", std::to_string(o.epochs), "--epochs");
     }
