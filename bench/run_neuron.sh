@@ -25,6 +25,9 @@ for round in $(seq 1 "$rounds"); do
   GLIBC_TUNABLES=$tuned /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | tee -a "$log"
   echo "== round $round/$rounds: Python loops, glibc malloc defaults (what Python users get) =="
   /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | sed 's/^RESULT py_/RESULT pydef_/' | tee -a "$log"
+  echo "== round $round/$rounds: the toolkits' own LIF neurons (SpikingJelly, snnTorch), glibc malloc defaults =="
+  PYTHONPATH="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 "$here/py/neuron_toolkits.py" --threads 2 \
+    --reps 3 --warmup 2 | tee -a "$log"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -60,6 +63,17 @@ for tag, name in shapes.items():
     print(f"{name:<20}{f:>8.1f}{'':>14}{b:>13.1f}{c:>15.1f}{'':>9}{b / f:>9.2f}{c / f:>9.2f}")
     checks.append((f"{tag}: fused >= 10x (b, Python default malloc)", b / f, b / f >= 10))
     checks.append((f"{tag}: fused >= 4x (c, Python default malloc)", c / f, c / f >= 4))
+if ("spikingjelly_ms", "T8") in r or ("snntorch_ms", "T8") in r:
+    print("the toolkits' own LIF layers (PyPI packages on Debian's torch, glibc malloc defaults), same shapes and work:")
+    for tag, name in shapes.items():
+        f = r[("fused_ms", tag)]
+        cells = []
+        for key, label in (("spikingjelly_ms", "SpikingJelly"), ("snntorch_ms", "snnTorch")):
+            if (key, tag) in r:
+                v = r[(key, tag)]
+                cells.append(f"{label} {v:.1f} ms = {v / f:.1f}x fused")
+                checks.append((f"{tag}: fused faster than {label}", v / f, v / f > 1))
+        print(f"  {name:<20} fused {f:.1f} ms; " + "; ".join(cells))
 print()
 print("memory, peak extra during fwd+bwd (counting c10 CPU allocator; x and g not counted):")
 for tag, name in shapes.items():
