@@ -108,5 +108,6 @@ int main(int argc, char ** argv) {
     std::printf("  ratio SNN / (ANN x T) = %.3f   (target <= 1.3)   [%s]\n", s / (a * static_cast<double>(T)),
                 s / (a * static_cast<double>(T)) <= 1.3 ? "ok" : "MISSED");
     std::printf("  peak RSS of this process %.0f MiB\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
+    std::printf("RESULT ann_step_ms %s %.6g\nRESULT snn_step_ms %s %.6g\n", arch.c_str(), a, arch.c_str(), s);
     return 0;
 }

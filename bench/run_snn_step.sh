@@ -1,12 +1,38 @@
 #!/usr/bin/env bash
-# bench/run_snn_step.sh: one SNN training step (T = 4, BPTT through the fused neuron kernel) against the same
-# network's ANN step x T, interleaved rounds in one run (bench_snn_step prints the ratio; target <= 1.3):
-# the zoo `cnn` on Fashion-MNIST-sized input and the He ResNet-20 on CIFAR-sized input, batch 128, 2 threads.
-# usage: bash bench/run_snn_step.sh BUILD_DIR
+# bench/run_snn_step.sh: one SNN training step (T = 4, LIF alpha 0.5, hard reset, atan, BPTT through the
+# fused neuron kernel), batch 128, 2 threads:
+#   1. against the same network's ANN step x T (bench_snn_step prints the ratio; target <= 1.3): the zoo `cnn`
+#      on Fashion-MNIST-sized input and the He ResNet-20 on CIFAR-sized input;
+#   2. against the same `cnn` step written with SpikingJelly (bench/py/snn_step_spikingjelly.py; needs
+#      scripts/setup.sh --bench), snnkit and SpikingJelly alternating for `rounds` rounds, medians compared.
+# usage: bash bench/run_snn_step.sh BUILD_DIR [rounds]
 set -euo pipefail
-build=${1:?usage: bash bench/run_snn_step.sh BUILD_DIR}
+build=${1:?usage: bash bench/run_snn_step.sh BUILD_DIR [rounds]}
+rounds=${2:-3}
 threads=${THREADS:-2}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (other work on the machine skews all timings)"
-"$build/bench_snn_step" --arch cnn --batch 128 --T 4 --threads "$threads"
 "$build/bench_snn_step" --arch resnet20-he --shape 3,32,32 --batch 128 --T 4 --steps 4 --rounds 3 --threads "$threads"
+for round in $(seq 1 "$rounds"); do
+  echo "== round $round/$rounds"
+  "$build/bench_snn_step" --arch cnn --batch 128 --T 4 --rounds 2 --threads "$threads" | tee -a "$log"
+  PYTHONPATH="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 "$here/py/snn_step_spikingjelly.py" \
+    --threads "$threads" --T 4 --batch 128 | tee -a "$log" || echo "(SpikingJelly not importable: run scripts/setup.sh --bench)"
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+/usr/bin/python3 - "$log" <<'PY'
+import statistics, sys
+r = {}
+for line in open(sys.argv[1]):
+    p = line.split()
+    if len(p) == 4 and p[0] == "RESULT":
+        r.setdefault(p[1], []).append(float(p[3]))
+m = {k: statistics.median(v) for k, v in r.items()}
+print(f"zoo cnn, T = 4, batch 128: medians over the rounds")
+print(f"  snnkit ANN step {m['ann_step_ms']:.1f} ms, SNN step {m['snn_step_ms']:.1f} ms:"
+      f" ratio SNN / (ANN x T) = {m['snn_step_ms'] / (4 * m['ann_step_ms']):.3f} (target <= 1.3)")
+if "sj_snn_step_ms" in m:
+    print(f"  SpikingJelly SNN step {m['sj_snn_step_ms']:.1f} ms: snnkit is {m['sj_snn_step_ms'] / m['snn_step_ms']:.2f}x faster")
+PY
