@@ -115,6 +115,7 @@ void run(convert_args & a) {
                                {"wc_lr", cal.wc_lr}};
     nlohmann::json out_meta = {{"kind", "snn-converted"},
                                {"dataset", ds},
+                               {"classes", meta.value("classes", nlohmann::json::array())},
                                {"preprocess", meta.value("preprocess", nlohmann::json::object())},
                                {"source_model", std::filesystem::absolute(a.model).string()},
                                {"source_metrics", meta.value("metrics", nlohmann::json::object())},

@@ -166,6 +166,7 @@ void run(train_snn_args & args) {
         {"kind", "snn"},
         {"source", "train-snn"},
         {"dataset", a.data.name},
+        {"classes", d.train.class_names}, // ImageFolder class folders (empty for IDX): eval checks its test split
         {"T", T},
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"neuron", neuron},

@@ -45,7 +45,35 @@ grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
 "$snn" "${args[@]}" --out "$work/part" --resume
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
 
-# 3. Bad input: one clear error line, non-zero exit.
+# 3. ImageFolder labels are the index of the sorted class folders: a split that lacks a folder would shift
+# the labels after it. Training refuses splits with different folders; eval refuses a test split whose
+# folders differ from the ones the model was trained on (the model keeps them in its meta).
+/usr/bin/python3 - "$work/folder" <<'PY' || fail "writing the ImageFolder fixture"
+import os, struct, sys, zlib
+def png(path, value):  # an 8x8 RGB PNG, one shade
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    raw = b"".join(b"\0" + bytes([value, 255 - value, value // 2]) * 8 for _ in range(8))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+root = sys.argv[1]
+for split, n in (("train", 6), ("test", 2)):
+    for k, c in enumerate(("ants", "bees", "cats")):
+        for i in range(n):
+            png(f"{root}/{split}/{c}/{i}.png", 40 * k + 10 * i)
+PY
+folder=(--dataset imagefolder --data "$work/folder" --arch cnn --epochs 1 --batch-size 6 --stats-samples 6 --quiet --threads 2)
+"$snn" train-ann "${folder[@]}" --out "$work/fm" > /dev/null
+/usr/bin/python3 -c "import json,sys; sys.exit(json.load(open('$work/fm/model.json'))['meta']['classes'] != ['ants','bees','cats'])" ||
+  fail "the model should keep its class folders"
+"$snn" eval --model "$work/fm" --data "$work/folder" --quiet --threads 2 > /dev/null
+"$snn" convert --model "$work/fm" --data "$work/folder" --T 4 --out "$work/fm_snn" --quiet --threads 2 > /dev/null
+mv "$work/folder/test/bees" "$work/bees"
+expect_error "3 vs 2; first difference: train 'bees', test 'cats'" "$snn" eval --model "$work/fm" --data "$work/folder" --quiet
+expect_error "different class folders" "$snn" eval --model "$work/fm_snn" --data "$work/folder" --quiet
+expect_error "different class folders" "$snn" train-ann "${folder[@]}" --out "$work/fm2"
+
+# 4. Bad input: one clear error line, non-zero exit.
 expect_error "not found" "$snn" train-ann --dataset mnist --data "$work/nowhere" --out "$work/x" --quiet
 expect_error "unknown architecture" "$snn" train-ann --arch lenet9 --out "$work/x" --quiet --limit-train 256
 expect_error "--bogus" "$snn" train-ann --bogus --out "$work/x"
