@@ -11,6 +11,8 @@ build=${1:?usage: bash bench/run_snn_step.sh BUILD_DIR [rounds]}
 rounds=${2:-3}
 threads=${THREADS:-2}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# snnkit programs tune glibc malloc for reuse (snnkit/core/runtime.h); SpikingJelly runs with the same tuning.
+tuned=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (other work on the machine skews all timings)"
@@ -18,7 +20,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (ot
 for round in $(seq 1 "$rounds"); do
   echo "== round $round/$rounds"
   "$build/bench_snn_step" --arch cnn --batch 128 --T 4 --rounds 2 --threads "$threads" | tee -a "$log"
-  PYTHONPATH="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 "$here/py/snn_step_spikingjelly.py" \
+  GLIBC_TUNABLES=$tuned PYTHONPATH="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 "$here/py/snn_step_spikingjelly.py" \
     --threads "$threads" --T 4 --batch 128 | tee -a "$log" || echo "(SpikingJelly not importable: run scripts/setup.sh --bench)"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -28,7 +30,8 @@ r = {}
 for line in open(sys.argv[1]):
     p = line.split()
     if len(p) == 4 and p[0] == "RESULT":
-        r.setdefault(p[1], []).append(float(p[3]))
+        if p[2] == "cnn":  # the SpikingJelly comparison is on the zoo cnn only
+            r.setdefault(p[1], []).append(float(p[3]))
 m = {k: statistics.median(v) for k, v in r.items()}
 print(f"zoo cnn, T = 4, batch 128: medians over the rounds")
 print(f"  snnkit ANN step {m['ann_step_ms']:.1f} ms, SNN step {m['snn_step_ms']:.1f} ms:"

@@ -54,7 +54,7 @@ eval_done() {
   [ -s "$1" ] && /usr/bin/env python3 - "$1" "$limit" <<'PY'
 import json, sys
 n, limit = json.load(open(sys.argv[1])).get("samples", 0), int(sys.argv[2])
-sys.exit(0 if (n == limit if limit > 0 else n >= 10000) else 1)
+sys.exit(0 if (n == min(limit, 10000) if limit > 0 else n >= 10000) else 1)
 PY
 }
 for m in "${methods[@]}"; do

@@ -16,7 +16,7 @@ pkgs=(
   libopenblas0-openmp
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(python3-torch python3-numpy)
+  pkgs+=(python3-torch python3-numpy python3-pip)
 fi
 
 missing=()
@@ -44,7 +44,7 @@ if [[ "${1:-}" == "--bench" ]]; then
   deps=$(cd "$(dirname "$0")/.." && pwd)/bench/.pydeps
   if ! PYTHONPATH=$deps /usr/bin/python3 -c "import snntorch, spikingjelly.activation_based.neuron" 2>/dev/null; then
     echo "setup: installing snntorch 1.0.0 and spikingjelly 0.0.0.0.14 from PyPI into $deps"
-    python3 -m pip install -q --no-deps --target "$deps" snntorch==1.0.0 spikingjelly==0.0.0.0.14 ||
+    /usr/bin/python3 -m pip install -q --no-deps --target "$deps" snntorch==1.0.0 spikingjelly==0.0.0.0.14 ||
       echo "setup: could not install them; the neuron benchmark will skip the toolkit comparison" >&2
   fi
 fi

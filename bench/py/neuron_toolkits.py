@@ -9,7 +9,9 @@ same work as bench/bench_neuron.cpp (multi-step forward + backward of one LIF la
   snntorch      snntorch.Leaky(beta=0.5, threshold=1, spike_grad=atan(alpha=2), reset_mechanism="subtract")
                 stepped over T in Python, as its tutorials do. Its reset subtracts the previous step's spike
                 before the decay is applied to the next input (mem = beta mem + x - s_prev V_th), so its
-                spikes differ slightly from the others'; the work per step is the same.
+                spikes differ slightly from the others'; it detaches the reset (no gradient through it) and
+                evaluates the surrogate twice per step, so its work per step is similar, not identical.
+Each toolkit runs 3 timed repetitions after 2 warm-up runs in run_neuron.sh (a run takes seconds).
   (Norse 1.x needs torch >= 2.0; Debian's torch is 1.13, so it is not measured here.)
 
 The packages come from PyPI (scripts/setup.sh --bench installs pinned versions into bench/.pydeps).

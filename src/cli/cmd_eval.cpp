@@ -41,16 +41,7 @@ void run(eval_args & a) {
     const nlohmann::json meta = nlohmann::json::parse(meta_text);
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
-    if (meta.contains("classes") && meta["classes"].is_array()) { // the class folders the model was trained on
-        snnkit::dataset trained;
-        for (const auto & c : meta["classes"]) {
-            if (!c.is_string()) {
-                snnkit::fail(a.model, "model meta 'classes' must hold class names (strings)");
-            }
-            trained.class_names.push_back(c.get<std::string>());
-        }
-        snnkit::check_same_classes(trained, test, a.model + " vs " + (a.data.empty() ? ds : a.data));
-    }
+    snnkit::check_model_classes(meta_text, test, a.model + " vs " + (a.data.empty() ? ds : a.data));
     const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
     if (a.T < 0) { // not given
         a.T = snnkit::model_time_steps(meta_text, 32);

@@ -85,6 +85,7 @@ void run(stats_args & a) {
     const int64_t T = a.T > 0 ? a.T : snnkit::model_time_steps(meta_text, 32);
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
+    snnkit::check_model_classes(meta_text, test, a.model + " vs " + (a.data.empty() ? ds : a.data));
     const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
     snnkit::stats_options so;
     snnkit::set_input_encoding(so, a.encoding, pre);

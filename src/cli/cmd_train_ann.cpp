@@ -43,7 +43,7 @@ void run(train_ann_args & args) {
     nlohmann::json meta = {
         {"kind", "ann"},
         {"dataset", a.data.name},
-        {"classes", d.train.class_names}, // ImageFolder class folders (empty for IDX): eval checks its test split
+        {"classes", d.train.class_names}, // ImageFolder folders / CIFAR names (none for IDX): eval checks them
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"train", [&] {
              nlohmann::json t = train_config_json(a);

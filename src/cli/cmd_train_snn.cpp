@@ -135,7 +135,7 @@ void run(train_snn_args & args) {
         const std::string was = j.value("neuron", neuron_text); // absent in older checkpoints
         if (was != neuron_text) {
             snnkit::fail(ckpt, "checkpoint was made with neuron settings (" + was + "), not (" + neuron_text +
-                                   "); resume with the same --neuron/--alpha/--vth/--reset/--surrogate flags");
+                                   "); resume with the same --neuron/--alpha/--vth/--reset/--detach-reset/--surrogate/--surrogate-param/--b0");
         }
         if (args.dspike_adapt) {
             b = j.at("dspike_b").get<double>();
@@ -166,7 +166,7 @@ void run(train_snn_args & args) {
         {"kind", "snn"},
         {"source", "train-snn"},
         {"dataset", a.data.name},
-        {"classes", d.train.class_names}, // ImageFolder class folders (empty for IDX): eval checks its test split
+        {"classes", d.train.class_names}, // ImageFolder folders / CIFAR names (none for IDX): eval checks them
         {"T", T},
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"neuron", neuron},

@@ -71,6 +71,7 @@ folder=(--dataset imagefolder --data "$work/folder" --arch cnn --epochs 1 --batc
 mv "$work/folder/test/bees" "$work/bees"
 expect_error "3 vs 2; first difference: train 'bees', test 'cats'" "$snn" eval --model "$work/fm" --data "$work/folder" --quiet
 expect_error "different class folders" "$snn" eval --model "$work/fm_snn" --data "$work/folder" --quiet
+expect_error "different class folders" "$snn" stats --model "$work/fm_snn" --data "$work/folder" --quiet
 expect_error "different class folders" "$snn" train-ann "${folder[@]}" --out "$work/fm2"
 
 # 4. Bad input: one clear error line, non-zero exit.

@@ -1,6 +1,7 @@
 // snnkit/stats/measure.cpp
 #include "snnkit/stats/measure.h"
 
+#include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/train/progress.h"
 
@@ -49,6 +50,21 @@ dataset load_test_set(const std::string & name, const std::string & dir, int64_t
         test.labels = test.labels.slice(0, 0, limit);
     }
     return test;
+}
+
+void check_model_classes(const std::string & meta_json, const dataset & test, const std::string & where) {
+    const nlohmann::json meta = nlohmann::json::parse(meta_json);
+    if (!meta.is_object() || !meta.contains("classes") || !meta["classes"].is_array()) {
+        return;
+    }
+    dataset trained;
+    for (const auto & c : meta["classes"]) {
+        if (!c.is_string()) {
+            fail(where, "model meta 'classes' must hold class names (strings)");
+        }
+        trained.class_names.push_back(c.get<std::string>());
+    }
+    check_same_classes(trained, test, where);
 }
 
 augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name) {

@@ -29,13 +29,18 @@ struct snn_run_options {
 at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,
                               const snn_run_options & opt);
 
-// The test split of dataset `name` (directory `dir`, empty = its default), cut to the first `limit`
-// images when 0 < limit < its size.
 // Sets the input side of so for run_snn_on_dataset's encoding: Poisson input is events, counted as the raw
 // spikes the encoder draws before it normalises them with pre's mean / std.
 void set_input_encoding(stats_options & so, const std::string & encoding, const augment_options & pre);
 
+// The test split of dataset `name` (directory `dir`, empty = its default), cut to the first `limit`
+// images when 0 < limit < its size.
 dataset load_test_set(const std::string & name, const std::string & dir, int64_t limit);
+
+// Fails (naming `where`) when the model's metadata lists the class folders it was trained on ("classes",
+// written by train-ann / train-snn and kept by convert) and the test split names others: ImageFolder labels
+// are folder indices, so a missing folder would shift every later label. Models without the list pass.
+void check_model_classes(const std::string & meta_json, const dataset & test, const std::string & where);
 
 // The normalisation a model expects: its metadata's "preprocess" {mean, std} when recorded, else the
 // dataset's standard one. meta_json: the model's metadata (JSON object text).

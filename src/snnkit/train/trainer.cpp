@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
+#include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/io/safetensors.h"
 #include "snnkit/nn/anomaly.h"
@@ -96,11 +97,6 @@ struct position {
     int64_t correct = 0, seen = 0;
 };
 
-// What the training-time augmentation does, for the checkpoint's settings ("crop 4, flip").
-std::string augment_text(const augment_options & a) {
-    return "crop " + std::to_string(a.pad_crop) + (a.hflip ? ", flip" : "");
-}
-
 void save_checkpoint(const std::string & path, const graph & g, const optimizer & opt, const position & pos,
                      const std::vector<epoch_metrics> & history, const trainer_options & o,
                      const train_hooks & hooks, int64_t n_train) {
@@ -135,7 +131,7 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
         {"momentum", json(o.optim.momentum).dump()},
         {"nesterov", o.optim.nesterov ? "on" : "off"},
         {"label_smoothing", json(o.label_smoothing).dump()},
-        {"augment", augment_text(o.augment)},
+        {"augment", augment_name(o.augment)},
         {"snn_T", std::to_string(o.snn_T)},
     };
     safetensors_save(path, t, meta);
@@ -173,7 +169,7 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
         same("nesterov", o.optim.nesterov ? "on" : "off", "--nesterov");
     }
     same("label_smoothing", json(o.label_smoothing).dump(), "--label-smoothing");
-    same("augment", augment_text(o.augment), "augmentation (--augment / --crop-pad)");
+    same("augment", augment_name(o.augment), "augmentation (--augment / --crop-pad)");
     same("snn_T", std::to_string(o.snn_T), "--T");
     if (o.schedule == "cosine") { // the schedule is laid out over all epochs; a constant rate may be extended
         same("epochs", std::to_string(o.epochs), "--epochs");
