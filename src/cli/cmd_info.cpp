@@ -2,6 +2,7 @@
 // writes the same as JSON (the graph as model.json stores it, the metadata, the parameter count).
 #include "commands.h"
 
+#include "snnkit/core/shape_text.h"
 #include "snnkit/io/model_io.h"
 
 #include <nlohmann/json.hpp>
@@ -12,15 +13,6 @@
 namespace snnkit_cli {
 
 namespace {
-
-// "[3,32,32]": compact, for the one-line-per-node table.
-std::string dims_text(c10::IntArrayRef s) {
-    std::string r = "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        r += (i ? "," : "") + std::to_string(s[i]);
-    }
-    return r + "]";
-}
 
 struct info_args {
     std::string dir;
@@ -33,7 +25,7 @@ void run(const info_args & a) {
     std::FILE * out = human_out(a.json_path);
     int64_t nparams = 0;
     std::fprintf(out, "model %s: arch %s, input %s, %lld classes, %zu nodes\n", a.dir.c_str(), g.arch.c_str(),
-                 dims_text(g.input_shape).c_str(), static_cast<long long>(g.num_classes), g.nodes.size());
+                 snnkit::shape_text(g.input_shape, ",").c_str(), static_cast<long long>(g.num_classes), g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const auto & n = g.nodes[i];
         std::string ins, ts;
@@ -42,7 +34,7 @@ void run(const info_args & a) {
         }
         for (const auto * m : {&n.params, &n.buffers}) {
             for (const auto & kv : *m) {
-                ts += " " + kv.first + dims_text(kv.second.sizes());
+                ts += " " + kv.first + snnkit::shape_text(kv.second.sizes(), ",");
                 if (m == &n.params) {
                     nparams += kv.second.numel();
                 }

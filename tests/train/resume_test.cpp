@@ -129,6 +129,18 @@ TEST(trainer, resume_with_other_settings_is_refused) {
     EXPECT_NE(resume_error([](trainer_options & o) { o.schedule = "cos"; }, train).find("unknown learning-rate schedule"),
               std::string::npos);
     EXPECT_NE(resume_error([](trainer_options & o) { o.batch_size = 0; }, train).find("--batch-size"), std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.optim.weight_decay = 0; }, train).find("--weight-decay 0.0005, not 0"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.optim.momentum = 0.5; }, train).find("--momentum 0.9, not 0.5"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.optim.nesterov = true; }, train).find("--nesterov off, not on"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.label_smoothing = 0.1; }, train).find("--label-smoothing"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.augment.hflip = true; }, train)
+                  .find("(--augment / --crop-pad) crop (pad 1), not crop (pad 1) + flip"),
+              std::string::npos);
+    EXPECT_NE(resume_error([](trainer_options & o) { o.snn_T = 4; }, train).find("--T 0, not 4"), std::string::npos);
     // The same settings resume and finish.
     EXPECT_EQ(resume_error([](trainer_options &) {}, train), "no error");
 }

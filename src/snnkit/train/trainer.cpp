@@ -97,6 +97,35 @@ struct position {
     int64_t correct = 0, seen = 0;
 };
 
+// A setting that lays out the steps and the schedule: every one is saved in the checkpoint, and a resume must use
+// the same value where `checked` (checkpoints of older versions lack some keys; those are then not checked).
+struct checkpoint_setting {
+    const char * key;
+    std::string value;
+    std::string flag;   // how the user sets it, for the error message
+    bool checked;
+};
+
+std::vector<checkpoint_setting> checkpoint_settings(const trainer_options & o, int64_t n_train) {
+    const bool cosine = o.schedule == "cosine"; // laid out over all epochs; a constant rate may be extended
+    const bool sgd = o.optim.kind == "sgd";
+    return {
+        {"batch_size", std::to_string(o.batch_size), "--batch-size", true},
+        {"train_samples", std::to_string(n_train), "training images (--limit-train)", true},
+        {"lr", json(o.optim.lr).dump(), "--lr", true},
+        {"schedule", o.schedule, "--schedule", true},
+        {"lr_min", json(o.lr_min).dump(), "--lr-min", cosine},
+        {"optimizer", o.optim.kind, "--optimizer", true},
+        {"weight_decay", json(o.optim.weight_decay).dump(), "--weight-decay", true},
+        {"momentum", json(o.optim.momentum).dump(), "--momentum", sgd},
+        {"nesterov", o.optim.nesterov ? "on" : "off", "--nesterov", sgd},
+        {"label_smoothing", json(o.label_smoothing).dump(), "--label-smoothing", true},
+        {"augment", augment_name(o.augment), "augmentation (--augment / --crop-pad)", true},
+        {"snn_T", std::to_string(o.snn_T), "--T", true},
+        {"epochs", std::to_string(o.epochs), "--epochs", cosine},
+    };
+}
+
 void save_checkpoint(const std::string & path, const graph & g, const optimizer & opt, const position & pos,
                      const std::vector<epoch_metrics> & history, const trainer_options & o,
                      const train_hooks & hooks, int64_t n_train) {
@@ -119,21 +148,10 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
         {"history", history_json(history).dump()},
         {"epoch_note", pos.note},
         {"hook_state", hooks.save_state ? hooks.save_state() : std::string()},
-        // the settings that lay out the steps and the schedule: a resume must use the same
-        {"batch_size", std::to_string(o.batch_size)},
-        {"epochs", std::to_string(o.epochs)},
-        {"train_samples", std::to_string(n_train)},
-        {"lr", json(o.optim.lr).dump()},
-        {"schedule", o.schedule},
-        {"lr_min", json(o.lr_min).dump()},
-        {"optimizer", o.optim.kind},
-        {"weight_decay", json(o.optim.weight_decay).dump()},
-        {"momentum", json(o.optim.momentum).dump()},
-        {"nesterov", o.optim.nesterov ? "on" : "off"},
-        {"label_smoothing", json(o.label_smoothing).dump()},
-        {"augment", augment_name(o.augment)},
-        {"snn_T", std::to_string(o.snn_T)},
     };
+    for (const auto & c : checkpoint_settings(o, n_train)) {
+        meta[c.key] = c.value;
+    }
     safetensors_save(path, t, meta);
 }
 
@@ -147,32 +165,12 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
     if (meta["seed"] != std::to_string(o.seed)) {
         fail(path, "checkpoint was made with --seed " + meta["seed"] + ", not " + std::to_string(o.seed));
     }
-    // Checkpoints of older versions lack these keys; they are then not checked.
-    const auto same = [&](const char * key, const std::string & now, const std::string & flag) {
-        const auto it = meta.find(key);
-        if (it != meta.end() && it->second != now) {
-            fail(path, "checkpoint was made with " + flag + " " + it->second + ", not " + now +
+    for (const auto & c : checkpoint_settings(o, n_train)) {
+        const auto it = meta.find(c.key);
+        if (c.checked && it != meta.end() && it->second != c.value) {
+            fail(path, "checkpoint was made with " + c.flag + " " + it->second + ", not " + c.value +
                            " (resume with the same setting, or start a new --out)");
         }
-    };
-    same("batch_size", std::to_string(o.batch_size), "--batch-size");
-    same("train_samples", std::to_string(n_train), "training images (--limit-train)");
-    same("lr", json(o.optim.lr).dump(), "--lr");
-    same("schedule", o.schedule, "--schedule");
-    if (o.schedule == "cosine") {
-        same("lr_min", json(o.lr_min).dump(), "--lr-min");
-    }
-    same("optimizer", o.optim.kind, "--optimizer");
-    same("weight_decay", json(o.optim.weight_decay).dump(), "--weight-decay");
-    if (o.optim.kind == "sgd") {
-        same("momentum", json(o.optim.momentum).dump(), "--momentum");
-        same("nesterov", o.optim.nesterov ? "on" : "off", "--nesterov");
-    }
-    same("label_smoothing", json(o.label_smoothing).dump(), "--label-smoothing");
-    same("augment", augment_name(o.augment), "augmentation (--augment / --crop-pad)");
-    same("snn_T", std::to_string(o.snn_T), "--T");
-    if (o.schedule == "cosine") { // the schedule is laid out over all epochs; a constant rate may be extended
-        same("epochs", std::to_string(o.epochs), "--epochs");
     }
     std::map<std::string, at::Tensor> by(t.begin(), t.end());
     at::NoGradGuard no_grad;
