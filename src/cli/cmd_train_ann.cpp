@@ -26,7 +26,16 @@ void run(train_ann_args & args) {
     train_cli & a = args.common;
     const train_data d = prepare_training(a, "train-ann");
     snnkit::graph g = snnkit::zoo_build(a.zoo);
-    const snnkit::train_result r = snnkit::train_loop(g, snnkit::ann_forward_fn(g), d.train, d.test, a.train);
+    // The checkpoint keeps the model flags; a resume must build the same model.
+    const std::string model_text = model_flags_text(a);
+    snnkit::train_hooks hooks;
+    hooks.save_state = [&]() { return nlohmann::json({{"model", model_text}}).dump(); };
+    hooks.load_state = [&](const std::string & s) { // empty in checkpoints of older versions
+        const nlohmann::json j = s.empty() ? nlohmann::json::object() : nlohmann::json::parse(s);
+        check_model_flags(a.train.out_dir + "/checkpoint.safetensors", j.value("model", std::string()), model_text);
+    };
+    const snnkit::train_result r =
+        snnkit::train_loop(g, snnkit::ann_forward_fn(g), d.train, d.test, a.train, hooks);
     if (r.interrupted) {
         snnkit::fail("train-ann", "training stopped before the end; resume with --resume");
     }

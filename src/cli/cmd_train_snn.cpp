@@ -105,16 +105,17 @@ void run(train_snn_args & args) {
             return "{\"dspike\":" + r.to_json() + "}";
         };
     }
-    // The checkpoint keeps the neuron settings, the dropout mode and Dspike's state; a resume must continue
-    // the same run.
+    // The checkpoint keeps the model flags, the neuron settings, the dropout mode and Dspike's state; a resume
+    // must continue the same run.
     const std::string ckpt = a.train.out_dir + "/checkpoint.safetensors";
     const auto & no = args.snn.neuron;
     const std::string neuron_text = args.neuron + ", alpha " + nlohmann::json(no.alpha).dump() + ", V_th " +
                                     nlohmann::json(args.snn.v_th).dump() + ", " + args.reset + " reset" +
                                     (no.detach_reset ? " (detached)" : "") + ", surrogate " + args.surrogate + " " +
                                     nlohmann::json(snnkit::surrogate_param(no.surrogate)).dump();
+    const std::string model_text = model_flags_text(a);
     hooks.save_state = [&]() {
-        nlohmann::json j = {{"dropout_mask", args.dropout_mask}, {"neuron", neuron_text}};
+        nlohmann::json j = {{"dropout_mask", args.dropout_mask}, {"neuron", neuron_text}, {"model", model_text}};
         if (args.dspike_adapt) {
             j["dspike_b"] = b;
             j["adapt_seconds"] = adapt_seconds;
@@ -132,6 +133,7 @@ void run(train_snn_args & args) {
             snnkit::fail(ckpt, std::string("checkpoint was made ") + (args.dspike_adapt ? "without" : "with") +
                                    " --dspike-adapt (resume with the same setting, or start a new --out)");
         }
+        check_model_flags(ckpt, j.value("model", std::string()), model_text); // absent in older checkpoints
         const std::string was = j.value("neuron", neuron_text); // absent in older checkpoints
         if (was != neuron_text) {
             snnkit::fail(ckpt, "checkpoint was made with neuron settings (" + was + "), not (" + neuron_text +

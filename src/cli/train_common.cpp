@@ -102,6 +102,18 @@ nlohmann::json train_inputs_json(const train_cli & a, const train_data & d) {
             {"test_samples", d.test.labels.size(0)}};
 }
 
+std::string model_flags_text(const train_cli & a) {
+    return "arch " + a.zoo.arch + ", dropout " + nlohmann::json(a.zoo.dropout).dump() + ", clip " +
+           nlohmann::json(a.zoo.clip).dump();
+}
+
+void check_model_flags(const std::string & ckpt, const std::string & saved, const std::string & now) {
+    if (!saved.empty() && saved != now) {
+        snnkit::fail(ckpt, "checkpoint was made with model settings (" + saved + "), not (" + now +
+                               "); resume with the same --arch/--dropout/--clip, or start a new --out");
+    }
+}
+
 double peak_rss_mib() {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);

@@ -53,6 +53,14 @@ nlohmann::json train_config_json(const train_cli & a);
 // "test_samples".
 nlohmann::json train_inputs_json(const train_cli & a, const train_data & d);
 
+// The model-building flags (--arch, --dropout, --clip) as one line, "arch cnn, dropout 0.2, clip 0": the
+// checkpoint keeps it (in the hook state) and a resume must give the same.
+std::string model_flags_text(const train_cli & a);
+
+// Fails, naming the checkpoint, when `saved` (the text a checkpoint holds; empty in older checkpoints, which are
+// then not checked) differs from `now`.
+void check_model_flags(const std::string & ckpt, const std::string & saved, const std::string & now);
+
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();
 

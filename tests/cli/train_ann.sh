@@ -42,6 +42,9 @@ args=(train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-t
 set +e; "$snn" "${args[@]}" --out "$work/part" --max-steps 10 2>"$work/err"; rc=$?; set -e
 [ $rc -ne 0 ] || fail "interrupted run should exit non-zero"
 grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
+# a resume that would build another model (here clipped ReLUs) is refused
+expect_error "checkpoint was made with model settings (arch cnn, dropout -1.0, clip 0.0), not (arch cnn, dropout -1.0, clip 1.0)" \
+  "$snn" "${args[@]}" --clip 1 --out "$work/part" --resume
 "$snn" "${args[@]}" --out "$work/part" --resume
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
 

@@ -51,8 +51,9 @@ PY
 # 3. Interrupted after 7 steps and resumed: bit-identical weights to an uninterrupted run (Dspike
 # adaptation and a dropout mask shared over time, both restored from the checkpoint). A resume with
 # another dropout mode or without the adaptation is refused.
-no_T=(train-snn --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
-      --surrogate dspike --fdg-coords 16 --dropout 0.3 --quiet --threads 2)
+no_T_dropout=(train-snn --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
+              --surrogate dspike --fdg-coords 16 --quiet --threads 2)
+no_T=("${no_T_dropout[@]}" --dropout 0.3)
 common=("${no_T[@]}" --T 2)
 args=("${common[@]}" --dspike-adapt --dropout-mask shared)
 "$snn" "${args[@]}" --out "$work/full" --json "$work/full.json" > /dev/null
@@ -63,11 +64,13 @@ expect_error "checkpoint was made with --dropout-mask shared, not per-step" \
   "$snn" "${common[@]}" --dspike-adapt --out "$work/part" --resume
 expect_error "checkpoint was made with --dspike-adapt" \
   "$snn" "${common[@]}" --dropout-mask shared --out "$work/part" --resume
-# ... as is one with another T, neuron or optimizer setting
+# ... as is one with another T, dropout, neuron or optimizer setting
 expect_error "checkpoint was made with --T 2, not 3" \
   "$snn" "${no_T[@]}" --T 3 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
 expect_error "checkpoint was made with neuron settings (lif, alpha 0.5," \
   "$snn" "${args[@]}" --alpha 0.9 --out "$work/part" --resume
+expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3, clip 0.0), not (arch cnn, dropout 0.5," \
+  "$snn" "${no_T_dropout[@]}" --dropout 0.5 --T 2 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
 expect_error "checkpoint was made with --weight-decay 0.0005, not 0.1" \
   "$snn" "${args[@]}" --weight-decay 0.1 --out "$work/part" --resume
 "$snn" "${args[@]}" --out "$work/part" --resume > /dev/null
