@@ -27,7 +27,7 @@ void run(train_ann_args & args) {
     const train_data d = prepare_training(a, "train-ann");
     snnkit::graph g = snnkit::zoo_build(a.zoo);
     // The checkpoint keeps the model flags; a resume must build the same model.
-    const std::string model_text = model_flags_text(a);
+    const std::string model_text = model_flags_text(a, g);
     snnkit::train_hooks hooks;
     hooks.save_state = [&]() { return nlohmann::json({{"model", model_text}}).dump(); };
     hooks.load_state = [&](const std::string & s) { // empty in checkpoints of older versions

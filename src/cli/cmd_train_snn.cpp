@@ -113,7 +113,7 @@ void run(train_snn_args & args) {
                                     nlohmann::json(args.snn.v_th).dump() + ", " + args.reset + " reset" +
                                     (no.detach_reset ? " (detached)" : "") + ", surrogate " + args.surrogate + " " +
                                     nlohmann::json(snnkit::surrogate_param(no.surrogate)).dump();
-    const std::string model_text = model_flags_text(a);
+    const std::string model_text = model_flags_text(a, g);
     hooks.save_state = [&]() {
         nlohmann::json j = {{"dropout_mask", args.dropout_mask}, {"neuron", neuron_text}, {"model", model_text}};
         if (args.dspike_adapt) {

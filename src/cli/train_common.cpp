@@ -102,15 +102,24 @@ nlohmann::json train_inputs_json(const train_cli & a, const train_data & d) {
             {"test_samples", d.test.labels.size(0)}};
 }
 
-std::string model_flags_text(const train_cli & a) {
-    return "arch " + a.zoo.arch + ", dropout " + nlohmann::json(a.zoo.dropout).dump() + ", clip " +
-           nlohmann::json(a.zoo.clip).dump();
+std::string model_flags_text(const train_cli & a, const snnkit::graph & g) {
+    double p = 0.0; // the zoo gives every dropout of a net the same p
+    for (const auto & n : g.nodes) {
+        if (n.op == snnkit::op_kind::dropout) {
+            p = n.attrs.p;
+        }
+    }
+    std::string t = "arch " + a.zoo.arch + ", dropout " + nlohmann::json(p).dump();
+    if (a.zoo.clip > 0) {
+        t += ", clip " + nlohmann::json(a.zoo.clip).dump();
+    }
+    return t;
 }
 
 void check_model_flags(const std::string & ckpt, const std::string & saved, const std::string & now) {
     if (!saved.empty() && saved != now) {
         snnkit::fail(ckpt, "checkpoint was made with model settings (" + saved + "), not (" + now +
-                               "); resume with the same --arch/--dropout/--clip, or start a new --out");
+                               "); resume with the same model flags, or start a new --out");
     }
 }
 

@@ -53,9 +53,10 @@ nlohmann::json train_config_json(const train_cli & a);
 // "test_samples".
 nlohmann::json train_inputs_json(const train_cli & a, const train_data & d);
 
-// The model-building flags (--arch, --dropout, --clip) as one line, "arch cnn, dropout 0.2, clip 0": the
-// checkpoint keeps it (in the hook state) and a resume must give the same.
-std::string model_flags_text(const train_cli & a);
+// What the model-building flags (--arch, --dropout, train-ann's --clip) made of the model, as one line:
+// "arch cnn, dropout 0.3" (the dropout the graph has, so the architecture's default equals it written out),
+// plus ", clip 1.0" with clipped ReLUs. The checkpoint keeps it (in the hook state); a resume must give the same.
+std::string model_flags_text(const train_cli & a, const snnkit::graph & g);
 
 // Fails, naming the checkpoint, when `saved` (the text a checkpoint holds; empty in older checkpoints, which are
 // then not checked) differs from `now`.

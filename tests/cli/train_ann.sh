@@ -43,9 +43,12 @@ set +e; "$snn" "${args[@]}" --out "$work/part" --max-steps 10 2>"$work/err"; rc=
 [ $rc -ne 0 ] || fail "interrupted run should exit non-zero"
 grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
 # a resume that would build another model (here clipped ReLUs) is refused
-expect_error "checkpoint was made with model settings (arch cnn, dropout -1.0, clip 0.0), not (arch cnn, dropout -1.0, clip 1.0)" \
+expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3), not (arch cnn, dropout 0.3, clip 1.0)" \
   "$snn" "${args[@]}" --clip 1 --out "$work/part" --resume
-"$snn" "${args[@]}" --out "$work/part" --resume
+expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3), not (arch cnn-plif, dropout 0.5)" \
+  "$snn" "${args[@]/cnn/cnn-plif}" --out "$work/part" --resume
+# the architecture's default dropout (0.3 for cnn) written out is the same model
+"$snn" "${args[@]}" --dropout 0.3 --out "$work/part" --resume
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
 
 # 3. ImageFolder labels are the index of the sorted class folders: a split that lacks a folder would shift

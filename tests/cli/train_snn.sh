@@ -69,7 +69,7 @@ expect_error "checkpoint was made with --T 2, not 3" \
   "$snn" "${no_T[@]}" --T 3 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
 expect_error "checkpoint was made with neuron settings (lif, alpha 0.5," \
   "$snn" "${args[@]}" --alpha 0.9 --out "$work/part" --resume
-expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3, clip 0.0), not (arch cnn, dropout 0.5," \
+expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3), not (arch cnn, dropout 0.5)" \
   "$snn" "${no_T_dropout[@]}" --dropout 0.5 --T 2 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
 expect_error "checkpoint was made with --weight-decay 0.0005, not 0.1" \
   "$snn" "${args[@]}" --weight-decay 0.1 --out "$work/part" --resume

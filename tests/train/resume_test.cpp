@@ -92,8 +92,9 @@ TEST(trainer, a_nan_is_reported_with_its_layer_and_step) {
     EXPECT_EQ(first_nonfinite_grad(h), "fc.bias");
 }
 
-// A resume must lay out the same steps and schedule: another batch size, training-set size, learning rate
-// or (under the cosine schedule) epoch count is refused, naming the setting; bad settings fail up front.
+// A resume must lay out the same steps and schedule: another batch size, training-set size, learning rate,
+// optimizer setting, label smoothing, augmentation, T or (under the cosine schedule) epoch count / lr-min is
+// refused, naming the setting; bad settings fail up front.
 TEST(trainer, resume_with_other_settings_is_refused) {
     const dataset train = toy(320, 1), test = toy(64, 2);
     const std::string dir = fresh_dir("tmp_train/settings");
@@ -143,4 +144,33 @@ TEST(trainer, resume_with_other_settings_is_refused) {
     EXPECT_NE(resume_error([](trainer_options & o) { o.snn_T = 4; }, train).find("--T 0, not 4"), std::string::npos);
     // The same settings resume and finish.
     EXPECT_EQ(resume_error([](trainer_options &) {}, train), "no error");
+}
+
+// Settings that do not shape the run are not checked: under a constant schedule the epoch count and lr-min may
+// change (the run is extended), and Adam ignores SGD's momentum and Nesterov flag.
+TEST(trainer, resume_ignores_settings_the_run_does_not_use) {
+    const dataset train = toy(320, 1), test = toy(64, 2);
+    const std::string dir = fresh_dir("tmp_train/unchecked");
+    const auto options = [&]() {
+        trainer_options o = toy_options(dir, 0.01, 11);
+        o.schedule = "constant";
+        o.optim.kind = "adam";
+        return o;
+    };
+    {
+        graph g = tiny(5);
+        trainer_options o = options();
+        o.max_steps = 3;
+        EXPECT_TRUE(train_loop(g, ann_forward_fn(g), train, test, o).interrupted);
+    }
+    graph g = tiny(5);
+    trainer_options o = options();
+    o.resume = true;
+    o.epochs = 4;
+    o.lr_min = 0.001;
+    o.optim.momentum = 0.5;
+    o.optim.nesterov = true;
+    const train_result r = train_loop(g, ann_forward_fn(g), train, test, o);
+    EXPECT_FALSE(r.interrupted);
+    EXPECT_EQ(r.epochs, 4);
 }

@@ -2,6 +2,7 @@
 #include "snnkit/stats/ops.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/shape_text.h"
 
 #include <ATen/core/grad_mode.h>
 
@@ -10,14 +11,6 @@ namespace snnkit {
 namespace {
 
 int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
-
-std::string shape_text(const std::vector<int64_t> & s) {
-    std::string t = "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        t += (i ? ", " : "") + std::to_string(s[i]);
-    }
-    return t + "]";
-}
 
 // The transparent op with every weight 1 (sum instead of mean): its transpose counts paths.
 at::Tensor summing_op(const node & n, const at::Tensor & y) {

@@ -172,6 +172,11 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
                            " (resume with the same setting, or start a new --out)");
         }
     }
+    // The hooks check their own settings (e.g. the model flags) before the tensors are matched, so that a resume
+    // of another model names the flag rather than a tensor shape.
+    if (hooks.load_state) {
+        hooks.load_state(meta.count("hook_state") ? meta.at("hook_state") : std::string());
+    }
     std::map<std::string, at::Tensor> by(t.begin(), t.end());
     at::NoGradGuard no_grad;
     for (auto & n : g.nodes) {
@@ -205,9 +210,6 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
         p.note = meta.count("epoch_note") ? meta.at("epoch_note") : std::string();
     } catch (const std::exception & e) {
         fail(path, std::string("checkpoint metadata is malformed: ") + e.what());
-    }
-    if (hooks.load_state) {
-        hooks.load_state(meta.count("hook_state") ? meta.at("hook_state") : std::string());
     }
     return p;
 }
