@@ -56,6 +56,10 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--max-steps", a.train.max_steps, "Stop after N steps with a checkpoint (0 = no limit)")->check(snnkit_cli::non_negative());
     s->add_option("--limit-train", a.limit_train, "Use only the first N training images (0 = all)")->check(snnkit_cli::non_negative());
     s->add_option("--limit-test", a.limit_test, "Use only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
+    s->add_option("--eval-batch-size", a.train.eval_batch_size,
+                  "Images per batch of the per-epoch test pass (an SNN holds batch x T of them; lower it to save memory)")
+        ->check(snnkit_cli::positive())
+        ->capture_default_str();
     s->add_option("--json", a.json_path, "Write the final metrics as JSON to this file ('-' = stdout)");
     s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a.quiet, "No progress output");

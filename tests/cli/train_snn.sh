@@ -11,7 +11,7 @@ py=/usr/bin/python3
 
 # 1. Two epochs with Dspike temperature adaptation on 1,280 images (FDG on 32 of the 144 first-layer weights).
 "$snn" train-snn --dataset fmnist --arch cnn --T 4 --epochs 2 --batch-size 64 --lr 0.05 --limit-train 1280 \
-  --limit-test 500 --surrogate dspike --dspike-adapt --fdg-coords 32 --out "$work/m" --json "$work/r.json" \
+  --limit-test 500 --eval-batch-size 96 --surrogate dspike --dspike-adapt --fdg-coords 32 --out "$work/m" --json "$work/r.json" \
   --quiet --threads 2 > "$work/stdout"
 for f in model.json model.safetensors checkpoint.safetensors train_log.jsonl; do
   [ -s "$work/m/$f" ] || fail "missing $f"
@@ -120,6 +120,7 @@ expect_error "--surrogate-param: must be a finite number >= 0" "$snn" "${base[@]
 expect_error "unknown reset" "$snn" "${base[@]}" --reset sideways
 expect_error "--dropout-mask" "$snn" "${base[@]}" --dropout-mask sometimes
 expect_error "--T" "$snn" "${base[@]}" --T 0
+expect_error "--eval-batch-size" "$snn" "${base[@]}" --eval-batch-size 0
 expect_error "--alpha" "$snn" "${base[@]}" --alpha 1.5
 expect_error "no such file" "$snn" "${base[@]}" --init "$work/none"
 expect_error "layer 'conv1'" "$snn" "${base[@]}" --arch cnn-plif --init "$work/m"
