@@ -2,7 +2,8 @@
 # Direct SNN training on CIFAR-10 (JPEG q75), issue #5's CIFAR table: a zoo net (default the He ResNet-20)
 # trained by BPTT at each T with each surrogate, then a Markdown table of test accuracy, epochs, training
 # time, peak memory and (Dspike adaptive) the temperature b kept per epoch. Each run writes its JSON under
-# $OUT and is skipped when that JSON exists; an interrupted run resumes from its checkpoint, so the script
+# $OUT and is skipped when that JSON exists; an interrupted run resumes from its checkpoint (every 50 steps and
+# at SIGINT/SIGTERM), so the script
 # can be stopped (Ctrl-C, the end of a session) and run again to continue.
 #
 # usage: scripts/cifar_snn_table.sh [BUILD_DIR]
@@ -48,7 +49,7 @@ for t in "${ts[@]}"; do
     log "train $name T=$t, $epochs epochs"
     "$snn" train-snn --dataset cifar10 --data "$data" --arch "$arch" --T "$t" --epochs "$epochs" --seed 0 \
       --threads "$threads" "${sg[@]}" --out "$dir" --json "$dir.json" "${resume[@]}" "${extra[@]}" \
-      2> >(tr '\r' '\n' | grep -v "ETA" >&2)
+      --checkpoint-steps 50 2> >(stdbuf -oL tr '\r' '\n' | grep --line-buffered -v "ETA" >&2)
   done
 done
 
