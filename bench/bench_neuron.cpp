@@ -10,7 +10,8 @@
 //     also the bytes held between forward and backward (outputs + what autograd saved);
 //   * the fused kernel alone on preallocated buffers, as bytes/s over the bytes it must move
 //     (forward: read x, write spikes; backward: read x, read grad, write grad_x), against a 2-array stream
-//     copy measured in the same run (read + write counted, as STREAM does).
+//     copy measured in the same run (read + write counted, as STREAM does);
+//   * the backward kernel alone under each surrogate (hard reset), first shape only.
 // Lines starting with "RESULT" are machine-readable (bench/run_neuron.sh turns them into a table).
 #include "snnkit/core/runtime.h"
 #include "snnkit/neuron/neuron.h"
@@ -262,6 +263,28 @@ int main(int argc, char ** argv) {
         result("kernel_fwd_ms", tag, kf);
         result("kernel_bwd_ms", tag, kb);
         result("kernel_gbps", tag, gbps);
+
+        // The backward kernel under each surrogate (hard reset, as train-snn's default): the exp-based ones
+        // (exp, sigmoid, Dspike) should cost about what atan does, since their float e^z is vectorised too.
+        if (shape != shapes.front()) continue;
+        std::vector<std::pair<std::string, double>> by_kind;
+        for (const auto kind : {snnkit::surrogate_kind::rect, snnkit::surrogate_kind::triangle, snnkit::surrogate_kind::exp,
+                                snnkit::surrogate_kind::sigmoid, snnkit::surrogate_kind::atan, snnkit::surrogate_kind::dspike}) {
+            k::neuron_params q = p;
+            q.soft = false;
+            q.kind = kind;
+            snnkit::surrogate_options so;
+            so.kind = kind;
+            q.param = snnkit::surrogate_param(so);
+            by_kind.emplace_back(snnkit::surrogate_to_string(kind), median_ms([&] {
+                k::neuron_backward_kernel<float>(q, sh, x.data_ptr<float>(), vf, v0f, g.data_ptr<float>(), nullptr,
+                                                 gx.data_ptr<float>(), nullptr);
+            }, reps, 2));
+        }
+        std::printf("  backward kernel alone by surrogate (hard reset, median of %d):\n   ", reps);
+        for (const auto & [name, ms] : by_kind) std::printf(" %s %.2f ms", name.c_str(), ms);
+        std::printf("\n");
+        for (const auto & [name, ms] : by_kind) result(("kernel_bwd_ms_" + name).c_str(), tag, ms);
     }
     return 0;
 }

@@ -3,10 +3,12 @@
 // the reference implementation uses.
 #include "snnkit/core/error.h"
 #include "snnkit/neuron/surrogate.h"
+#include "snnkit/neuron/surrogate_grad.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -90,6 +92,48 @@ TEST_P(SurrogateTest, HandWrittenGradMatchesFiniteDifferenceAndTensorForms) {
     for (double x : grid(s)) {
         const double fd = (snnkit::surrogate_value(s, x + h) - snnkit::surrogate_value(s, x - h)) / (2 * h);
         EXPECT_NEAR(snnkit::surrogate_grad(s, x), fd, 1e-6 * std::max(1.0, std::abs(fd))) << "x = " << x;
+    }
+}
+
+TEST(Surrogate, FloatExpMatchesDoubleExp) {
+    // exp_nonpos (the float kernel's e^z, z <= 0) against double std::exp: relative error within a few ulp over
+    // its whole range, and the clamp at -87 keeps e^z a normal float, never 0 or a denormal.
+    double worst = 0.0;
+    for (int i = 0; i <= 200000; ++i) {
+        const float z = -87.0f * static_cast<float>(i) / 200000.0f;
+        const double want = std::exp(static_cast<double>(z));
+        worst = std::max(worst, std::abs(snnkit::surrogate_detail::exp_nonpos(z) - want) / want);
+    }
+    EXPECT_LT(worst, 4e-7);
+    EXPECT_EQ(snnkit::surrogate_detail::exp_nonpos(0.0f), 1.0f);
+    EXPECT_GE(snnkit::surrogate_detail::exp_nonpos(-1000.0f), 1e-38f);
+    EXPECT_LE(snnkit::surrogate_detail::exp_nonpos(-1000.0f), 2e-38f);
+}
+
+TEST_P(SurrogateTest, FloatKernelFormMatchesDouble) {
+    // The float derivative the fused kernel uses (exp_nonpos, no libm call) against the double one, on a fine
+    // grid including the window edges and far tails: relative error within a few float ulp.
+    const surrogate_options s = opts();
+    const double p = snnkit::surrogate_param(s);
+    const float inv2tanh = static_cast<float>(snnkit::dspike_inv2tanh(p, s.width));
+    for (int i = -6000; i <= 6000; ++i) {
+        const float x = 0.001f * static_cast<float>(i);
+        float got = 0.0f;
+        const float pf = static_cast<float>(p), wf = static_cast<float>(s.width);
+        using snnkit::surrogate_detail::grad;
+        switch (s.kind) {
+        case surrogate_kind::rect: got = grad<surrogate_kind::rect, float>(x, pf, wf, 0.0f); break;
+        case surrogate_kind::triangle: got = grad<surrogate_kind::triangle, float>(x, pf, wf, 0.0f); break;
+        case surrogate_kind::exp: got = grad<surrogate_kind::exp, float>(x, pf, wf, 0.0f); break;
+        case surrogate_kind::sigmoid: got = grad<surrogate_kind::sigmoid, float>(x, pf, wf, 0.0f); break;
+        case surrogate_kind::atan: got = grad<surrogate_kind::atan, float>(x, pf, wf, 0.0f); break;
+        case surrogate_kind::dspike: got = grad<surrogate_kind::dspike, float>(x, pf, wf, inv2tanh); break;
+        }
+        bool near_kink = false; // a float x and its double can fall on either side of a window edge
+        for (double k : kinks(s)) near_kink |= std::abs(static_cast<double>(x) - k) < 1e-6;
+        if (near_kink) continue;
+        const double want = snnkit::surrogate_grad(s, static_cast<double>(x));
+        EXPECT_NEAR(got, want, 2e-6 * std::abs(want) + 1e-30) << "x = " << x;
     }
 }
 

@@ -21,6 +21,7 @@
 #endif
 
 #include "snnkit/neuron/neuron_kernel.h"
+#include "snnkit/neuron/surrogate_grad.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/CPUAllocator.h>
@@ -143,7 +144,7 @@ SNNKIT_ALWAYS_INLINE void forward_block(T alpha, const block_args<T> & a) {
 
 // Backward: recomputes the block's potentials u_t into ub (the same arithmetic as forward_block, so the
 // same bits), then BPTT from t = T-1 down to 0. gv holds dL/dv_T in and dL/dv0 out.
-template <typename T, surrogate_kind K, bool SOFT, bool DETACH>
+template <typename T, surrogate_kind K, bool SOFT, bool DETACH, bool SPIKE_VTH>
 SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_args<T> & a) {
     const int64_t n = a.n;
     const T alpha = static_cast<T>(p.alpha);
@@ -169,7 +170,6 @@ SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_ar
     const T sp = static_cast<T>(p.param);
     const T sw = static_cast<T>(p.width);
     const T inv2tanh = static_cast<T>(K == surrogate_kind::dspike ? dspike_inv2tanh(p.param, p.width) : 0.0);
-    const bool spike_vth = p.spike_vth;
     for (int64_t t = a.steps - 1; t >= 0; --t) {
         const T * __restrict ut = a.ub + t * n;
         const T * __restrict gst = a.gs + t * a.M;
@@ -177,7 +177,7 @@ SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_ar
             const T u = ut[i];
             const T thi = th[i];
             const T h = surrogate_detail::grad<K, T>(u - thi, sp, sw, inv2tanh);   // d theta / d u
-            const T ds = spike_vth ? thi : T(1);                                    // d s / d theta
+            const T ds = SPIKE_VTH ? thi : T(1);                                    // d s / d theta
             T dv;                                                                   // d v_{t+1} / d u_t
             if constexpr (SOFT) {
                 dv = DETACH ? T(1) : T(1) - thi * h;
@@ -204,12 +204,19 @@ SNNKIT_KERNEL_CLONES void run_forward_block(const neuron_params & p, const block
     }
 }
 
+// The spike value is a template parameter too: a run-time bool select in the loop gives GCC a byte-sized
+// mask, and with it no vector form for the exp-based surrogates' float-to-int bit conversion.
+template <typename T, surrogate_kind K, bool SOFT, bool DETACH>
+SNNKIT_ALWAYS_INLINE void backward_spike(const neuron_params & p, const block_args<T> & a) {
+    p.spike_vth ? backward_block<T, K, SOFT, DETACH, true>(p, a) : backward_block<T, K, SOFT, DETACH, false>(p, a);
+}
+
 template <typename T, surrogate_kind K>
 SNNKIT_ALWAYS_INLINE void backward_variant(const neuron_params & p, const block_args<T> & a) {
     if (p.soft) {
-        p.detach_reset ? backward_block<T, K, true, true>(p, a) : backward_block<T, K, true, false>(p, a);
+        p.detach_reset ? backward_spike<T, K, true, true>(p, a) : backward_spike<T, K, true, false>(p, a);
     } else {
-        p.detach_reset ? backward_block<T, K, false, true>(p, a) : backward_block<T, K, false, false>(p, a);
+        p.detach_reset ? backward_spike<T, K, false, true>(p, a) : backward_spike<T, K, false, false>(p, a);
     }
 }
 

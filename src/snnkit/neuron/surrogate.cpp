@@ -8,6 +8,7 @@
 #include "snnkit/neuron/surrogate.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/neuron/surrogate_grad.h"
 
 #include <ATen/ATen.h>
 
