@@ -114,11 +114,16 @@ void run(train_snn_args & args) {
                                     (no.detach_reset ? " (detached)" : "") + ", surrogate " + args.surrogate + " " +
                                     nlohmann::json(snnkit::surrogate_param(no.surrogate)).dump();
     const std::string model_text = model_flags_text(a, g);
+    // The adaptation's method settings (--fdg-copies and --threads change only its speed, so they may change).
+    const std::string adapt_text = "db " + nlohmann::json(args.adapt.db).dump() + ", eps " +
+                                   nlohmann::json(args.adapt.eps).dump() + ", fdg coords " +
+                                   std::to_string(args.adapt.coords);
     hooks.save_state = [&]() {
         nlohmann::json j = {{"dropout_mask", args.dropout_mask}, {"neuron", neuron_text}, {"model", model_text}};
         if (args.dspike_adapt) {
             j["dspike_b"] = b;
             j["adapt_seconds"] = adapt_seconds;
+            j["dspike_adapt"] = adapt_text;
         }
         return j.dump();
     };
@@ -138,6 +143,11 @@ void run(train_snn_args & args) {
         if (was != neuron_text) {
             snnkit::fail(ckpt, "checkpoint was made with neuron settings (" + was + "), not (" + neuron_text +
                                    "); resume with the same --neuron/--alpha/--vth/--reset/--detach-reset/--surrogate/--surrogate-param/--b0");
+        }
+        const std::string adapt_was = j.value("dspike_adapt", adapt_text); // absent in older checkpoints
+        if (args.dspike_adapt && adapt_was != adapt_text) {
+            snnkit::fail(ckpt, "checkpoint was made with Dspike adaptation settings (" + adapt_was + "), not (" +
+                                   adapt_text + "); resume with the same --db/--eps/--fdg-coords");
         }
         if (args.dspike_adapt) {
             b = j.at("dspike_b").get<double>();

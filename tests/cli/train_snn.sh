@@ -56,6 +56,8 @@ no_T_dropout=(train-snn --dataset fmnist --arch cnn --epochs 1 --batch-size 64 -
 no_T=("${no_T_dropout[@]}" --dropout 0.3)
 common=("${no_T[@]}" --T 2)
 args=("${common[@]}" --dspike-adapt --dropout-mask shared)
+adapt_base=(train-snn --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
+            --surrogate dspike --quiet --threads 2 --dropout 0.3 --T 2 --dspike-adapt --dropout-mask shared)
 "$snn" "${args[@]}" --out "$work/full" --json "$work/full.json" > /dev/null
 set +e; "$snn" "${args[@]}" --out "$work/part" --max-steps 7 > /dev/null 2>"$work/err"; rc=$?; set -e
 [ $rc -ne 0 ] || fail "interrupted run should exit non-zero"
@@ -64,13 +66,17 @@ expect_error "checkpoint was made with --dropout-mask shared, not per-step" \
   "$snn" "${common[@]}" --dspike-adapt --out "$work/part" --resume
 expect_error "checkpoint was made with --dspike-adapt" \
   "$snn" "${common[@]}" --dropout-mask shared --out "$work/part" --resume
-# ... as is one with another T, dropout, neuron or optimizer setting
+# ... as is one with another T, dropout, neuron, Dspike adaptation or optimizer setting
 expect_error "checkpoint was made with --T 2, not 3" \
   "$snn" "${no_T[@]}" --T 3 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
 expect_error "checkpoint was made with neuron settings (lif, alpha 0.5," \
   "$snn" "${args[@]}" --alpha 0.9 --out "$work/part" --resume
 expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3), not (arch cnn, dropout 0.5)" \
   "$snn" "${no_T_dropout[@]}" --dropout 0.5 --T 2 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
+expect_error "checkpoint was made with Dspike adaptation settings (db 0.5, eps 0.01, fdg coords 16), not (db 0.5, eps 0.01, fdg coords 8)" \
+  "$snn" "${adapt_base[@]}" --fdg-coords 8 --out "$work/part" --resume
+expect_error "checkpoint was made with Dspike adaptation settings (db 0.5, eps 0.01, fdg coords 16), not (db 0.25," \
+  "$snn" "${adapt_base[@]}" --fdg-coords 16 --db 0.25 --out "$work/part" --resume
 expect_error "checkpoint was made with --weight-decay 0.0005, not 0.1" \
   "$snn" "${args[@]}" --weight-decay 0.1 --out "$work/part" --resume
 "$snn" "${args[@]}" --out "$work/part" --resume > /dev/null
