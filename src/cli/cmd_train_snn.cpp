@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 namespace snnkit_cli {
@@ -118,8 +119,11 @@ void run(train_snn_args & args) {
     const std::string adapt_text = "db " + nlohmann::json(args.adapt.db).dump() + ", eps " +
                                    nlohmann::json(args.adapt.eps).dump() + ", fdg coords " +
                                    std::to_string(args.adapt.coords);
+    // The --init model, as an absolute path ("" for none): a resume reports it and refuses another one.
+    const std::string init_path = args.init.empty() ? "" : std::filesystem::weakly_canonical(args.init).string();
     hooks.save_state = [&]() {
-        nlohmann::json j = {{"dropout_mask", args.dropout_mask}, {"neuron", neuron_text}, {"model", model_text}};
+        nlohmann::json j = {{"dropout_mask", args.dropout_mask}, {"neuron", neuron_text}, {"model", model_text},
+                            {"init", init_path}};
         if (args.dspike_adapt) {
             j["dspike_b"] = b;
             j["adapt_seconds"] = adapt_seconds;
@@ -143,6 +147,14 @@ void run(train_snn_args & args) {
         if (was != neuron_text) {
             snnkit::fail(ckpt, "checkpoint was made with neuron settings (" + was + "), not (" + neuron_text +
                                    "); resume with the same --neuron/--alpha/--vth/--reset/--detach-reset/--surrogate/--surrogate-param/--b0");
+        }
+        if (j.contains("init")) { // absent in older checkpoints
+            const std::string init_was = j["init"].get<std::string>();
+            if (!args.init.empty() && init_was != init_path) {
+                snnkit::fail(ckpt, "checkpoint was made with --init " + (init_was.empty() ? "(none)" : init_was) +
+                                       ", not " + init_path + "; resume without --init or with the same model");
+            }
+            args.init = init_was; // the checkpoint holds the weights; the results name where they started
         }
         const std::string adapt_was = j.value("dspike_adapt", adapt_text); // absent in older checkpoints
         if (args.dspike_adapt && adapt_was != adapt_text) {

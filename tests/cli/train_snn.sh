@@ -115,6 +115,20 @@ r, i = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert i["init"].endswith("/m"), i["init"]
 assert i["test_accuracy"] > r["test_accuracy"] - 15, (i["test_accuracy"], r["test_accuracy"])
 PY
+# A resume keeps the --init it was made with: without the flag the results still name it, another model is
+# refused.
+init_run=(train-snn --dataset fmnist --arch cnn --T 2 --epochs 1 --batch-size 64 --lr 0.01 --limit-train 256
+          --limit-test 100 --threads 2 --quiet --out "$work/init2")
+set +e; "$snn" "${init_run[@]}" --init "$work/m" --max-steps 2 > /dev/null 2>&1; set -e
+[ -f "$work/init2/checkpoint.safetensors" ] || fail "the --init run should leave a checkpoint"
+expect_error "checkpoint was made with --init $(realpath "$work/m"), not $(realpath "$work/init")" \
+  "$snn" "${init_run[@]}" --init "$work/init" --resume
+"$snn" "${init_run[@]}" --resume --json "$work/init2.json" > /dev/null
+$py - "$work/init2.json" "$work/init2/model.json" "$(realpath "$work/m")" <<'PY' || fail "--init after a resume"
+import json, sys
+assert json.load(open(sys.argv[1]))["init"] == sys.argv[3], json.load(open(sys.argv[1]))["init"]
+assert json.load(open(sys.argv[2]))["meta"]["init"] == sys.argv[3]
+PY
 
 # 5. Bad input: one clear error line, non-zero exit.
 base=(train-snn --dataset fmnist --limit-train 256 --limit-test 64 --epochs 1 --quiet --out "$work/x")
