@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The long CIFAR-10 result runs of issues #4 and #5, one after another. Each step is resumable and is skipped
+# once its JSON exists, so this can be stopped at any time (Ctrl-C, SIGTERM, the end of a session) and run
+# again to continue where it was. Order (shortest path to a finished table first):
+#   1. direct SNN training, He ResNet-20, T = 2, adaptive Dspike (cifar_snn_table.sh; about 3.5 h here)
+#   2. the VGG-16 conversion table: ANN for VGG_EPOCHS epochs, then none / bias shift / light / advanced at
+#      T = 4 .. 64 on 2,000 test images (cifar_conversion_table.sh; about 9 h here)
+#   3. the rest of the SNN table: T = 2 with fixed Dspike b = 3, then T = 4 adaptive and fixed (about 17 h)
+# usage: scripts/long_runs.sh [BUILD_DIR]
+#   env: EPOCHS (SNN epochs, 30), VGG_EPOCHS (25), THREADS (0 = all cores); the scripts' own variables
+#        (DATA, OUT, ...) pass through, except ARCH, TS, RUNS and LIMIT, which each step sets.
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+unset ARCH TS RUNS LIMIT
+log() { echo "[$(date +%H:%M:%S)] long_runs: $*"; }
+
+log "step 1/3: CIFAR-10 SNN, resnet20-he, T = 2, adaptive Dspike"
+TS=2 RUNS=dspike-adapt bash "$here/cifar_snn_table.sh" "$build"
+log "step 2/3: CIFAR-10 VGG-16 conversion table"
+ARCH=vgg16 EPOCHS=${VGG_EPOCHS:-25} LIMIT=2000 bash "$here/cifar_conversion_table.sh" "$build"
+log "step 3/3: CIFAR-10 SNN, the remaining runs"
+bash "$here/cifar_snn_table.sh" "$build"
+log "all done"
