@@ -3,7 +3,10 @@
 // both alike. Prints the medians and the ratio snn_step / (ann_step * T); target <= 1.3 at T = 4.
 //
 // usage: bench_snn_step [--arch cnn] [--batch 128] [--T 4] [--steps 10] [--rounds 5] [--threads 2]
-//                       [--surrogate atan] [--shape 1,28,28]
+//                       [--surrogate atan] [--shape 1,28,28] [--memory 1]
+// --memory 1: no timing and no ANN; `steps` SNN steps only, then the peak resident memory above what the
+// process held just before them (the training step's own memory: activations kept for BPTT, gradients,
+// optimizer state), as "RESULT snn_step_peak_extra_mib ARCH MiB" (bench/run_snn_memory.sh).
 #include "snnkit/core/runtime.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
@@ -17,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -46,11 +50,21 @@ std::vector<double> time_steps(snnkit::graph & g, const snnkit::forward_fn & f, 
     return ms;
 }
 
+// The resident set now (VmRSS of /proc/self/status), MiB.
+double resident_mib() {
+    std::ifstream f("/proc/self/status");
+    for (std::string line; std::getline(f, line);) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0; // "VmRSS:  1234 kB"
+    }
+    return 0.0;
+}
+
 } // namespace
 
 int main(int argc, char ** argv) {
     std::string arch = "cnn", shape = "1,28,28", surrogate = "atan";
     int64_t batch = 128, T = 4, steps = 10, rounds = 5, threads = 2;
+    bool memory_only = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--arch") arch = v;
@@ -61,6 +75,7 @@ int main(int argc, char ** argv) {
         else if (k == "--threads") threads = std::stoll(v);
         else if (k == "--surrogate") surrogate = v;
         else if (k == "--shape") shape = v;
+        else if (k == "--memory") memory_only = v == "1";
         else {
             std::fprintf(stderr, "bench_snn_step: unknown option %s\n", k.c_str());
             return 2;
@@ -88,6 +103,17 @@ int main(int argc, char ** argv) {
     const at::Tensor x = at::randn(xs);
     const at::Tensor y = at::randint(zo.num_classes, {batch}, at::kLong);
     const snnkit::forward_fn fa = snnkit::ann_forward_fn(ann), fs = snnkit::snn_forward_fn(snn, T);
+    if (memory_only) {
+        const double before = resident_mib();
+        time_steps(snn, fs, x, y, steps);
+        struct rusage ru {};
+        getrusage(RUSAGE_SELF, &ru);
+        const double extra = static_cast<double>(ru.ru_maxrss) / 1024.0 - before;
+        std::printf("%s, batch %lld, T = %lld: SNN training step peak memory %.0f MiB above the %.0f MiB held before\n",
+                    arch.c_str(), static_cast<long long>(batch), static_cast<long long>(T), extra, before);
+        std::printf("RESULT snn_step_peak_extra_mib %s %.6g\n", arch.c_str(), extra);
+        return 0;
+    }
     time_steps(ann, fa, x, y, 3); // warm-up
     time_steps(snn, fs, x, y, 3);
     std::vector<double> a_ms, s_ms;

@@ -12,6 +12,7 @@ layer). One difference: SpikingJelly's multi-step dropout keeps one mask for all
 one per step (the same cost). Prints "RESULT sj_snn_step_ms cnn <median ms>".
 """
 import argparse
+import resource
 import statistics
 import time
 
@@ -40,6 +41,15 @@ def build():
     )
 
 
+def resident_mib():
+    """The resident set now (VmRSS of /proc/self/status), MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -47,6 +57,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--T", type=int, default=4)
+    ap.add_argument("--memory", action="store_true",
+                    help="no timing: run --steps steps, print the peak resident memory above what was held before")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from spikingjelly.activation_based import functional
@@ -67,6 +79,15 @@ def main():
         opt.step()
         functional.reset_net(net)  # SpikingJelly keeps each neuron's v inside the module
 
+    if args.memory:  # the counterpart of bench_snn_step --memory 1
+        before = resident_mib()
+        for _ in range(args.steps):
+            step()
+        extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - before
+        print(f"SpikingJelly cnn, batch {args.batch}, T = {args.T}: SNN training step peak memory {extra:.0f} MiB "
+              f"above the {before:.0f} MiB held before")
+        print(f"RESULT sj_snn_step_peak_extra_mib cnn {extra:.6g}")
+        return
     for _ in range(args.warmup):
         step()
     ms = []

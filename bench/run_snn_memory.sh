@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# bench/run_snn_memory.sh: how the memory of one SNN training step (BPTT) grows with T, snnkit against the same
+# network and step written with SpikingJelly (bench/py/snn_step_spikingjelly.py; needs scripts/setup.sh --bench).
+# Each figure comes from a fresh process: the peak resident memory over `steps` training steps above what the
+# process held just before them (bench_snn_step --memory 1; the Python script's --memory), both with the
+# glibc malloc tuning of snnkit::runtime_init. Memory does not depend on machine load, so one round suffices.
+# usage: bash bench/run_snn_memory.sh BUILD_DIR [steps]
+#   env: TS ("1 2 4 8 16": the zoo cnn, batch 128, both toolkits), RESNET_TS ("1 2 4": the He ResNet-20 on
+#        CIFAR-sized input, snnkit only), THREADS (2)
+set -euo pipefail
+build=${1:?usage: bash bench/run_snn_memory.sh BUILD_DIR [steps]}
+steps=${2:-3}
+threads=${THREADS:-2}
+read -r -a ts <<< "${TS:-1 2 4 8 16}"
+read -r -a rts <<< "${RESNET_TS:-1 2 4}"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tuned=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864
+value() { awk -v k="$1" '$1 == "RESULT" && $2 == k { print $4 }'; }
+
+echo "zoo cnn (Fashion-MNIST-sized input), batch 128, LIF alpha 0.5, hard reset, atan; peak MiB above the baseline"
+echo "| T | snnkit MiB | SpikingJelly MiB | SpikingJelly / snnkit |"
+echo "|---|---|---|---|"
+for t in "${ts[@]}"; do
+  s=$("$build/bench_snn_step" --arch cnn --batch 128 --T "$t" --steps "$steps" --threads "$threads" --memory 1 |
+      value snn_step_peak_extra_mib)
+  j=$(GLIBC_TUNABLES=$tuned PYTHONPATH="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 \
+      "$here/py/snn_step_spikingjelly.py" --threads "$threads" --T "$t" --batch 128 --steps "$steps" --memory 2>/dev/null |
+      value sj_snn_step_peak_extra_mib || true)
+  if [ -n "$j" ]; then
+    awk -v t="$t" -v s="$s" -v j="$j" 'BEGIN { printf "| %d | %.0f | %.0f | %.2f |\n", t, s, j, j / s }'
+  else
+    awk -v t="$t" -v s="$s" 'BEGIN { printf "| %d | %.0f | (not importable: scripts/setup.sh --bench) | - |\n", t, s }'
+  fi
+done
+
+echo
+echo "He ResNet-20 (CIFAR-sized input), batch 128, snnkit; peak MiB above the baseline"
+echo "| T | snnkit MiB | per step of T |"
+echo "|---|---|---|"
+for t in "${rts[@]}"; do
+  s=$("$build/bench_snn_step" --arch resnet20-he --shape 3,32,32 --batch 128 --T "$t" --steps "$steps" \
+      --threads "$threads" --memory 1 | value snn_step_peak_extra_mib)
+  awk -v t="$t" -v s="$s" 'BEGIN { printf "| %d | %.0f | %.0f |\n", t, s, s / t }'
+done
