@@ -75,7 +75,7 @@ int main(int argc, char ** argv) {
         else if (k == "--threads") threads = std::stoll(v);
         else if (k == "--surrogate") surrogate = v;
         else if (k == "--shape") shape = v;
-        else if (k == "--memory") memory_only = v == "1";
+        else if (k == "--memory" && (v == "0" || v == "1")) memory_only = v == "1";
         else {
             std::fprintf(stderr, "bench_snn_step: unknown option %s\n", k.c_str());
             return 2;

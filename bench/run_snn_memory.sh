@@ -20,17 +20,32 @@ value() { awk -v k="$1" '$1 == "RESULT" && $2 == k { print $4 }'; }
 echo "zoo cnn (Fashion-MNIST-sized input), batch 128, LIF alpha 0.5, hard reset, atan; peak MiB above the baseline"
 echo "| T | snnkit MiB | SpikingJelly MiB | SpikingJelly / snnkit |"
 echo "|---|---|---|---|"
+pypath="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}"
+have_sj=1
+PYTHONPATH=$pypath /usr/bin/python3 -c "import spikingjelly" 2>/dev/null || have_sj=0
 for t in "${ts[@]}"; do
   s=$("$build/bench_snn_step" --arch cnn --batch 128 --T "$t" --steps "$steps" --threads "$threads" --memory 1 |
-      value snn_step_peak_extra_mib)
-  j=$(GLIBC_TUNABLES=$tuned PYTHONPATH="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 \
-      "$here/py/snn_step_spikingjelly.py" --threads "$threads" --T "$t" --batch 128 --steps "$steps" --memory 2>/dev/null |
-      value sj_snn_step_peak_extra_mib || true)
-  if [ -n "$j" ]; then
-    awk -v t="$t" -v s="$s" -v j="$j" 'BEGIN { printf "| %d | %.0f | %.0f | %.2f |\n", t, s, j, j / s }'
-  else
-    awk -v t="$t" -v s="$s" 'BEGIN { printf "| %d | %.0f | (not importable: scripts/setup.sh --bench) | - |\n", t, s }'
+      value snn_step_peak_extra_mib || true)
+  j=
+  if [ $have_sj = 1 ]; then
+    j=$(GLIBC_TUNABLES=$tuned PYTHONPATH=$pypath /usr/bin/python3 "$here/py/snn_step_spikingjelly.py" \
+        --threads "$threads" --T "$t" --batch 128 --steps "$steps" --memory | value sj_snn_step_peak_extra_mib || true)
   fi
+  if [ -z "$s" ]; then
+    s_text="(bench_snn_step failed)"
+  else
+    s_text=$(printf "%.0f" "$s")
+  fi
+  if [ $have_sj = 0 ]; then
+    j_text="(not importable: scripts/setup.sh --bench)"
+  elif [ -z "$j" ]; then
+    j_text="(failed)"
+  else
+    j_text=$(printf "%.0f" "$j")
+  fi
+  ratio=-
+  [ -n "$s" ] && [ -n "$j" ] && ratio=$(awk -v s="$s" -v j="$j" 'BEGIN { printf "%.2f", j / s }')
+  echo "| $t | $s_text | $j_text | $ratio |"
 done
 
 echo
@@ -39,6 +54,10 @@ echo "| T | snnkit MiB | per step of T |"
 echo "|---|---|---|"
 for t in "${rts[@]}"; do
   s=$("$build/bench_snn_step" --arch resnet20-he --shape 3,32,32 --batch 128 --T "$t" --steps "$steps" \
-      --threads "$threads" --memory 1 | value snn_step_peak_extra_mib)
-  awk -v t="$t" -v s="$s" 'BEGIN { printf "| %d | %.0f | %.0f |\n", t, s, s / t }'
+      --threads "$threads" --memory 1 | value snn_step_peak_extra_mib || true)
+  if [ -n "$s" ]; then
+    awk -v t="$t" -v s="$s" 'BEGIN { printf "| %d | %.0f | %.0f |\n", t, s, s / t }'
+  else
+    echo "| $t | (bench_snn_step failed) | - |"
+  fi
 done

@@ -8,7 +8,8 @@
 #
 # usage: scripts/cifar_snn_table.sh [BUILD_DIR]
 #   env: ARCH (resnet20-he), TS ("2 4"), EPOCHS (30), RUNS ("dspike-adapt dspike": adaptive against fixed
-#        b = 3, the controlled pair; any of rect triangle exp sigmoid atan dspike dspike-adapt), DATA (runs/cifar10-jpeg, extracted from ../shared/datasets when missing),
+#        b = 3, the controlled pair; any of rect triangle exp sigmoid atan dspike dspike-adapt),
+#        DATA (runs/cifar10-jpeg, extracted from ../shared/datasets when missing),
 #        OUT (runs/cifar_snn_$ARCH), THREADS (0 = all cores), FDG_COORDS (Dspike adaptive: first-layer
 #        weights in the finite-difference gradient: 128 of the ResNet-20's 432 on a CPU; 0 = all),
 #        TRAIN_FLAGS (extra train-snn flags, e.g. "--limit-train 512 --limit-test 200" for a smoke run).

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # The long CIFAR-10 result runs of issues #4 and #5, one after another. Each step is resumable and is skipped
-# once its JSON exists, so this can be stopped at any time (Ctrl-C, SIGTERM, the end of a session) and run
-# again to continue where it was. Order (shortest path to a finished table first):
+# once its JSON exists, so this can be stopped at any time and run again to continue where it was: Ctrl-C,
+# or SIGTERM to the running snnkit (or to the whole process group: `kill -- -PGID`; bash itself waits for
+# its child before it acts on a signal). Order (shortest path to a finished table first):
 #   1. direct SNN training, He ResNet-20, T = 2, adaptive Dspike (cifar_snn_table.sh; about 3.5 h here)
 #   2. the VGG-16 conversion table: ANN for VGG_EPOCHS epochs, then none / bias shift / light / advanced at
 #      T = 4 .. 64 on 2,000 test images (cifar_conversion_table.sh; about 9 h here)
 #   3. the rest of the SNN table: T = 2 with fixed Dspike b = 3, then T = 4 adaptive and fixed (about 17 h)
 # usage: scripts/long_runs.sh [BUILD_DIR]
-#   env: EPOCHS (SNN epochs, 30), VGG_EPOCHS (25), THREADS (0 = all cores); the scripts' own variables
-#        (DATA, OUT, ...) pass through, except ARCH, TS, RUNS and LIMIT, which each step sets.
+#   env: EPOCHS (SNN epochs, 30), VGG_EPOCHS (25), THREADS (0 = all cores), DATA; the steps' other variables
+#        (ARCH, TS, RUNS, LIMIT, OUT, TRAIN_FLAGS) are set per step or left at their defaults.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-unset ARCH TS RUNS LIMIT
+unset ARCH TS RUNS LIMIT OUT TRAIN_FLAGS
 log() { echo "[$(date +%H:%M:%S)] long_runs: $*"; }
 
 log "step 1/3: CIFAR-10 SNN, resnet20-he, T = 2, adaptive Dspike"

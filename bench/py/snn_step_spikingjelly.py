@@ -9,7 +9,9 @@ cross-entropy, SGD lr 0.01 with momentum 0.9 and weight decay 5e-4 (bench_snn_st
 2 threads. Direct input: like snnkit, the first conv + BN run once on the N images and their output is repeated
 over T before the first LIF layer (SpikingJelly's examples repeat the image itself, which costs T times that
 layer). One difference: SpikingJelly's multi-step dropout keeps one mask for all T steps, snnkit's bench draws
-one per step (the same cost). Prints "RESULT sj_snn_step_ms cnn <median ms>".
+one per step (the same cost). Prints "RESULT sj_snn_step_ms cnn <median ms>"; with --memory, no timing but the
+peak resident memory of --steps steps above what the process held before them ("RESULT
+sj_snn_step_peak_extra_mib cnn <MiB>", bench/run_snn_memory.sh).
 """
 import argparse
 import resource

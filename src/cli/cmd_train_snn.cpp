@@ -119,8 +119,14 @@ void run(train_snn_args & args) {
     const std::string adapt_text = "db " + nlohmann::json(args.adapt.db).dump() + ", eps " +
                                    nlohmann::json(args.adapt.eps).dump() + ", fdg coords " +
                                    std::to_string(args.adapt.coords);
-    // The --init model, as an absolute path ("" for none): a resume reports it and refuses another one.
-    const std::string init_path = args.init.empty() ? "" : std::filesystem::weakly_canonical(args.init).string();
+    // The --init model, as an absolute path ("" for none; it exists: load_model read it above). The results
+    // name it, and a resume takes it from the checkpoint and refuses another one.
+    std::string init_path;
+    if (!args.init.empty()) {
+        std::error_code ec;
+        const auto p = std::filesystem::weakly_canonical(args.init, ec);
+        init_path = ec ? args.init : p.string();
+    }
     hooks.save_state = [&]() {
         nlohmann::json j = {{"dropout_mask", args.dropout_mask}, {"neuron", neuron_text}, {"model", model_text},
                             {"init", init_path}};
@@ -154,7 +160,7 @@ void run(train_snn_args & args) {
                 snnkit::fail(ckpt, "checkpoint was made with --init " + (init_was.empty() ? "(none)" : init_was) +
                                        ", not " + init_path + "; resume without --init or with the same model");
             }
-            args.init = init_was; // the checkpoint holds the weights; the results name where they started
+            init_path = init_was; // the checkpoint holds the weights; the results name where they started
         }
         const std::string adapt_was = j.value("dspike_adapt", adapt_text); // absent in older checkpoints
         if (args.dspike_adapt && adapt_was != adapt_text) {
@@ -196,7 +202,7 @@ void run(train_snn_args & args) {
         {"neuron", neuron},
         {"train", train_config_json(a)},
         {"dropout_mask", args.dropout_mask},
-        {"init", args.init},
+        {"init", init_path},
         {"metrics", {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
         {"history", hist},
     };
@@ -211,7 +217,7 @@ void run(train_snn_args & args) {
                              {"train_seconds", r.train_seconds},
                              {"dspike_adapt_seconds", adapt_seconds},
                              {"peak_rss_mib", peak},
-                             {"init", args.init},
+                             {"init", init_path},
                              {"dropout_mask", args.dropout_mask},
                              {"model", a.train.out_dir},
                              {"history", hist}};

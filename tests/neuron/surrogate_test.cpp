@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -104,7 +105,7 @@ TEST(Surrogate, FloatExpMatchesDoubleExp) {
         const double want = std::exp(static_cast<double>(z));
         worst = std::max(worst, std::abs(snnkit::surrogate_detail::exp_nonpos(z) - want) / want);
     }
-    EXPECT_LT(worst, 4e-7);
+    EXPECT_LT(worst, 1.5e-7); // about 2.5 ulp; without the r^7 term it would be about 2.6e-7
     EXPECT_EQ(snnkit::surrogate_detail::exp_nonpos(0.0f), 1.0f);
     EXPECT_GE(snnkit::surrogate_detail::exp_nonpos(-1000.0f), 1e-38f);
     EXPECT_LE(snnkit::surrogate_detail::exp_nonpos(-1000.0f), 2e-38f);
@@ -112,10 +113,13 @@ TEST(Surrogate, FloatExpMatchesDoubleExp) {
 
 TEST_P(SurrogateTest, FloatKernelFormMatchesDouble) {
     // The float derivative the fused kernel uses (exp_nonpos, no libm call) against the double one, on a fine
-    // grid including the window edges and far tails: relative error within a few float ulp.
+    // grid including the window edges and tails: relative error within a few float ulp, plus what rounding
+    // the exponent's argument (about p|x|, up to 2p|x| for Dspike) to float costs in e^z: ulp x |z|, as it
+    // would with any float exp.
     const surrogate_options s = opts();
     const double p = snnkit::surrogate_param(s);
     const float inv2tanh = static_cast<float>(snnkit::dspike_inv2tanh(p, s.width));
+    double worst = 0.0;
     for (int i = -6000; i <= 6000; ++i) {
         const float x = 0.001f * static_cast<float>(i);
         float got = 0.0f;
@@ -133,8 +137,16 @@ TEST_P(SurrogateTest, FloatKernelFormMatchesDouble) {
         for (double k : kinks(s)) near_kink |= std::abs(static_cast<double>(x) - k) < 1e-6;
         if (near_kink) continue;
         const double want = snnkit::surrogate_grad(s, static_cast<double>(x));
-        EXPECT_NEAR(got, want, 2e-6 * std::abs(want) + 1e-30) << "x = " << x;
+        if (want == 0.0) {
+            EXPECT_EQ(got, 0.0f) << "x = " << x;
+            continue;
+        }
+        const double rel = std::abs(got - want) / std::abs(want);
+        const double tol = 3e-7 + 1.2e-7 * 2.0 * p * std::abs(static_cast<double>(x));
+        EXPECT_LT(rel, tol) << "x = " << x;
+        worst = std::max(worst, rel / tol);
     }
+    std::printf("worst relative error of the float form, as a share of its tolerance: %.2f\n", worst);
 }
 
 TEST_P(SurrogateTest, ValueIsASmoothStep) {

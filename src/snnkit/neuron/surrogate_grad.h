@@ -16,13 +16,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
+
+// The rounding below, (y + 1.5 * 2^23) - 1.5 * 2^23, is what re-association would fold away.
+#if defined(__FAST_MATH__)
+#error "surrogate_grad.h needs IEEE float semantics: build without -ffast-math / -fassociative-math"
+#endif
 
 namespace snnkit::surrogate_detail {
 
-// e^z for z <= 0 in float, within a few ulp: z = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^7
-// (truncation below 6e-9 relative), times 2^n built from the exponent bits. Below -87 it returns e^-87
-// (1.6e-38, still a normal float) instead of flushing towards 0.
+// e^z for z <= 0 in float, within about 2 ulp: z = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to
+// r^7 (truncation about 7e-9 relative), times 2^n built from the exponent bits. Below -87 it returns e^-87
+// (1.6e-38, still a normal float) instead of flushing towards 0; NaN stays NaN.
 inline float exp_nonpos(float z) {
     z = z < -87.0f ? -87.0f : z;
     const float round_magic = 12582912.0f;                       // 1.5 * 2^23: adding it rounds to an integer
@@ -39,19 +43,14 @@ inline float exp_nonpos(float z) {
     // 2^n from its exponent bits, (n + 127) * 2^23, formed in float (exact: an integer below 2^30 with few
     // significant bits) and converted once: AVX without AVX2 has 8-lane float-to-int conversion but no 8-lane
     // integer add or shift, so an integer form would keep the AVX build of the kernel loop scalar.
-    const float scale = __builtin_bit_cast(float, static_cast<int32_t>((n + 127.0f) * 8388608.0f));
+    // (A NaN z makes n NaN: the select keeps the conversion defined; p carries the NaN to the result.)
+    const float nc = n > -127.0f ? n : -126.0f;
+    const float scale = __builtin_bit_cast(float, static_cast<int32_t>((nc + 127.0f) * 8388608.0f));
     return p * scale;
 }
 
-// e^z for z <= 0: the polynomial for float, std::exp for double.
-template <typename T>
-inline T exp_nonpos_t(T z) {
-    if constexpr (std::is_same_v<T, float>) {
-        return exp_nonpos(z);
-    } else {
-        return std::exp(z);
-    }
-}
+// e^z for z <= 0 in double (tests and double tensors): libm.
+inline double exp_nonpos(double z) { return std::exp(z); }
 
 // d sigma / dx for kind K; p is surrogate_param(s), w the Dspike window, inv2tanh = dspike_inv2tanh(p, w)
 // (Dspike only).
@@ -63,16 +62,16 @@ inline T grad(T x, T p, T w, T inv2tanh) {
     } else if constexpr (K == surrogate_kind::triangle) {
         return std::max(p - ax, T(0)) / (p * p);                          // (g - |x|)+ / g^2
     } else if constexpr (K == surrogate_kind::exp) {
-        return T(0.5) * p * exp_nonpos_t(-p * ax);                        // (a/2) e^{-a|x|}
+        return T(0.5) * p * exp_nonpos(-p * ax);                        // (a/2) e^{-a|x|}
     } else if constexpr (K == surrogate_kind::sigmoid) {
-        const T e = exp_nonpos_t(-p * ax);                                // a e / (1 + e)^2
+        const T e = exp_nonpos(-p * ax);                                // a e / (1 + e)^2
         const T d = T(1) + e;
         return p * e / (d * d);
     } else if constexpr (K == surrogate_kind::atan) {
         const T z = T(1.5707963267948966) * p * x;                         // a / (2 (1 + (pi/2 a x)^2))
         return T(0.5) * p / (T(1) + z * z);
     } else {
-        const T e = exp_nonpos_t(T(-2) * p * ax);                         // b 4e/(1+e)^2 / (2 tanh(b w/2))
+        const T e = exp_nonpos(T(-2) * p * ax);                         // b 4e/(1+e)^2 / (2 tanh(b w/2))
         const T d = T(1) + e;                                             //   on |x| <= w/2
         return ax <= T(0.5) * w ? p * T(4) * e / (d * d) * inv2tanh : T(0);
     }
