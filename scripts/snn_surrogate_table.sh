@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A controlled comparison of surrogate gradients for direct SNN training on Fashion-MNIST: the same net,
 # seed, epochs and optimizer for rectangle / triangle / exponential / sigmoid / atan / Dspike with a fixed b /
-# Dspike with b adapted each epoch (FDG cosine). Prints a Markdown table; JSONs go to $OUT.
+# Dspike with b adapted each epoch (FDG cosine). Prints a Markdown table; JSONs go to $OUT. A finished run is
+# skipped (its JSON exists) and an interrupted one resumes from its checkpoint, so the script can be stopped and
+# run again to continue.
 # usage: scripts/snn_surrogate_table.sh [BUILD_DIR]
 #   env: EPOCHS (2), T (4), ARCH (cnn), LIMIT (0 = all 60,000 training images), OUT (runs/snn_surrogates),
 #        OPT ("--optimizer adam --lr 0.001 --weight-decay 0"), THREADS (2)
@@ -27,10 +29,12 @@ for name in "${runs[@]}"; do
     dspike-adapt) sg=(--surrogate dspike --dspike-adapt --b0 3 --db 0.5) ;;
     *) sg=(--surrogate "$name") ;;
   esac
-  echo "== $name"
+  resume=()
+  [ -f "$out/$name/checkpoint.safetensors" ] && resume=(--resume)
+  echo "== $name${resume:+ (resuming)}"
   "$snn" train-snn --dataset fmnist --arch "$arch" --T "$T" --epochs "$epochs" --seed 0 "${opt[@]}" \
     --limit-train "$limit" --threads "$threads" "${sg[@]}" --out "$out/$name" --json "$out/$name.json" \
-    2> >(tr '\r' '\n' | grep -v "ETA" >&2)
+    "${resume[@]}" 2> >(stdbuf -oL tr '\r' '\n' | grep --line-buffered -v "ETA" >&2)
 done
 
 /usr/bin/env python3 - "$out" "$limit" "${runs[@]}" <<'PY'
