@@ -303,7 +303,10 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     train_result r;
     int64_t run_steps = 0;
     at::Generator dropout_gen = at::detail::getDefaultCPUGenerator();
+    std::vector<double> epoch_walls; // this run's whole epochs, per-epoch hook and test pass included
     for (; pos.epoch < o.epochs; ++pos.epoch) {
+        const auto wall0 = std::chrono::steady_clock::now();
+        const bool whole_epoch = pos.step == 0;
         at::Generator order_gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(o.seed, 0x0e0c, pos.epoch));
         const at::Tensor perm = at::randperm(n, order_gen, at::kLong);
         if (hooks.on_epoch && pos.step == 0) {
@@ -417,7 +420,21 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         char extra[128];
         std::snprintf(extra, sizeof extra, "loss %.4f train %.2f%% test %.2f%%", m.train_loss, m.train_accuracy,
                       m.test_accuracy);
-        bar.finish(extra);
+        std::string line = extra;
+        if (whole_epoch) {
+            epoch_walls.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+        }
+        const int left = o.epochs - pos.epoch - 1;
+        if (left > 0 && !epoch_walls.empty()) { // the run's time left, from its last (up to) 3 whole epochs
+            const size_t k = std::min<size_t>(3, epoch_walls.size());
+            double mean = 0;
+            for (size_t i = epoch_walls.size() - k; i < epoch_walls.size(); ++i) {
+                mean += epoch_walls[i] / static_cast<double>(k);
+            }
+            line += "; about " + format_duration(mean * left) + " left for " + std::to_string(left) + " epoch" +
+                    (left > 1 ? "s" : "");
+        }
+        bar.finish(line);
         pos.step = 0;
         pos.note.clear();
         pos.loss_sum = 0;
