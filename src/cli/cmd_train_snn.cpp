@@ -149,11 +149,8 @@ void run(train_snn_args & args) {
                                    " --dspike-adapt (resume with the same setting, or start a new --out)");
         }
         check_model_flags(ckpt, j.value("model", std::string()), model_text); // absent in older checkpoints
-        const std::string was = j.value("neuron", neuron_text); // absent in older checkpoints
-        if (was != neuron_text) {
-            snnkit::fail(ckpt, "checkpoint was made with neuron settings (" + was + "), not (" + neuron_text +
-                                   "); resume with the same --neuron/--alpha/--vth/--reset/--detach-reset/--surrogate/--surrogate-param/--b0");
-        }
+        check_saved_setting(ckpt, "neuron settings", j.value("neuron", std::string()), neuron_text, // absent in older checkpoints
+                            "resume with the same --neuron/--alpha/--vth/--reset/--detach-reset/--surrogate/--surrogate-param/--b0");
         if (j.contains("init")) { // absent in older checkpoints
             const std::string init_was = j["init"].get<std::string>();
             if (!args.init.empty() && init_was != init_path) {
@@ -162,10 +159,9 @@ void run(train_snn_args & args) {
             }
             init_path = init_was; // the checkpoint holds the weights; the results name where they started
         }
-        const std::string adapt_was = j.value("dspike_adapt", adapt_text); // absent in older checkpoints
-        if (args.dspike_adapt && adapt_was != adapt_text) {
-            snnkit::fail(ckpt, "checkpoint was made with Dspike adaptation settings (" + adapt_was + "), not (" +
-                                   adapt_text + "); resume with the same --db/--eps/--fdg-coords");
+        if (args.dspike_adapt) { // absent in older checkpoints
+            check_saved_setting(ckpt, "Dspike adaptation settings", j.value("dspike_adapt", std::string()), adapt_text,
+                                "resume with the same --db/--eps/--fdg-coords");
         }
         if (args.dspike_adapt) {
             b = j.at("dspike_b").get<double>();

@@ -120,11 +120,15 @@ std::string model_flags_text(const train_cli & a, const snnkit::graph & g) {
     return t;
 }
 
-void check_model_flags(const std::string & ckpt, const std::string & saved, const std::string & now) {
+void check_saved_setting(const std::string & ckpt, const std::string & what, const std::string & saved,
+                         const std::string & now, const std::string & advice) {
     if (!saved.empty() && saved != now) {
-        snnkit::fail(ckpt, "checkpoint was made with model settings (" + saved + "), not (" + now +
-                               "); resume with the same model flags, or start a new --out");
+        snnkit::fail(ckpt, "checkpoint was made with " + what + " (" + saved + "), not (" + now + "); " + advice);
     }
+}
+
+void check_model_flags(const std::string & ckpt, const std::string & saved, const std::string & now) {
+    check_saved_setting(ckpt, "model settings", saved, now, "resume with the same model flags, or start a new --out");
 }
 
 double peak_rss_mib() {

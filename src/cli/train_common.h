@@ -61,6 +61,10 @@ std::string model_flags_text(const train_cli & a, const snnkit::graph & g);
 // Fails, naming the checkpoint, when `saved` (the text a checkpoint holds; empty in older checkpoints, which are
 // then not checked) differs from `now`.
 void check_model_flags(const std::string & ckpt, const std::string & saved, const std::string & now);
+// Fails naming the checkpoint when a setting it recorded as text (`saved`; "" = not recorded) differs from this
+// run's: "checkpoint was made with WHAT (saved), not (now); ADVICE".
+void check_saved_setting(const std::string & ckpt, const std::string & what, const std::string & saved,
+                         const std::string & now, const std::string & advice);
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();
