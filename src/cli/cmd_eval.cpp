@@ -19,6 +19,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 namespace snnkit_cli {
 
@@ -85,12 +86,30 @@ void run(eval_args & a) {
     at::NoGradGuard ng;
     snnkit::set_input_encoding(a.stats_opt, a.encoding, pre);
     snnkit::stats_collector collector(g, a.T, a.stats_opt);
+    // The source ANN (for its accuracy on the same images and the per-layer conversion error): the run also
+    // keeps each spiking layer's rate over the first --error-samples images, so the error needs no second run.
+    const std::string ann_dir = !a.ann.empty() ? a.ann : meta.value("source_model", std::string());
+    const bool with_ann = !ann_dir.empty() && std::filesystem::exists(ann_dir + "/model.json");
+    const int64_t m = std::min(a.error_samples, n);
+    std::map<int, std::vector<at::Tensor>> rate_parts;
+    std::map<int, int64_t> rate_seen;
+    const snnkit::node_observer count = collector.observer();
     snnkit::snn_run_options ro;
     ro.T = a.T;
     ro.batch = a.batch;
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
-    ro.observer = collector.observer();
+    ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & o) { // o: [T, B, ...]
+        count(i, nd, o);
+        if (with_ann && nd.op == snnkit::op_kind::spike) {
+            int64_t & seen = rate_seen[i];
+            const int64_t take = std::min(o.size(1), m - seen);
+            if (take > 0) {
+                rate_parts[i].push_back(o.slice(1, 0, take).mean(0));
+            }
+            seen += o.size(1);
+        }
+    };
     const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, pre, ro);
     std::vector<double> acc_t(a.T);
     for (int64_t t = 0; t < a.T; ++t) {
@@ -110,14 +129,15 @@ void run(eval_args & a) {
         }
     }
 
-    // The source ANN: its accuracy on the same images, and the per-layer conversion error.
-    const std::string ann_dir = !a.ann.empty() ? a.ann : meta.value("source_model", std::string());
-    if (!ann_dir.empty() && std::filesystem::exists(ann_dir + "/model.json")) {
+    if (with_ann) {
         const snnkit::graph ann = snnkit::ann_reference(snnkit::load_model(ann_dir));
         result["ann_accuracy"] = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(ann), test, pre, a.batch);
-        const int64_t m = std::min(a.error_samples, n);
         const at::Tensor x = snnkit::make_batch(test.images, at::arange(0, m, at::kLong), pre, 0);
-        const auto errs = snnkit::layer_errors(g, ann, x, a.T, a.batch);
+        std::map<int, at::Tensor> rates;
+        for (auto & kv : rate_parts) {
+            rates[kv.first] = at::cat(kv.second);
+        }
+        const auto errs = snnkit::layer_errors_from_rates(g, ann, x, rates, a.batch);
         for (size_t k = 0; k < errs.size() && k < layers.size(); ++k) {
             layers[k]["conversion_mse"] = errs[k].second;
         }

@@ -38,6 +38,17 @@ assert light["accuracy"] > light["ann_accuracy"] - 5, (light["accuracy"], light[
 print("convert/eval JSON ok: light T=8 %.1f %% vs ANN %.1f %%" % (light["accuracy"], light["ann_accuracy"]))
 PY
 grep -q "^8 " "$work/snn_light.txt" || fail "eval table lacks t = 8"
+# The per-layer error comes from the accuracy run's first --error-samples images, whatever the batches:
+# 64 images in batches of 7 (the last one cut at 64) give what the single-batch run gave.
+"$snn" eval --model "$work/snn_light" --T 8 --limit 300 --error-samples 64 --batch-size 7 --json "$work/b7.json" --quiet > /dev/null
+$py - "$work/snn_light.json" "$work/b7.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert a["accuracy_per_t"] == b["accuracy_per_t"], (a["accuracy_per_t"], b["accuracy_per_t"])
+for la, lb in zip(a["layers"], b["layers"]):
+    assert la["layer"] == lb["layer"] and la["conversion_mse"] > 0, (la, lb)
+    assert abs(la["conversion_mse"] - lb["conversion_mse"]) <= 1e-4 * la["conversion_mse"], (la, lb)
+PY
 # Evaluating a bias-shifted model at another T says that the shift assumed T = 8.
 "$snn" eval --model "$work/snn_light" --T 4 --limit 50 --error-samples 8 > /dev/null 2> "$work/t4.err"
 grep -q "converted for T = 8" "$work/t4.err" || fail "eval at T = 4 of a T = 8 bias-shifted model gives no note"

@@ -306,14 +306,23 @@ std::vector<std::pair<std::string, double>> layer_errors(const graph & snn, cons
             spikes.push_back(static_cast<int>(i));
         }
     }
-    std::vector<std::pair<std::string, double>> r;
     if (spikes.empty()) {
-        return r;
+        return {};
     }
-    const std::map<int, at::Tensor> rates = snn_rates(snn, spikes, x, T, batch_size);
-    for (int i : spikes) {
-        const at::Tensor a = ann_collect(ann, ann.find(snn.nodes[i].name), x, batch_size);
-        r.emplace_back(snn.nodes[i].name, (a - rates.at(i)).pow(2).mean().item<double>());
+    return layer_errors_from_rates(snn, ann, x, snn_rates(snn, spikes, x, T, batch_size), batch_size);
+}
+
+std::vector<std::pair<std::string, double>> layer_errors_from_rates(const graph & snn, const graph & ann,
+                                                                    const at::Tensor & x,
+                                                                    const std::map<int, at::Tensor> & rates,
+                                                                    int64_t batch_size) {
+    std::vector<std::pair<std::string, double>> r;
+    for (const auto & kv : rates) { // ascending node index: the layers in order
+        const at::Tensor a = ann_collect(ann, ann.find(snn.nodes[kv.first].name), x, batch_size);
+        if (a.sizes() != kv.second.sizes()) {
+            fail("layer '" + snn.nodes[kv.first].name + "'", "SNN rates and ANN activations differ in shape");
+        }
+        r.emplace_back(snn.nodes[kv.first].name, (a - kv.second).pow(2).mean().item<double>());
     }
     return r;
 }

@@ -14,6 +14,7 @@
 #include "snnkit/convert/convert.h"
 #include "snnkit/nn/graph.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -76,5 +77,12 @@ void set_threshold(graph & snn, int i, const at::Tensor & v_th, const convert_op
 // Per spike layer: the MSE between the ANN activation and the SNN output rate over x (no changes made).
 std::vector<std::pair<std::string, double>> layer_errors(const graph & snn, const graph & ann, const at::Tensor & x,
                                                          int64_t T, int64_t batch_size);
+
+// The same from rates already measured (rates: spike node index -> [N, ...] output rate over the N images
+// of x, e.g. collected by an observer of an accuracy run, so that no second simulation is needed).
+std::vector<std::pair<std::string, double>> layer_errors_from_rates(const graph & snn, const graph & ann,
+                                                                    const at::Tensor & x,
+                                                                    const std::map<int, at::Tensor> & rates,
+                                                                    int64_t batch_size);
 
 } // namespace snnkit
