@@ -11,7 +11,8 @@
 #        ../shared/datasets/cifar10-jpeg.tar.gz when missing), OUT (runs/cifar_$ARCH),
 #        TS ("4 8 16 32 64"), METHODS ("none bias-shift light advanced"),
 #        LIMIT (test images per evaluation, class-balanced; 0 = all 10,000), THREADS (0 = all cores),
-#        TRAIN_FLAGS (extra train-ann flags, e.g. "--limit-train 2000 --limit-test 500" for a smoke run)
+#        TRAIN_FLAGS (extra train-ann flags, e.g. "--limit-train 2000 --limit-test 500" for a smoke run),
+#        TABLE_ONLY (1: run nothing, only print the table of what is done, "-" for the rest)
 #   Methods: none = threshold balancing (max activation), IF soft reset; bias-shift = + V_th/(2T) on every
 #   spiking layer's bias; light = threshold search + bias correction; advanced = threshold search + weight
 #   calibration + potential correction (all at the defaults of `snnkit convert --help`).
@@ -34,6 +35,7 @@ for t in "${ts[@]}"; do [ "$t" -gt "$tmax" ] && tmax=$t; done
 mkdir -p "$out/snn"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 
+if [ "${TABLE_ONLY:-0}" != 1 ]; then # steps 1 and 2 (not indented: they hold a here-document)
 cifar_data_ready "$data"
 
 # 1. The ANN (resumable).
@@ -82,6 +84,7 @@ for m in "${methods[@]}"; do
     fi
   done
 done
+fi # TABLE_ONLY
 
 # 3. The table.
 /usr/bin/env python3 - "$out" "$tmax" "${ts[*]}" "${methods[@]}" <<'PY'
