@@ -12,6 +12,7 @@
 #        TS ("4 8 16 32 64"), METHODS ("none bias-shift light advanced"),
 #        LIMIT (test images per evaluation, class-balanced; 0 = all 10,000), THREADS (0 = all cores),
 #        TRAIN_FLAGS (extra train-ann flags, e.g. "--limit-train 2000 --limit-test 500" for a smoke run),
+#        EVAL_BATCH (images per simulated batch in eval; default: eval's own),
 #        TABLE_ONLY (1: run nothing, only print the table of what is done, "-" for the rest)
 #   Methods: none = threshold balancing (max activation), IF soft reset; bias-shift = + V_th/(2T) on every
 #   spiking layer's bias; light = threshold search + bias correction; advanced = threshold search + weight
@@ -50,6 +51,7 @@ fi
 # 2. Conversions and evaluations.
 eval_limit=()
 [ "$limit" -gt 0 ] && eval_limit=(--limit "$limit")
+[ -n "${EVAL_BATCH:-}" ] && eval_limit+=(--batch-size "$EVAL_BATCH")
 # An evaluation JSON counts only when it covers the images asked for (LIMIT, or all 10,000 test images):
 # a rerun with another LIMIT evaluates again instead of printing the old numbers.
 eval_done() {

@@ -8,6 +8,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/model_io.h"
+#include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/stats/measure.h"
 #include "snnkit/stats/stats_json.h"
@@ -27,7 +28,7 @@ namespace {
 
 struct eval_args {
     std::string model, dataset, data, json_path, ann, encoding = "direct";
-    int64_t T = -1, batch = 200, limit = 0, error_samples = 256;
+    int64_t T = -1, batch = 0, limit = 0, error_samples = 256; // batch 0: auto
     int threads = 0;
     bool quiet = false;
     bool stats = false;                  // --stats: SOPs, MACs and energy from the same run
@@ -65,6 +66,12 @@ void run(eval_args & a) {
     for (const auto & nd : g.nodes) {
         is_snn |= nd.op == snnkit::op_kind::spike;
     }
+    if (a.batch == 0) { // auto: 200 images, fewer where T x batch would exceed 1 GiB per activation tensor
+        a.batch = !is_snn || n == 0 ? 200
+                                    : snnkit::snn_batch_for_memory(
+                                          g, snnkit::make_batch(test.images, at::arange(0, 1, at::kLong), pre, 0), a.T, 200);
+    }
+    result["batch_size"] = a.batch;
     if (!is_snn) {
         const double acc = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(g), test, pre, a.batch, !a.quiet);
         result["kind"] = "ann";
@@ -181,7 +188,10 @@ void add_eval(CLI::App & app) {
     s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
     s->add_option("--data", a->data, "Dataset directory");
     s->add_option("--ann", a->ann, "Source ANN for accuracy and per-layer error (default: the one recorded)");
-    s->add_option("--batch-size", a->batch, "Batch size")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--batch-size", a->batch,
+                  "Images per simulated batch (0 = auto: 200, fewer where T x batch would exceed 1 GiB per activation tensor)")
+        ->check(snnkit_cli::non_negative())
+        ->capture_default_str();
     s->add_option("--limit", a->limit, "Evaluate only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
     s->add_option("--error-samples", a->error_samples, "Test images for the per-layer error")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--json", a->json_path, "Write results as JSON ('-' = stdout)");

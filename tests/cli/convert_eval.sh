@@ -57,7 +57,7 @@ expect_error "model.json" "$snn" convert --model "$work/none" --out "$work/x"
 expect_error "unknown calibration preset" "$snn" convert --model "$work/ann" --out "$work/x" --calib heavy
 expect_error "unknown threshold" "$snn" convert --model "$work/ann" --out "$work/x" --threshold p50
 expect_error "--T: must be a finite number > 0, got 0" "$snn" eval --model "$work/snn_max" --T 0
-expect_error "--batch-size: must be a finite number > 0, got 0" "$snn" eval --model "$work/snn_max" --batch-size 0
+expect_error "--batch-size: must be a finite number >= 0, got -1" "$snn" eval --model "$work/snn_max" --batch-size -1
 expect_error "--calib-samples: must be a finite number > 0" "$snn" convert --model "$work/ann" --out "$work/x" --calib-samples 0
 expect_error "--wc-lr: must be a finite number >= 0, got nan" "$snn" convert --model "$work/ann" --out "$work/x" --wc-lr nan
 expect_error "requires --onnx" "$snn" convert --model "$work/ann" --out "$work/x" --mean 0.5

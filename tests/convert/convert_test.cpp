@@ -287,3 +287,36 @@ TEST(calibrate, calibrated_state_survives_save_and_load) {
     at::NoGradGuard ng;
     EXPECT_TRUE(at::equal(snn_forward(snn, cal, so).out, snn_forward(back, cal, so).out));
 }
+
+// The SNN passes of calibration run in batches bounded by memory (sim_bytes): batches of 128 and of 3
+// images give the same thresholds, biases, weights and initial potentials.
+TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
+    graph ann = small_cnn(7);
+    at::manual_seed(8);
+    const at::Tensor cal = at::randn({64, 1, 8, 8});
+    record_activation_stats(ann, cal);
+    convert_options co;
+    co.T = 8;
+    const graph ref = ann_reference(ann);
+    const graph base = convert_to_snn(ann, co);
+    for (const char * preset : {"light", "advanced"}) {
+        graph big = base.clone(), small = base.clone();
+        calib_options o = calib_preset(preset);
+        o.progress = false;
+        o.wc_iters = 20;
+        calibrate(big, ref, cal, co, o);
+        o.sim_bytes = 6 * 8 * 8 * 4 * co.T * 3; // conv1's output: 3 images of 8 steps
+        calibrate(small, ref, cal, co, o);
+        for (size_t i = 0; i < big.nodes.size(); ++i) {
+            const node & a = big.nodes[i];
+            const node & b = small.nodes[i];
+            for (const auto * pair : {&a.params, &a.buffers}) {
+                for (const auto & kv : *pair) {
+                    const at::Tensor other = b.tensor(kv.first);
+                    ASSERT_TRUE(other.defined()) << preset << " " << a.name << "." << kv.first;
+                    EXPECT_TRUE(at::allclose(kv.second, other, 1e-5, 1e-6)) << preset << " " << a.name << "." << kv.first;
+                }
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/forward.h"
+#include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/train/optimizer.h"
 #include "snnkit/train/progress.h"
@@ -361,7 +362,9 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
     const bool per_layer = opt.bias_correction || opt.potential_correction || opt.weight_calibration;
     progress_bar bar(per_layer ? "calibrate: layer-wise" : "calibrate: layer errors", static_cast<int64_t>(spikes.size()),
                      opt.progress);
-    segment_cache cache(x, T, opt.batch_size);
+    // The SNN passes hold T x batch samples per activation: fewer images per pass at large T (memory).
+    const int64_t sim_batch = snn_batch_for_memory(snn, x.slice(0, 0, 1), T, opt.batch_size, opt.sim_bytes);
+    segment_cache cache(x, T, sim_batch);
     for (size_t k = 0; k < spikes.size(); ++k) {
         const int i = spikes[k];
         calib_layer_report & l = rep.layers[k];
@@ -386,7 +389,7 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
             // is measured on the first batches, which saves a third of the layer-wise time.
             std::vector<int> inputs(want.begin() + 1, want.end());
             r = cache.run(snn, i, inputs, false);
-            const int64_t nb = (opt.report_samples + opt.batch_size - 1) / opt.batch_size;
+            const int64_t nb = (opt.report_samples + sim_batch - 1) / sim_batch;
             r[i] = cache.run(snn, i, {i}, false, nb).at(i);
             report_n = r[i].size(0);
         } else {

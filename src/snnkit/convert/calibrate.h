@@ -37,8 +37,12 @@ struct calib_options {
     double wc_lr = 1e-4;
     /// WC: batch size of the iterations
     int64_t wc_batch = 32;
-    /// batch size of the calibration forward passes
+    /// images per calibration forward pass (the SNN passes take fewer where T x batch would exceed
+    /// sim_bytes per activation tensor)
     int64_t batch_size = 128;
+    /// memory budget of one SNN activation tensor [T * batch, ...] in the calibration passes (bytes; see
+    /// snn_batch_for_memory). The result does not depend on it, only the peak memory does
+    int64_t sim_bytes = int64_t(1) << 30;
     /// with WC: the report's per-layer errors (before / after) are measured on the first this many images
     int64_t report_samples = 256;
     /// at most this many values per layer enter the threshold search (seeded subsample)
