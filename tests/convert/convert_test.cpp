@@ -304,7 +304,15 @@ TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
         calib_options o = calib_preset(preset);
         o.progress = false;
         o.wc_iters = 20;
-        calibrate(big, ref, cal, co, o);
+        const calib_report rep = calibrate(big, ref, cal, co, o);
+        if (std::string(preset) == "light") { // each layer's error after its step, from the calibration's own
+            // ANN walk and segment cache, equals an independent whole-network measurement on the final SNN
+            const auto errs = layer_errors(big, ref, cal, co.T, 128);
+            ASSERT_EQ(errs.size(), rep.layers.size());
+            for (size_t k = 0; k < errs.size(); ++k) {
+                EXPECT_NEAR(rep.layers[k].mse_after, errs[k].second, 1e-6 * errs[k].second + 1e-9) << errs[k].first;
+            }
+        }
         o.sim_bytes = 6 * 8 * 8 * 4 * co.T * 3; // conv1's output: 3 images of 8 steps
         calibrate(small, ref, cal, co, o);
         for (size_t i = 0; i < big.nodes.size(); ++i) {
