@@ -9,6 +9,9 @@
 #   3. the Fashion-MNIST surrogate table at full length: all 60,000 training images, FMNIST_EPOCHS epochs, the
 #      seven surrogates (snn_surrogate_table.sh, OUT runs/snn_surrogates_e$FMNIST_EPOCHS; about 2 h at 10)
 #   4. the rest of the CIFAR SNN table: T = 2 with fixed Dspike b = 3, then T = 4 adaptive and fixed (about 17 h)
+# Continuing across sessions needs a machine that keeps runs/ (ignored by git) between them; a fresh clone
+# starts every step again from nothing. Where sessions do not keep it, run one step per session with settings
+# that fit (e.g. EPOCHS=5 TS=2 RUNS=dspike-adapt bash scripts/cifar_snn_table.sh build).
 # usage: scripts/long_runs.sh [BUILD_DIR]
 #   env: EPOCHS (CIFAR SNN epochs, 30), VGG_EPOCHS (25), FMNIST_EPOCHS (10), THREADS (0 = all cores), DATA
 #        (the CIFAR-10 tree); the steps' other variables

@@ -8,7 +8,6 @@
 #include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/model_io.h"
-#include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/stats/measure.h"
 #include "snnkit/stats/stats_json.h"
@@ -67,9 +66,7 @@ void run(eval_args & a) {
         is_snn |= nd.op == snnkit::op_kind::spike;
     }
     if (a.batch == 0) { // auto: 200 images, fewer where T x batch would exceed 1 GiB per activation tensor
-        a.batch = !is_snn || n == 0 ? 200
-                                    : snnkit::snn_batch_for_memory(
-                                          g, snnkit::make_batch(test.images, at::arange(0, 1, at::kLong), pre, 0), a.T, 200);
+        a.batch = is_snn ? snnkit::snn_run_batch(g, test, pre, a.T, 0) : 200;
     }
     result["batch_size"] = a.batch;
     if (!is_snn) {

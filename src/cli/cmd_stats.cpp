@@ -22,7 +22,7 @@ namespace {
 
 struct stats_args {
     std::string model, arch, input = "3x32x32", dataset, data, json_path, encoding = "direct";
-    int64_t T = 0, batch = 200, limit = 0, classes = 10;
+    int64_t T = 0, batch = 0, limit = 0, classes = 10; // batch 0: auto
     double e_ac = 0.9, e_mac = 4.6;
     bool per_step = false, quiet = false;
     int threads = 0;
@@ -94,7 +94,7 @@ void run(stats_args & a) {
     snnkit::stats_collector collector(g, T, so);
     snnkit::snn_run_options ro;
     ro.T = T;
-    ro.batch = a.batch;
+    ro.batch = snnkit::snn_run_batch(g, test, pre, T, a.batch);
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
     ro.observer = collector.observer();
@@ -106,6 +106,7 @@ void run(stats_args & a) {
     result["dataset"] = ds;
     result["samples"] = test.images.size(0);
     result["T"] = T;
+    result["batch_size"] = ro.batch;
     result["encoding"] = a.encoding;
     result["accuracy"] = acc;
     std::fprintf(human_out(a.json_path), "%s: accuracy %.2f %% at T = %lld on %lld images (%s encoding)\n\n", a.model.c_str(), acc,
@@ -126,7 +127,10 @@ void add_stats(CLI::App & app) {
     s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
     s->add_option("--data", a->data, "Dataset directory");
     s->add_option("--limit", a->limit, "Only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
-    s->add_option("--batch-size", a->batch, "Batch size")->check(snnkit_cli::positive())->capture_default_str();
+    s->add_option("--batch-size", a->batch,
+                  "Images per simulated batch (0 = auto: 200, fewer where T x batch would exceed 1 GiB per activation tensor)")
+        ->check(snnkit_cli::non_negative())
+        ->capture_default_str();
     s->add_option("--e-ac", a->e_ac, "Energy of one accumulate, pJ (45 nm, Horowitz 2014)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_option("--e-mac", a->e_mac, "Energy of one multiply-accumulate, pJ (45 nm, Horowitz 2014)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--static-per-step", a->per_step,

@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
+#include "snnkit/nn/snn_batch.h"
 #include "snnkit/train/progress.h"
 
 #include <ATen/core/grad_mode.h>
@@ -10,10 +11,25 @@
 
 namespace snnkit {
 
+int64_t snn_run_batch(const graph & g, const dataset & data, const augment_options & pre, int64_t T,
+                      int64_t requested) {
+    if (requested < 0) {
+        fail("snn run", "batch size must be >= 0 (0 = auto), got " + std::to_string(requested));
+    }
+    constexpr int64_t auto_max = 200;
+    if (requested > 0 || data.images.size(0) == 0) {
+        return requested > 0 ? requested : auto_max;
+    }
+    at::NoGradGuard ng;
+    const at::Tensor first = make_batch(data.images, at::arange(0, 1, at::kLong), pre, 0);
+    return snn_batch_for_memory(g, first, T, auto_max);
+}
+
 at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,
                               const snn_run_options & opt) {
     at::NoGradGuard ng;
     const int64_t n = data.images.size(0);
+    const int64_t batch = snn_run_batch(g, data, pre, opt.T, opt.batch);
     at::Tensor correct = at::zeros({opt.T}, at::kLong);
     snn_options so;
     so.T = opt.T;
@@ -22,8 +38,8 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     so.input_std = pre.std;
     so.observer = opt.observer;
     progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);
-    for (int64_t s = 0; s < n; s += opt.batch) {
-        const int64_t e = std::min(n, s + opt.batch);
+    for (int64_t s = 0; s < n; s += batch) {
+        const int64_t e = std::min(n, s + batch);
         const at::Tensor x = make_batch(data.images, at::arange(s, e, at::kLong), pre, 0);
         so.seed = static_cast<uint64_t>(s);
         const snn_output out = snn_forward(g, x, so);

@@ -14,8 +14,8 @@ namespace snnkit {
 struct snn_run_options {
     /// time steps of each simulation
     int64_t T = 32;
-    /// images per simulation
-    int64_t batch = 200;
+    /// images per simulation; 0 = auto (snn_run_batch: at most 200, fewer where memory would not suffice)
+    int64_t batch = 0;
     /// input encoding: "direct" or "poisson" (seeded by the batch's first index)
     std::string encoding = "direct";
     /// show a progress line on stderr
@@ -24,8 +24,14 @@ struct snn_run_options {
     node_observer observer;
 };
 
-// Simulates g on every image of `data` (normalised by `pre`); returns the number of correct predictions
-// after each step t = 1..T, [T] (int64).
+// The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most 200,
+// fewer where one activation tensor over T steps would exceed snn_batch_default_bytes (snn_batch_for_memory,
+// measured on data's first image).
+int64_t snn_run_batch(const graph & g, const dataset & data, const augment_options & pre, int64_t T,
+                      int64_t requested);
+
+// Simulates g on every image of `data` (normalised by `pre`) in batches of snn_run_batch(.., opt.batch);
+// returns the number of correct predictions after each step t = 1..T, [T] (int64).
 at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,
                               const snn_run_options & opt);
 
