@@ -65,9 +65,8 @@ void run(eval_args & a) {
     for (const auto & nd : g.nodes) {
         is_snn |= nd.op == snnkit::op_kind::spike;
     }
-    if (a.batch == 0) { // auto: 200 images, fewer where T x batch would exceed 1 GiB per activation tensor
-        a.batch = is_snn ? snnkit::snn_run_batch(g, test, pre, a.T, 0) : 200;
-    }
+    // 0 = auto: 200 images, for an SNN fewer where T x batch would exceed 1 GiB per activation tensor
+    a.batch = is_snn ? snnkit::snn_run_batch(g, test, pre, a.T, a.batch) : (a.batch > 0 ? a.batch : 200);
     result["batch_size"] = a.batch;
     if (!is_snn) {
         const double acc = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(g), test, pre, a.batch, !a.quiet);

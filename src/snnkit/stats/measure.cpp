@@ -17,10 +17,12 @@ int64_t snn_run_batch(const graph & g, const dataset & data, const augment_optio
         fail("snn run", "batch size must be >= 0 (0 = auto), got " + std::to_string(requested));
     }
     constexpr int64_t auto_max = 200;
-    if (requested > 0 || data.images.size(0) == 0) {
-        return requested > 0 ? requested : auto_max;
+    if (requested > 0) {
+        return requested;
     }
-    at::NoGradGuard ng;
+    if (data.images.size(0) == 0) {
+        return auto_max;
+    }
     const at::Tensor first = make_batch(data.images, at::arange(0, 1, at::kLong), pre, 0);
     return snn_batch_for_memory(g, first, T, auto_max);
 }
