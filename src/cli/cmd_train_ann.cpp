@@ -26,6 +26,7 @@ void run(train_ann_args & args) {
     train_cli & a = args.common;
     const train_data d = prepare_training(a, "train-ann");
     snnkit::graph g = snnkit::zoo_build(a.zoo);
+    resolve_eval_batch(a, g, d, 1, 1000);
     // The checkpoint keeps the model flags; a resume must build the same model.
     const std::string model_text = model_flags_text(a, g);
     snnkit::train_hooks hooks;

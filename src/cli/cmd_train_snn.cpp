@@ -31,6 +31,7 @@ struct train_snn_args {
     snnkit::dspike_adapt_options adapt;
     std::string init; // --init: a saved model whose weights start the training (hybrid ANN -> SNN)
     std::string dropout_mask = "per-step"; // --dropout-mask: per-step | shared
+    std::string fdg_bn = "frozen"; // --fdg-bn: frozen | batch (dspike_adapt_options::bn_batch_stats)
 };
 
 void configure_neuron(train_snn_args & a) {
@@ -76,6 +77,7 @@ void run(train_snn_args & args) {
     configure_neuron(args);
     args.adapt.seed = a.train.seed;
     args.adapt.label_smoothing = a.train.label_smoothing;
+    args.adapt.bn_batch_stats = args.fdg_bn == "batch";
     const train_data d = prepare_training(a, "train-snn");
     a.zoo.clip = 0.0;
     snnkit::graph g = snnkit::snn_from_ann(snnkit::zoo_build(a.zoo), args.snn);
@@ -86,7 +88,7 @@ void run(train_snn_args & args) {
         }
     }
     const int64_t T = args.snn.T;
-
+    resolve_eval_batch(a, g, d, T, 200);
     a.train.snn_T = T;
     snnkit::train_hooks hooks;
     double b = args.snn.neuron.surrogate.param;
@@ -118,7 +120,8 @@ void run(train_snn_args & args) {
     // The adaptation's method settings (--fdg-copies and --threads change only its speed, so they may change).
     const std::string adapt_text = "db " + nlohmann::json(args.adapt.db).dump() + ", eps " +
                                    nlohmann::json(args.adapt.eps).dump() + ", fdg coords " +
-                                   std::to_string(args.adapt.coords);
+                                   std::to_string(args.adapt.coords) +
+                                   (args.adapt.bn_batch_stats ? ", fdg bn batch" : ""); // as before --fdg-bn
     // The --init model, as an absolute path ("" for none; it exists: load_model read it above). The results
     // name it, and a resume takes it from the checkpoint and refuses another one.
     std::string init_path;
@@ -161,7 +164,7 @@ void run(train_snn_args & args) {
         }
         if (args.dspike_adapt) { // absent in older checkpoints
             check_saved_setting(ckpt, "Dspike adaptation settings", j.value("dspike_adapt", std::string()), adapt_text,
-                                "resume with the same --db/--eps/--fdg-coords");
+                                "resume with the same --db/--eps/--fdg-coords/--fdg-bn");
         }
         if (args.dspike_adapt) {
             b = j.at("dspike_b").get<double>();
@@ -185,6 +188,13 @@ void run(train_snn_args & args) {
                                    {"surrogate", args.surrogate},
                                    {"surrogate_param", snnkit::surrogate_param(n.surrogate)},
                                    {"dspike_adapt", args.dspike_adapt},
+                                   {"dspike_adapt_settings",
+                                    args.dspike_adapt ? nlohmann::json{{"b0", args.b0},
+                                                                       {"db", args.adapt.db},
+                                                                       {"eps", args.adapt.eps},
+                                                                       {"fdg_coords", args.adapt.coords},
+                                                                       {"fdg_bn", args.fdg_bn}}
+                                                      : nlohmann::json()},
                                    {"final_surrogate_param", args.dspike_adapt ? b : snnkit::surrogate_param(n.surrogate)}};
     const auto & pre = a.train.eval_preprocess;
     const double peak = peak_rss_mib();
@@ -230,9 +240,9 @@ void add_train_snn(CLI::App & app) {
     auto a = std::make_shared<train_snn_args>();
     CLI::App * s = app.add_subcommand(
         "train-snn", "Train an SNN directly: surrogate-gradient BPTT, optional Dspike temperature adaptation");
-    // An SNN's test pass holds eval batch x T images per layer: 1000 (the ANN default) peaked at 6.5 GB on cnn-plif at
-    // T = 4, 200 at 2.1 GB, with the same accuracy.
-    a->common.train.eval_batch_size = 200;
+    // An SNN's test pass holds eval batch x T images per layer: 1000 images peaked at 6.5 GB on cnn-plif at T = 4,
+    // 200 at 2.1 GB, with the same accuracy. Auto (0) takes at most 200, fewer for wide nets at large T.
+    a->common.train.eval_batch_size = 0;
     add_train_flags(s, a->common);
     s->add_option("--T", a->snn.T, "Time steps")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--init", a->init,
@@ -257,6 +267,12 @@ void add_train_snn(CLI::App & app) {
     s->add_option("--eps", a->adapt.eps, "Dspike adaptation: finite-difference step")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--fdg-coords", a->adapt.coords,
                   "Dspike adaptation: first-layer weights in the FDG (0 = all up to 1024, else 1024 random)")->check(snnkit_cli::non_negative())
+        ->capture_default_str();
+    s->add_option("--fdg-bn", a->fdg_bn,
+                  "Dspike adaptation: BatchNorm in the compared loss: frozen (the batch's statistics at the current "
+                  "weights, held fixed; copies run stacked) | batch (recomputed for every perturbed copy, exactly "
+                  "the training loss)")
+        ->check(CLI::IsMember({"frozen", "batch"}))
         ->capture_default_str();
     s->add_option("--fdg-copies", a->adapt.copies, "Dspike adaptation: perturbed copies per batched forward")->check(snnkit_cli::positive())
         ->capture_default_str();

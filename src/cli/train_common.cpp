@@ -4,6 +4,8 @@
 #include "commands.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/data/augment.h"
+#include "snnkit/nn/snn_batch.h"
 
 #include <ATen/Parallel.h>
 
@@ -57,8 +59,9 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--limit-train", a.limit_train, "Use only the first N training images (0 = all)")->check(snnkit_cli::non_negative());
     s->add_option("--limit-test", a.limit_test, "Use only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
     s->add_option("--eval-batch-size", a.train.eval_batch_size,
-                  "Images per batch of the per-epoch test pass (an SNN holds batch x T of them; lower it to save memory)")
-        ->check(snnkit_cli::positive())
+                  "Images per batch of the per-epoch test pass (0 = auto: the most, up to 1000 for train-ann and 200 for "
+                  "train-snn, that keep one activation tensor over T steps within 1 GiB)")
+        ->check(snnkit_cli::non_negative())
         ->capture_default_str();
     s->add_option("--json", a.json_path, "Write the final metrics as JSON to this file ('-' = stdout)");
     s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
@@ -91,13 +94,26 @@ train_data prepare_training(train_cli & a, const char * command) {
     return d;
 }
 
+void resolve_eval_batch(train_cli & a, const snnkit::graph & g, const train_data & d, int64_t T, int64_t cap) {
+    if (a.train.eval_batch_size > 0) {
+        return;
+    }
+    if (d.test.images.size(0) == 0) {
+        a.train.eval_batch_size = cap;
+        return;
+    }
+    const at::Tensor first = snnkit::make_batch(d.test.images, at::arange(0, 1, at::kLong), a.train.eval_preprocess, 0);
+    a.train.eval_batch_size = snnkit::snn_batch_for_memory(g, first, T, cap);
+}
+
 nlohmann::json train_config_json(const train_cli & a) {
     return {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
             {"lr", a.train.optim.lr}, {"lr_min", a.train.lr_min}, {"weight_decay", a.train.optim.weight_decay},
             {"momentum", a.train.optim.momentum}, {"nesterov", a.train.optim.nesterov},
             {"schedule", a.train.schedule}, {"label_smoothing", a.train.label_smoothing},
             {"dropout", a.zoo.dropout}, {"seed", a.train.seed},
-            {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()}};
+            {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()},
+            {"eval_batch_size", a.train.eval_batch_size}};
 }
 
 nlohmann::json train_inputs_json(const train_cli & a, const train_data & d) {

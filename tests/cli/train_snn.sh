@@ -25,6 +25,7 @@ assert r["peak_rss_mib"] > 0
 assert r["train_samples"] == 1280 and r["test_samples"] == 500, r
 assert r["train"]["batch_size"] == 64 and r["train"]["lr"] == 0.05 and r["train"]["epochs"] == 2, r["train"]
 assert r["train"]["augment"] == "none", r["train"]  # the (F)MNIST default
+assert r["train"]["eval_batch_size"] == 96, r["train"]  # an explicit --eval-batch-size is kept
 h = r["history"]
 assert len(h) == 2
 for e in h:
@@ -77,6 +78,8 @@ expect_error "checkpoint was made with Dspike adaptation settings (db 0.5, eps 0
   "$snn" "${adapt_base[@]}" --fdg-coords 8 --out "$work/part" --resume
 expect_error "checkpoint was made with Dspike adaptation settings (db 0.5, eps 0.01, fdg coords 16), not (db 0.25," \
   "$snn" "${adapt_base[@]}" --fdg-coords 16 --db 0.25 --out "$work/part" --resume
+expect_error "checkpoint was made with Dspike adaptation settings (db 0.5, eps 0.01, fdg coords 16), not (db 0.5, eps 0.01, fdg coords 16, fdg bn batch)" \
+  "$snn" "${adapt_base[@]}" --fdg-coords 16 --fdg-bn batch --out "$work/part" --resume
 expect_error "checkpoint was made with --weight-decay 0.0005, not 0.1" \
   "$snn" "${args[@]}" --weight-decay 0.1 --out "$work/part" --resume
 "$snn" "${args[@]}" --out "$work/part" --resume > /dev/null
@@ -113,6 +116,8 @@ $py - "$work/r.json" "$work/init.json" <<'PY' || fail "--init result"
 import json, sys
 r, i = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert i["init"].endswith("/m"), i["init"]
+# the auto test batch: the small CNN at T = 2 is far from the 1 GiB bound, so the cap of 200
+assert i["train"]["eval_batch_size"] == 200, i["train"]
 assert i["test_accuracy"] > r["test_accuracy"] - 15, (i["test_accuracy"], r["test_accuracy"])
 PY
 # A resume keeps the --init it was made with: without the flag the results still name it, another model is
@@ -143,7 +148,8 @@ expect_error "--surrogate-param: must be a finite number >= 0" "$snn" "${base[@]
 expect_error "unknown reset" "$snn" "${base[@]}" --reset sideways
 expect_error "--dropout-mask" "$snn" "${base[@]}" --dropout-mask sometimes
 expect_error "--T" "$snn" "${base[@]}" --T 0
-expect_error "--eval-batch-size" "$snn" "${base[@]}" --eval-batch-size 0
+expect_error "--eval-batch-size" "$snn" "${base[@]}" --eval-batch-size -1
+expect_error "--fdg-bn" "$snn" "${base[@]}" --surrogate dspike --dspike-adapt --fdg-bn sometimes
 expect_error "--alpha" "$snn" "${base[@]}" --alpha 1.5
 expect_error "no such file" "$snn" "${base[@]}" --init "$work/none"
 expect_error "layer 'conv1'" "$snn" "${base[@]}" --arch cnn-plif --init "$work/m"

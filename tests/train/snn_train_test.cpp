@@ -10,9 +10,10 @@
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
-
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -121,18 +122,78 @@ TEST(dspike, stacked_copies_equal_separate_forwards) {
     }
 }
 
-// A constructed case: with one training batch and a fixed network, the chosen b is the candidate whose
-// BPTT gradient (recomputed here independently) is most aligned with the FDG (also recomputed here).
+namespace {
+
+// What dspike_adapt measures, computed independently for the tiny net (conv -> bn -> spike -> pool -> fc):
+// dropout off; BatchNorm frozen at the batch's statistics (the conv output's mean and biased variance over N,
+// H, W; the direct input is the same at every step), or with batch_stats in training mode; the FDG by one
+// forward per perturbed weight (no stacking); each candidate b's gradient by autograd; their cosines.
+std::array<double, 3> reference_cosines(const graph & g0, int64_t T, const at::Tensor & x, const at::Tensor & y,
+                                        const std::array<double, 3> & cand, double eps, bool batch_stats = false) {
+    graph g = g0.clone();
+    const int layer = first_weight_layer(g);
+    const node & conv = g.nodes[layer];
+    const at::Tensor w = conv.params.at("weight").detach().clone();
+    for (auto & n : g.nodes) {
+        if (n.op == op_kind::dropout) {
+            n.attrs.p = 0.0;
+        }
+        if (n.op == op_kind::batch_norm && !batch_stats) {
+            at::NoGradGuard ng;
+            const auto & a = conv.attrs;
+            const at::Tensor z = at::conv2d(x, w, {}, a.stride, a.padding, a.dilation, a.groups);
+            n.buffers["running_mean"] = z.mean({0, 2, 3});
+            n.buffers["running_var"] = z.var({0, 2, 3}, /*unbiased=*/false);
+        }
+    }
+    snn_options so;
+    so.T = T;
+    so.train = batch_stats;
+    auto loss_with = [&](const at::Tensor & wk) {
+        graph c = g.clone();
+        c.nodes[layer].params["weight"] = wk;
+        return at::cross_entropy_loss(snn_forward(c, x, so).out.mean(0).to(at::kDouble), y);
+    };
+    at::Tensor fdg = at::empty({w.numel()}, at::kDouble);
+    {
+        at::NoGradGuard ng;
+        for (int64_t i = 0; i < w.numel(); ++i) {
+            at::Tensor up = w.clone(), down = w.clone();
+            up.view({-1})[i] += eps;
+            down.view({-1})[i] -= eps;
+            fdg[i] = (loss_with(up).item<double>() - loss_with(down).item<double>()) / (2 * eps);
+        }
+    }
+    std::array<double, 3> cosine{};
+    for (int k = 0; k < 3; ++k) {
+        set_surrogate_param(g, cand[k]);
+        const at::Tensor wk = w.clone().requires_grad_(true);
+        at::AutoGradMode on(true);
+        const at::Tensor grad = torch::autograd::grad({loss_with(wk)}, {wk})[0].reshape({-1}).to(at::kDouble);
+        cosine[k] = (grad * fdg).sum().item<double>() / (grad.norm() * fdg.norm()).item<double>();
+    }
+    return cosine;
+}
+
+} // namespace
+
+// A constructed case: with one training batch and a fixed network, the three cosines equal an independent
+// recomputation (reference_cosines above), and the chosen b is the candidate with the highest one.
 TEST(dspike, adapt_picks_the_b_whose_gradient_best_matches_the_fdg) {
     const dataset d = toy(64, 9);
     const at::Tensor x = d.images.to(at::kFloat) / 255.0, y = d.labels;
     graph g = snn_from_ann(tiny(8), dspike_lif(2.0));
+    const graph before = g.clone();
     dspike_adapt_options o;
     o.db = 1.0;
     o.eps = 0.05;
     const dspike_epoch_report r = dspike_adapt(g, 3, x, y, 2.0, o, 0);
     EXPECT_EQ(r.candidates[0], 1.0);
     EXPECT_EQ(r.candidates[2], 3.0);
+    const std::array<double, 3> ref = reference_cosines(before, 3, x, y, r.candidates, o.eps);
+    for (int k = 0; k < 3; ++k) {
+        EXPECT_NEAR(r.cosine[k], ref[k], 1e-3) << "candidate b = " << r.candidates[k];
+    }
     EXPECT_EQ(r.coords, 36); // conv 4x1x3x3: all of them
     int best = 0;
     for (int k = 1; k < 3; ++k) {
@@ -155,6 +216,17 @@ TEST(dspike, adapt_picks_the_b_whose_gradient_best_matches_the_fdg) {
     os.label_smoothing = 0.5;
     const dspike_epoch_report rs = dspike_adapt(gs, 3, x, y, 2.0, os, 0);
     EXPECT_NE(rs.cosine[1], r.cosine[1]);
+    // With BatchNorm recomputed per copy (--fdg-bn batch): the same independent check, and the cosines differ
+    // from the frozen ones.
+    graph gb = before.clone();
+    dspike_adapt_options ob = o;
+    ob.bn_batch_stats = true;
+    const dspike_epoch_report rb = dspike_adapt(gb, 3, x, y, 2.0, ob, 0);
+    const std::array<double, 3> refb = reference_cosines(before, 3, x, y, rb.candidates, o.eps, true);
+    for (int k = 0; k < 3; ++k) {
+        EXPECT_NEAR(rb.cosine[k], refb[k], 1e-3) << "batch statistics, candidate b = " << rb.candidates[k];
+    }
+    EXPECT_NE(rb.cosine[1], r.cosine[1]);
     // A non-Dspike surrogate is refused with a clear error.
     graph a = snn_from_ann(tiny(8), [] {
         snn_model_options m = dspike_lif(2.0);
@@ -162,6 +234,31 @@ TEST(dspike, adapt_picks_the_b_whose_gradient_best_matches_the_fdg) {
         return m;
     }());
     EXPECT_THROW(dspike_adapt(a, 3, x, y, 2.0, o, 0), snnkit::error);
+}
+
+// With BatchNorm at each copy's batch statistics the loss does not change when a channel of the first conv
+// (which feeds a BatchNorm) is scaled, so the BPTT gradient of each channel is orthogonal to its weights,
+// while with frozen statistics it is not.
+TEST(dspike, batch_statistics_gradient_is_orthogonal_to_each_channel) {
+    const dataset d = toy(64, 9);
+    const at::Tensor x = d.images.to(at::kFloat) / 255.0, y = d.labels;
+    const graph g = snn_from_ann(tiny(8), dspike_lif(2.0));
+    const int layer = first_weight_layer(g);
+    const at::Tensor w = g.nodes[layer].params.at("weight").detach().reshape({4, -1});
+    double frozen_radial = 0;
+    for (bool batch : {true, false}) {
+        dspike_adapt_options o;
+        o.bn_batch_stats = batch;
+        graph c = dspike_frozen_copy(g, 3, x, batch);
+        const at::Tensor grad = dspike_bptt_grad(c, 3, x, y, 2.0, o).reshape({4, -1});
+        const at::Tensor radial = (grad * w).sum(1).abs() / (grad.norm(2, 1) * w.norm(2, 1));
+        if (batch) {
+            EXPECT_LT(radial.max().item<double>(), 1e-3) << radial;
+        } else {
+            frozen_radial = radial.max().item<double>();
+        }
+    }
+    EXPECT_GT(frozen_radial, 0.05);
 }
 
 TEST(snn_training, a_tiny_snn_learns_a_separable_task) {

@@ -61,49 +61,6 @@ at::Tensor stacked_first_layer(const node & n, const at::Tensor & x, const at::T
     return y.view({B, P, out, H, W}).transpose(0, 1).reshape({P * B, out, H, W});
 }
 
-// A copy of g whose BatchNorm layers use this batch's statistics as fixed running statistics and whose
-// dropout is off: in inference mode it computes what training mode computes on (x, .) at the current
-// weights, and it stays one deterministic function of the weights for the finite differences.
-graph batch_frozen_copy(const graph & g, int64_t T, const at::Tensor & x) {
-    graph c = g.clone();
-    for (auto & n : c.nodes) {
-        if (n.op == op_kind::dropout) {
-            n.attrs.p = 0.0;
-        }
-    }
-    std::map<int, std::pair<at::Tensor, at::Tensor>> stats; // BN node -> (mean, biased var) of its input
-    std::vector<std::vector<int>> bn_of(c.nodes.size()); // node -> the BatchNorms that read it
-    for (size_t i = 0; i < c.nodes.size(); ++i) {
-        if (c.nodes[i].op == op_kind::batch_norm) {
-            bn_of[c.nodes[i].inputs[0]].push_back(static_cast<int>(i));
-        }
-    }
-    at::NoGradGuard no_grad;
-    snn_options so;
-    so.T = T;
-    so.train = true;
-    so.observer = [&](int i, const node &, const at::Tensor & v) { // v: [T, N, C, ...]
-        if (bn_of[i].empty()) {
-            return;
-        }
-        std::vector<int64_t> dims{0, 1};
-        for (int64_t d = 3; d < v.dim(); ++d) {
-            dims.push_back(d);
-        }
-        const std::pair<at::Tensor, at::Tensor> mv{v.mean(dims), v.var(dims, /*unbiased=*/false)};
-        for (int b : bn_of[i]) {
-            stats[b] = mv;
-        }
-    };
-    snn_forward(c, x, so);
-    for (auto & kv : stats) {
-        node & n = c.nodes[kv.first];
-        n.buffers["running_mean"] = kv.second.first.contiguous();
-        n.buffers["running_var"] = kv.second.second.contiguous();
-    }
-    return c;
-}
-
 } // namespace
 
 std::string dspike_epoch_report::to_json() const {
@@ -177,14 +134,16 @@ at::Tensor dspike_coords(int64_t numel, const dspike_adapt_options & opt, int ep
 }
 
 at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at::Tensor & x, const at::Tensor & y,
-                                const at::Tensor & w_stack, double ls) {
+                                const at::Tensor & w_stack, double ls, bool batch_stats) {
     at::NoGradGuard no_grad;
     const node & n = g.nodes[layer];
     const int64_t P = w_stack.size(0);
     snn_options so;
     so.T = T;
+    so.train = batch_stats;
     const std::vector<int> uses = g.consumer_counts();
-    const bool stackable = n.inputs.size() == 1 && n.inputs[0] == 0 && uses[0] == 1;
+    // stacked copies would share BatchNorm statistics in training mode
+    const bool stackable = !batch_stats && n.inputs.size() == 1 && n.inputs[0] == 0 && uses[0] == 1;
     if (stackable) { // all copies in one forward
         // the rest of the network starts from the stacked first-layer outputs (a static value)
         const std::map<int, snn_node_value> given{{layer, {stacked_first_layer(n, x, w_stack), false}}};
@@ -204,6 +163,79 @@ at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at:
     return out;
 }
 
+graph dspike_frozen_copy(const graph & g, int64_t T, const at::Tensor & x, bool batch_stats) {
+    graph c = g.clone();
+    for (auto & n : c.nodes) {
+        if (n.op == op_kind::dropout) {
+            n.attrs.p = 0.0;
+        }
+    }
+    if (batch_stats) {
+        return c;
+    }
+    std::map<int, std::pair<at::Tensor, at::Tensor>> stats; // BN node -> (mean, biased var) of its input
+    std::vector<std::vector<int>> bn_of(c.nodes.size()); // node -> the BatchNorms that read it
+    for (size_t i = 0; i < c.nodes.size(); ++i) {
+        if (c.nodes[i].op == op_kind::batch_norm) {
+            bn_of[c.nodes[i].inputs[0]].push_back(static_cast<int>(i));
+        }
+    }
+    at::NoGradGuard no_grad;
+    snn_options so;
+    so.T = T;
+    so.train = true;
+    so.observer = [&](int i, const node &, const at::Tensor & v) { // v: [T, N, C, ...]
+        if (bn_of[i].empty()) {
+            return;
+        }
+        std::vector<int64_t> dims{0, 1};
+        for (int64_t d = 3; d < v.dim(); ++d) {
+            dims.push_back(d);
+        }
+        const std::pair<at::Tensor, at::Tensor> mv{v.mean(dims), v.var(dims, /*unbiased=*/false)};
+        for (int b : bn_of[i]) {
+            stats[b] = mv;
+        }
+    };
+    snn_forward(c, x, so);
+    for (auto & kv : stats) {
+        node & n = c.nodes[kv.first];
+        n.buffers["running_mean"] = kv.second.first.contiguous();
+        n.buffers["running_var"] = kv.second.second.contiguous();
+    }
+    return c;
+}
+
+at::Tensor dspike_fdg(const graph & c, int64_t T, const at::Tensor & x, const at::Tensor & y,
+                      const at::Tensor & coords, const dspike_adapt_options & opt) {
+    const int layer = first_weight_layer(c);
+    const at::Tensor w = c.nodes[layer].params.at("weight").detach();
+    return finite_difference_gradient(
+        [&](const at::Tensor & ws) {
+            return snn_loss_for_weights(c, T, layer, x, y, ws, opt.label_smoothing, opt.bn_batch_stats);
+        },
+        w, coords, opt.eps, opt.copies);
+}
+
+at::Tensor dspike_bptt_grad(graph & c, int64_t T, const at::Tensor & x, const at::Tensor & y, double b,
+                            const dspike_adapt_options & opt) {
+    const int layer = first_weight_layer(c);
+    at::Tensor & slot = c.nodes[layer].params.at("weight");
+    const at::Tensor saved = slot;
+    const at::Tensor w = saved.detach().requires_grad_(true);
+    slot = w;
+    set_surrogate_param(c, b);
+    snn_options so;
+    so.T = T;
+    so.train = opt.bn_batch_stats;
+    at::AutoGradMode grad_on(true);
+    const at::Tensor logits = snn_forward(c, x, so).out.mean(0);
+    const at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, opt.label_smoothing);
+    const at::Tensor grad = torch::autograd::grad({loss}, {w})[0].reshape({-1});
+    slot = saved;
+    return grad;
+}
+
 dspike_epoch_report dspike_adapt(graph & g, int64_t T, const at::Tensor & x, const at::Tensor & y, double b,
                                  const dspike_adapt_options & opt, int epoch) {
     for (const auto & n : g.nodes) {
@@ -214,33 +246,21 @@ dspike_epoch_report dspike_adapt(graph & g, int64_t T, const at::Tensor & x, con
     if (!(opt.db > 0)) {
         fail("--db", "the temperature step must be positive");
     }
-    graph c = batch_frozen_copy(g, T, x);
-    const int layer = first_weight_layer(c);
-    at::Tensor w = c.nodes[layer].params.at("weight").detach();
+    graph c = dspike_frozen_copy(g, T, x, opt.bn_batch_stats);
     dspike_epoch_report r;
     r.epoch = epoch;
     r.candidates = {std::max(opt.b_min, b - opt.db), b, b + opt.db};
 
     auto t0 = std::chrono::steady_clock::now();
-    const at::Tensor coords = dspike_coords(w.numel(), opt, epoch);
+    const at::Tensor coords = dspike_coords(c.nodes[first_weight_layer(c)].params.at("weight").numel(), opt, epoch);
     r.coords = coords.numel();
-    const at::Tensor fdg = finite_difference_gradient(
-        [&](const at::Tensor & ws) { return snn_loss_for_weights(c, T, layer, x, y, ws, opt.label_smoothing); }, w,
-        coords, opt.eps, opt.copies);
+    const at::Tensor fdg = dspike_fdg(c, T, x, y, coords, opt);
     r.fdg_seconds = seconds_since(t0);
 
     t0 = std::chrono::steady_clock::now();
-    w.requires_grad_(true);
-    c.nodes[layer].params["weight"] = w;
-    snn_options so;
-    so.T = T;
     for (int k = 0; k < 3; ++k) {
-        at::AutoGradMode grad_on(true);
-        set_surrogate_param(c, r.candidates[k]);
-        const at::Tensor logits = snn_forward(c, x, so).out.mean(0);
-        const at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, opt.label_smoothing);
-        const at::Tensor grad = torch::autograd::grad({loss}, {w})[0];
-        r.cosine[k] = gradient_cosine(grad.reshape({-1}).index_select(0, coords), fdg);
+        const at::Tensor grad = dspike_bptt_grad(c, T, x, y, r.candidates[k], opt);
+        r.cosine[k] = gradient_cosine(grad.index_select(0, coords), fdg);
     }
     r.bptt_seconds = seconds_since(t0);
     r.b = r.candidates[dspike_choose(r.cosine)];

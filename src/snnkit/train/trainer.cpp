@@ -236,6 +236,9 @@ forward_fn ann_forward_fn(const graph & g) {
 
 double evaluate_accuracy(const forward_fn & forward, const dataset & data, const augment_options & pre,
                          int64_t batch_size, bool progress) {
+    if (batch_size <= 0) {
+        fail("evaluate", "batch size must be positive, got " + std::to_string(batch_size));
+    }
     at::NoGradGuard no_grad;
     const int64_t n = data.images.size(0);
     if (n == 0) {
