@@ -4,8 +4,7 @@
 #include "commands.h"
 
 #include "snnkit/core/error.h"
-#include "snnkit/data/augment.h"
-#include "snnkit/nn/snn_batch.h"
+#include "snnkit/stats/measure.h"
 
 #include <ATen/Parallel.h>
 
@@ -95,15 +94,7 @@ train_data prepare_training(train_cli & a, const char * command) {
 }
 
 void resolve_eval_batch(train_cli & a, const snnkit::graph & g, const train_data & d, int64_t T, int64_t cap) {
-    if (a.train.eval_batch_size > 0) {
-        return;
-    }
-    if (d.test.images.size(0) == 0) {
-        a.train.eval_batch_size = cap;
-        return;
-    }
-    const at::Tensor first = snnkit::make_batch(d.test.images, at::arange(0, 1, at::kLong), a.train.eval_preprocess, 0);
-    a.train.eval_batch_size = snnkit::snn_batch_for_memory(g, first, T, cap);
+    a.train.eval_batch_size = snnkit::snn_run_batch(g, d.test, a.train.eval_preprocess, T, a.train.eval_batch_size, cap);
 }
 
 nlohmann::json train_config_json(const train_cli & a) {

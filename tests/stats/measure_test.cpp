@@ -48,6 +48,8 @@ TEST(measure, auto_batch_keeps_T_times_the_largest_activation_within_1_GiB) {
     // 1 GiB holds 64 samples
     EXPECT_EQ(snn_run_batch(g, d, pre, 64, 0), 64);
     EXPECT_EQ(snn_run_batch(g, d, pre, 16, 0), 200); // 256 would fit: the cap
+    EXPECT_EQ(snn_run_batch(g, d, pre, 16, 0, 1000), 256); // a higher cap (train-ann's test pass): the bound
+    EXPECT_EQ(snn_run_batch(g, d, pre, 1, 0, 1000), 1000);
     EXPECT_EQ(snn_run_batch(g, d, pre, 64, 500), 500); // an explicit batch is honoured
     EXPECT_THROW(snn_run_batch(g, d, pre, 64, -1), error);
     dataset empty = d;

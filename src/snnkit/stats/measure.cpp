@@ -12,19 +12,18 @@
 namespace snnkit {
 
 int64_t snn_run_batch(const graph & g, const dataset & data, const augment_options & pre, int64_t T,
-                      int64_t requested) {
+                      int64_t requested, int64_t cap) {
     if (requested < 0) {
         fail("snn run", "batch size must be >= 0 (0 = auto), got " + std::to_string(requested));
     }
-    constexpr int64_t auto_max = 200;
     if (requested > 0) {
         return requested;
     }
     if (data.images.size(0) == 0) {
-        return auto_max;
+        return cap;
     }
     const at::Tensor first = make_batch(data.images, at::arange(0, 1, at::kLong), pre, 0);
-    return snn_batch_for_memory(g, first, T, auto_max);
+    return snn_batch_for_memory(g, first, T, cap);
 }
 
 at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,

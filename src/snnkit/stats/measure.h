@@ -24,11 +24,11 @@ struct snn_run_options {
     node_observer observer;
 };
 
-// The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most 200,
-// fewer where one activation tensor over T steps would exceed snn_batch_default_bytes (snn_batch_for_memory,
-// measured on data's first image).
+// The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most
+// `cap`, fewer where one activation tensor over T steps would exceed snn_batch_default_bytes
+// (snn_batch_for_memory, measured on data's first image). Also sizes the training commands' test pass.
 int64_t snn_run_batch(const graph & g, const dataset & data, const augment_options & pre, int64_t T,
-                      int64_t requested);
+                      int64_t requested, int64_t cap = 200);
 
 // Simulates g on every image of `data` (normalised by `pre`) in batches of snn_run_batch(.., opt.batch);
 // returns the number of correct predictions after each step t = 1..T, [T] (int64).
