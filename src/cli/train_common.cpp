@@ -84,11 +84,12 @@ train_data prepare_training(train_cli & a, const char * command) {
     a.train.augment = snnkit::dataset_augment(a.data.name, a.no_augment ? "none" : a.augment, a.crop_pad);
     a.train.progress = !a.quiet;
     if (!a.quiet) {
-        std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), augmentation %s, %d threads\n",
+        std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), augmentation %s, %d thread%s\n",
                      command,
                      a.zoo.arch.c_str(), a.data.name.c_str(), static_cast<long long>(d.train.images.size(0)),
                      static_cast<long long>(d.test.images.size(0)), static_cast<long long>(d.train.num_classes),
-                     snnkit::augment_name(a.train.augment).c_str(), at::get_num_threads());
+                     snnkit::augment_name(a.train.augment).c_str(), at::get_num_threads(),
+                     at::get_num_threads() == 1 ? "" : "s");
     }
     return d;
 }
