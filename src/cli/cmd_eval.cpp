@@ -65,8 +65,8 @@ void run(eval_args & a) {
     for (const auto & nd : g.nodes) {
         is_snn |= nd.op == snnkit::op_kind::spike;
     }
-    // 0 = auto: 200 images, for an SNN fewer where T x batch would exceed 1 GiB per activation tensor
-    a.batch = is_snn ? snnkit::snn_run_batch(g, test, pre, a.T, a.batch) : (a.batch > 0 ? a.batch : 200);
+    // 0 = auto: at most 200 images, fewer where (for an SNN: T x) batch would exceed 1 GiB per activation tensor
+    a.batch = snnkit::snn_run_batch(g, test, pre, is_snn ? a.T : 1, a.batch);
     result["batch_size"] = a.batch;
     if (!is_snn) {
         const double acc = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(g), test, pre, a.batch, !a.quiet);
