@@ -15,8 +15,10 @@ snn="$build/snnkit"
 mkdir -p "$out"
 
 echo "== 1/4 train the ANN (zoo cnn, Fashion-MNIST, $epochs epochs)"
+resume=() # run again, the demo continues (or just re-saves) its ANN instead of refusing the old checkpoint
+[ -f "$out/ann/checkpoint.safetensors" ] && resume=(--resume)
 "$snn" train-ann --dataset fmnist --arch cnn --epochs "$epochs" --lr 0.05 --seed 0 --threads "$threads" \
-  --out "$out/ann" --json "$out/ann.json"
+  --out "$out/ann" --json "$out/ann.json" "${resume[@]}"
 
 echo "== 2/4 convert at T = $T: none, bias shift, light and advanced calibration"
 "$snn" convert --model "$out/ann" --T "$T" --threads "$threads" --out "$out/snn_none" --quiet

@@ -142,4 +142,5 @@ tr=(train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 32 --limit-tra
 cp -r "$w/ck" "$w/ck_trunc"; head -c 5000 "$w/ck/checkpoint.safetensors" > "$w/ck_trunc/checkpoint.safetensors"
 row "checkpoint: truncated, --resume" "$snn" "${tr[@]}" --out "$w/ck_trunc" --resume
 row "checkpoint: made with another --seed" "$snn" "${tr[@]}" --out "$w/ck" --resume --seed 5
+row "checkpoint: already in --out, no --resume" "$snn" "${tr[@]}" --out "$w/ck"
 row "training: loss diverges (--lr 1e30)" "$snn" "${tr[@]}" --out "$w/nan" --lr 1e30

@@ -56,7 +56,7 @@ void run(train_ann_args & args) {
         {"classes", d.train.class_names}, // ImageFolder folders / CIFAR names (none for IDX): eval checks them
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"train", [&] {
-             nlohmann::json t = train_config_json(a);
+             nlohmann::json t = train_config_json(a, g);
              t["clip"] = a.zoo.clip;
              return t;
          }()},
@@ -76,7 +76,7 @@ void run(train_ann_args & args) {
                              {"stats_layers", layers},
                              {"model", a.train.out_dir},
                              {"history", hist}};
-    result.update(train_inputs_json(a, d));
+    result.update(train_inputs_json(a, d, g));
     write_json_file(a.json_path, result.dump(2));
     std::fprintf(human_out(a.json_path), "test_accuracy %.2f %%  epochs %d  train_seconds %.1f  model %s\n", r.test_accuracy, r.epochs,
                 r.train_seconds, a.train.out_dir.c_str());

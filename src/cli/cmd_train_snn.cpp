@@ -57,6 +57,23 @@ void configure_neuron(train_snn_args & a) {
     }
 }
 
+// Flags that would change nothing are refused rather than silently ignored: the adaptation's settings without
+// --dspike-adapt, --surrogate-param with it (the adaptation starts from --b0), --alpha with --neuron if.
+void check_flag_effects(const train_snn_args & a, const CLI::App & s) {
+    if (!a.dspike_adapt) {
+        for (const char * f : {"--b0", "--db", "--eps", "--fdg-coords", "--fdg-bn", "--fdg-copies"}) {
+            if (s.count(f) > 0) {
+                snnkit::fail(f, "has an effect only with --dspike-adapt");
+            }
+        }
+    } else if (s.count("--surrogate-param") > 0) {
+        snnkit::fail("--surrogate-param", "with --dspike-adapt the temperature starts at --b0; give that instead");
+    }
+    if (a.neuron == "if" && s.count("--alpha") > 0) {
+        snnkit::fail("--alpha", "--neuron if has no leak (alpha = 1); use --neuron lif to set one");
+    }
+}
+
 void print_dspike_table(std::FILE * out, const nlohmann::json & hist) {
     std::fprintf(out, "\n%-6s %8s %28s %30s %10s\n", "epoch", "b", "candidates (b-db, b, b+db)", "cosine to FDG",
                 "FDG s");
@@ -65,10 +82,10 @@ void print_dspike_table(std::FILE * out, const nlohmann::json & hist) {
             continue;
         }
         const auto & d = e["dspike"];
+        const auto num = [](const nlohmann::json & v) { return v.is_number() ? v.get<double>() : NAN; }; // NaN -> null
         std::fprintf(out, "%-6d %8.3f %8.3f %9.3f %9.3f   %9.4f %9.4f %9.4f %10.1f\n", e["epoch"].get<int>(),
-                    d["b"].get<double>(), d["candidates"][0].get<double>(), d["candidates"][1].get<double>(),
-                    d["candidates"][2].get<double>(), d["cosine"][0].get<double>(), d["cosine"][1].get<double>(),
-                    d["cosine"][2].get<double>(), d["fdg_seconds"].get<double>());
+                    num(d["b"]), num(d["candidates"][0]), num(d["candidates"][1]), num(d["candidates"][2]),
+                    num(d["cosine"][0]), num(d["cosine"][1]), num(d["cosine"][2]), num(d["fdg_seconds"]));
     }
 }
 
@@ -206,7 +223,7 @@ void run(train_snn_args & args) {
         {"T", T},
         {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
         {"neuron", neuron},
-        {"train", train_config_json(a)},
+        {"train", train_config_json(a, g)},
         {"dropout_mask", args.dropout_mask},
         {"init", init_path},
         {"metrics", {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
@@ -227,7 +244,7 @@ void run(train_snn_args & args) {
                              {"dropout_mask", args.dropout_mask},
                              {"model", a.train.out_dir},
                              {"history", hist}};
-    result.update(train_inputs_json(a, d));
+    result.update(train_inputs_json(a, d, g));
     write_json_file(a.json_path, result.dump(2));
     if (args.dspike_adapt && !a.quiet) {
         print_dspike_table(human_out(a.json_path), hist);
@@ -248,7 +265,7 @@ void add_train_snn(CLI::App & app) {
     s->add_option("--init", a->init,
                   "Start from the weights of a saved model of the same --arch (a train-ann ANN: hybrid training)");
     s->add_option("--neuron", a->neuron, "lif | if (if: alpha = 1)")->capture_default_str();
-    s->add_option("--alpha", a->alpha, "LIF leak factor alpha in v = alpha v + I")->capture_default_str();
+    s->add_option("--alpha", a->alpha, "LIF leak factor alpha in v = alpha v + I (lif only)")->capture_default_str();
     s->add_option("--vth", a->snn.v_th, "Firing threshold V_th")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--reset", a->reset, "soft (subtract V_th) | hard (to zero)")->capture_default_str();
     s->add_option("--dropout-mask", a->dropout_mask,
@@ -260,7 +277,7 @@ void add_train_snn(CLI::App & app) {
     s->add_option("--surrogate", a->surrogate, "rect | triangle | exp | sigmoid | atan | dspike")
         ->capture_default_str();
     s->add_option("--surrogate-param", a->surrogate_param,
-                  "Surrogate width / sharpness / Dspike b (0 = the surrogate's default)")->check(snnkit_cli::non_negative());
+                  "Surrogate width / sharpness / Dspike b (0 = the surrogate's default; with --dspike-adapt use --b0)")->check(snnkit_cli::non_negative());
     s->add_flag("--dspike-adapt", a->dspike_adapt, "Adapt Dspike's temperature b each epoch by FDG cosine");
     s->add_option("--b0", a->b0, "Dspike adaptation: initial temperature b")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--db", a->adapt.db, "Dspike adaptation: candidate step (b - db, b, b + db)")->check(snnkit_cli::positive())->capture_default_str();
@@ -276,7 +293,10 @@ void add_train_snn(CLI::App & app) {
         ->capture_default_str();
     s->add_option("--fdg-copies", a->adapt.copies, "Dspike adaptation: perturbed copies per batched forward")->check(snnkit_cli::positive())
         ->capture_default_str();
-    s->callback([a]() { run(*a); });
+    s->callback([a, s]() {
+        check_flag_effects(*a, *s);
+        run(*a);
+    });
 }
 
 const command_registration reg(20, "train-snn", add_train_snn);

@@ -80,6 +80,7 @@ train_data prepare_training(train_cli & a, const char * command) {
     snnkit::check_same_classes(d.train, d.test, a.data.dir.empty() ? a.data.name : a.data.dir);
     a.zoo.input_shape = d.train.images.sizes().slice(1).vec();
     a.zoo.num_classes = d.train.num_classes;
+    a.zoo.seed = a.train.seed; // --seed also draws the initial weights
     a.train.eval_preprocess = snnkit::dataset_preprocess(a.data.name);
     a.train.augment = snnkit::dataset_augment(a.data.name, a.no_augment ? "none" : a.augment, a.crop_pad);
     a.train.progress = !a.quiet;
@@ -98,30 +99,34 @@ void resolve_eval_batch(train_cli & a, const snnkit::graph & g, const train_data
     a.train.eval_batch_size = snnkit::snn_run_batch(g, d.test, a.train.eval_preprocess, T, a.train.eval_batch_size, cap);
 }
 
-nlohmann::json train_config_json(const train_cli & a) {
-    return {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
-            {"lr", a.train.optim.lr}, {"lr_min", a.train.lr_min}, {"weight_decay", a.train.optim.weight_decay},
-            {"momentum", a.train.optim.momentum}, {"nesterov", a.train.optim.nesterov},
-            {"schedule", a.train.schedule}, {"label_smoothing", a.train.label_smoothing},
-            {"dropout", a.zoo.dropout}, {"seed", a.train.seed},
-            {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()},
-            {"eval_batch_size", a.train.eval_batch_size}};
-}
-
-nlohmann::json train_inputs_json(const train_cli & a, const train_data & d) {
-    return {{"train", train_config_json(a)},
-            {"train_samples", d.train.labels.size(0)},
-            {"test_samples", d.test.labels.size(0)}};
-}
-
-std::string model_flags_text(const train_cli & a, const snnkit::graph & g) {
+double model_dropout(const snnkit::graph & g) {
     double p = 0.0; // the zoo gives every dropout of a net the same p
     for (const auto & n : g.nodes) {
         if (n.op == snnkit::op_kind::dropout) {
             p = n.attrs.p;
         }
     }
-    std::string t = "arch " + a.zoo.arch + ", dropout " + nlohmann::json(p).dump();
+    return p;
+}
+
+nlohmann::json train_config_json(const train_cli & a, const snnkit::graph & g) {
+    return {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
+            {"lr", a.train.optim.lr}, {"lr_min", a.train.lr_min}, {"weight_decay", a.train.optim.weight_decay},
+            {"momentum", a.train.optim.momentum}, {"nesterov", a.train.optim.nesterov},
+            {"schedule", a.train.schedule}, {"label_smoothing", a.train.label_smoothing},
+            {"dropout", model_dropout(g)}, {"seed", a.train.seed},
+            {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()},
+            {"eval_batch_size", a.train.eval_batch_size}};
+}
+
+nlohmann::json train_inputs_json(const train_cli & a, const train_data & d, const snnkit::graph & g) {
+    return {{"train", train_config_json(a, g)},
+            {"train_samples", d.train.labels.size(0)},
+            {"test_samples", d.test.labels.size(0)}};
+}
+
+std::string model_flags_text(const train_cli & a, const snnkit::graph & g) {
+    std::string t = "arch " + a.zoo.arch + ", dropout " + nlohmann::json(model_dropout(g)).dump();
     if (a.zoo.clip > 0) {
         t += ", clip " + nlohmann::json(a.zoo.clip).dump();
     }

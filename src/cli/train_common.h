@@ -50,12 +50,16 @@ train_data prepare_training(train_cli & a, const char * command);
 // within snn_batch_default_bytes (snn_run_batch, as eval and stats size theirs). An explicit size is kept.
 void resolve_eval_batch(train_cli & a, const snnkit::graph & g, const train_data & d, int64_t T, int64_t cap);
 
-// The training configuration recorded in a model's metadata ("train": epochs, batch, optimizer, ...).
-nlohmann::json train_config_json(const train_cli & a);
+// The dropout p of the model (0 without dropout): what --dropout, or the architecture's default, made of it.
+double model_dropout(const snnkit::graph & g);
+
+// The training configuration recorded in a model's metadata ("train": epochs, batch, optimizer, ..., and the
+// model's dropout p).
+nlohmann::json train_config_json(const train_cli & a, const snnkit::graph & g);
 
 // What every training result JSON records about its inputs: "train" (train_config_json), "train_samples",
 // "test_samples".
-nlohmann::json train_inputs_json(const train_cli & a, const train_data & d);
+nlohmann::json train_inputs_json(const train_cli & a, const train_data & d, const snnkit::graph & g);
 
 // What the model-building flags (--arch, --dropout, train-ann's --clip) made of the model, as one line:
 // "arch cnn, dropout 0.3" (the dropout the graph has, so the architecture's default equals it written out),

@@ -18,6 +18,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["train_samples"] == 2000 and r["test_samples"] == 200, r
 assert r["train"]["batch_size"] == 64 and r["train"]["lr"] == 0.05 and r["train"]["optimizer"] == "sgd", r["train"]
+assert r["train"]["dropout"] == 0.3, r["train"]  # the zoo cnn's default p, not the flag's "-1 = default"
 PY
 "$snn" convert --model "$work/ann" --T 4 --out "$work/snn" --json "$work/conv.json" --quiet
 "$snn" stats --model "$work/snn" --limit 100 --json "$work/stats.json" --quiet --threads 2 > "$work/stats.txt"

@@ -50,6 +50,27 @@ expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3), n
 # the architecture's default dropout (0.3 for cnn) written out is the same model
 "$snn" "${args[@]}" --dropout 0.3 --out "$work/part" --resume
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
+# --seed draws the initial weights too: at lr 1e-30 the saved weights are the initial ones (the steps move
+# them by less than float precision), so two seeds must give different first-layer weights.
+lr0=(train-ann --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-train 128 --limit-test 32
+     --stats-samples 32 --lr 1e-30 --quiet --threads 2)
+"$snn" "${lr0[@]}" --seed 1 --out "$work/seed1" > /dev/null
+"$snn" "${lr0[@]}" --seed 2 --out "$work/seed2" > /dev/null
+"$snn" "${lr0[@]}" --seed 1 --out "$work/seed1b" > /dev/null
+/usr/bin/python3 - "$work/seed1/model.safetensors" "$work/seed2/model.safetensors" "$work/seed1b/model.safetensors" <<'PY' ||
+import json, struct, sys
+def first_conv(path):  # raw bytes of the first 4-d ".weight" tensor (by name) of a safetensors file
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    name = sorted(k for k, v in h.items() if k.endswith(".weight") and len(v["shape"]) == 4)[0]
+    s, e = h[name]["data_offsets"]
+    return b[8 + n + s:8 + n + e]
+a, b, c = (first_conv(p) for p in sys.argv[1:])
+assert a != b, "--seed 1 and --seed 2 start from the same weights"
+assert a == c, "the same --seed gave other initial weights"
+PY
+  fail "--seed should draw the initial weights"
 
 # 3. ImageFolder labels are the index of the sorted class folders: a split that lacks a folder would shift
 # the labels after it. Training refuses splits with different folders; eval refuses a test split whose

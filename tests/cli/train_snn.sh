@@ -53,10 +53,11 @@ PY
 # adaptation and a dropout mask shared over time, both restored from the checkpoint). A resume with
 # another dropout mode or without the adaptation is refused.
 no_T_dropout=(train-snn --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
-              --surrogate dspike --fdg-coords 16 --quiet --threads 2)
+              --surrogate dspike --quiet --threads 2)
 no_T=("${no_T_dropout[@]}" --dropout 0.3)
 common=("${no_T[@]}" --T 2)
-args=("${common[@]}" --dspike-adapt --dropout-mask shared)
+adapt=(--dspike-adapt --fdg-coords 16)
+args=("${common[@]}" "${adapt[@]}" --dropout-mask shared)
 adapt_base=(train-snn --dataset fmnist --arch cnn --epochs 1 --batch-size 64 --limit-train 960 --limit-test 100
             --surrogate dspike --quiet --threads 2 --dropout 0.3 --T 2 --dspike-adapt --dropout-mask shared)
 "$snn" "${args[@]}" --out "$work/full" --json "$work/full.json" > /dev/null
@@ -64,16 +65,16 @@ set +e; "$snn" "${args[@]}" --out "$work/part" --max-steps 7 > /dev/null 2>"$wor
 [ $rc -ne 0 ] || fail "interrupted run should exit non-zero"
 grep -q "resume" "$work/err" || fail "interrupted run should say how to resume"
 expect_error "checkpoint was made with --dropout-mask shared, not per-step" \
-  "$snn" "${common[@]}" --dspike-adapt --out "$work/part" --resume
+  "$snn" "${common[@]}" "${adapt[@]}" --out "$work/part" --resume
 expect_error "checkpoint was made with --dspike-adapt" \
   "$snn" "${common[@]}" --dropout-mask shared --out "$work/part" --resume
 # ... as is one with another T, dropout, neuron, Dspike adaptation or optimizer setting
 expect_error "checkpoint was made with --T 2, not 3" \
-  "$snn" "${no_T[@]}" --T 3 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
+  "$snn" "${no_T[@]}" --T 3 "${adapt[@]}" --dropout-mask shared --out "$work/part" --resume
 expect_error "checkpoint was made with neuron settings (lif, alpha 0.5," \
   "$snn" "${args[@]}" --alpha 0.9 --out "$work/part" --resume
 expect_error "checkpoint was made with model settings (arch cnn, dropout 0.3), not (arch cnn, dropout 0.5)" \
-  "$snn" "${no_T_dropout[@]}" --dropout 0.5 --T 2 --dspike-adapt --dropout-mask shared --out "$work/part" --resume
+  "$snn" "${no_T_dropout[@]}" --dropout 0.5 --T 2 "${adapt[@]}" --dropout-mask shared --out "$work/part" --resume
 expect_error "checkpoint was made with Dspike adaptation settings (db 0.5, eps 0.01, fdg coords 16), not (db 0.5, eps 0.01, fdg coords 8)" \
   "$snn" "${adapt_base[@]}" --fdg-coords 8 --out "$work/part" --resume
 expect_error "checkpoint was made with Dspike adaptation settings (db 0.5, eps 0.01, fdg coords 16), not (db 0.25," \
@@ -86,7 +87,7 @@ expect_error "checkpoint was made with --weight-decay 0.0005, not 0.1" \
 cmp "$work/full/model.safetensors" "$work/part/model.safetensors" || fail "resumed weights differ"
 # the shared masks reached training: the JSON says so, and per-step masks give other weights
 $py -c "import json,sys; sys.exit(json.load(open('$work/full.json'))['dropout_mask'] != 'shared')" || fail "dropout_mask in JSON"
-"$snn" "${common[@]}" --dspike-adapt --out "$work/per_step" > /dev/null
+"$snn" "${common[@]}" "${adapt[@]}" --out "$work/per_step" > /dev/null
 ! cmp -s "$work/full/model.safetensors" "$work/per_step/model.safetensors" || fail "--dropout-mask shared changed nothing"
 # A checkpoint from before --dropout-mask (no hook state) was trained with per-step masks: a resume with
 # shared masks or with --dspike-adapt is refused; the same settings resume.
@@ -104,7 +105,7 @@ open(p, "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
 PY
 expect_error "checkpoint was made with --dropout-mask per-step, not shared" \
   "$snn" "${common[@]}" --dropout-mask shared --out "$work/old" --resume
-expect_error "checkpoint was made without --dspike-adapt" "$snn" "${common[@]}" --dspike-adapt --out "$work/old" --resume
+expect_error "checkpoint was made without --dspike-adapt" "$snn" "${common[@]}" "${adapt[@]}" --out "$work/old" --resume
 "$snn" "${common[@]}" --out "$work/old" --resume > /dev/null
 
 # 4. --init: the T = 4 model above starts a T = 2 run. After 4 low-lr steps it keeps most of the trained
@@ -151,6 +152,15 @@ expect_error "--T" "$snn" "${base[@]}" --T 0
 expect_error "--eval-batch-size" "$snn" "${base[@]}" --eval-batch-size -1
 expect_error "--fdg-bn" "$snn" "${base[@]}" --surrogate dspike --dspike-adapt --fdg-bn sometimes
 expect_error "--alpha" "$snn" "${base[@]}" --alpha 1.5
+# flags that would change nothing are refused, not ignored
+expect_error "--fdg-coords: has an effect only with --dspike-adapt" "$snn" "${base[@]}" --surrogate dspike --fdg-coords 8
+expect_error "--b0: has an effect only with --dspike-adapt" "$snn" "${base[@]}" --surrogate dspike --b0 2
+expect_error "--surrogate-param: with --dspike-adapt the temperature starts at --b0" \
+  "$snn" "${base[@]}" --surrogate dspike --dspike-adapt --surrogate-param 2
+expect_error "--alpha: --neuron if has no leak" "$snn" "${base[@]}" --neuron if --alpha 0.9
+# an earlier run's checkpoint is neither overwritten (without --resume) nor resumed past its end
+expect_error "checkpoint.safetensors: a checkpoint of an earlier run is here: continue it with --resume" \
+  "$snn" "${args[@]}" --out "$work/part"
 expect_error "no such file" "$snn" "${base[@]}" --init "$work/none"
 expect_error "layer 'conv1'" "$snn" "${base[@]}" --arch cnn-plif --init "$work/m"
 echo "train_snn.sh: all checks passed"

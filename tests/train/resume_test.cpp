@@ -8,10 +8,13 @@
 #include "snnkit/train/trainer.h"
 #include "train/toy_task.h"
 
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 
 using namespace snnkit;
 using namespace snnkit_test;
@@ -173,4 +176,90 @@ TEST(trainer, resume_ignores_settings_the_run_does_not_use) {
     const train_result r = train_loop(g, ann_forward_fn(g), train, test, o);
     EXPECT_FALSE(r.interrupted);
     EXPECT_EQ(r.epochs, 4);
+}
+
+namespace {
+
+std::string file_bytes(const std::string & path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+std::string train_error(graph & g, const dataset & train, const dataset & test, const trainer_options & o) {
+    try {
+        train_loop(g, ann_forward_fn(g), train, test, o);
+    } catch (const snnkit::error & e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+} // namespace
+
+// Nothing already saved is lost: without resume an existing checkpoint is refused (not overwritten), and a
+// resume past the end of the run (a constant schedule with fewer epochs) is refused, naming the epoch.
+TEST(trainer, an_existing_checkpoint_is_neither_overwritten_nor_resumed_past_its_end) {
+    const dataset train = toy(320, 1), test = toy(64, 2);
+    const std::string dir = fresh_dir("tmp_train/kept");
+    trainer_options o = toy_options(dir, 0.05, 11);
+    o.schedule = "constant";
+    o.epochs = 2;
+    {
+        graph g = tiny(5);
+        ASSERT_FALSE(train_loop(g, ann_forward_fn(g), train, test, o).interrupted);
+    }
+    const std::string ckpt = dir + "/checkpoint.safetensors";
+    const std::string before = file_bytes(ckpt);
+    ASSERT_FALSE(before.empty());
+    graph g = tiny(5);
+    const std::string m = train_error(g, train, test, o);
+    EXPECT_NE(m.find("checkpoint.safetensors: a checkpoint of an earlier run is here: continue it with --resume"),
+              std::string::npos)
+        << m;
+    EXPECT_EQ(file_bytes(ckpt), before);
+    trainer_options fewer = o;
+    fewer.resume = true;
+    fewer.epochs = 1;
+    const std::string past = train_error(g, train, test, fewer);
+    EXPECT_NE(past.find("checkpoint is at epoch 2, past --epochs 1 (resume with --epochs 3 or more)"), std::string::npos)
+        << past;
+    trainer_options same = o;
+    same.resume = true; // a finished run resumes to the same end
+    EXPECT_EQ(train_error(g, train, test, same), "no error");
+}
+
+// A tensor that turns non-finite during training (here a BN running variance, set to NaN before the second
+// step; a step can also overflow the weights from a finite gradient) is never checkpointed: the save
+// is refused, naming the tensor, and the last good checkpoint stays as it was.
+TEST(trainer, non_finite_tensors_are_never_checkpointed) {
+    const dataset train = toy(128, 1), test = toy(32, 2);
+    const std::string dir = fresh_dir("tmp_train/overflow");
+    trainer_options o = toy_options(dir, 0.05, 11);
+    o.checkpoint_steps = 1;
+    graph g = tiny(5);
+    const forward_fn base = ann_forward_fn(g);
+    int calls = 0;
+    std::string good; // the checkpoint after the first step
+    const forward_fn corrupt = [&](const at::Tensor & x, bool train_mode) {
+        if (train_mode && ++calls == 2) { // training BN normalises by the batch's statistics: the loss stays finite
+            good = file_bytes(dir + "/checkpoint.safetensors");
+            at::NoGradGuard no_grad;
+            g.nodes[g.find("bn")].buffers["running_var"][1] = NAN;
+        }
+        return base(x, train_mode);
+    };
+    std::string m = "no error";
+    try {
+        train_loop(g, corrupt, train, test, o);
+    } catch (const snnkit::error & e) {
+        m = e.what();
+    }
+    EXPECT_NE(m.find("'bn.running_var' holds NaN/Inf at epoch 1 step 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("the checkpoint was not overwritten"), std::string::npos) << m;
+    ASSERT_FALSE(good.empty());
+    EXPECT_EQ(file_bytes(dir + "/checkpoint.safetensors"), good);
+    graph h = tiny(5);
+    EXPECT_EQ(first_nonfinite_tensor(h), "");
+    h.nodes[h.find("fc")].params["weight"][0][3] = INFINITY;
+    EXPECT_EQ(first_nonfinite_tensor(h), "fc.weight");
 }

@@ -69,4 +69,13 @@ std::string first_nonfinite_grad(const graph & g) {
     return "";
 }
 
+std::string first_nonfinite_tensor(const graph & g) {
+    for (const auto & kv : g.named_tensors()) {
+        if (!all_finite(kv.second)) {
+            return kv.first;
+        }
+    }
+    return "";
+}
+
 } // namespace snnkit

@@ -15,4 +15,7 @@ std::string first_nonfinite_node(const graph & g, const at::Tensor & x, int64_t 
 // The name ("node.param") of the first parameter whose gradient holds a NaN or Inf ("" if none).
 std::string first_nonfinite_grad(const graph & g);
 
+// The name ("node.tensor") of the first parameter or buffer that holds a NaN or Inf ("" if none).
+std::string first_nonfinite_tensor(const graph & g);
+
 } // namespace snnkit

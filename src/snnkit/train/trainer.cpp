@@ -155,6 +155,20 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
     safetensors_save(path, t, meta);
 }
 
+// Refuses (naming the tensor) to save weights or buffers that hold NaN/Inf: a step can overflow them even from a
+// finite gradient, and such a checkpoint would replace the last good one with one that no resume can use.
+void save_finite_checkpoint(const std::string & path, const graph & g, const optimizer & opt, const position & pos,
+                            const std::vector<epoch_metrics> & history, const trainer_options & o,
+                            const train_hooks & hooks, int64_t n_train, const std::string & where) {
+    const std::string bad = first_nonfinite_tensor(g);
+    if (!bad.empty()) {
+        fail("training", "'" + bad + "' holds NaN/Inf at " + where +
+                             " (lower the learning rate?); the checkpoint was not overwritten, checkpoints saved "
+                             "before are kept");
+    }
+    save_checkpoint(path, g, opt, pos, history, o, hooks, n_train);
+}
+
 position load_checkpoint(const std::string & path, graph & g, optimizer & opt, std::vector<epoch_metrics> * history,
                          const trainer_options & o, const train_hooks & hooks, int64_t n_train) {
     std::map<std::string, std::string> meta;
@@ -300,6 +314,17 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         } else if (o.progress) {
             std::fprintf(stderr, "no checkpoint at %s: starting from scratch\n", ckpt.c_str());
         }
+        // A checkpoint past the end of this run (a constant schedule resumed with fewer --epochs) would be
+        // reported as a shorter run than its history holds.
+        if (pos.epoch > o.epochs || (pos.epoch == o.epochs && pos.step > 0)) {
+            fail(ckpt, "checkpoint is at epoch " + std::to_string(pos.epoch + (pos.step > 0 ? 1 : 0)) +
+                           ", past --epochs " + std::to_string(o.epochs) + " (resume with --epochs " +
+                           std::to_string(pos.epoch + 1) + " or more)");
+        }
+    } else if (!ckpt.empty() && std::filesystem::exists(ckpt)) {
+        // Starting over would overwrite that run's checkpoint at the first save.
+        fail(ckpt, "a checkpoint of an earlier run is here: continue it with --resume, or choose another --out "
+                   "(nothing was overwritten)");
     }
 
     signal_scope signals;
@@ -394,7 +419,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 position next = pos;
                 next.step += 1;
                 next.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                save_checkpoint(ckpt, g, opt, next, history, o, hooks, n);
+                save_finite_checkpoint(ckpt, g, opt, next, history, o, hooks, n, where);
             }
             if (stop) {
                 if (o.progress) {
@@ -445,7 +470,8 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         if (!ckpt.empty()) {
             position next = pos;
             next.epoch += 1;
-            save_checkpoint(ckpt, g, opt, next, history, o, hooks, n);
+            save_finite_checkpoint(ckpt, g, opt, next, history, o, hooks, n,
+                                   "the end of epoch " + std::to_string(pos.epoch + 1));
             write_log(log, history);
         }
     }

@@ -40,7 +40,7 @@ struct trainer_options {
     augment_options eval_preprocess;
     /// output directory: checkpoint.safetensors, train_log.jsonl
     std::string out_dir;
-    /// continue from out_dir/checkpoint.safetensors if present
+    /// continue from out_dir/checkpoint.safetensors if present; without it an existing checkpoint is refused
     bool resume = false;
     /// also checkpoint every this many steps (0 = at the end of each epoch only)
     int64_t checkpoint_steps = 0;
