@@ -9,21 +9,23 @@
 // perturbed copy's own batch statistics: exactly the training loss).
 // Prints Markdown tables; --json writes them as JSON.
 //
-// usage: dspike_fdg_probe --model DIR --data DIR [--dataset cifar10] [--T 2] [--batch 128] [--batches 2]
+// usage: dspike_fdg_probe --model DIR --data DIR [--dataset NAME] [--T T] [--batch 128] [--batches 2]
 //        [--coords 64] [--eps 0.003,0.01,0.03] [--b 1,2,3,4,5,6] [--seed 0] [--threads 1] [--bn frozen|batch] [--json FILE]
+//        (--dataset and --T default to the model's own, from its model.json)
+#include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/core/runtime.h"
 #include "snnkit/data/augment.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/io/model_io.h"
+#include "snnkit/stats/measure.h"
 #include "snnkit/train/dspike_adapt.h"
 #include "snnkit/train/snn_model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -62,10 +64,6 @@ int64_t parse_int(const std::string & text, const std::string & flag) {
     snnkit::fail(flag, "not an integer: '" + text + "'");
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 struct batch_result {
     std::vector<at::Tensor> fdg;  // per eps, [K] double
     std::vector<at::Tensor> bptt; // per b, [K] double
@@ -84,15 +82,16 @@ void print_header(const char * corner, const std::vector<double> & cols) {
 }
 
 int run(int argc, char ** argv) {
-    std::string model, data, dataset = "cifar10", eps_text = "0.003,0.01,0.03", b_text = "1,2,3,4,5,6", json_path, bn = "frozen";
-    int64_t T = 2, batch = 128, batches = 2, coords = 64, threads = 1;
+    std::string model, data, dataset, eps_text = "0.003,0.01,0.03", b_text = "1,2,3,4,5,6", json_path, bn = "frozen";
+    int64_t T = 0, batch = 128, batches = 2, coords = 64, threads = 1;
     uint64_t seed = 0;
     for (int i = 1; i < argc; i += 2) {
         const std::string k = argv[i];
         if (k == "--help" || k == "-h") {
-            std::printf("usage: dspike_fdg_probe --model DIR --data DIR [--dataset cifar10] [--T 2] [--batch 128] "
+            std::printf("usage: dspike_fdg_probe --model DIR --data DIR [--dataset NAME] [--T T] [--batch 128] "
                         "[--batches 2] [--coords 64] [--eps 0.003,0.01,0.03] [--b 1,2,3,4,5,6] [--seed 0] "
-                        "[--threads 1] [--bn frozen|batch] [--json FILE]\n");
+                        "[--threads 1] [--bn frozen|batch] [--json FILE]\n"
+                        "  --dataset and --T default to the model's own (its model.json)\n");
             return 0;
         }
         if (i + 1 >= argc) {
@@ -117,8 +116,8 @@ int run(int argc, char ** argv) {
     if (model.empty()) {
         snnkit::fail("--model", "a trained SNN model directory is required");
     }
-    if (T < 1 || batch < 1 || batches < 1 || coords < 1) {
-        snnkit::fail("dspike_fdg_probe", "--T, --batch, --batches and --coords must be positive");
+    if (T < 0 || batch < 1 || batches < 1 || coords < 1) {
+        snnkit::fail("dspike_fdg_probe", "--batch, --batches and --coords must be positive, --T too when given");
     }
     if (bn != "frozen" && bn != "batch") {
         snnkit::fail("--bn " + bn, "unknown mode (known: frozen, batch)");
@@ -126,7 +125,18 @@ int run(int argc, char ** argv) {
     const std::vector<double> eps = parse_list(eps_text, "--eps"), bs = parse_list(b_text, "--b");
     snnkit::runtime_init(static_cast<int>(threads));
 
-    snnkit::graph g = snnkit::load_model(model);
+    std::string meta_text;
+    snnkit::graph g = snnkit::load_model(model, &meta_text);
+    if (T == 0) {
+        T = snnkit::model_time_steps(meta_text, 0);
+        if (T < 1) {
+            snnkit::fail(model, "its model.json records no T; give --T");
+        }
+    }
+    if (dataset.empty()) {
+        const nlohmann::json meta = nlohmann::json::parse(meta_text);
+        dataset = meta.value("dataset", std::string("cifar10"));
+    }
     for (const auto & n : g.nodes) {
         if (n.op == snnkit::op_kind::spike && n.attrs.neuron.surrogate.kind != snnkit::surrogate_kind::dspike) {
             snnkit::fail(model, "layer '" + n.name + "' does not use the Dspike surrogate");
@@ -166,12 +176,12 @@ int run(int argc, char ** argv) {
         snnkit::graph frozen = snnkit::dspike_frozen_copy(g, T, x, opt.bn_batch_stats);
         batch_result & r = res[bi];
         for (double e : eps) {
-            const auto t0 = std::chrono::steady_clock::now();
+            const auto t0 = snnkit::clock_now();
             snnkit::dspike_adapt_options o = opt;
             o.eps = e;
             r.fdg.push_back(snnkit::dspike_fdg(frozen, T, x, y, idx, o));
             std::fprintf(stderr, "batch %lld: FDG at eps %g in %.1f s\n", static_cast<long long>(bi + 1), e,
-                         seconds_since(t0));
+                         snnkit::seconds_since(t0));
         }
         for (double b : bs) {
             r.bptt.push_back(snnkit::dspike_bptt_grad(frozen, T, x, y, b, opt).index_select(0, idx).to(at::kDouble));

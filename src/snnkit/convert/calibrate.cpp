@@ -2,6 +2,7 @@
 #include "snnkit/convert/calibrate.h"
 
 #include "snnkit/convert/clipfloor.h"
+#include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/forward.h"
@@ -13,7 +14,6 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <chrono>
 #include <map>
 
 namespace snnkit {
@@ -385,7 +385,7 @@ std::vector<std::pair<std::string, double>> layer_errors_from_rates(const graph 
 
 calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, const convert_options & conv,
                        const calib_options & opt) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = clock_now();
     const int64_t T = conv.T;
     const double shift = convert_shift(conv);
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0xca1));
@@ -492,7 +492,7 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
         bar.update(static_cast<int64_t>(k + 1));
     }
     bar.finish();
-    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rep.seconds = seconds_since(t0);
     return rep;
 }
 

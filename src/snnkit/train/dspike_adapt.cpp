@@ -1,6 +1,7 @@
 // snnkit/train/dspike_adapt.cpp
 #include "snnkit/train/dspike_adapt.h"
 
+#include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/snn_forward.h"
@@ -11,17 +12,12 @@
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/autograd.h>
 
-#include <chrono>
 #include <map>
 #include <cmath>
 
 namespace snnkit {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Cross-entropy (label smoothing ls) per copy: logits [P*B, C] of P stacked copies of a batch with labels
 // y [B] -> [P] (double).
@@ -141,9 +137,8 @@ at::Tensor snn_loss_for_weights(const graph & g, int64_t T, int layer, const at:
     snn_options so;
     so.T = T;
     so.train = batch_stats;
-    const std::vector<int> uses = g.consumer_counts();
     // stacked copies would share BatchNorm statistics in training mode
-    const bool stackable = !batch_stats && n.inputs.size() == 1 && n.inputs[0] == 0 && uses[0] == 1;
+    const bool stackable = !batch_stats && n.inputs.size() == 1 && n.inputs[0] == 0 && g.consumer_counts()[0] == 1;
     if (stackable) { // all copies in one forward
         // the rest of the network starts from the stacked first-layer outputs (a static value)
         const std::map<int, snn_node_value> given{{layer, {stacked_first_layer(n, x, w_stack), false}}};
@@ -251,13 +246,13 @@ dspike_epoch_report dspike_adapt(graph & g, int64_t T, const at::Tensor & x, con
     r.epoch = epoch;
     r.candidates = {std::max(opt.b_min, b - opt.db), b, b + opt.db};
 
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = clock_now();
     const at::Tensor coords = dspike_coords(c.nodes[first_weight_layer(c)].params.at("weight").numel(), opt, epoch);
     r.coords = coords.numel();
     const at::Tensor fdg = dspike_fdg(c, T, x, y, coords, opt);
     r.fdg_seconds = seconds_since(t0);
 
-    t0 = std::chrono::steady_clock::now();
+    t0 = clock_now();
     for (int k = 0; k < 3; ++k) {
         const at::Tensor grad = dspike_bptt_grad(c, T, x, y, r.candidates[k], opt);
         r.cosine[k] = gradient_cosine(grad.index_select(0, coords), fdg);

@@ -1,6 +1,7 @@
 // snnkit/train/trainer.cpp
 #include "snnkit/train/trainer.h"
 
+#include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/data/dataset_by_name.h"
@@ -15,7 +16,6 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -333,7 +333,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     at::Generator dropout_gen = at::detail::getDefaultCPUGenerator();
     std::vector<double> epoch_walls; // this run's whole epochs, per-epoch hook and test pass included
     for (; pos.epoch < o.epochs; ++pos.epoch) {
-        const auto wall0 = std::chrono::steady_clock::now();
+        const auto wall0 = clock_now();
         const bool whole_epoch = pos.step == 0;
         at::Generator order_gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(o.seed, 0x0e0c, pos.epoch));
         const at::Tensor perm = at::randperm(n, order_gen, at::kLong);
@@ -355,7 +355,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         }
         progress_bar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(o.epochs),
                          steps_per_epoch, o.progress, pos.step, epoch_prior);
-        auto t0 = std::chrono::steady_clock::now();
+        auto t0 = clock_now();
         // the rate of the last step taken (a checkpoint may sit at the end of this epoch)
         double lr = o.schedule == "cosine"
                         ? cosine_lr(o.optim.lr, o.lr_min,
@@ -418,7 +418,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             if ((stop || periodic) && !ckpt.empty()) {
                 position next = pos;
                 next.step += 1;
-                next.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                next.seconds += seconds_since(t0);
                 save_finite_checkpoint(ckpt, g, opt, next, history, o, hooks, n, where);
             }
             if (stop) {
@@ -432,7 +432,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 return r;
             }
         }
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double secs = seconds_since(t0);
         pos.seconds += secs;
         epoch_metrics m;
         m.epoch = pos.epoch + 1;
@@ -450,7 +450,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                       m.test_accuracy);
         std::string line = extra;
         if (whole_epoch) {
-            epoch_walls.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+            epoch_walls.push_back(seconds_since(wall0));
         }
         const int left = o.epochs - pos.epoch - 1;
         if (left > 0 && !epoch_walls.empty()) { // the run's time left, from its last (up to) 3 whole epochs
