@@ -7,6 +7,7 @@
 #include "snnkit/core/rng.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/interop/onnx_model.h"
+#include "snnkit/io/atomic_file.h"
 #include "snnkit/io/model_io.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -32,6 +33,25 @@ struct convert_args {
     int threads = 0;
 };
 
+// The SNN goes to --out: refused where that would replace the ANN being converted or any other trained ANN.
+void refuse_overwriting_an_ann(const convert_args & a) {
+    std::error_code ec;
+    if (!std::filesystem::exists(a.out, ec)) {
+        return;
+    }
+    if (std::filesystem::equivalent(a.out, a.model, ec)) {
+        snnkit::fail("--out " + a.out, "is the ANN's own directory (--model): the SNN would overwrite it");
+    }
+    const std::string mj = a.out + "/model.json";
+    if (std::filesystem::exists(mj, ec)) {
+        const nlohmann::json j = nlohmann::json::parse(snnkit::read_file(mj), nullptr, false); // unreadable: no model
+        if (j.is_object() && j.contains("meta") && j["meta"].is_object() &&
+            j["meta"].value("kind", std::string()) == "ann") {
+            snnkit::fail("--out " + a.out, "holds a trained ANN (kind 'ann'): the SNN would overwrite it; choose another --out");
+        }
+    }
+}
+
 void run(convert_args & a) {
     set_threads(a.threads);
     std::string meta_text;
@@ -51,6 +71,7 @@ void run(convert_args & a) {
     } else {
         ann = snnkit::load_model(a.model, &meta_text);
     }
+    refuse_overwriting_an_ann(a);
     const nlohmann::json meta = nlohmann::json::parse(meta_text);
     if (meta.value("kind", "ann") != "ann") {
         snnkit::fail(a.model, "is not an ANN (kind '" + meta.value("kind", "") + "')");
@@ -67,6 +88,11 @@ void run(convert_args & a) {
     cal.bias_correction |= a.bc;
     cal.potential_correction |= a.pc;
     cal.weight_calibration |= a.wc;
+    if (cal.threshold_search && (a.conv.threshold == "p99.9" || a.conv.threshold == "p99.99")) {
+        snnkit::fail("--threshold " + a.conv.threshold,
+                     "the threshold search (--calib light/advanced, --threshold-search) replaces it by a grid over "
+                     "(0, max]; leave one of them out");
+    }
     snnkit::convert_options conv = a.conv;
     if (conv.threshold == "search") {
         conv.threshold = "max"; // the search starts from the maximum
@@ -75,6 +101,7 @@ void run(convert_args & a) {
     nlohmann::json report = nlohmann::json::array();
     const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
     double calib_seconds = 0;
+    int64_t calib_used = 0; // images the calibration used: --calib-samples, or the whole training set if smaller
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
     if (calibrating) {
         snnkit::dataset_spec spec;
@@ -82,6 +109,7 @@ void run(convert_args & a) {
         spec.dir = a.data;
         const snnkit::dataset train = snnkit::load_dataset(spec, snnkit::split::train);
         const int64_t n = std::min<int64_t>(a.calib_samples, train.images.size(0));
+        calib_used = n;
         at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(snnkit::rng_mix(cal.seed, 0xc0de));
         const at::Tensor idx = at::randperm(train.images.size(0), gen, at::kLong).slice(0, 0, n);
         snnkit::augment_options pre = snnkit::dataset_preprocess(ds);
@@ -110,7 +138,7 @@ void run(convert_args & a) {
                                {"bias_correction", cal.bias_correction},
                                {"potential_correction", cal.potential_correction},
                                {"weight_calibration", cal.weight_calibration},
-                               {"calib_samples", calibrating ? a.calib_samples : 0},
+                               {"calib_samples", calib_used},
                                {"wc_iters", cal.wc_iters},
                                {"wc_lr", cal.wc_lr}};
     nlohmann::json out_meta = {{"kind", "snn-converted"},

@@ -93,6 +93,27 @@ void run(eval_args & a) {
     // keeps each spiking layer's rate over the first --error-samples images, so the error needs no second run.
     const std::string ann_dir = !a.ann.empty() ? a.ann : meta.value("source_model", std::string());
     const bool with_ann = !ann_dir.empty() && std::filesystem::exists(ann_dir + "/model.json");
+    if (!a.ann.empty() && !with_ann) {
+        snnkit::fail("--ann " + a.ann, "no model.json there (the ANN to compare against)");
+    }
+    if (!ann_dir.empty() && !with_ann && !a.quiet) {
+        std::fprintf(stderr, "note: the source ANN recorded in %s (%s) is gone: no ANN accuracy or per-layer error\n",
+                     a.model.c_str(), ann_dir.c_str());
+    }
+    // The ANN is read (and its layers matched to the SNN's) before the simulation, so a wrong --ann fails at once.
+    snnkit::graph ann;
+    if (with_ann) {
+        ann = snnkit::ann_reference(snnkit::load_model(ann_dir));
+        for (const auto & nd : g.nodes) {
+            if (nd.op == snnkit::op_kind::spike) {
+                try {
+                    ann.find(nd.name);
+                } catch (const snnkit::error &) {
+                    snnkit::fail(ann_dir, "has no layer '" + nd.name + "' of the SNN (not the ANN it was made from?)");
+                }
+            }
+        }
+    }
     const int64_t m = std::min(a.error_samples, n);
     std::map<int, std::vector<at::Tensor>> rate_parts;
     std::map<int, int64_t> rate_seen;
@@ -133,7 +154,6 @@ void run(eval_args & a) {
     }
 
     if (with_ann) {
-        const snnkit::graph ann = snnkit::ann_reference(snnkit::load_model(ann_dir));
         result["ann_accuracy"] = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(ann), test, pre, a.batch);
         const at::Tensor x = snnkit::make_batch(test.images, at::arange(0, m, at::kLong), pre, 0);
         std::map<int, at::Tensor> rates;

@@ -67,4 +67,15 @@ expect_error "requires --onnx" "$snn" convert --model "$work/ann" --out "$work/x
 
 expect_error "is not an ANN" "$snn" convert --model "$work/snn_max" --out "$work/x"
 expect_error "two forms of the same half-step shift" "$snn" convert --model "$work/ann" --out "$work/x" --bias-shift --half-init
+# --calib-samples as used; the percentile a threshold search would replace is refused
+$py -c "import json,sys; c=json.load(open('$work/conv.json'))['conversion']; sys.exit(c['calib_samples'] != 256)" ||
+  fail "calib_samples in the convert JSON"
+expect_error "--threshold p99.9: the threshold search" "$snn" convert --model "$work/ann" --out "$work/x" --threshold p99.9 --calib light
+# nothing already saved is lost: --out may not be the ANN itself or another trained ANN
+expect_error "is the ANN's own directory" "$snn" convert --model "$work/ann" --out "$work/ann"
+cp -r "$work/ann" "$work/ann_copy"
+expect_error "holds a trained ANN (kind 'ann')" "$snn" convert --model "$work/ann" --out "$work/ann_copy"
+cmp "$work/ann/model.safetensors" "$work/ann_copy/model.safetensors" || fail "convert overwrote a trained ANN"
+# an --ann that is not there fails before the simulation
+expect_error "--ann $work/none: no model.json there" "$snn" eval --model "$work/snn_max" --ann "$work/none" --limit 20
 echo "convert_eval.sh: all checks passed"
