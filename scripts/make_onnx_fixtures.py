@@ -25,7 +25,10 @@ without Python. Also writes the malformed / unsupported models the error tests r
 
     /usr/bin/python3 scripts/make_onnx_fixtures.py --extra-only [OUT_DIR]   only the onnx.helper models
     VENV/bin/python scripts/make_onnx_fixtures.py --nir [OUT_DIR]   (PyPI nir + h5py + numpy, no torch) writes
-        foreign_lif.nir: a NIR graph written by the nir package (Affine -> LIF -> Affine -> IF -> Output)
+        foreign_lif.nir: a NIR graph written by the nir package (Affine -> LIF -> Affine -> IF -> Output),
+        and foreign_fixed_strings.nir: the same with fixed-length HDF5 strings (names, types)
+    /usr/bin/python3 scripts/make_onnx_fixtures.py --nir-fixed-strings [OUT_DIR]   (h5py + numpy only: Debian's
+        python3-h5py) writes only foreign_fixed_strings.nir, from foreign_lif.nir
 """
 import gzip
 import json
@@ -59,9 +62,33 @@ def write_foreign_nir(out_dir):
     print("foreign_lif.nir written by nir", nir.__version__ if hasattr(nir, "__version__") else "")
 
 
-if __name__ == "__main__" and "--nir" in sys.argv:  # no torch / onnx needed for this one
+def write_fixed_string_nir(out_dir):
+    """foreign_lif.nir with its strings stored as fixed-length HDF5 strings, as writers of numpy 'S' arrays
+    make them: the edge names null-padded ASCII, exactly as wide as the longest ("output" fills all 6 bytes,
+    no terminator), "Affine" as full-width ASCII and "LIF" as full-width UTF-8."""
+    import h5py
+    src = os.path.join(out_dir, "foreign_lif.nir")
+    dst = os.path.join(out_dir, "foreign_fixed_strings.nir")
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+        for k in f:
+            f.copy(k, g)
+        edges = np.array([[a.decode() if isinstance(a, bytes) else a for a in e] for e in f["node/edges"][()]])
+        del g["node/edges"]
+        g["node/edges"] = edges.astype("S6")
+        for n in ("fc1", "fc2"):
+            del g[f"node/nodes/{n}/type"]
+            g[f"node/nodes/{n}/type"] = np.array(b"Affine", dtype="S6")
+        del g["node/nodes/lif1/type"]
+        g.create_dataset("node/nodes/lif1/type", data="LIF", dtype=h5py.string_dtype("utf-8", 3))
+    print("foreign_fixed_strings.nir written by h5py", h5py.__version__)
+
+
+if __name__ == "__main__" and ("--nir" in sys.argv or "--nir-fixed-strings" in sys.argv):  # no torch / onnx
     _args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    write_foreign_nir(_args[0] if _args else os.path.join(os.path.dirname(__file__), "..", "tests", "interop", "fixtures"))
+    _out = _args[0] if _args else os.path.join(os.path.dirname(__file__), "..", "tests", "interop", "fixtures")
+    if "--nir" in sys.argv:
+        write_foreign_nir(_out)
+    write_fixed_string_nir(_out)
     sys.exit(0)
 
 import onnx  # noqa: E402

@@ -265,6 +265,25 @@ TEST(Nir, ForeignFileFromTheNirPackageRunsAsNirDefines) {
     EXPECT_GT(r.out.sum().item<float>(), 0);
 }
 
+TEST(Nir, FixedLengthStringsReadInFull) {
+    // The same graph with fixed-length HDF5 strings (scripts/make_onnx_fixtures.py --nir-fixed-strings): the
+    // null-padded edge name "output" fills its 6 bytes with no terminator, "LIF" is full-width UTF-8. Both
+    // files must import to the same network.
+    const graph a = import_nir(fixture("foreign_lif.nir"));
+    const graph b = import_nir(fixture("foreign_fixed_strings.nir"));
+    ASSERT_EQ(a.nodes.size(), b.nodes.size());
+    for (size_t i = 0; i < a.nodes.size(); ++i) {
+        EXPECT_EQ(a.nodes[i].name, b.nodes[i].name);
+        EXPECT_EQ(a.nodes[i].op, b.nodes[i].op);
+    }
+    at::manual_seed(3);
+    const at::Tensor x = at::randn({8, 4}) * 2;
+    EXPECT_TRUE(run(a, x, 6).out.equal(run(b, x, 6).out));
+    const h5_snapshot f = h5_snapshot::load(fixture("foreign_fixed_strings.nir"));
+    EXPECT_EQ(f.read_string("/node/nodes/fc1/type"), "Affine");
+    EXPECT_EQ(f.read_string("/node/nodes/lif1/type"), "LIF");
+}
+
 TEST(Nir, ErrorsAreClear) {
     // Max-pool has no NIR form; an ANN (ReLUs) is refused.
     graph ann = import_onnx(fixture("small_cnn_op9.onnx"));

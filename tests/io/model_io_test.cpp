@@ -54,6 +54,17 @@ TEST(model_io, round_trip_gives_identical_outputs_and_metadata) {
     EXPECT_TRUE(at::equal(ann_forward(g, x), ann_forward(h, x)));
     const int r = h.find("conv1.relu");
     EXPECT_TRUE(at::equal(h.nodes[r].buffers.at("act_channel_max"), g.nodes[r].buffers.at("act_channel_max")));
+    // metadata is a JSON object (readers look keys up in it): other JSON is refused, the saved model kept
+    try {
+        save_model(d, g, "[1, 2]");
+        FAIL() << "saved array metadata";
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find("model metadata must be a JSON object, not array"), std::string::npos)
+            << e.what();
+    }
+    std::string kept;
+    load_model(d, &kept);
+    EXPECT_EQ(kept, meta);
 }
 
 TEST(model_io, damaged_models_give_clear_errors) {
@@ -101,6 +112,12 @@ TEST(model_io, damaged_models_give_clear_errors) {
     bad.nodes[1].params["weight"] = at::zeros({32, 1, 5, 5});
     safetensors_save(d + "/model.safetensors", bad.named_tensors());
     expect_load_error(d, "conv1");
+
+    // A tensor of another dtype (here float64): named with the layer before any kernel sees it.
+    graph f64 = g.clone();
+    f64.nodes[1].params["weight"] = f64.nodes[1].params["weight"].to(at::kDouble);
+    safetensors_save(d + "/model.safetensors", f64.named_tensors());
+    expect_load_error(d, "layer 'conv1': tensor 'weight' is F64; snnkit models hold F32");
 
     // A missing tensor.
     named_tensors t = g.named_tensors();

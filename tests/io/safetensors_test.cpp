@@ -101,3 +101,21 @@ TEST(safetensors, atomic_save_keeps_the_old_file_when_the_write_fails) {
     EXPECT_THROW(safetensors_load(dir + "/missing.safetensors"), snnkit::error);
     EXPECT_THROW(write_file_atomic(dir + "/no/such/dir/f", "x"), snnkit::error);
 }
+
+// Each tensor gets one header entry and one data block: a name given twice (a second entry would replace the
+// first while both blocks were written, a file that then fails to load) or the reserved "__metadata__" is
+// refused at encoding.
+TEST(safetensors, duplicate_or_reserved_names_are_refused_at_encoding) {
+    const named_tensors twice = {{"w", at::zeros({2})}, {"w", at::ones({3})}};
+    const named_tensors reserved = {{"__metadata__", at::zeros({2})}};
+    for (const named_tensors * t : {&twice, &reserved}) {
+        try {
+            safetensors_encode(*t, {});
+            FAIL() << "encoded " << t->front().first;
+        } catch (const snnkit::error & e) {
+            EXPECT_NE(std::string(e.what()).find("'" + t->front().first + "' is used twice (or is reserved)"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+}

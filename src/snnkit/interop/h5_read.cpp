@@ -86,9 +86,10 @@ std::vector<std::string> read_strings(hid_t d, hid_t ftype, size_t count, const 
         h5_handle space(H5Dget_space(d), H5Sclose);
         H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, p.data());
     } else {
+        // Read as stored (the file's own type: no conversion). A C string type would null-terminate each
+        // string, cutting the last byte of a null-padded one that fills its width, and refuses UTF-8.
         const size_t len = H5Tget_size(ftype);
-        h5_handle mtype(H5Tcopy(H5T_C_S1), H5Tclose);
-        H5Tset_size(mtype.get(), len);
+        h5_handle mtype(H5Tcopy(ftype), H5Tclose);
         std::vector<char> buf(len * count + 1, '\0');
         if (H5Dread(d, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) {
             fail(where, "cannot read the strings (truncated file?)");

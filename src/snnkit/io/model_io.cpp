@@ -235,6 +235,9 @@ void save_model(const std::string & dir, const graph & g, const std::string & me
     } catch (const std::exception & e) {
         fail(dir, std::string("model metadata is not valid JSON: ") + e.what());
     }
+    if (!meta.is_object()) {
+        fail(dir, "model metadata must be a JSON object, not " + std::string(meta.type_name()));
+    }
     make_dirs(dir);
     // One id in both files, a digest of the weights: a save interrupted between the two writes leaves new
     // weights beside an old description, which load_model then refuses instead of mixing them (and the same
@@ -294,7 +297,11 @@ graph load_model_checked(const std::string & dir, std::string * meta_json) {
                 fail(wpath, "layer '" + n.name + "': tensor '" + kv.first + "' is missing");
             }
             at::Tensor t = it->second;
-            if (at::isFloatingType(t.scalar_type()) && !at::isfinite(t).all().item<bool>()) {
+            if (t.scalar_type() != at::kFloat) { // every snnkit model tensor is float32 (kernels assume it)
+                fail(wpath, "layer '" + n.name + "': tensor '" + kv.first + "' is " + safetensors_dtype_name(t) +
+                                "; snnkit models hold F32");
+            }
+            if (!at::isfinite(t).all().item<bool>()) {
                 fail(wpath, "layer '" + n.name + "': tensor '" + kv.first + "' contains NaN or Inf");
             }
             (kv.second == "param" ? n.params : n.buffers)[kv.first] = t;

@@ -48,6 +48,8 @@ constexpr uint64_t k_max_header = 100u << 20; // 100 MiB of JSON header is alrea
 
 } // namespace
 
+const char * safetensors_dtype_name(const at::Tensor & t) { return dtype_to_name(t.scalar_type(), "?"); }
+
 std::string safetensors_encode(const named_tensors & tensors, const std::map<std::string, std::string> & meta) {
     nlohmann::json header = nlohmann::json::object();
     if (!meta.empty()) {
@@ -59,6 +61,9 @@ std::string safetensors_encode(const named_tensors & tensors, const std::map<std
     for (const auto & kv : tensors) {
         const at::Tensor t = kv.second.detach().to(at::kCPU).contiguous();
         const uint64_t n = static_cast<uint64_t>(t.numel()) * t.element_size();
+        if (kv.first == "__metadata__" || header.contains(kv.first)) { // one header entry per data block
+            fail("safetensors", "tensor name '" + kv.first + "' is used twice (or is reserved)");
+        }
         header[kv.first] = {{"dtype", dtype_to_name(t.scalar_type(), kv.first)},
                             {"shape", t.sizes().vec()},
                             {"data_offsets", {offset, offset + n}}};

@@ -21,6 +21,9 @@ std::string safetensors_encode(const named_tensors & tensors, const std::map<std
 named_tensors safetensors_decode(const std::string & bytes, const std::string & where,
                                  std::map<std::string, std::string> * meta = nullptr);
 
+// The safetensors name of a tensor's dtype ("F32", "I64", ...); fails for a dtype the format lacks.
+const char * safetensors_dtype_name(const at::Tensor & t);
+
 // File versions (the write is atomic).
 void safetensors_save(const std::string & path, const named_tensors & tensors,
                       const std::map<std::string, std::string> & meta = {});
