@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <utility>
 
 namespace snnkit_cli {
 
@@ -48,15 +49,24 @@ void run(eval_args & a) {
         a.T = snnkit::model_time_steps(meta_text, 32);
     }
     if (meta.contains("conversion") && meta["conversion"].is_object()) {
-        // The bias shift V_th/(2T) and the potential correction v(0) = T e were computed for one T.
+        // The bias shift V_th/(2T), the potential correction v(0) = T e and the calibrated thresholds, biases
+        // and weights were all fitted for one T.
         const nlohmann::json & c = meta["conversion"];
         const auto flag = [&](const char * k) { return c.contains(k) && c[k].is_boolean() && c[k].get<bool>(); };
         const int64_t ct = c.contains("T") && c["T"].is_number_integer() ? c["T"].get<int64_t>() : 0;
-        const bool t_bound = flag("bias_shift") || flag("potential_correction");
-        if (t_bound && ct > 0 && ct != a.T && !a.quiet) {
-            std::fprintf(stderr, "note: %s was converted for T = %lld (its bias shift / potential correction assume "
-                                 "it); evaluating at T = %lld\n",
-                         a.model.c_str(), static_cast<long long>(ct), static_cast<long long>(a.T));
+        std::string fitted;
+        for (const auto & kv : {std::make_pair("bias_shift", "bias shift"),
+                                std::make_pair("threshold_search", "threshold search"),
+                                std::make_pair("bias_correction", "bias correction"),
+                                std::make_pair("potential_correction", "potential correction"),
+                                std::make_pair("weight_calibration", "weight calibration")}) {
+            if (flag(kv.first)) {
+                fitted += (fitted.empty() ? "" : ", ") + std::string(kv.second);
+            }
+        }
+        if (!fitted.empty() && ct > 0 && ct != a.T && !a.quiet) {
+            std::fprintf(stderr, "note: %s was converted for T = %lld (its %s assume it); evaluating at T = %lld\n",
+                         a.model.c_str(), static_cast<long long>(ct), fitted.c_str(), static_cast<long long>(a.T));
         }
     }
     const int64_t n = test.images.size(0);

@@ -210,6 +210,33 @@ TEST(calibrate, threshold_search_grid_tops_at_the_true_maximum) {
     EXPECT_GT(k, 0.5 * o.grid); // uniform data on [0, 2]: the best threshold lies well up the grid
 }
 
+// A channel that never fires (all its inputs below 0) has nothing to fit: the search keeps its converted
+// threshold instead of the grid's first point over a 1e-8 "maximum"; the live channels are searched.
+TEST(calibrate, threshold_search_keeps_a_dead_channels_threshold) {
+    const int64_t f = 4, T = 8;
+    graph ann = one_layer(f);
+    at::manual_seed(9);
+    at::Tensor cal = at::rand({512, f}) * 2.0;
+    cal.select(1, 2).fill_(-1.0); // channel 2 is dead
+    record_activation_stats(ann, cal);
+    convert_options co;
+    co.T = T;
+    co.channel_wise = true;
+    graph snn = convert_to_snn(ann, co);
+    const at::Tensor before = snn.nodes[snn.find("fc1.relu")].tensor("v_th").clone();
+    calib_options o;
+    o.progress = false;
+    o.threshold_search = true;
+    calibrate(snn, ann_reference(ann), cal, co, o);
+    const at::Tensor after = snn.nodes[snn.find("fc1.relu")].tensor("v_th");
+    ASSERT_EQ(after.numel(), f);
+    EXPECT_EQ(after[2].item<float>(), before[2].item<float>());
+    EXPECT_GT(after[2].item<float>(), 1e-7);
+    for (int64_t c : {0, 1, 3}) {
+        EXPECT_GT(after[c].item<float>(), 0.5) << "channel " << c; // searched over uniform [0, 2] data
+    }
+}
+
 // WC models the neuron's floor with the SNN's own bias. Under --bias-shift that bias already holds the
 // half step, and under --half-init it is v(0). One identity layer with constant inputs in [0, V]: the
 // shifted SNN rounds, so its error is the rounding error, (V/T)^2/12 per neuron, and its mean is zero. WC

@@ -248,7 +248,8 @@ at::Tensor search_threshold(const at::Tensor & pre, const at::Tensor & v_th_now,
         xs = pre.reshape({1, -1});
     }
     // The grid spans [0, max(x)] over all values, also when the error is measured on a sample of them.
-    const at::Tensor mx = at::clamp_min(xs.amax(1, true), 1e-8); // [C, 1]
+    const at::Tensor raw_max = xs.amax(1, true);        // [C, 1]
+    const at::Tensor mx = at::clamp_min(raw_max, 1e-8); // [C, 1]
     const int64_t m = xs.size(1), keep = std::max<int64_t>(1, opt.search_values / xs.size(0));
     if (m > keep) {
         xs = xs.index_select(1, at::randint(m, {keep}, gen, at::kLong));
@@ -262,6 +263,11 @@ at::Tensor search_threshold(const at::Tensor & pre, const at::Tensor & v_th_now,
         const at::Tensor better = err < best_err;
         best_err = at::where(better, err, best_err);
         best_v = at::where(better, v, best_v);
+    }
+    // A channel (or layer) that never goes above 0 has no error to minimise: it keeps the threshold it had
+    // (conversion's floor), not the grid's first point of a 1e-8 "maximum".
+    if (v_th_now.numel() == best_v.numel()) {
+        best_v = at::where(raw_max > 0, best_v, v_th_now.reshape(best_v.sizes()).to(best_v.scalar_type()));
     }
     return per_channel ? best_v.reshape({-1}).contiguous() : best_v.reshape({}).contiguous();
 }

@@ -14,7 +14,7 @@ namespace snnkit {
 // clipfloor(x, T, V) = V/T * clip(floor(T*x/V + shift), 0, T); V is a scalar or broadcastable tensor.
 at::Tensor clipfloor(const at::Tensor & x, int64_t T, const at::Tensor & v_th, double shift = 0.0);
 
-// The squared error sum ||clipfloor(x, T, V) - relu(x)||^2 (or clip-relu at `clip` when clip > 0).
+// The squared error sum ||clipfloor(x, T, V) - relu(x)||^2.
 double clipfloor_error(const at::Tensor & x, int64_t T, double v_th, double shift = 0.0);
 
 } // namespace snnkit
