@@ -14,6 +14,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -183,6 +184,17 @@ int onnx_importer::push(const onnx::NodeProto & nd, node n) {
 
 void onnx_importer::alias(const onnx::NodeProto & nd, int from) {
     values_[nd.output(0)] = onnx_value{from, {}};
+}
+
+int onnx_importer::value_readers(int n) const {
+    int k = 0, names = 0;
+    for (const auto & kv : values_) {
+        if (kv.second.node == n) {
+            k += readers(kv.first);
+            ++names;
+        }
+    }
+    return k - std::max(0, names - 1); // each extra name was made by one read of an earlier one
 }
 
 // How many nodes (and graph outputs) read ONNX value `name`.

@@ -186,8 +186,7 @@ void onnx_importer::add(const onnx::NodeProto & nd) {
     const int src = x.node >= 0 ? x.node : y.node;
     const at::Tensor c = (x.node >= 0 ? y.data : x.data).to(at::kFloat);
     node & s = g_.nodes[src];
-    const std::string & src_name = nd.input(x.node >= 0 ? 0 : 1);
-    if ((s.op != op_kind::linear && s.op != op_kind::conv2d) || readers(src_name) != 1 ||
+    if ((s.op != op_kind::linear && s.op != op_kind::conv2d) || value_readers(src) != 1 ||
         src != static_cast<int>(g_.nodes.size()) - 1) {
         node_fail(nd, "adding a constant is only supported as the bias of the conv / linear just before it");
     }
@@ -237,7 +236,7 @@ void onnx_importer::clip(const onnx::NodeProto & nd) {
         n.attrs.clip = hi;
         push(nd, std::move(n));
     } else if (lo < 0 && src.op == op_kind::relu && from == static_cast<int>(g_.nodes.size()) - 1 &&
-               readers(nd.input(0)) == 1) {
+               value_readers(from) == 1) {
         src.op = op_kind::clip_relu; // Relu then Clip(max c), as F.relu6 exports: one clipped ReLU
         src.attrs.clip = hi;
         probe_[from] = apply_op(src, {probe_[src.inputs[0]]}, false);

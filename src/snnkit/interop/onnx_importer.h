@@ -65,6 +65,9 @@ private:
     void alias(const onnx::NodeProto & nd, int from);
     // How many nodes (and graph outputs) read ONNX value `name`.
     int readers(const std::string & name) const;
+    // How many ONNX nodes (and graph outputs) use snnkit node `n`'s value under any of its names: the reads of
+    // every name mapped to it, less the reads by which ops that vanished (Identity, Dropout, ...) aliased it.
+    int value_readers(int n) const;
     // Symmetric 2-D pads [top, left, bottom, right] -> (h, w).
     std::array<int64_t, 2> sym_pads(const onnx::NodeProto & nd) const;
     std::array<int64_t, 2> pair(const onnx::NodeProto & nd, const std::string & name, int64_t def) const;
