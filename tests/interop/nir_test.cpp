@@ -9,6 +9,7 @@
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/nn/act_stats.h"
 #include "snnkit/nn/bn_fold.h"
+#include "snnkit/nn/graph.h"
 #include "snnkit/nn/snn_forward.h"
 
 #include <ATen/core/grad_mode.h>
@@ -144,6 +145,32 @@ TEST(Nir, ResNetRoundTripGivesIdenticalSpikes) {
         }
     }
     expect_identical(snn, back, 8, 5);
+}
+
+// A graph whose last node is an add (two heads summed): NIR writes it as two edges into the Output, which NIR
+// sums; the import makes the add again, under its name and at its place.
+TEST(Nir, OutputThatSumsTwoHeadsRoundTrips) {
+    graph_builder b({6}, 3, 2);
+    b.linear("fc1", 6, 6);
+    const int r = b.relu("fc1.relu");
+    const int h1 = b.linear("head1", 6, 3, true, r);
+    const int h2 = b.linear("head2", 6, 3, true, r);
+    b.add("sum", {h1, h2});
+    graph ann = b.finish("custom");
+    at::manual_seed(6);
+    record_activation_stats(ann, at::randn({64, 6}));
+    convert_options opt;
+    opt.T = 8;
+    const graph snn = convert_to_snn(ann, opt);
+    const std::string path = tmp_path("two_heads.nir");
+    export_nir(path, snn);
+    const graph back = import_nir(path);
+    expect_same_structure(snn, back);
+    EXPECT_EQ(back.nodes.back().name, "sum");
+    const at::Tensor x = at::randn({5, 6}) * 2;
+    const run_result ra = run(snn, x, 8), rb = run(back, x, 8);
+    EXPECT_GT(ra.spikes.at("fc1.relu").sum().item<float>(), 0);
+    EXPECT_TRUE(ra.out.equal(rb.out));
 }
 
 TEST(Nir, VggWithBatchNormFoldedRoundTrip) {

@@ -121,7 +121,13 @@ public:
         f.group(out);
         f.write_string(out + "/type", "Output");
         f.write_ints(out + "/shape", shapes_.back());
-        for (const auto & s : sources(static_cast<int>(g_.nodes.size()) - 1)) {
+        const int last = static_cast<int>(g_.nodes.size()) - 1;
+        if (g_.nodes[last].op == op_kind::add) { // its inputs' edges into the Output (NIR sums them)
+            f.group(out + "/metadata");
+            f.write_string(out + "/metadata/snnkit_add_name", g_.nodes[last].name);
+            f.write_ints(out + "/metadata/snnkit_add_index", {last}, true);
+        }
+        for (const auto & s : sources(last)) {
             edges_.emplace_back(s, output_name_);
         }
         f.write_string_pairs("/node/edges", edges_);

@@ -69,6 +69,21 @@ public:
         if (output.empty()) {
             fail(f_.name(), "no Output node");
         }
+        if (preds_[output].size() > 1) { // NIR sums the edges into the Output: the graph ends in an add
+            item add;
+            add.n.op = op_kind::add;
+            add.n.name = f_.exists(meta(output, "snnkit_add_name")) ? f_.read_string(meta(output, "snnkit_add_name"))
+                                                                      : output + ".add";
+            add.priority = meta_int(output, "snnkit_add_index", order++);
+            for (const auto & p : preds_[output]) {
+                add.preds.push_back(merged_.count(p) ? merged_[p] : p);
+            }
+            if (items_.count(add.n.name)) {
+                fail(f_.name(), "the sum into the Output is called '" + add.n.name + "', the name of another node");
+            }
+            output_sum_ = add.n.name;
+            items_[add.n.name] = add;
+        }
         graph g = order_items(output);
         if (f_.exists(gm + "snnkit_arch")) {
             g.arch = f_.read_string(gm + "snnkit_arch");
@@ -86,6 +101,7 @@ private:
     std::map<std::string, std::string> merged_; // Scale node -> the neuron it belongs to
     std::set<std::string> amplitude_;           // neurons whose spikes carry V_th
     std::map<std::string, item> items_;
+    std::string output_sum_; // the add made for several edges into the Output ("" for one edge)
 
     static std::string path(const std::string & name) { return "/node/nodes/" + name; }
     std::string meta(const std::string & name, const std::string & key) const {
@@ -330,7 +346,9 @@ private:
             fail(f_.name(), "no Input node");
         }
         const auto & p = preds_[output];
-        if (p.size() != 1 || (merged_.count(p[0]) ? merged_[p[0]] : p[0]) != g.nodes.back().name) {
+        const std::string last = output_sum_.empty() ? (p.size() == 1 ? (merged_.count(p[0]) ? merged_[p[0]] : p[0]) : "")
+                                                      : output_sum_;
+        if (p.empty() || last != g.nodes.back().name) {
             fail(f_.name(), "the Output node must read exactly the last layer");
         }
         const auto s = ints(output, "shape", 0);
