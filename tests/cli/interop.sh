@@ -45,6 +45,8 @@ expect_error() { # pattern, then the command
 }
 head -c 20000 "$fx/small_cnn_op9.onnx" > "$work/trunc.onnx"
 expect_error "trunc.onnx" "$snn" import-onnx "$work/trunc.onnx" --out "$work/x1"
+expect_error "identity_dropout_op9.onnx: takes inputs of shape \[6\] per sample, dataset 'fmnist' has images of \[1, 28, 28\] (the model must take images" \
+  "$snn" import-onnx "$fx/identity_dropout_op9.onnx" --out "$work/x1b" --dataset fmnist
 expect_error "(Sigmoid): unsupported op" "$snn" import-onnx "$fx/bad_sigmoid.onnx" --out "$work/x2"
 expect_error "dynamic" "$snn" import-onnx "$fx/bad_dynamic_hw.onnx" --out "$work/x3"
 expect_error "conv1.weight" "$snn" import-onnx "$fx/bad_missing_init.onnx" --out "$work/x4"

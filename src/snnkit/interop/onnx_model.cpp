@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
+#include "snnkit/core/shape_text.h"
 #include "snnkit/interop/onnx_import.h"
 #include "snnkit/nn/act_stats.h"
 
@@ -27,8 +28,9 @@ onnx_model load_onnx_model(const std::string & path, const onnx_model_options & 
     const dataset train = load_dataset(opt.data, split::train);
     const std::vector<int64_t> img(train.images.sizes().begin() + 1, train.images.sizes().end());
     if (img != r.g.input_shape) {
-        fail(path, "input shape does not match dataset '" + opt.data.name + "' (" + std::to_string(img[0]) + "x" +
-                       std::to_string(img[1]) + "x" + std::to_string(img[2]) + " images)");
+        fail(path, "takes inputs of shape " + shape_text(r.g.input_shape) + " per sample, dataset '" + opt.data.name +
+                       "' has images of " + shape_text(img) +
+                       (r.g.input_shape.size() == 1 ? " (the model must take images, [C, H, W]; flatten inside it)" : ""));
     }
     if (train.num_classes > 0 && r.g.num_classes != train.num_classes) {
         fail(path, "has " + std::to_string(r.g.num_classes) + " outputs, dataset '" + opt.data.name + "' has " +
