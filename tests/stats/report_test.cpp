@@ -4,6 +4,7 @@
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/stats/gnuplot.h"
 #include "snnkit/stats/report.h"
+#include "snnkit/stats/report_runs_internal.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -166,4 +167,26 @@ TEST(Report, GnuplotQuotingKeepsNamesOnOneLine) {
     const std::string block = gp_datablock("d", {{"x\nEOD\nsystem('touch /tmp/p')", "1.5"}, {"y", "2"}});
     EXPECT_EQ(std::count(block.begin(), block.end(), '\n'), 4) << block; // header, 2 rows, EOD
     EXPECT_EQ(block.find("\nEOD\nsystem"), std::string::npos) << block;
+}
+
+// A run's label names its preset and every method beyond it, and a percentile threshold that no search
+// replaced (convert's JSON "conversion" settings).
+TEST(report, conversion_labels_name_the_preset_and_what_goes_beyond_it) {
+    using nlohmann::json;
+    using report_detail::describe_conversion;
+    EXPECT_EQ(describe_conversion(json{{"threshold", "max"}, {"calib", "none"}}, ""), "max threshold");
+    EXPECT_EQ(describe_conversion(json{{"threshold", "max"}, {"calib", "light"}, {"threshold_search", true},
+                                       {"bias_correction", true}, {"potential_correction", true}},
+                                  ""),
+              "light calibration + PC");
+    EXPECT_EQ(describe_conversion(json{{"threshold", "max"}, {"calib", "advanced"}, {"threshold_search", true},
+                                       {"weight_calibration", true}, {"potential_correction", true},
+                                       {"bias_shift", true}},
+                                  ""),
+              "advanced calibration + bias shift");
+    EXPECT_EQ(describe_conversion(json{{"threshold", "p99.9"}, {"calib", "none"}, {"bias_correction", true}}, ""),
+              "p99.9 threshold + BC");
+    EXPECT_EQ(describe_conversion(json{{"threshold", "search"}, {"calib", "none"}, {"threshold_search", true}}, ""),
+              "threshold search");
+    EXPECT_EQ(describe_conversion(json(), "snn"), "trained SNN");
 }

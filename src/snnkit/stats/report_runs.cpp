@@ -132,19 +132,26 @@ std::string describe_conversion(const json & c, const std::string & kind) {
     if (!c.is_object() || c.empty()) {
         return kind.empty() || kind == "snn" ? "trained SNN" : kind;
     }
+    // The preset's name, then every method beyond it; a percentile threshold when no search replaced it.
     const std::string calib = text(c, "calib", "none");
-    std::string d;
-    if (calib == "light" || calib == "advanced") {
-        d = calib + " calibration";
-    } else {
-        const std::pair<const char *, const char *> flags[] = {
-            {"threshold_search", "threshold search"}, {"bias_correction", "BC"}, {"potential_correction", "PC"}, {"weight_calibration", "WC"}};
-        for (const auto & f : flags) {
-            if (c.value(f.first, false)) {
-                d += (d.empty() ? "" : " + ") + std::string(f.second);
-            }
+    const bool light = calib == "light", advanced = calib == "advanced";
+    std::string d = light || advanced ? calib + " calibration" : "";
+    const struct {
+        const char * key;
+        const char * label;
+        bool in_preset;
+    } flags[] = {{"threshold_search", "threshold search", light || advanced},
+                 {"bias_correction", "BC", light},
+                 {"potential_correction", "PC", advanced},
+                 {"weight_calibration", "WC", advanced}};
+    for (const auto & f : flags) {
+        if (c.value(f.key, false) && !f.in_preset) {
+            d += (d.empty() ? "" : " + ") + std::string(f.label);
         }
-        d = d.empty() ? text(c, "threshold", "max") + " threshold" : d;
+    }
+    const std::string threshold = text(c, "threshold", "max");
+    if (!c.value("threshold_search", false) && (threshold != "max" || d.empty())) {
+        d = threshold + " threshold" + (d.empty() ? "" : " + " + d);
     }
     d += c.value("bias_shift", false) ? " + bias shift" : "";
     d += c.value("half_init", false) ? " + half init" : "";
