@@ -2,6 +2,7 @@
 // small model learns a separable task.
 #include "snnkit/core/error.h"
 #include "snnkit/io/atomic_file.h"
+#include "snnkit/io/safetensors.h"
 #include "snnkit/nn/anomaly.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/graph.h"
@@ -11,10 +12,12 @@
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 
 using namespace snnkit;
 using namespace snnkit_test;
@@ -262,4 +265,50 @@ TEST(trainer, non_finite_tensors_are_never_checkpointed) {
     EXPECT_EQ(first_nonfinite_tensor(h), "");
     h.nodes[h.find("fc")].params["weight"][0][3] = INFINITY;
     EXPECT_EQ(first_nonfinite_tensor(h), "fc.weight");
+}
+
+// A signal during the per-epoch hook (Dspike's FDG, minutes on CIFAR) stops before the next step; the checkpoint
+// from the end of the last epoch is where the resume starts, the hook runs again, and the run ends with exactly
+// the weights of an uninterrupted one.
+TEST(trainer, a_signal_in_the_epoch_hook_stops_at_once_and_resumes_exactly) {
+    const dataset train = toy(320, 1), test = toy(64, 2);
+    train_hooks plain;
+    plain.on_epoch = [](int e, const at::Tensor & x, const at::Tensor &) {
+        return "{\"hook_epoch\":" + std::to_string(e) + ",\"x\":" + std::to_string(x.sum().item<double>()) + "}";
+    };
+    graph a = tiny(5);
+    const train_result ra = train_loop(a, ann_forward_fn(a), train, test, toy_options(fresh_dir("tmp_train/sig_a"), 0.05, 11), plain);
+    ASSERT_FALSE(ra.interrupted);
+
+    const std::string dir = fresh_dir("tmp_train/sig_b");
+    train_hooks raising = plain;
+    raising.on_epoch = [&plain](int e, const at::Tensor & x, const at::Tensor & y) {
+        if (e == 1) {
+            std::raise(SIGTERM); // train_loop's handler records it; the process goes on
+        }
+        return plain.on_epoch(e, x, y);
+    };
+    graph b = tiny(5);
+    const train_result rb = train_loop(b, ann_forward_fn(b), train, test, toy_options(dir, 0.05, 11), raising);
+    EXPECT_TRUE(rb.interrupted);
+    EXPECT_EQ(rb.history.size(), 1u); // epoch 1 done, no step of epoch 2
+    std::map<std::string, std::string> meta;
+    safetensors_load(dir + "/checkpoint.safetensors", &meta);
+    EXPECT_EQ(meta["epoch"], "1");
+    EXPECT_EQ(meta["step"], "0"); // the end-of-epoch checkpoint: no step was taken after the signal
+
+    graph c = tiny(5);
+    trainer_options o = toy_options(dir, 0.05, 11);
+    o.resume = true;
+    const train_result rc = train_loop(c, ann_forward_fn(c), train, test, o, plain);
+    ASSERT_FALSE(rc.interrupted);
+    const auto ta = a.named_tensors(), tc = c.named_tensors();
+    ASSERT_EQ(ta.size(), tc.size());
+    for (size_t i = 0; i < ta.size(); ++i) {
+        EXPECT_TRUE(at::equal(ta[i].second, tc[i].second)) << ta[i].first;
+    }
+    ASSERT_EQ(rc.history.size(), ra.history.size());
+    for (size_t e = 0; e < ra.history.size(); ++e) {
+        EXPECT_EQ(rc.history[e].note, ra.history[e].note) << "epoch " << e;
+    }
 }

@@ -332,7 +332,27 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     int64_t run_steps = 0;
     at::Generator dropout_gen = at::detail::getDefaultCPUGenerator();
     std::vector<double> epoch_walls; // this run's whole epochs, per-epoch hook and test pass included
+    // A signal that came during the test pass, the checkpoint or the per-epoch hook stops at the epoch's start,
+    // without a step: the checkpoint written at the last epoch's end is where a resume starts (the hook, e.g.
+    // Dspike's FDG, is a function of that state and runs again).
+    const auto stopped_between_epochs = [&]() {
+        if (o.progress) {
+            if (!ckpt.empty() && std::filesystem::exists(ckpt)) {
+                std::fprintf(stderr, "\nstopped by signal; checkpoint saved to %s (continue with --resume)\n",
+                             ckpt.c_str());
+            } else {
+                std::fprintf(stderr, "\nstopped by signal before the first checkpoint; nothing was saved\n");
+            }
+        }
+        r.interrupted = true;
+        r.history = history;
+        r.epochs = pos.epoch;
+        return r;
+    };
     for (; pos.epoch < o.epochs; ++pos.epoch) {
+        if (g_signal.load() != 0 && pos.step == 0) {
+            return stopped_between_epochs();
+        }
         const auto wall0 = clock_now();
         const bool whole_epoch = pos.step == 0;
         at::Generator order_gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(o.seed, 0x0e0c, pos.epoch));
@@ -342,6 +362,9 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             pos.note = hooks.on_epoch(pos.epoch,
                                       make_batch(train.images, idx, o.augment, rng_mix(o.seed, 0x00e0, pos.epoch)),
                                       train.labels.index_select(0, idx));
+            if (g_signal.load() != 0) {
+                return stopped_between_epochs();
+            }
         }
         // A resumed epoch already took this long before the checkpoint (pos.seconds counts finished epochs
         // plus the part of this one).
