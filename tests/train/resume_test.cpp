@@ -312,3 +312,21 @@ TEST(trainer, a_signal_in_the_epoch_hook_stops_at_once_and_resumes_exactly) {
         EXPECT_EQ(rc.history[e].note, ra.history[e].note) << "epoch " << e;
     }
 }
+
+// An epoch note is merged into the log entry: one that is not a JSON object, or that would replace one of the
+// trainer's own fields, is refused before any step.
+TEST(trainer, an_epoch_note_may_not_replace_the_logs_fields) {
+    const dataset train = toy(64, 1), test = toy(32, 2);
+    for (const std::string note : {std::string("{\"epoch\":7}"), std::string("[1]")}) {
+        train_hooks h;
+        h.on_epoch = [&note](int, const at::Tensor &, const at::Tensor &) { return note; };
+        graph g = tiny(5);
+        std::string m = "no error";
+        try {
+            train_loop(g, ann_forward_fn(g), train, test, toy_options("", 0.05, 11), h);
+        } catch (const snnkit::error & e) {
+            m = e.what();
+        }
+        EXPECT_NE(m.find("train_hooks::on_epoch: the epoch note"), std::string::npos) << m;
+    }
+}

@@ -47,6 +47,34 @@ struct signal_scope {
     }
 };
 
+// The keys of a log entry that the trainer writes; an epoch note (merged into the entry) may not use them.
+const char * const k_log_keys[] = {"epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds"};
+
+bool is_log_key(const std::string & k) {
+    for (const char * l : k_log_keys) {
+        if (k == l) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// A hook's note must merge into the log entry without replacing the trainer's own fields.
+void check_epoch_note(const std::string & note) {
+    if (note.empty()) {
+        return;
+    }
+    const json j = json::parse(note, nullptr, false);
+    if (!j.is_object()) {
+        fail("train_hooks::on_epoch", "the epoch note must be a JSON object, got: " + note.substr(0, 80));
+    }
+    for (const auto & kv : j.items()) {
+        if (is_log_key(kv.key())) {
+            fail("train_hooks::on_epoch", "the epoch note uses the log's own key '" + kv.key() + "'");
+        }
+    }
+}
+
 json history_json(const std::vector<epoch_metrics> & h) {
     json a = json::array();
     for (const auto & m : h) {
@@ -75,8 +103,7 @@ std::vector<epoch_metrics> history_from(const json & a) {
         m.seconds = j.at("seconds").get<double>();
         json note = json::object();
         for (const auto & kv : j.items()) {
-            if (kv.key() != "epoch" && kv.key() != "train_loss" && kv.key() != "train_accuracy" &&
-                kv.key() != "test_accuracy" && kv.key() != "lr" && kv.key() != "seconds") {
+            if (!is_log_key(kv.key())) {
                 note[kv.key()] = kv.value();
             }
         }
@@ -362,6 +389,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             pos.note = hooks.on_epoch(pos.epoch,
                                       make_batch(train.images, idx, o.augment, rng_mix(o.seed, 0x00e0, pos.epoch)),
                                       train.labels.index_select(0, idx));
+            check_epoch_note(pos.note);
             if (g_signal.load() != 0) {
                 return stopped_between_epochs();
             }
