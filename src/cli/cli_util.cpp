@@ -1,6 +1,7 @@
 // src/cli/cli_util.cpp
 #include "commands.h"
 
+#include "snnkit/core/error.h"
 #include "snnkit/core/runtime.h"
 #include "snnkit/io/atomic_file.h"
 
@@ -60,6 +61,18 @@ const CLI::Validator & positive() {
 const CLI::Validator & non_negative() {
     static const CLI::Validator v = number_check(true);
     return v;
+}
+
+void refuse_unused_flags(const CLI::App & s, std::initializer_list<const char *> flags, bool in_effect,
+                         const std::string & why) {
+    if (in_effect) {
+        return;
+    }
+    for (const char * f : flags) {
+        if (s.count(f) > 0) {
+            snnkit::fail(f, why);
+        }
+    }
 }
 
 namespace {

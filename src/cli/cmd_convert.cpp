@@ -52,8 +52,32 @@ void refuse_overwriting_an_ann(const convert_args & a) {
     }
 }
 
-void run(convert_args & a) {
+void run(convert_args & a, const CLI::App & s) {
     set_threads(a.threads);
+    // Calibration settings: a preset, plus any explicit flags (checked before any model or data is read).
+    snnkit::calib_options cal = snnkit::calib_preset(a.calib);
+    cal.grid = a.cal.grid;
+    cal.wc_iters = a.cal.wc_iters;
+    cal.wc_lr = a.cal.wc_lr;
+    cal.wc_batch = a.cal.wc_batch;
+    cal.seed = a.cal.seed;
+    cal.progress = !a.quiet;
+    cal.threshold_search |= a.search || a.conv.threshold == "search";
+    cal.bias_correction |= a.bc;
+    cal.potential_correction |= a.pc;
+    cal.weight_calibration |= a.wc;
+    refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
+                        "has an effect only with a threshold search (--calib light/advanced, --threshold-search)");
+    refuse_unused_flags(s, {"--calib-samples", "--seed"},
+                        cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration,
+                        "has an effect only when calibrating (--calib, --threshold-search, --bc, --pc, --wc)");
+    refuse_unused_flags(s, {"--wc-iters", "--wc-lr", "--wc-batch"}, cal.weight_calibration,
+                        "has an effect only with weight calibration (--calib advanced, --wc)");
+    if (cal.threshold_search && (a.conv.threshold == "p99.9" || a.conv.threshold == "p99.99")) {
+        snnkit::fail("--threshold " + a.conv.threshold,
+                     "the threshold search (--calib light/advanced, --threshold-search) replaces it by a grid over "
+                     "(0, max]; leave one of them out");
+    }
     std::string meta_text;
     snnkit::graph ann;
     if (!a.onnx.empty()) {
@@ -75,23 +99,6 @@ void run(convert_args & a) {
     const nlohmann::json meta = nlohmann::json::parse(meta_text);
     if (meta.value("kind", "ann") != "ann") {
         snnkit::fail(a.model, "is not an ANN (kind '" + meta.value("kind", "") + "')");
-    }
-    // Calibration settings: a preset, plus any explicit flags.
-    snnkit::calib_options cal = snnkit::calib_preset(a.calib);
-    cal.grid = a.cal.grid;
-    cal.wc_iters = a.cal.wc_iters;
-    cal.wc_lr = a.cal.wc_lr;
-    cal.wc_batch = a.cal.wc_batch;
-    cal.seed = a.cal.seed;
-    cal.progress = !a.quiet;
-    cal.threshold_search |= a.search || a.conv.threshold == "search";
-    cal.bias_correction |= a.bc;
-    cal.potential_correction |= a.pc;
-    cal.weight_calibration |= a.wc;
-    if (cal.threshold_search && (a.conv.threshold == "p99.9" || a.conv.threshold == "p99.99")) {
-        snnkit::fail("--threshold " + a.conv.threshold,
-                     "the threshold search (--calib light/advanced, --threshold-search) replaces it by a grid over "
-                     "(0, max]; leave one of them out");
     }
     snnkit::convert_options conv = a.conv;
     if (conv.threshold == "search") {
@@ -199,11 +206,11 @@ void add_convert(CLI::App & app) {
     s->add_option("--json", a->json_path, "Write the conversion report as JSON ('-' = stdout)");
     s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
-    s->callback([a]() {
+    s->callback([a, s]() {
         if (a->model.empty() && a->onnx.empty()) {
             snnkit::fail("convert", "give --model ANN_DIR or --onnx MODEL.onnx");
         }
-        run(*a);
+        run(*a, *s);
     });
 }
 

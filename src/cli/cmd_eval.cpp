@@ -228,10 +228,11 @@ void add_eval(CLI::App & app) {
     s->add_option("--e-mac", a->stats_opt.energy.e_mac_pj, "With --stats: pJ per multiply-accumulate")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--static-per-step", [a](int64_t) { a->stats_opt.static_once = false; },
                 "With --stats: count the analog layers before the first spike node T times");
-    s->callback([a]() {
+    s->callback([a, s]() {
         if (a->T == 0 || a->T < -1) {
             snnkit::fail("--T", "must be at least 1");
         }
+        refuse_unused_flags(*s, {"--e-ac", "--e-mac", "--static-per-step"}, a->stats, "has an effect only with --stats");
         run(*a);
     });
 }

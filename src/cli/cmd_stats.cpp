@@ -138,7 +138,10 @@ void add_stats(CLI::App & app) {
     s->add_option("--json", a->json_path, "Write the statistics as JSON ('-' = stdout)");
     s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
-    s->callback([a]() { run(*a); });
+    s->callback([a, s]() {
+        refuse_unused_flags(*s, {"--input", "--classes"}, a->model.empty(), "has an effect only with --arch (a --model knows its shape)");
+        run(*a);
+    });
 }
 
 const command_registration reg(45, "stats", add_stats);

@@ -60,18 +60,11 @@ void configure_neuron(train_snn_args & a) {
 // Flags that would change nothing are refused rather than silently ignored: the adaptation's settings without
 // --dspike-adapt, --surrogate-param with it (the adaptation starts from --b0), --alpha with --neuron if.
 void check_flag_effects(const train_snn_args & a, const CLI::App & s) {
-    if (!a.dspike_adapt) {
-        for (const char * f : {"--b0", "--db", "--eps", "--fdg-coords", "--fdg-bn", "--fdg-copies"}) {
-            if (s.count(f) > 0) {
-                snnkit::fail(f, "has an effect only with --dspike-adapt");
-            }
-        }
-    } else if (s.count("--surrogate-param") > 0) {
-        snnkit::fail("--surrogate-param", "with --dspike-adapt the temperature starts at --b0; give that instead");
-    }
-    if (a.neuron == "if" && s.count("--alpha") > 0) {
-        snnkit::fail("--alpha", "--neuron if has no leak (alpha = 1); use --neuron lif to set one");
-    }
+    refuse_unused_flags(s, {"--b0", "--db", "--eps", "--fdg-coords", "--fdg-bn", "--fdg-copies"}, a.dspike_adapt,
+                        "has an effect only with --dspike-adapt");
+    refuse_unused_flags(s, {"--surrogate-param"}, !a.dspike_adapt,
+                        "with --dspike-adapt the temperature starts at --b0; give that instead");
+    refuse_unused_flags(s, {"--alpha"}, a.neuron != "if", "--neuron if has no leak (alpha = 1); use --neuron lif to set one");
 }
 
 void print_dspike_table(std::FILE * out, const nlohmann::json & hist) {

@@ -33,4 +33,9 @@ std::FILE * human_out(const std::string & json_path);
 const CLI::Validator & positive();
 const CLI::Validator & non_negative();
 
+// Flags that would change nothing are refused, not ignored: when `in_effect` is false, the first of `flags`
+// given on the command line fails with "FLAG: WHY" (e.g. "--e-ac: has an effect only with --stats").
+void refuse_unused_flags(const CLI::App & s, std::initializer_list<const char *> flags, bool in_effect,
+                         const std::string & why);
+
 } // namespace snnkit_cli

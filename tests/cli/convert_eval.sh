@@ -78,4 +78,9 @@ expect_error "holds a trained ANN (kind 'ann')" "$snn" convert --model "$work/an
 cmp "$work/ann/model.safetensors" "$work/ann_copy/model.safetensors" || fail "convert overwrote a trained ANN"
 # an --ann that is not there fails before the simulation
 expect_error "--ann $work/none: no model.json there" "$snn" eval --model "$work/snn_max" --ann "$work/none" --limit 20
+# flags that would change nothing are refused
+expect_error "--grid: has an effect only with a threshold search" "$snn" convert --model "$work/ann" --out "$work/x" --grid 10
+expect_error "--wc-iters: has an effect only with weight calibration" \
+  "$snn" convert --model "$work/ann" --out "$work/x" --calib light --wc-iters 5
+expect_error "--e-ac: has an effect only with --stats" "$snn" eval --model "$work/snn_max" --limit 10 --e-ac 1
 echo "convert_eval.sh: all checks passed"

@@ -114,4 +114,5 @@ echo '{"command": "train-dog"}' > "$work/bad.json"
 expect_error "bad.json: unknown command 'train-dog'" "$snn" report "$work/bad.json" --out "$work/r3"
 expect_error "give either --model DIR or --arch NAME" "$snn" stats
 expect_error "unknown architecture" "$snn" stats --arch nope
+expect_error "--input: has an effect only with --arch" "$snn" stats --model "$work/snn" --input 1x28x28
 echo "stats_report.sh: all checks passed ($n charts)"

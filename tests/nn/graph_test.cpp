@@ -158,3 +158,24 @@ TEST(graph, in_place_relu_in_training_gives_the_same_gradients) {
     ASSERT_EQ(grads[0].size(), grads[1].size());
     for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_TRUE(at::allclose(grads[0][i], grads[1][i], 1e-5, 1e-6)) << i;
 }
+
+TEST(graph, relu_is_not_in_place_when_its_input_has_another_reader) {
+    // fc1 feeds a p = 0 dropout (which returns fc1's tensor itself) before it feeds the ReLU: an in-place ReLU
+    // would rewrite what fc2 then reads. Training forward with and without an observer must agree.
+    graph_builder b({6}, 3, 1);
+    const int fc1 = b.linear("fc1", 6, 6);
+    const int drop = b.dropout("drop", 0.0, fc1);
+    const int relu = b.relu("relu", fc1);
+    const int fc2 = b.linear("fc2", 6, 3, true, drop);
+    const int fc3 = b.linear("fc3", 6, 3, true, relu);
+    b.add("sum", {fc2, fc3});
+    const graph g = b.finish("custom");
+    at::manual_seed(13);
+    const at::Tensor x = at::randn({5, 6});
+    forward_options plain, observed;
+    plain.train = observed.train = true;
+    observed.observer = [](int, const node &, const at::Tensor &) {};
+    at::NoGradGuard ng;
+    const at::Tensor a = ann_forward(g, x, plain), want = ann_forward(g, x, observed);
+    EXPECT_TRUE(at::equal(a, want)) << "max diff " << (a - want).abs().max().item<float>();
+}

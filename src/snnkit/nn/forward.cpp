@@ -65,7 +65,8 @@ at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_opti
         }
         fail("input", "expected a batch of shape " + want + "], got " + std::to_string(x.dim()) + "-d tensor");
     }
-    std::vector<int> uses = g.consumer_counts();
+    const std::vector<int> total = g.consumer_counts(); // readers of each node's output in the whole graph
+    std::vector<int> uses = total;                      // readers still to run
     std::vector<at::Tensor> out(g.nodes.size());
     std::vector<at::Tensor> in;
     for (int i = 0; i <= last; ++i) {
@@ -79,12 +80,13 @@ at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_opti
             for (int j : n.inputs) {
                 in.push_back(out[j]);
             }
-            // Training without an observer: a ReLU whose input feeds nothing else and is not needed by its
+            // Training without an observer: a ReLU whose input feeds nothing else (no reader before or after it:
+            // an earlier one may hold a view, e.g. flatten or a p = 0 dropout) and is not needed by its
             // producer's backward (conv, linear, BN, add, pooling keep their inputs, not outputs) runs in
             // place, saving one activation-sized allocation and pass per layer.
             const int src = n.inputs.empty() ? -1 : n.inputs[0];
             const op_kind pop = src > 0 ? g.nodes[src].op : op_kind::input;
-            const bool inplace_ok = opt.train && !opt.observer && n.op == op_kind::relu && src > 0 && uses[src] == 1 &&
+            const bool inplace_ok = opt.train && !opt.observer && n.op == op_kind::relu && src > 0 && total[src] == 1 &&
                                     (pop == op_kind::batch_norm || pop == op_kind::conv2d || pop == op_kind::linear ||
                                      pop == op_kind::add || pop == op_kind::avg_pool || pop == op_kind::global_avg_pool);
             out[i] = inplace_ok ? at::relu_(in[0]) : apply_op(n, in, opt.train);
