@@ -6,7 +6,7 @@
 //   act_p99_99 [ ]    99.99th percentile
 //   act_channel_max [C]  per-channel maximum (channel = dim 1)
 // Percentiles are exact over at most `max_values` values per layer: beyond that, a seeded uniform random
-// subset of each batch (the same fraction from every batch) is kept.
+// sample of each batch's values, drawn with replacement (the same fraction from every batch), is kept.
 #pragma once
 
 #include "snnkit/nn/graph.h"
