@@ -29,6 +29,7 @@ snnkit::dataset head(const snnkit::dataset & d, int64_t n) {
 } // namespace
 
 void add_train_flags(CLI::App * s, train_cli & a) {
+    a.cli = s;
     s->add_option("--dataset", a.data.name, "fmnist | mnist | cifar10 | cifar100 | imagefolder")->capture_default_str();
     s->add_option("--data", a.data.dir, "Dataset directory (fmnist default: /usr/share/datasets/fashion-mnist)");
     s->add_option("--arch", a.zoo.arch, "cnn | cnn-plif | vgg16 | resnet20 | resnet20-he | resnet18 | resnet34")
@@ -74,6 +75,16 @@ train_data prepare_training(train_cli & a, const char * command) {
     if (a.train.out_dir.empty()) {
         snnkit::fail("--out", "an output directory is required");
     }
+    a.train.eval_preprocess = snnkit::dataset_preprocess(a.data.name);
+    a.train.augment = snnkit::dataset_augment(a.data.name, a.no_augment ? "none" : a.augment, a.crop_pad);
+    if (a.cli) { // flags that would change nothing are refused, not ignored
+        refuse_unused_flags(*a.cli, {"--lr-min"}, a.train.schedule == "cosine", "has an effect only with --schedule cosine");
+        refuse_unused_flags(*a.cli, {"--momentum", "--nesterov"}, a.train.optim.kind == "sgd",
+                            "has an effect only with --optimizer sgd");
+        refuse_unused_flags(*a.cli, {"--crop-pad"}, a.train.augment.pad_crop > 0 || a.crop_pad == 0,
+                            "has an effect only with a random crop (--augment crop or crop+flip; the default for "
+                            "CIFAR and ImageFolder)");
+    }
     train_data d;
     d.train = head(snnkit::load_dataset(a.data, snnkit::split::train), a.limit_train);
     d.test = head(snnkit::load_dataset(a.data, snnkit::split::test), a.limit_test);
@@ -81,8 +92,6 @@ train_data prepare_training(train_cli & a, const char * command) {
     a.zoo.input_shape = d.train.images.sizes().slice(1).vec();
     a.zoo.num_classes = d.train.num_classes;
     a.zoo.seed = a.train.seed; // --seed also draws the initial weights
-    a.train.eval_preprocess = snnkit::dataset_preprocess(a.data.name);
-    a.train.augment = snnkit::dataset_augment(a.data.name, a.no_augment ? "none" : a.augment, a.crop_pad);
     a.train.progress = !a.quiet;
     if (!a.quiet) {
         std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), augmentation %s, %d thread%s\n",

@@ -34,6 +34,8 @@ struct train_cli {
     bool no_augment = false;
     /// no progress output
     bool quiet = false;
+    /// the subcommand these flags were parsed by (set by add_train_flags; for refuse_unused_flags)
+    const CLI::App * cli = nullptr;
 };
 
 // Adds the shared flags to a training subcommand (defaults are taken from `a` as it is).

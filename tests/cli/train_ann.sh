@@ -106,5 +106,9 @@ expect_error "not found" "$snn" train-ann --dataset mnist --data "$work/nowhere"
 expect_error "unknown architecture" "$snn" train-ann --arch lenet9 --out "$work/x" --quiet --limit-train 256
 expect_error "--bogus" "$snn" train-ann --bogus --out "$work/x"
 expect_error "unknown dataset" "$snn" train-ann --dataset svhn --data /tmp --out "$work/x" --quiet
+# flags that would change nothing are refused (before any data is read)
+expect_error "--lr-min: has an effect only with --schedule cosine" "$snn" train-ann --schedule constant --lr-min 0.001 --out "$work/x"
+expect_error "--momentum: has an effect only with --optimizer sgd" "$snn" train-ann --optimizer adam --momentum 0.5 --out "$work/x"
+expect_error "--crop-pad: has an effect only with a random crop" "$snn" train-ann --dataset fmnist --crop-pad 2 --out "$work/x"
 expect_error "model.json" "$snn" info "$work/nowhere"
 echo "train_ann.sh: all checks passed"
