@@ -14,9 +14,7 @@
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
 
 using namespace snnkit;
@@ -183,14 +181,10 @@ TEST(trainer, resume_ignores_settings_the_run_does_not_use) {
 
 namespace {
 
-std::string file_bytes(const std::string & path) {
-    std::ifstream f(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-std::string train_error(graph & g, const dataset & train, const dataset & test, const trainer_options & o) {
+std::string train_error(graph & g, const dataset & train, const dataset & test, const trainer_options & o,
+                        const train_hooks & hooks = {}) {
     try {
-        train_loop(g, ann_forward_fn(g), train, test, o);
+        train_loop(g, ann_forward_fn(g), train, test, o, hooks);
     } catch (const snnkit::error & e) {
         return e.what();
     }
@@ -212,14 +206,14 @@ TEST(trainer, an_existing_checkpoint_is_neither_overwritten_nor_resumed_past_its
         ASSERT_FALSE(train_loop(g, ann_forward_fn(g), train, test, o).interrupted);
     }
     const std::string ckpt = dir + "/checkpoint.safetensors";
-    const std::string before = file_bytes(ckpt);
+    const std::string before = read_file(ckpt);
     ASSERT_FALSE(before.empty());
     graph g = tiny(5);
     const std::string m = train_error(g, train, test, o);
     EXPECT_NE(m.find("checkpoint.safetensors: a checkpoint of an earlier run is here: continue it with --resume"),
               std::string::npos)
         << m;
-    EXPECT_EQ(file_bytes(ckpt), before);
+    EXPECT_EQ(read_file(ckpt), before);
     trainer_options fewer = o;
     fewer.resume = true;
     fewer.epochs = 1;
@@ -245,7 +239,7 @@ TEST(trainer, non_finite_tensors_are_never_checkpointed) {
     std::string good; // the checkpoint after the first step
     const forward_fn corrupt = [&](const at::Tensor & x, bool train_mode) {
         if (train_mode && ++calls == 2) { // training BN normalises by the batch's statistics: the loss stays finite
-            good = file_bytes(dir + "/checkpoint.safetensors");
+            good = read_file(dir + "/checkpoint.safetensors");
             at::NoGradGuard no_grad;
             g.nodes[g.find("bn")].buffers["running_var"][1] = NAN;
         }
@@ -260,7 +254,7 @@ TEST(trainer, non_finite_tensors_are_never_checkpointed) {
     EXPECT_NE(m.find("'bn.running_var' holds NaN/Inf at epoch 1 step 1"), std::string::npos) << m;
     EXPECT_NE(m.find("the checkpoint was not overwritten"), std::string::npos) << m;
     ASSERT_FALSE(good.empty());
-    EXPECT_EQ(file_bytes(dir + "/checkpoint.safetensors"), good);
+    EXPECT_EQ(read_file(dir + "/checkpoint.safetensors"), good);
     graph h = tiny(5);
     EXPECT_EQ(first_nonfinite_tensor(h), "");
     h.nodes[h.find("fc")].params["weight"][0][3] = INFINITY;
@@ -321,12 +315,7 @@ TEST(trainer, an_epoch_note_may_not_replace_the_logs_fields) {
         train_hooks h;
         h.on_epoch = [&note](int, const at::Tensor &, const at::Tensor &) { return note; };
         graph g = tiny(5);
-        std::string m = "no error";
-        try {
-            train_loop(g, ann_forward_fn(g), train, test, toy_options("", 0.05, 11), h);
-        } catch (const snnkit::error & e) {
-            m = e.what();
-        }
+        const std::string m = train_error(g, train, test, toy_options("", 0.05, 11), h);
         EXPECT_NE(m.find("train_hooks::on_epoch: the epoch note"), std::string::npos) << m;
     }
 }

@@ -124,8 +124,7 @@ public:
         const int last = static_cast<int>(g_.nodes.size()) - 1;
         if (g_.nodes[last].op == op_kind::add) { // its inputs' edges into the Output (NIR sums them)
             f.group(out + "/metadata");
-            f.write_string(out + "/metadata/snnkit_add_name", g_.nodes[last].name);
-            f.write_ints(out + "/metadata/snnkit_add_index", {last}, true);
+            write_sum_metadata(f, out, last);
         }
         for (const auto & s : sources(last)) {
             edges_.emplace_back(s, output_name_);
@@ -161,6 +160,15 @@ private:
         return s;
     }
 
+    // Where node `src` is an add (NIR has no node for it: the edges of its inputs are summed), records its name
+    // and place in the metadata group of p, the node reading it, so that the import rebuilds the same add.
+    void write_sum_metadata(h5_file & f, const std::string & p, int src) {
+        if (g_.nodes[src].op == op_kind::add) {
+            f.write_string(p + "/metadata/snnkit_add_name", g_.nodes[src].name);
+            f.write_ints(p + "/metadata/snnkit_add_index", {src}, true);
+        }
+    }
+
     void write_node(h5_file & f, int i) {
         const node & n = g_.nodes[i];
         const std::string p = "/node/nodes/" + n.name;
@@ -170,10 +178,7 @@ private:
         f.write_ints(p + "/metadata/snnkit_index", {i}, true);
         if (!n.inputs.empty()) {
             const int src = n.inputs[0];
-            if (g_.nodes[src].op == op_kind::add) {
-                f.write_string(p + "/metadata/snnkit_add_name", g_.nodes[src].name);
-                f.write_ints(p + "/metadata/snnkit_add_index", {src}, true);
-            }
+            write_sum_metadata(f, p, src);
             for (const auto & s : sources(src)) {
                 edges_.emplace_back(s, n.name);
             }

@@ -70,19 +70,7 @@ public:
             fail(f_.name(), "no Output node");
         }
         if (preds_[output].size() > 1) { // NIR sums the edges into the Output: the graph ends in an add
-            item add;
-            add.n.op = op_kind::add;
-            add.n.name = f_.exists(meta(output, "snnkit_add_name")) ? f_.read_string(meta(output, "snnkit_add_name"))
-                                                                      : output + ".add";
-            add.priority = meta_int(output, "snnkit_add_index", order++);
-            for (const auto & p : preds_[output]) {
-                add.preds.push_back(merged_.count(p) ? merged_[p] : p);
-            }
-            if (items_.count(add.n.name)) {
-                fail(f_.name(), "the sum into the Output is called '" + add.n.name + "', the name of another node");
-            }
-            output_sum_ = add.n.name;
-            items_[add.n.name] = add;
+            output_sum_ = sum_item(output, merged_preds(output), order++);
         }
         graph g = order_items(output);
         if (f_.exists(gm + "snnkit_arch")) {
@@ -158,14 +146,38 @@ private:
         }
     }
 
+    // The nodes feeding `name`, a Scale merged into its neuron read as that neuron.
+    std::vector<std::string> merged_preds(const std::string & name) {
+        std::vector<std::string> r;
+        for (const auto & p : preds_[name]) {
+            r.push_back(merged_.count(p) ? merged_[p] : p);
+        }
+        return r;
+    }
+
+    // The add that sums the edges into node `reader` (snnkit's files name it and give its place; else
+    // "<reader>.add" at `priority`); returns its name.
+    std::string sum_item(const std::string & reader, const std::vector<std::string> & preds, int64_t priority) {
+        item add;
+        add.n.op = op_kind::add;
+        add.n.name = f_.exists(meta(reader, "snnkit_add_name")) ? f_.read_string(meta(reader, "snnkit_add_name"))
+                                                                : reader + ".add";
+        add.priority = meta_int(reader, "snnkit_add_index", priority);
+        add.preds = preds;
+        const auto it = items_.find(add.n.name);
+        if (it != items_.end() && (it->second.n.op != op_kind::add || it->second.preds != add.preds)) {
+            fail(f_.name(), "two different nodes are both called '" + add.n.name + "'");
+        }
+        items_[add.n.name] = add;
+        return add.n.name;
+    }
+
     void add_item(const std::string & name, int64_t order) {
         item it;
         it.priority = meta_int(name, "snnkit_index", order);
         node & n = it.n;
         n.name = name;
-        for (const auto & p : preds_[name]) {
-            it.preds.push_back(merged_.count(p) ? merged_[p] : p);
-        }
+        it.preds = merged_preds(name);
         const std::string & t = types_[name];
         auto & a = n.attrs;
         if (t == "Input") {
@@ -224,18 +236,8 @@ private:
         if (t != "Input" && it.preds.empty()) {
             node_fail(name, "has no incoming edge");
         }
-        if (it.preds.size() > 1) {
-            // NIR sums the edges into a node: an add node before it.
-            item add;
-            add.n.op = op_kind::add;
-            add.n.name = f_.exists(meta(name, "snnkit_add_name")) ? f_.read_string(meta(name, "snnkit_add_name")) : name + ".add";
-            add.priority = meta_int(name, "snnkit_add_index", it.priority);
-            add.preds = it.preds;
-            it.preds = {add.n.name};
-            if (items_.count(add.n.name) && items_[add.n.name].preds != add.preds) {
-                fail(f_.name(), "two different sums are both called '" + add.n.name + "'");
-            }
-            items_[add.n.name] = add;
+        if (it.preds.size() > 1) { // NIR sums the edges into a node: an add node before it
+            it.preds = {sum_item(name, it.preds, it.priority)};
         }
         items_[name] = std::move(it);
     }

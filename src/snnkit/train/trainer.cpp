@@ -359,16 +359,17 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     int64_t run_steps = 0;
     at::Generator dropout_gen = at::detail::getDefaultCPUGenerator();
     std::vector<double> epoch_walls; // this run's whole epochs, per-epoch hook and test pass included
-    // A signal that came during the test pass, the checkpoint or the per-epoch hook stops at the epoch's start,
-    // without a step: the checkpoint written at the last epoch's end is where a resume starts (the hook, e.g.
-    // Dspike's FDG, is a function of that state and runs again).
-    const auto stopped_between_epochs = [&]() {
+    // The run stops (a signal, or --max-steps) after the checkpoint it just wrote, or, for a signal during the
+    // test pass, the checkpoint or the per-epoch hook, at the next epoch's start without a step: the checkpoint
+    // written at the last epoch's end is then where a resume starts (the hook, e.g. Dspike's FDG, is a function
+    // of that state and runs again).
+    const auto stopped = [&]() {
         if (o.progress) {
+            const char * why = g_signal.load() ? " by signal" : "";
             if (!ckpt.empty() && std::filesystem::exists(ckpt)) {
-                std::fprintf(stderr, "\nstopped by signal; checkpoint saved to %s (continue with --resume)\n",
-                             ckpt.c_str());
+                std::fprintf(stderr, "\nstopped%s; checkpoint saved to %s (continue with --resume)\n", why, ckpt.c_str());
             } else {
-                std::fprintf(stderr, "\nstopped by signal before the first checkpoint; nothing was saved\n");
+                std::fprintf(stderr, "\nstopped%s before the first checkpoint; nothing was saved\n", why);
             }
         }
         r.interrupted = true;
@@ -378,7 +379,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     };
     for (; pos.epoch < o.epochs; ++pos.epoch) {
         if (g_signal.load() != 0 && pos.step == 0) {
-            return stopped_between_epochs();
+            return stopped();
         }
         const auto wall0 = clock_now();
         const bool whole_epoch = pos.step == 0;
@@ -391,7 +392,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                                       train.labels.index_select(0, idx));
             check_epoch_note(pos.note);
             if (g_signal.load() != 0) {
-                return stopped_between_epochs();
+                return stopped();
             }
         }
         // A resumed epoch already took this long before the checkpoint (pos.seconds counts finished epochs
@@ -473,14 +474,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 save_finite_checkpoint(ckpt, g, opt, next, history, o, hooks, n, where);
             }
             if (stop) {
-                if (o.progress) {
-                    std::fprintf(stderr, "\nstopped%s; checkpoint saved to %s (continue with --resume)\n",
-                                 g_signal.load() ? " by signal" : "", ckpt.c_str());
-                }
-                r.interrupted = true;
-                r.history = history;
-                r.epochs = pos.epoch;
-                return r;
+                return stopped();
             }
         }
         const double secs = seconds_since(t0);
