@@ -4,6 +4,7 @@
 #include "snnkit/data/dataset.h"
 #include "snnkit/data/dataset_by_name.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
@@ -158,6 +159,31 @@ TEST(ImageFolder, ResizeAndCenterCrop) {
                               {"a.png", "smaller than the crop"}));
     EXPECT_TRUE(one_line_with(error_of([&] { snnkit::load_image_folder(t.str(), split::train); }),
                               {"b.png", "4x6", "differs", "8x4"}));
+}
+
+// Resizing (shrinking by 2.3 and 4, enlarging by 2.9) matches ATen's antialiased bilinear interpolation
+// (PIL's filter) on the same pixels within one grey level (snnkit filters the uint8 image in float and rounds once).
+TEST(ImageFolder, ResizeMatchesAtenAntialiasedBilinear) {
+    struct resize_case { int w, h, size, nw, nh; };
+    for (const resize_case rc : {resize_case{37, 23, 10, 16, 10}, resize_case{24, 40, 6, 6, 10},
+                                 resize_case{9, 7, 20, 25, 20}}) {
+        temp_dir t;
+        const std::vector<uint8_t> rgb = pattern_rgb(rc.w, rc.h, rc.size);  // wraps around: high frequencies
+        write_bytes(t / "train/c/a.png", encode_png(rgb, rc.w, rc.h, PNG_COLOR_TYPE_RGB, 8));
+        image_folder_options o;
+        o.resize = rc.size;
+        dataset d = snnkit::load_image_folder(t.str(), split::train, o);
+        ASSERT_EQ(d.images.sizes(), (std::vector<int64_t>{1, 3, rc.nh, rc.nw})) << rc.w << "x" << rc.h;
+        at::Tensor hwc = at::from_blob(const_cast<uint8_t *>(rgb.data()), {rc.h, rc.w, 3}, at::kByte);
+        at::Tensor x = hwc.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).contiguous();
+        at::Tensor ref = at::_upsample_bilinear2d_aa(x, {rc.nh, rc.nw}, false).round().clamp(0, 255);
+        const double worst = (d.images.to(at::kFloat) - ref).abs().max().item<double>();
+        EXPECT_LE(worst, 1.0) << rc.w << "x" << rc.h << " -> " << rc.nw << "x" << rc.nh;
+        if (rc.size < std::min(rc.w, rc.h)) {  // and differs from plain (aliasing) bilinear when shrinking
+            at::Tensor plain = at::upsample_bilinear2d(x, {rc.nh, rc.nw}, false).round();
+            EXPECT_GT((d.images.to(at::kFloat) - plain).abs().max().item<double>(), 10.0);
+        }
+    }
 }
 
 TEST(ImageFolder, ThreadCountDoesNotChangeResult) {

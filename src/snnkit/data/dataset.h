@@ -36,7 +36,7 @@ dataset load_cifar10_bin(const std::string & dir, split s);
 dataset load_cifar100_bin(const std::string & dir, split s);
 
 struct image_folder_options {
-    /// resize the shorter side to this many pixels before cropping (0 = no resize)
+    /// resize the shorter side to this many pixels before cropping, bilinear, antialiased when shrinking (0 = no resize)
     int resize = 0;
     /// center-crop to crop x crop (0 = no crop; all images must then share one size)
     int crop = 0;

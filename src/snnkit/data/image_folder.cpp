@@ -4,7 +4,7 @@
 // the images come class-interleaved: image r of every class (files sorted by name), then image r + 1.
 // Images are decoded in parallel with libjpeg-turbo and libpng to 8-bit RGB (grayscale, palette,
 // 16-bit and alpha inputs are converted; alpha is dropped, like PIL's convert("RGB")), optionally
-// resized (shorter side, bilinear) and center-cropped, and returned as uint8 [N, 3, H, W].
+// resized (shorter side, bilinear, antialiased when shrinking) and center-cropped, and returned as uint8 [N, 3, H, W].
 //
 // Both C libraries report fatal errors through a callback that must not return: we longjmp back to
 // the decode function, which therefore keeps no C++ objects with destructors of its own between
@@ -214,8 +214,46 @@ bool decode_png(const uint8_t * data, size_t size, rgb_image & out, char * err, 
 
 // ------------------------------------------------------------------------------ resize and crop
 
-/// Resizes so the shorter side is `size` (longer side scaled like torchvision: truncated), bilinear
-/// with half-pixel centres (align_corners = false), no antialiasing.
+/// Taps of a separable triangle (bilinear) filter from `in` samples to `out`, PIL's and ATen's antialiased
+/// rule: output sample i is centred at (i + 0.5)·scale with scale = in / out; when shrinking (scale > 1)
+/// the triangle is widened to a support of `scale` input pixels, so every input pixel contributes
+/// (no aliasing); when enlarging it is plain bilinear with half-pixel centres (align_corners = false).
+/// Taps outside the image are dropped and the rest renormalised. first[i] is the first input index,
+/// weights hold `width` weights per output sample (zero-padded).
+struct resize_taps {
+    std::vector<int> first;
+    std::vector<float> weights;
+    int width = 0;
+};
+
+resize_taps make_resize_taps(int in, int out) {
+    resize_taps t;
+    const double scale = double(in) / out;
+    const double support = std::max(scale, 1.0);  // triangle radius 1, stretched when shrinking
+    t.width = static_cast<int>(std::ceil(support)) * 2 + 1;
+    t.first.resize(out);
+    t.weights.assign(size_t(out) * t.width, 0.0f);
+    for (int i = 0; i < out; ++i) {
+        const double centre = (i + 0.5) * scale;
+        const int lo = std::max(static_cast<int>(centre - support + 0.5), 0);
+        const int hi = std::min(static_cast<int>(centre + support + 0.5), in);
+        double total = 0;
+        float * w = t.weights.data() + size_t(i) * t.width;
+        for (int j = lo; j < hi && j - lo < t.width; ++j) {
+            const double d = std::abs((j - centre + 0.5) / support);
+            const double v = d < 1 ? 1 - d : 0;
+            w[j - lo] = static_cast<float>(v);
+            total += v;
+        }
+        if (total > 0)
+            for (int k = 0; k < t.width; ++k) w[k] = static_cast<float>(w[k] / total);
+        t.first[i] = lo;
+    }
+    return t;
+}
+
+/// Resizes so the shorter side is `size` (longer side scaled like torchvision: truncated) with the
+/// antialiased bilinear filter of make_resize_taps: rows first into a float buffer, then columns.
 void resize_shorter(rgb_image & img, int size, std::vector<uint8_t> & scratch) {
     const int w = img.width, h = img.height;
     if (std::min(w, h) == size) return;
@@ -224,33 +262,31 @@ void resize_shorter(rgb_image & img, int size, std::vector<uint8_t> & scratch) {
     else        { nh = size; nw = static_cast<int>(int64_t(size) * w / h); }
     nw = std::max(nw, 1);
     nh = std::max(nh, 1);
-    const float sx = float(w) / nw, sy = float(h) / nh;
-    // Horizontal taps, shared by all rows.
-    std::vector<int> x0(nw), x1(nw);
-    std::vector<float> fx(nw);
-    for (int x = 0; x < nw; ++x) {
-        float s = std::max((x + 0.5f) * sx - 0.5f, 0.0f);
-        int i = std::min(static_cast<int>(s), w - 1);
-        x0[x] = i;
-        x1[x] = std::min(i + 1, w - 1);
-        fx[x] = s - i;
+    const resize_taps tx = make_resize_taps(w, nw), ty = make_resize_taps(h, nh);
+    std::vector<float> rows(size_t(h) * nw * 3);  // horizontally resized, full height
+    const uint8_t * src = img.pixels.data();
+    for (int y = 0; y < h; ++y) {
+        const uint8_t * line = src + size_t(y) * w * 3;
+        float * dst = rows.data() + size_t(y) * nw * 3;
+        for (int x = 0; x < nw; ++x) {
+            const float * wt = tx.weights.data() + size_t(x) * tx.width;
+            const int x0 = tx.first[x], n = std::min(tx.width, w - x0);
+            float acc[3] = {0, 0, 0};
+            for (int k = 0; k < n; ++k)
+                for (int c = 0; c < 3; ++c) acc[c] += wt[k] * line[(x0 + k) * 3 + c];
+            for (int c = 0; c < 3; ++c) dst[x * 3 + c] = acc[c];
+        }
     }
     scratch.resize(size_t(nw) * nh * 3);
-    const uint8_t * src = img.pixels.data();
+    const size_t row_len = size_t(nw) * 3;
     for (int y = 0; y < nh; ++y) {
-        float s = std::max((y + 0.5f) * sy - 0.5f, 0.0f);
-        int r0 = std::min(static_cast<int>(s), h - 1), r1 = std::min(r0 + 1, h - 1);
-        float fy = s - r0;
-        const uint8_t * a = src + size_t(r0) * w * 3;
-        const uint8_t * b = src + size_t(r1) * w * 3;
-        uint8_t * dst = scratch.data() + size_t(y) * nw * 3;
-        for (int x = 0; x < nw; ++x) {
-            for (int c = 0; c < 3; ++c) {
-                float top = a[x0[x] * 3 + c] + fx[x] * (a[x1[x] * 3 + c] - a[x0[x] * 3 + c]);
-                float bot = b[x0[x] * 3 + c] + fx[x] * (b[x1[x] * 3 + c] - b[x0[x] * 3 + c]);
-                float v = top + fy * (bot - top);
-                dst[x * 3 + c] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v + 0.5f)));
-            }
+        const float * wt = ty.weights.data() + size_t(y) * ty.width;
+        const int y0 = ty.first[y], n = std::min(ty.width, h - y0);
+        uint8_t * dst = scratch.data() + size_t(y) * row_len;
+        for (size_t i = 0; i < row_len; ++i) {
+            float v = 0;
+            for (int k = 0; k < n; ++k) v += wt[k] * rows[size_t(y0 + k) * row_len + i];
+            dst[i] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v + 0.5f)));
         }
     }
     img.pixels.swap(scratch);
