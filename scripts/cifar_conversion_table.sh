@@ -31,6 +31,7 @@ threads=${THREADS:-0}
 read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 snn="$build/snnkit"
 source "$(dirname "${BASH_SOURCE[0]}")/cifar_data.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/result_done.sh"
 tmax=0
 for t in "${ts[@]}"; do [ "$t" -gt "$tmax" ] && tmax=$t; done
 mkdir -p "$out/snn"
@@ -40,7 +41,7 @@ if [ "${TABLE_ONLY:-0}" != 1 ]; then # steps 1 and 2 (not indented: they hold a 
 cifar_data_ready "$data"
 
 # 1. The ANN (resumable).
-if [ ! -s "$out/ann.json" ]; then
+if ! result_done "$out/ann.json" "$epochs"; then
   resume=()
   [ -f "$out/ann/checkpoint.safetensors" ] && resume=(--resume) && log "resuming ANN training from $out/ann"
   log "training $arch for $epochs epochs"

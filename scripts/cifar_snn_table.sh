@@ -2,9 +2,9 @@
 # Direct SNN training on CIFAR-10 (JPEG q75), issue #5's CIFAR table: a zoo net (default the He ResNet-20)
 # trained by BPTT at each T with each surrogate, then a Markdown table of test accuracy, epochs, training
 # time, peak memory and (Dspike adaptive) the temperature b kept per epoch. Each run writes its JSON under
-# $OUT and is skipped when that JSON exists; an interrupted run resumes from its checkpoint (every 50 steps and
-# at SIGINT/SIGTERM), so the script
-# can be stopped (Ctrl-C, the end of a session) and run again to continue.
+# $OUT and is skipped when that JSON exists (a JSON of another epoch count stops the script); an interrupted
+# run resumes from its checkpoint (every 50 steps and at SIGINT/SIGTERM), so the script can be stopped
+# (Ctrl-C, the end of a session) and run again to continue.
 #
 # usage: scripts/cifar_snn_table.sh [BUILD_DIR]
 #   env: ARCH (resnet20-he), TS ("2 4"), EPOCHS (30), RUNS ("dspike-adapt dspike": adaptive against fixed
@@ -28,6 +28,7 @@ coords=${FDG_COORDS:-128}
 read -r -a extra <<< "${TRAIN_FLAGS:-}"
 snn="$build/snnkit"
 source "$(dirname "${BASH_SOURCE[0]}")/cifar_data.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/result_done.sh"
 mkdir -p "$out"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 
@@ -36,7 +37,7 @@ cifar_data_ready "$data"
 for t in "${ts[@]}"; do
   for name in "${runs[@]}"; do
     dir=$out/$name-T$t
-    if [ -s "$dir.json" ]; then
+    if result_done "$dir.json" "$epochs"; then
       log "$name T=$t: done already ($dir.json)"
       continue
     fi

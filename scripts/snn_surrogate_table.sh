@@ -2,8 +2,8 @@
 # A controlled comparison of surrogate gradients for direct SNN training on Fashion-MNIST: the same net,
 # seed, epochs and optimizer for rectangle / triangle / exponential / sigmoid / atan / Dspike with a fixed b /
 # Dspike with b adapted each epoch (FDG cosine). Prints a Markdown table; JSONs go to $OUT. A finished run is
-# skipped (its JSON exists) and an interrupted one resumes from its checkpoint, so the script can be stopped and
-# run again to continue.
+# skipped (its JSON exists; one of another epoch count stops the script) and an interrupted one resumes from
+# its checkpoint, so the script can be stopped and run again to continue.
 # usage: scripts/snn_surrogate_table.sh [BUILD_DIR]
 #   env: EPOCHS (2), T (4), ARCH (cnn), LIMIT (0 = all 60,000 training images), OUT (runs/snn_surrogates),
 #        OPT ("--optimizer adam --lr 0.001 --weight-decay 0"), THREADS (2)
@@ -18,10 +18,11 @@ threads=${THREADS:-2}
 read -r -a opt <<< "${OPT:---optimizer adam --lr 0.001 --weight-decay 0}"
 mkdir -p "$out"
 snn="$build/snnkit"
+source "$(dirname "${BASH_SOURCE[0]}")/result_done.sh"
 
 runs=(rect triangle exp sigmoid atan dspike dspike-adapt)
 for name in "${runs[@]}"; do
-  if [ -s "$out/$name.json" ]; then
+  if result_done "$out/$name.json" "$epochs"; then
     echo "== $name: done already ($out/$name.json)"
     continue
   fi
