@@ -218,12 +218,12 @@ bool decode_png(const uint8_t * data, size_t size, rgb_image & out, char * err, 
 /// rule: output sample i is centred at (i + 0.5)·scale with scale = in / out; when shrinking (scale > 1)
 /// the triangle is widened to a support of `scale` input pixels, so every input pixel contributes
 /// (no aliasing); when enlarging it is plain bilinear with half-pixel centres (align_corners = false).
-/// Taps outside the image are dropped and the rest renormalised. first[i] is the first input index,
-/// weights hold `width` weights per output sample (zero-padded).
+/// Taps outside the image are dropped and the rest renormalised. Output sample i reads count[i] inputs
+/// from first[i], with the weights at weights[i * width].
 struct resize_taps {
-    std::vector<int> first;
+    std::vector<int> first, count;
     std::vector<float> weights;
-    int width = 0;
+    int width = 0; ///< the most taps one output sample can have
 };
 
 resize_taps make_resize_taps(int in, int out) {
@@ -232,22 +232,24 @@ resize_taps make_resize_taps(int in, int out) {
     const double support = std::max(scale, 1.0);  // triangle radius 1, stretched when shrinking
     t.width = static_cast<int>(std::ceil(support)) * 2 + 1;
     t.first.resize(out);
+    t.count.resize(out);
     t.weights.assign(size_t(out) * t.width, 0.0f);
     for (int i = 0; i < out; ++i) {
         const double centre = (i + 0.5) * scale;
         const int lo = std::max(static_cast<int>(centre - support + 0.5), 0);
-        const int hi = std::min(static_cast<int>(centre + support + 0.5), in);
+        const int hi = std::min(static_cast<int>(centre + support + 0.5), in); // hi - lo <= width
         double total = 0;
         float * w = t.weights.data() + size_t(i) * t.width;
-        for (int j = lo; j < hi && j - lo < t.width; ++j) {
+        for (int j = lo; j < hi; ++j) {
             const double d = std::abs((j - centre + 0.5) / support);
             const double v = d < 1 ? 1 - d : 0;
             w[j - lo] = static_cast<float>(v);
             total += v;
         }
         if (total > 0)
-            for (int k = 0; k < t.width; ++k) w[k] = static_cast<float>(w[k] / total);
+            for (int k = 0; k < hi - lo; ++k) w[k] = static_cast<float>(w[k] / total);
         t.first[i] = lo;
+        t.count[i] = hi - lo;
     }
     return t;
 }
@@ -270,7 +272,7 @@ void resize_shorter(rgb_image & img, int size, std::vector<uint8_t> & scratch) {
         float * dst = rows.data() + size_t(y) * nw * 3;
         for (int x = 0; x < nw; ++x) {
             const float * wt = tx.weights.data() + size_t(x) * tx.width;
-            const int x0 = tx.first[x], n = std::min(tx.width, w - x0);
+            const int x0 = tx.first[x], n = tx.count[x];
             float acc[3] = {0, 0, 0};
             for (int k = 0; k < n; ++k)
                 for (int c = 0; c < 3; ++c) acc[c] += wt[k] * line[(x0 + k) * 3 + c];
@@ -281,7 +283,7 @@ void resize_shorter(rgb_image & img, int size, std::vector<uint8_t> & scratch) {
     const size_t row_len = size_t(nw) * 3;
     for (int y = 0; y < nh; ++y) {
         const float * wt = ty.weights.data() + size_t(y) * ty.width;
-        const int y0 = ty.first[y], n = std::min(ty.width, h - y0);
+        const int y0 = ty.first[y], n = ty.count[y];
         uint8_t * dst = scratch.data() + size_t(y) * row_len;
         for (size_t i = 0; i < row_len; ++i) {
             float v = 0;
