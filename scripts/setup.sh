@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs every dependency of snnkit from Debian's packages. Idempotent: does nothing when all is present.
-# Usage: scripts/setup.sh [--bench]   (--bench also installs Debian's python3-torch for the side-by-side
-#        benchmarks, and the Python SNN toolkits they compare against, pinned, from PyPI into bench/.pydeps)
+# Usage: scripts/setup.sh [--bench]
+#   Always: the C++ build's packages, and the Python side the tests use: Debian's python3-torch, pybind11 and
+#   pytest, plus the peer toolkits, pinned, from PyPI into bench/.pydeps (pure Python, installed without their
+#   dependencies so that PyPI's numpy never replaces Debian's; the tests check NIR files with nir/nirtorch and
+#   compare against snnTorch / SpikingJelly). --bench: nothing more today (kept for the benchmark scripts).
 set -euo pipefail
 
 pkgs=(
@@ -14,10 +17,8 @@ pkgs=(
   gnuplot-nox
   libonnx-dev libprotobuf-dev protobuf-compiler libhdf5-dev
   libopenblas0-openmp
+  python3-dev python3-torch python3-numpy python3-pip python3-pytest python3-h5py pybind11-dev
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(python3-torch python3-numpy python3-pip)
-fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -38,13 +39,12 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   echo "setup: done"
 fi
 
-# The toolkits the neuron benchmark measures (pure Python, on Debian's torch 1.13; SpikingJelly 0.0.0.0.14 is
-# the last release for torch 1.x). Installed without their other dependencies, which the LIF layers do not use.
-if [[ "${1:-}" == "--bench" ]]; then
-  deps=$(cd "$(dirname "$0")/.." && pwd)/bench/.pydeps
-  if ! PYTHONPATH=$deps /usr/bin/python3 -c "import snntorch, spikingjelly.activation_based.neuron" 2>/dev/null; then
-    echo "setup: installing snntorch 1.0.0 and spikingjelly 0.0.0.0.14 from PyPI into $deps"
-    /usr/bin/python3 -m pip install -q --no-deps --target "$deps" snntorch==1.0.0 spikingjelly==0.0.0.0.14 ||
-      echo "setup: could not install them; the neuron benchmark will skip the toolkit comparison" >&2
-  fi
+# The peer toolkits (pure Python, on Debian's torch 1.13; SpikingJelly 0.0.0.0.14 is the last release for torch
+# 1.x) and the NIR reference packages, pinned. Installed without their other dependencies (numpy and h5py are
+# Debian's), into bench/.pydeps, which the tests and benchmarks put on PYTHONPATH.
+deps=$(cd "$(dirname "$0")/.." && pwd)/bench/.pydeps
+pydeps=(snntorch==1.0.0 spikingjelly==0.0.0.0.14 nir==1.0.8 nirtorch==2.6)
+if ! PYTHONPATH=$deps /usr/bin/python3 -c "import snntorch.import_nir, spikingjelly.activation_based.neuron, nir, nirtorch" 2>/dev/null; then
+  echo "setup: installing ${pydeps[*]} from PyPI into $deps"
+  /usr/bin/python3 -m pip install -q --no-deps --target "$deps" --upgrade "${pydeps[@]}"
 fi
