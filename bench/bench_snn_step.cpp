@@ -10,7 +10,7 @@
 #include "snnkit/core/runtime.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
-#include "snnkit/train/optimizer.h"
+#include "snnkit/optim/optimizer.h"
 #include "snnkit/train/snn_model.h"
 
 #include <ATen/Parallel.h>
@@ -42,7 +42,7 @@ std::vector<double> time_steps(snnkit::graph & g, const snnkit::forward_fn & f, 
     for (int64_t s = 0; s < steps; ++s) {
         const auto t0 = std::chrono::steady_clock::now();
         opt.zero_grad();
-        const at::Tensor loss = at::cross_entropy_loss(f(x, true), y);
+        const at::Tensor loss = at::cross_entropy_loss(f(x, true, at::Generator()), y);
         loss.backward();
         opt.step(0.01);
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

@@ -6,7 +6,7 @@
 #include "snnkit/core/runtime.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
-#include "snnkit/train/optimizer.h"
+#include "snnkit/optim/optimizer.h"
 
 #include <ATen/Parallel.h>
 

@@ -237,13 +237,13 @@ TEST(trainer, non_finite_tensors_are_never_checkpointed) {
     const forward_fn base = ann_forward_fn(g);
     int calls = 0;
     std::string good; // the checkpoint after the first step
-    const forward_fn corrupt = [&](const at::Tensor & x, bool train_mode) {
+    const forward_fn corrupt = [&](const at::Tensor & x, bool train_mode, const at::Generator & dropout) {
         if (train_mode && ++calls == 2) { // training BN normalises by the batch's statistics: the loss stays finite
             good = read_file(dir + "/checkpoint.safetensors");
             at::NoGradGuard no_grad;
             g.nodes[g.find("bn")].buffers["running_var"][1] = NAN;
         }
-        return base(x, train_mode);
+        return base(x, train_mode, dropout);
     };
     std::string m = "no error";
     try {
@@ -317,5 +317,25 @@ TEST(trainer, an_epoch_note_may_not_replace_the_logs_fields) {
         graph g = tiny(5);
         const std::string m = train_error(g, train, test, toy_options("", 0.05, 11), h);
         EXPECT_NE(m.find("train_hooks::on_epoch: the epoch note"), std::string::npos) << m;
+    }
+}
+
+// The trainer draws dropout masks (and everything else) from its own generators: ATen's global generator,
+// which the program around the library may use, is neither reseeded nor advanced by a training run. The
+// dropout masks stay a function of the seed: two runs give the same weights whatever the global state.
+TEST(trainer, leaves_the_global_generator_alone) {
+    const dataset train = toy(160, 1), test = toy(32, 2);
+    at::manual_seed(1234);
+    const at::Tensor expect = at::rand({8});
+    graph a = tiny(5); // tiny() has a dropout layer
+    at::manual_seed(1234);
+    train_loop(a, ann_forward_fn(a), train, test, toy_options("", 0.05, 11));
+    EXPECT_TRUE(at::equal(at::rand({8}), expect)) << "training moved or reseeded ATen's global generator";
+    at::manual_seed(999); // another global state: the same training
+    graph b = tiny(5);
+    train_loop(b, ann_forward_fn(b), train, test, toy_options("", 0.05, 11));
+    const auto ta = a.named_tensors(), tb = b.named_tensors();
+    for (size_t i = 0; i < ta.size(); ++i) {
+        EXPECT_TRUE(at::equal(ta[i].second, tb[i].second)) << ta[i].first;
     }
 }

@@ -1,20 +1,20 @@
 // snnkit/convert/calibrate.cpp
 #include "snnkit/convert/calibrate.h"
 
-#include "snnkit/convert/clipfloor.h"
+#include "snnkit/convert/calib_steps.h"
 #include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
+#include "snnkit/core/progress.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
-#include "snnkit/train/optimizer.h"
-#include "snnkit/train/progress.h"
 
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <map>
+#include <tuple>
 
 namespace snnkit {
 
@@ -227,103 +227,6 @@ private:
     int pos_ = 0;                                  // the frontier holds what nodes after pos_ read
 };
 
-// Channel mean of e over every dim but 1 (dim 0 for [N, F] becomes per-feature).
-at::Tensor channel_mean(const at::Tensor & e) {
-    std::vector<int64_t> dims{0};
-    for (int64_t d = 2; d < e.dim(); ++d) {
-        dims.push_back(d);
-    }
-    return e.mean(dims);
-}
-
-// Grid search of the threshold: per layer (v_th 0-d) or per channel (v_th [C]).
-at::Tensor search_threshold(const at::Tensor & pre, const at::Tensor & v_th_now, double clip, int64_t T, double shift,
-                            const calib_options & opt, at::Generator & gen) {
-    at::NoGradGuard ng;
-    const bool per_channel = v_th_now.dim() == 1 && pre.dim() >= 2;
-    at::Tensor xs; // [C, M] per channel or [1, M]
-    if (per_channel) {
-        xs = pre.transpose(0, 1).reshape({pre.size(1), -1});
-    } else {
-        xs = pre.reshape({1, -1});
-    }
-    // The grid spans [0, max(x)] over all values, also when the error is measured on a sample of them.
-    const at::Tensor raw_max = xs.amax(1, true);        // [C, 1]
-    const at::Tensor mx = at::clamp_min(raw_max, 1e-8); // [C, 1]
-    const int64_t m = xs.size(1), keep = std::max<int64_t>(1, opt.search_values / xs.size(0));
-    if (m > keep) {
-        xs = xs.index_select(1, at::randint(m, {keep}, gen, at::kLong));
-    }
-    const at::Tensor target = clip > 0 ? at::clamp(xs, 0.0, clip) : at::relu(xs);
-    at::Tensor best_err = at::full({xs.size(0), 1}, INFINITY, xs.options());
-    at::Tensor best_v = mx.clone();
-    for (int64_t k = 1; k <= opt.grid; ++k) {
-        const at::Tensor v = mx * (static_cast<double>(k) / static_cast<double>(opt.grid));
-        const at::Tensor err = (clipfloor(xs, T, v, shift) - target).pow(2).sum(1, true);
-        const at::Tensor better = err < best_err;
-        best_err = at::where(better, err, best_err);
-        best_v = at::where(better, v, best_v);
-    }
-    // A channel (or layer) that never goes above 0 has no error to minimise: it keeps the threshold it had
-    // (conversion's floor), not the grid's first point of a 1e-8 "maximum".
-    if (v_th_now.numel() == best_v.numel()) {
-        best_v = at::where(raw_max > 0, best_v, v_th_now.reshape(best_v.sizes()).to(best_v.scalar_type()));
-    }
-    return per_channel ? best_v.reshape({-1}).contiguous() : best_v.reshape({}).contiguous();
-}
-
-// floor with a straight-through gradient (identity in backward).
-at::Tensor floor_ste(const at::Tensor & z) { return z + (at::floor(z) - z).detach(); }
-
-// WC for spike node i: Adam on the owner's weight and bias so that clipfloor(owner(s_in) + rest) matches a.
-// The owner's bias already holds any bias shift, so the floor's only other shift is the neuron's own
-// initial potential: floor(T x / V + v(0) / V).
-void weight_calibration(graph & snn, int i, int owner, const at::Tensor & s_in, const at::Tensor & rest,
-                        const at::Tensor & a, int64_t T, const calib_options & opt) {
-    node & o = snn.nodes[owner];
-    node work = o;
-    at::Tensor w = o.params.at("weight").detach().clone().requires_grad_(true);
-    at::Tensor b = (o.params.count("bias") ? o.params.at("bias") : at::zeros({o.attrs.out})).detach().clone();
-    b.requires_grad_(true);
-    work.params["weight"] = w;
-    work.params["bias"] = b;
-    optimizer_options oo;
-    oo.kind = "adam";
-    oo.lr = opt.wc_lr;
-    oo.weight_decay = 0;
-    optimizer adam({{"weight", w}, {"bias", b}}, oo);
-    const at::Tensor vth = snn.nodes[i].tensor("v_th");
-    std::vector<int64_t> vshape(a.dim(), 1);
-    if (vth.dim() == 1) {
-        vshape[1] = -1;
-    }
-    const at::Tensor v = vth.reshape(vshape);
-    at::Tensor shift = at::zeros({}, a.options());
-    const at::Tensor v0 = snn.nodes[i].tensor("v0");
-    if (v0.defined()) {
-        // v(0) is a scalar, per channel ([C], like a channel-wise V_th) or per neuron (a sample's shape).
-        const at::Tensor v0b = v0.dim() == 1 ? v0.reshape(vshape) : v0.dim() == 0 ? v0 : v0.unsqueeze(0);
-        shift = (v0b / v).to(a.scalar_type());
-    }
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x3c, i));
-    const int64_t n = s_in.size(0);
-    for (int64_t it = 0; it < opt.wc_iters; ++it) {
-        const at::Tensor idx = at::randint(n, {std::min(opt.wc_batch, n)}, gen, at::kLong);
-        at::Tensor pre = apply_op(work, {s_in.index_select(0, idx)}, false);
-        if (rest.defined()) {
-            pre = pre + rest.index_select(0, idx);
-        }
-        const double t = static_cast<double>(T);
-        const at::Tensor out = v / t * at::clamp(floor_ste(pre * t / v + shift), 0.0, t);
-        const at::Tensor loss = (out - a.index_select(0, idx)).pow(2).mean();
-        adam.zero_grad();
-        loss.backward();
-        adam.step(cosine_lr(opt.wc_lr, 0.0, it, opt.wc_iters));
-    }
-    o.params["weight"] = w.detach().contiguous();
-    o.params["bias"] = b.detach().contiguous();
-}
-
 double mean_of(const at::Tensor & t) { return t.to(at::kDouble).mean().item<double>(); }
 
 } // namespace
@@ -415,8 +318,12 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
             const int i = spikes[k];
             const int ai = ann.find(snn.nodes[i].name);
             const at::Tensor pre = walk.value_of(ann.nodes[ai].inputs[0]);
-            const double clip = ann.nodes[ai].op == op_kind::clip_relu ? ann.nodes[ai].attrs.clip : 0.0;
-            set_threshold(snn, i, search_threshold(pre, snn.nodes[i].tensor("v_th"), clip, T, shift, opt, gen), conv);
+            threshold_search_options so;
+            so.grid = opt.grid;
+            so.max_values = opt.search_values;
+            so.clip = ann.nodes[ai].op == op_kind::clip_relu ? ann.nodes[ai].attrs.clip : 0.0;
+            so.shift = shift;
+            set_threshold(snn, i, calib_threshold_search(pre, snn.nodes[i].tensor("v_th"), T, so, gen), conv);
             bar.update(static_cast<int64_t>(k + 1));
         }
         bar.finish();
@@ -470,13 +377,20 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
             for (int q : others) {
                 rest = rest.defined() ? rest + r.at(q) : r.at(q);
             }
-            weight_calibration(snn, i, owner, r.at(snn.nodes[owner].inputs[0]), rest, a, T, opt);
+            weight_calib_options wo;
+            wo.iters = opt.wc_iters;
+            wo.lr = opt.wc_lr;
+            wo.batch = opt.wc_batch;
+            wo.seed = rng_mix(opt.seed, 0x3c, i);
+            node & o = snn.nodes[owner];
+            std::tie(o.params["weight"], o.params["bias"]) =
+                calib_weights(o, r.at(o.inputs[0]), rest, a, snn.nodes[i].tensor("v_th"), snn.nodes[i].tensor("v0"), T, wo);
             r = cache.run(snn, i, {i}, false);
         }
         at::NoGradGuard ng;
         if (opt.bias_correction && owner >= 0) {
             node & p = snn.nodes[owner];
-            const at::Tensor mu = channel_mean(a - r.at(i));
+            const at::Tensor mu = calib_bias_correction(a, r.at(i));
             p.params["bias"] = (p.params.count("bias") ? p.params.at("bias") + mu : mu).contiguous();
             if (opt.potential_correction) {
                 r = cache.run(snn, i, {i}, false);
@@ -484,13 +398,7 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
         }
         if (opt.potential_correction) {
             node & n = snn.nodes[i];
-            const at::Tensor pc = (a - r.at(i)).mean(0) * static_cast<double>(T); // per neuron [C, H, W]
-            const at::Tensor v0 = n.tensor("v0");
-            n.buffers["v0"] = (v0.defined() ? pc + (v0.dim() == 1 && pc.dim() > 1
-                                                        ? v0.reshape({-1, 1, 1}).expand(pc.sizes())
-                                                        : v0.expand(pc.sizes()))
-                                            : pc)
-                                  .contiguous();
+            n.buffers["v0"] = add_potential_correction(n.tensor("v0"), calib_potential_correction(a, r.at(i), T));
         }
         // the final parameters' rates: the report's error after, and the frontier for the next layer
         l.mse_after = (a - cache.run(snn, i, {i}, true).at(i)).slice(0, 0, report_n).pow(2).mean().item<double>();

@@ -5,7 +5,18 @@
 
 namespace snnkit {
 
-at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool train) {
+at::Tensor dropout_inverted(const at::Tensor & x, double p, const at::Generator & gen) {
+    at::Tensor noise = at::empty_like(x);
+    if (gen.defined()) {
+        noise.bernoulli_(1.0 - p, gen);
+    } else {
+        noise.bernoulli_(1.0 - p);
+    }
+    noise.div_(1.0 - p); // p < 1 (graph check)
+    return x * noise;
+}
+
+at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool train, const at::Generator & dropout_gen) {
     const auto & a = n.attrs;
     const at::Tensor & x = in.at(0);
     switch (n.op) {
@@ -37,7 +48,7 @@ at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool tra
         return at::batch_norm(x, n.tensor("weight"), n.tensor("bias"), n.tensor("running_mean"),
                               n.tensor("running_var"), train, a.momentum, a.eps, true);
     case op_kind::dropout:
-        return train && a.p > 0 ? at::dropout(x, a.p, true) : x;
+        return train && a.p > 0 ? dropout_inverted(x, a.p, dropout_gen) : x;
     case op_kind::add: {
         at::Tensor s = in[0];
         for (size_t i = 1; i < in.size(); ++i) {
@@ -89,7 +100,7 @@ at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_opti
             const bool inplace_ok = opt.train && !opt.observer && n.op == op_kind::relu && src > 0 && total[src] == 1 &&
                                     (pop == op_kind::batch_norm || pop == op_kind::conv2d || pop == op_kind::linear ||
                                      pop == op_kind::add || pop == op_kind::avg_pool || pop == op_kind::global_avg_pool);
-            out[i] = inplace_ok ? at::relu_(in[0]) : apply_op(n, in, opt.train);
+            out[i] = inplace_ok ? at::relu_(in[0]) : apply_op(n, in, opt.train, opt.dropout_generator);
             for (int j : n.inputs) {
                 if (--uses[j] == 0 && j != last) {
                     out[j] = at::Tensor(); // free as soon as the last consumer ran

@@ -17,6 +17,8 @@ struct forward_options {
     node_observer observer;
     /// return the output of this node instead of the last one (-1 = last); later nodes are not run
     int stop_at = -1;
+    /// training: the random source of dropout masks (undefined: ATen's global generator)
+    at::Generator dropout_generator;
 };
 
 // Runs graph g as an ANN on x [N, ...input_shape] and returns the output node's tensor.
@@ -24,7 +26,13 @@ struct forward_options {
 at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_options & opt = {});
 
 // One stateless op on a batch (for the SNN executor, with time folded into the batch dimension).
-// Not for input and spike nodes.
-at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool train);
+// Not for input and spike nodes. dropout_gen: the random source of a training dropout (undefined: ATen's
+// global generator).
+at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool train,
+                    const at::Generator & dropout_gen = at::Generator());
+
+// Inverted dropout: each value is zeroed with probability p and the rest scaled by 1 / (1 - p); the mask is
+// drawn from gen (undefined: ATen's global generator; the same draws as at::dropout for the same seed).
+at::Tensor dropout_inverted(const at::Tensor & x, double p, const at::Generator & gen);
 
 } // namespace snnkit

@@ -33,14 +33,14 @@ at::Tensor unfold_time(const at::Tensor & folded, int64_t T) {
 }
 
 // Dropout of a temporal value [T*N, ...] with one mask [1, N, ...] for all T steps (inverted scaling).
-at::Tensor dropout_shared_over_time(const at::Tensor & folded, double p, int64_t T) {
+at::Tensor dropout_shared_over_time(const at::Tensor & folded, double p, int64_t T, const at::Generator & gen) {
     if (p <= 0) {
         return folded;
     }
     const at::Tensor xt = unfold_time(folded, T);
     std::vector<int64_t> ms = xt.sizes().vec();
     ms[0] = 1;
-    const at::Tensor keep = at::empty(ms, xt.options()).bernoulli_(1.0 - p).div_(1.0 - p); // p < 1 (graph check)
+    const at::Tensor keep = dropout_inverted(at::ones(ms, xt.options()), p, gen); // 0 or 1 / (1 - p)
     return (xt * keep).flatten(0, 1);
 }
 
@@ -171,9 +171,9 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                 ins.push_back(any_temporal ? to_folded(vals[j], T) : vals[j].t);
             }
             if (n.op == op_kind::dropout && opt.train && any_temporal && opt.dropout_shared) {
-                out.t = dropout_shared_over_time(ins[0], n.attrs.p, T);
+                out.t = dropout_shared_over_time(ins[0], n.attrs.p, T, opt.dropout_generator);
             } else {
-                out.t = apply_op(n, ins, opt.train);
+                out.t = apply_op(n, ins, opt.train, opt.dropout_generator);
             }
             out.temporal = any_temporal;
         }

@@ -38,6 +38,8 @@ struct snn_options {
     /// SpikingJelly and PLIF do) instead of drawing a new mask at every step. A static value (before the
     /// first spike node) is computed once, so it always has one mask
     bool dropout_shared = false;
+    /// training: the random source of dropout masks (undefined: ATen's global generator)
+    at::Generator dropout_generator;
     /// "direct" (the analog input at every step) or "poisson" (Bernoulli spikes with p = clamp(raw, 0, 1),
     /// raw being the pixel intensity before the normalisation below)
     std::string encoding = "direct";

@@ -4,7 +4,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/nn/snn_batch.h"
-#include "snnkit/train/progress.h"
+#include "snnkit/core/progress.h"
 
 #include <ATen/core/grad_mode.h>
 #include <nlohmann/json.hpp>

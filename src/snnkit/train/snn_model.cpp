@@ -74,10 +74,11 @@ void snn_init_from(graph & snn, const graph & src, const std::string & where) {
 }
 
 forward_fn snn_forward_fn(const graph & g, int64_t T, bool dropout_shared) {
-    return [&g, T, dropout_shared](const at::Tensor & x, bool train) {
+    return [&g, T, dropout_shared](const at::Tensor & x, bool train, const at::Generator & dropout) {
         snn_options so;
         so.T = T;
         so.train = train;
+        so.dropout_generator = dropout;
         so.dropout_shared = dropout_shared;
         return snn_forward(g, x, so).out.mean(0);
     };

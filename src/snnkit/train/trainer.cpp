@@ -9,7 +9,7 @@
 #include "snnkit/io/safetensors.h"
 #include "snnkit/nn/anomaly.h"
 #include "snnkit/nn/forward.h"
-#include "snnkit/train/progress.h"
+#include "snnkit/core/progress.h"
 
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -268,9 +268,10 @@ void write_log(const std::string & path, const std::vector<epoch_metrics> & h) {
 std::string history_to_json(const std::vector<epoch_metrics> & history) { return history_json(history).dump(); }
 
 forward_fn ann_forward_fn(const graph & g) {
-    return [&g](const at::Tensor & x, bool train) {
+    return [&g](const at::Tensor & x, bool train, const at::Generator & dropout) {
         forward_options fo;
         fo.train = train;
+        fo.dropout_generator = dropout;
         return ann_forward(g, x, fo);
     };
 }
@@ -291,7 +292,7 @@ double evaluate_accuracy(const forward_fn & forward, const dataset & data, const
         const int64_t e = std::min(n, s + batch_size);
         const at::Tensor idx = at::arange(s, e, at::kLong);
         const at::Tensor x = make_batch(data.images, idx, pre, 0);
-        const at::Tensor logits = forward(x, false);
+        const at::Tensor logits = forward(x, false, at::Generator());
         correct += logits.argmax(1).eq(data.labels.slice(0, s, e)).sum().item<int64_t>();
         bar.update(e);
     }
@@ -357,7 +358,9 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     signal_scope signals;
     train_result r;
     int64_t run_steps = 0;
-    at::Generator dropout_gen = at::detail::getDefaultCPUGenerator();
+    // dropout draws from the run's own generator (reseeded per step, so a resume draws the same masks), never
+    // from ATen's global one, which other code in the process may use
+    at::Generator dropout_gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(o.seed, 0xd70));
     std::vector<double> epoch_walls; // this run's whole epochs, per-epoch hook and test pass included
     // The run stops (a signal, or --max-steps) after the checkpoint it just wrote, or, for a signal during the
     // test pass, the checkpoint or the per-epoch hook, at the next epoch's start without a step: the checkpoint
@@ -427,7 +430,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             const std::string where = "epoch " + std::to_string(pos.epoch + 1) + " step " + std::to_string(pos.step);
             at::Tensor logits;
             try {
-                logits = forward(x, true);
+                logits = forward(x, true, dropout_gen);
             } catch (const snnkit::error &) { // a spiking layer refuses NaN input: name where it started
                 std::string layer;
                 try {

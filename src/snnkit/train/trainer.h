@@ -6,7 +6,7 @@
 #include "snnkit/data/augment.h"
 #include "snnkit/data/dataset.h"
 #include "snnkit/nn/graph.h"
-#include "snnkit/train/optimizer.h"
+#include "snnkit/optim/optimizer.h"
 
 #include <functional>
 #include <string>
@@ -14,8 +14,9 @@
 
 namespace snnkit {
 
-// Maps a float batch [B, ...] to logits [B, classes]; `train` selects training behaviour.
-using forward_fn = std::function<at::Tensor(const at::Tensor & x, bool train)>;
+// Maps a float batch [B, ...] to logits [B, classes]; `train` selects training behaviour, `dropout` is the
+// random source of its dropout masks (the trainer's own generator; undefined: ATen's global one).
+using forward_fn = std::function<at::Tensor(const at::Tensor & x, bool train, const at::Generator & dropout)>;
 
 struct trainer_options {
     /// number of epochs

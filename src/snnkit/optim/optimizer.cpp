@@ -1,5 +1,5 @@
-// snnkit/train/optimizer.cpp: the update rules follow PyTorch's torch.optim definitions.
-#include "snnkit/train/optimizer.h"
+// snnkit/optim/optimizer.cpp: the update rules follow PyTorch's torch.optim definitions.
+#include "snnkit/optim/optimizer.h"
 
 #include "snnkit/core/error.h"
 

@@ -1,5 +1,5 @@
 // The optimizers against hand-computed updates (PyTorch's definitions), and the cosine schedule.
-#include "snnkit/train/optimizer.h"
+#include "snnkit/optim/optimizer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// snnkit/train/progress.cpp
-#include "snnkit/train/progress.h"
+// snnkit/core/progress.cpp
+#include "snnkit/core/progress.h"
 
 #include <cstdio>
 

@@ -1,6 +1,6 @@
 // Progress line: the ETA counts only the items of this run (a resumed epoch must not extrapolate from
 // items finished before the restart), and durations print in the documented forms.
-#include "snnkit/train/progress.h"
+#include "snnkit/core/progress.h"
 
 #include <gtest/gtest.h>
 

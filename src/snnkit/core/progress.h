@@ -1,4 +1,4 @@
-// snnkit/train/progress.h: a progress line with rate and ETA for long work (training, calibration, eval).
+// snnkit/core/progress.h: a progress line with rate and ETA for long work (training, calibration, eval).
 #pragma once
 
 #include <chrono>

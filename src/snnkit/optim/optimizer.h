@@ -1,4 +1,4 @@
-// snnkit/train/optimizer.h: SGD (momentum, Nesterov), Adam and AdamW with weight decay, the cosine
+// snnkit/optim/optimizer.h: SGD (momentum, Nesterov), Adam and AdamW with weight decay, the cosine
 // schedule, and an explicit state that checkpoints save and restore.
 #pragma once
 
