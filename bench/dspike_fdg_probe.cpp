@@ -12,6 +12,7 @@
 // usage: dspike_fdg_probe --model DIR --data DIR [--dataset NAME] [--T T] [--batch 128] [--batches 2]
 //        [--coords 64] [--eps 0.003,0.01,0.03] [--b 1,2,3,4,5,6] [--seed 0] [--threads 1] [--bn frozen|batch] [--json FILE]
 //        (--dataset and --T default to the model's own, from its model.json)
+#include "snnkit/core/provenance.h"
 #include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/core/runtime.h"
@@ -246,6 +247,9 @@ int run(int argc, char ** argv) {
         out["across_batches"] = across;
     }
     if (!json_path.empty()) {
+        out["provenance"] = nlohmann::json::parse(snnkit::provenance_json(
+            std::vector<std::string>(argv, argv + argc),
+            {snnkit::identify_data(dataset, snnkit::dataset_dir(spec), "train (probe batches)", train.images.size(0))}));
         snnkit::write_file_atomic(json_path, out.dump(2) + "\n");
     }
     return 0;

@@ -2,6 +2,8 @@
 #include "commands.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/provenance.h"
+#include "snnkit/data/dataset_by_name.h"
 #include "snnkit/core/runtime.h"
 #include "snnkit/io/atomic_file.h"
 
@@ -15,10 +17,28 @@ namespace snnkit_cli {
 
 void set_threads(int threads) { snnkit::runtime_init(threads); }
 
-void write_json_file(const std::string & path, const std::string & json_text) {
+namespace {
+std::vector<std::string> & command_line() {
+    static std::vector<std::string> argv;
+    return argv;
+}
+} // namespace
+
+void set_command_line(int argc, char ** argv) { command_line().assign(argv, argv + argc); }
+
+void write_json_file(const std::string & path, nlohmann::json result, const std::vector<data_used> & data) {
     if (path.empty()) {
         return;
     }
+    std::vector<snnkit::data_identity> ids;
+    for (const data_used & d : data) {
+        snnkit::dataset_spec spec;
+        spec.name = d.dataset;
+        spec.dir = d.dir;
+        ids.push_back(snnkit::identify_data(d.dataset, snnkit::dataset_dir(spec), d.split, d.images));
+    }
+    result["provenance"] = nlohmann::json::parse(snnkit::provenance_json(command_line(), ids));
+    const std::string json_text = result.dump(2);
     if (path == "-") {
         std::printf("%s\n", json_text.c_str());
         return;

@@ -163,7 +163,11 @@ void run(convert_args & a, const CLI::App & s) {
     }
     nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", settings},
                              {"calibration", report}, {"calibration_seconds", calib_seconds}};
-    write_json_file(a.json_path, result.dump(2));
+    std::vector<data_used> data;
+    if (calibrating) {
+        data.push_back({ds, a.data, "train (calibration)", calib_used});
+    }
+    write_json_file(a.json_path, result, data);
     std::fprintf(human_out(a.json_path), "converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
                 static_cast<long long>(conv.T), a.conv.threshold.c_str(), conv.bias_shift ? ", bias shift" : "",
                 conv.half_init ? ", half init" : "", cal.threshold_search ? ", threshold search" : "",

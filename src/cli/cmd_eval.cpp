@@ -86,7 +86,7 @@ void run(eval_args & a) {
         if (a.stats) {
             result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(st));
         }
-        write_json_file(a.json_path, result.dump(2));
+        write_json_file(a.json_path, result, {{ds, a.data, "test", n}});
         std::fprintf(out, "ANN accuracy %.2f %% on %lld images\n", acc, static_cast<long long>(n));
         if (a.stats) {
             std::fprintf(out, "\n%s", snnkit::stats_table(st).c_str());
@@ -179,7 +179,7 @@ void run(eval_args & a) {
     if (a.stats) {
         result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(st));
     }
-    write_json_file(a.json_path, result.dump(2));
+    write_json_file(a.json_path, result, {{ds, a.data, "test", n}});
 
     std::fprintf(out, "%-6s %s\n", "t", "accuracy %");
     for (int64_t t = 1; t <= a.T; t *= 2) {

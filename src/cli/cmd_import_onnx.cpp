@@ -31,7 +31,7 @@ void run(import_onnx_args & a) {
     nlohmann::json result = {{"command", "import-onnx"}, {"onnx", a.file},         {"model", a.out},
                               {"nodes", m.g.nodes.size()}, {"params", params},     {"classes", m.g.num_classes},
                               {"stats_layers", m.stats_layers}, {"stats_images", m.stats_images}};
-    write_json_file(a.json_path, result.dump(2));
+    write_json_file(a.json_path, result, {{a.opt.data.name, a.opt.data.dir, "train (activation statistics)", m.stats_images}});
     std::fprintf(human_out(a.json_path), "imported %s -> %s: %zu nodes, %lld parameters, %lld classes; statistics of %d layers on %lld images\n",
                 a.file.c_str(), a.out.c_str(), m.g.nodes.size(), static_cast<long long>(params),
                 static_cast<long long>(m.g.num_classes), m.stats_layers, static_cast<long long>(m.stats_images));

@@ -49,8 +49,7 @@ void run(const info_args & a) {
                                                  {"model", a.dir},
                                                  {"parameters", nparams},
                                                  {"graph", nlohmann::json::parse(snnkit::graph_to_json(g))},
-                                                 {"meta", m}})
-                                     .dump(2));
+                                                 {"meta", m}}));
 }
 
 void add_info(CLI::App & app) {

@@ -45,9 +45,10 @@ std::vector<int64_t> parse_shape(const std::string & text) {
     return s;
 }
 
-void print_and_write(const stats_args & a, const snnkit::network_stats & s, nlohmann::json result) {
+void print_and_write(const stats_args & a, const snnkit::network_stats & s, nlohmann::json result,
+                     const std::vector<data_used> & data = {}) {
     result["stats"] = nlohmann::json::parse(snnkit::stats_to_json(s));
-    write_json_file(a.json_path, result.dump(2));
+    write_json_file(a.json_path, result, data);
     std::fprintf(human_out(a.json_path), "%s", snnkit::stats_table(s).c_str());
 }
 
@@ -111,7 +112,7 @@ void run(stats_args & a) {
     result["accuracy"] = acc;
     std::fprintf(human_out(a.json_path), "%s: accuracy %.2f %% at T = %lld on %lld images (%s encoding)\n\n", a.model.c_str(), acc,
                 static_cast<long long>(T), static_cast<long long>(test.images.size(0)), a.encoding.c_str());
-    print_and_write(a, collector.result(), result);
+    print_and_write(a, collector.result(), result, {{ds, a.data, "test", test.images.size(0)}});
 }
 
 void add_stats(CLI::App & app) {

@@ -77,7 +77,7 @@ void run(train_ann_args & args) {
                              {"model", a.train.out_dir},
                              {"history", hist}};
     result.update(train_inputs_json(a, d, g));
-    write_json_file(a.json_path, result.dump(2));
+    write_json_file(a.json_path, result, train_data_used(a, d));
     std::fprintf(human_out(a.json_path), "test_accuracy %.2f %%  epochs %d  train_seconds %.1f  model %s\n", r.test_accuracy, r.epochs,
                 r.train_seconds, a.train.out_dir.c_str());
 }

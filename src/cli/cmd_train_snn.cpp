@@ -238,7 +238,7 @@ void run(train_snn_args & args) {
                              {"model", a.train.out_dir},
                              {"history", hist}};
     result.update(train_inputs_json(a, d, g));
-    write_json_file(a.json_path, result.dump(2));
+    write_json_file(a.json_path, result, train_data_used(a, d));
     if (args.dspike_adapt && !a.quiet) {
         print_dspike_table(human_out(a.json_path), hist);
     }

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <cstdio>
-
 #include <string>
+#include <vector>
 
 namespace snnkit_cli {
 
@@ -23,7 +25,17 @@ void add_all_commands(CLI::App & app);
 
 // Shared helpers (cli_util.cpp).
 void set_threads(int threads); // snnkit::runtime_init: 0 = all cores, malloc tuned for reuse
-void write_json_file(const std::string & path, const std::string & json_text); // atomic; "-" = stdout
+// The command line as given (main.cpp), for the provenance of results.
+void set_command_line(int argc, char ** argv);
+// A dataset split a result was computed on: --dataset, --data (empty: the dataset's default directory), which
+// split and use ("train", "test", "train (calibration)", ...) and how many images.
+struct data_used {
+    std::string dataset, dir, split;
+    int64_t images = 0;
+};
+// Writes result (a JSON object) with its "provenance" (snnkit::provenance_json: build, git commit, command
+// line, threads, date, and the identity of each data_used, hashed here); atomic; "-" = stdout; "" = nothing.
+void write_json_file(const std::string & path, nlohmann::json result, const std::vector<data_used> & data = {});
 // Where a command's human-readable text goes: stderr when its JSON goes to stdout (--json -), so that
 // stdout then holds the JSON alone; stdout otherwise.
 std::FILE * human_out(const std::string & json_path);

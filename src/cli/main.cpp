@@ -13,6 +13,7 @@ int main(int argc, char ** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "snnkit 0.1.0");
     snnkit_cli::add_all_commands(app);
+    snnkit_cli::set_command_line(argc, argv);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

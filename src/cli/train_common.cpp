@@ -159,4 +159,8 @@ double peak_rss_mib() {
     return static_cast<double>(ru.ru_maxrss) / 1024.0; // ru_maxrss is in KiB on Linux
 }
 
+std::vector<data_used> train_data_used(const train_cli & a, const train_data & d) {
+    return {{a.data.name, a.data.dir, "train", d.train.images.size(0)}, {a.data.name, a.data.dir, "test", d.test.images.size(0)}};
+}
+
 } // namespace snnkit_cli

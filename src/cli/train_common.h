@@ -2,6 +2,8 @@
 // flags, data loading, and the per-epoch history as JSON.
 #pragma once
 
+#include "commands.h"
+
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/nn/zoo.h"
 #include "snnkit/train/trainer.h"
@@ -62,6 +64,9 @@ nlohmann::json train_config_json(const train_cli & a, const snnkit::graph & g);
 // What every training result JSON records about its inputs: "train" (train_config_json), "train_samples",
 // "test_samples".
 nlohmann::json train_inputs_json(const train_cli & a, const train_data & d, const snnkit::graph & g);
+
+// The training and test splits a run used, for the result's provenance.
+std::vector<data_used> train_data_used(const train_cli & a, const train_data & d);
 
 // What the model-building flags (--arch, --dropout, train-ann's --clip) made of the model, as one line:
 // "arch cnn, dropout 0.3" (the dropout the graph has, so the architecture's default equals it written out),

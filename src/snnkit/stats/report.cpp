@@ -421,10 +421,17 @@ report_result write_report(const std::vector<std::string> & json_paths, const re
     }
     p.md += "\n";
     try {
+        // each section's tables, then what made the runs in them
         training_section(p, train);
+        p.md += provenance_lines(train);
         conversion_section(p, conv);
+        p.md += provenance_lines(conv);
         eval_section(p, evals, with_stats, train);
+        std::vector<run *> measured = evals;
+        measured.insert(measured.end(), with_stats.begin(), with_stats.end());
+        p.md += provenance_lines(measured);
         ops_section(p, ops);
+        p.md += provenance_lines(ops);
     } catch (const json::exception & e) { // a field of an unexpected type that the checks above let through
         fail("report", std::string("a result file has a field of an unexpected type: ") + e.what());
     }

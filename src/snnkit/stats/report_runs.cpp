@@ -212,6 +212,33 @@ bool shown_before(const std::vector<run *> & runs, const run * r) {
            });
 }
 
+std::string provenance_lines(const std::vector<run *> & runs) {
+    std::string md;
+    for (const run * r : runs) {
+        md += "- made by: " + r->label + ": ";
+        if (!r->j.contains("provenance") || !r->j["provenance"].is_object()) {
+            md += "no provenance recorded (a result of a snnkit older than provenance; see `scripts/stale_results.py`)\n";
+            continue;
+        }
+        const json & p = r->j["provenance"];
+        const std::string commit = text(p, "git_commit", "unknown");
+        md += "snnkit " + text(p, "snnkit_version", "?") + " at commit `" + commit.substr(0, 12) + "`" +
+              (p.value("git_dirty", false) ? " (with uncommitted changes)" : "") + ", " + text(p, "build_type", "?") +
+              " build, LibTorch " + text(p, "libtorch", "?") + ", " + fixed(number(p, "threads"), 0) + " threads, " +
+              text(p, "date", "?");
+        if (p.contains("data") && p["data"].is_array()) {
+            for (const json & d : p["data"]) {
+                if (d.is_object()) {
+                    md += "; data " + text(d, "dataset", "?") + " " + text(d, "split", "?") + ", " +
+                          fixed(number(d, "images"), 0) + " images, " + text(d, "hash", "?");
+                }
+            }
+        }
+        md += "; command `" + text(p, "command", "?") + "`\n";
+    }
+    return md.empty() ? md : md + "\n";
+}
+
 } // namespace report_detail
 
 } // namespace snnkit

@@ -25,6 +25,10 @@ struct run {
 // naming the file.
 run load_run(const std::string & path);
 
+// One Markdown line per run: what made it (its "provenance": git commit and dirty flag, build, LibTorch,
+// threads, date, data, command), or that the file records none (made before snnkit wrote provenance).
+std::string provenance_lines(const std::vector<run *> & runs);
+
 // v with `digits` decimals / 3 significant digits; "" for NaN and infinities.
 std::string fixed(double v, int digits);
 std::string sci(double v);
