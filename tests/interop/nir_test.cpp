@@ -68,9 +68,11 @@ run_result run(const graph & g, const at::Tensor & x, int64_t T) {
     return r;
 }
 
-void expect_identical(const graph & a, const graph & b, int64_t T, int min_spiking) {
+void expect_identical(const graph & a, const graph & b, int64_t T, int min_spiking, at::Tensor x = {}) {
     at::manual_seed(11);
-    const at::Tensor x = at::randn({4, 1, 28, 28});
+    if (!x.defined()) {
+        x = at::randn({4, 1, 28, 28});
+    }
     const run_result ra = run(a, x, T), rb = run(b, x, T);
     ASSERT_EQ(ra.spikes.size(), rb.spikes.size());
     EXPECT_GE(static_cast<int>(ra.spikes.size()), min_spiking);
@@ -240,22 +242,39 @@ TEST(Nir, FileLayoutIsNirs) {
     for (const auto & e : edges) {
         EXPECT_EQ(e.second.find("Add"), std::string::npos);
     }
+    // Spikes of value V_th that reach an add (the identity shortcut) keep a Scale node; those read only by convs
+    // (the strided block's conv and 1x1 shortcut) or a pool and the linear have their amplitude in those weights.
+    int scaled = 0, folded = 0;
+    std::string scaled_neuron;
     for (const auto & n : snn.nodes) {
-        if (n.op == op_kind::spike && snn.nodes[n.inputs[0]].op == op_kind::add) {
+        if (n.op != op_kind::spike) {
+            continue;
+        }
+        const bool has_scale = f.exists("/node/nodes/" + n.name + ".vth_scale");
+        EXPECT_NE(has_scale, f.exists("/node/nodes/" + n.name + "/metadata/snnkit_amplitude_folded")) << n.name;
+        scaled += has_scale;
+        folded += !has_scale;
+        if (neuron.empty() && snn.nodes[n.inputs[0]].op == op_kind::add) {
             neuron = n.name;
-            break;
+        }
+        if (scaled_neuron.empty() && has_scale) {
+            scaled_neuron = n.name;
         }
     }
+    EXPECT_EQ(scaled, 1); // stem.2.relu, read by layer1's conv and its identity shortcut
+    EXPECT_EQ(folded, 4);
     ASSERT_FALSE(neuron.empty());
+    ASSERT_FALSE(scaled_neuron.empty());
     for (const auto & e : edges) {
         into += e.second == neuron;
     }
     EXPECT_EQ(into, 2);
     EXPECT_EQ(f.read_string("/node/nodes/" + neuron + "/type"), "IF");
-    // The IF's parameters are per neuron, its spikes scaled by V_th through a Scale node.
-    const at::Tensor vth = f.read_floats("/node/nodes/" + neuron + "/v_threshold");
+    // The IF's parameters are per neuron; where an add reads the spikes, a Scale node gives them the value V_th.
+    EXPECT_EQ(f.read_floats("/node/nodes/" + neuron + "/v_threshold").dim(), 3);
+    const at::Tensor vth = f.read_floats("/node/nodes/" + scaled_neuron + "/v_threshold");
     EXPECT_EQ(vth.dim(), 3);
-    EXPECT_TRUE(f.read_floats("/node/nodes/" + neuron + ".vth_scale/scale").equal(vth));
+    EXPECT_TRUE(f.read_floats("/node/nodes/" + scaled_neuron + ".vth_scale/scale").equal(vth));
 }
 
 TEST(Nir, ForeignFileFromTheNirPackageRunsAsNirDefines) {
@@ -349,6 +368,38 @@ TEST(Nir, MalformedSnnkitMetadataIsRefused) {
     write(tmp_path("dt_zero.nir"), {0}, 0.0f);
     e = import_error(tmp_path("dt_zero.nir"));
     EXPECT_NE(e.find("snnkit_dt must be one finite time step > 0"), std::string::npos) << e;
+    // snnkit's own weight beside a folded / dense one must fit it; a dense conv's groups need that weight.
+    const auto layer = [](const std::string & path, const std::string & type, const at::Tensor & w,
+                          const at::Tensor & own, int64_t groups) {
+        h5_file f = nir_skeleton(4);
+        const std::string p = "/node/nodes/w";
+        f.group(p);
+        f.group(p + "/metadata");
+        f.write_string(p + "/type", type);
+        f.write_floats(p + "/weight", w);
+        f.write_floats(p + "/bias", at::zeros({w.size(0)}));
+        if (own.defined()) {
+            f.write_floats(p + "/metadata/snnkit_weight", own);
+        }
+        if (type == "Conv2d") {
+            for (const char * k : {"stride", "padding", "dilation"}) {
+                f.write_ints(p + "/" + k, {1, 1});
+            }
+            f.write_ints(p + "/groups", {1}, true);
+            f.write_ints(p + "/metadata/snnkit_groups", {groups}, true);
+        }
+        f.write_string_pairs("/node/edges", {{"input", "w"}, {"w", "output"}});
+        f.save(path);
+    };
+    layer(tmp_path("own_shape.nir"), "Affine", at::ones({4, 4}), at::ones({4, 5}), 1);
+    e = import_error(tmp_path("own_shape.nir"));
+    EXPECT_NE(e.find("node 'w' (Affine): metadata 'snnkit_weight' does not fit 'weight'"), std::string::npos) << e;
+    layer(tmp_path("groups_alone.nir"), "Conv2d", at::ones({4, 4, 1, 1}), at::Tensor(), 2);
+    e = import_error(tmp_path("groups_alone.nir"));
+    EXPECT_NE(e.find("metadata 'snnkit_groups' without 'snnkit_weight'"), std::string::npos) << e;
+    layer(tmp_path("groups_big.nir"), "Conv2d", at::ones({4, 4, 1, 1}), at::ones({4, 1, 1, 1}), 5);
+    e = import_error(tmp_path("groups_big.nir"));
+    EXPECT_NE(e.find("'snnkit_groups' must be 1 to the weight's input channels"), std::string::npos) << e;
 }
 
 // Foreign (non-snnkit) neurons: NIR's Euler step gives the input a gain of r * dt / tau (LIF) or r * dt
@@ -393,4 +444,82 @@ TEST(Nir, ForeignNeuronGainAndMalformedTensorsAreRefused) {
     e = import_error(tmp_path("lif_empty_leak.nir"));
     EXPECT_NE(e.find("lif_empty_leak.nir"), std::string::npos) << e;
     EXPECT_NE(e.find("malformed NIR data"), std::string::npos) << e;
+}
+
+// Converted spikes carry V_th; where only average pools and flattens lie between a neuron and the convs /
+// linears reading it, the export writes V_th into their weights (NIR readers such as snnTorch know no Scale
+// node). Per-channel thresholds through a depthwise and a grouped conv, and through a pool and a flatten into
+// a linear: the file has no Scale node and no grouped conv (written dense), snnkit's import restores the graph
+// exactly, and the file's plain meaning (0/1 spikes, the file's weights, groups 1) computes the same network.
+TEST(Nir, SpikeAmplitudeFoldedIntoGroupedDepthwiseAndLinearWeights) {
+    graph_builder b({2, 10, 10}, 4, 9);
+    b.conv2d("c1", 2, 8, 3, 1, 1);
+    b.relu("c1.relu");
+    b.conv2d("dw", 8, 8, 3, 1, 1, true, 8); // depthwise
+    b.relu("dw.relu");
+    b.conv2d("gc", 8, 12, 1, 1, 0, false, 4); // grouped, 2 input channels per group, no bias
+    b.relu("gc.relu");
+    b.avg_pool("pool", 2, 2);
+    b.flatten("flat");
+    b.linear("fc", 12 * 5 * 5, 4);
+    graph ann = b.finish("custom");
+    at::manual_seed(4);
+    const at::Tensor x = at::randn({6, 2, 10, 10});
+    record_activation_stats(ann, at::randn({64, 2, 10, 10}));
+    convert_options opt;
+    opt.T = 8;
+    opt.channel_wise = true;
+    const graph snn = convert_to_snn(ann, opt);
+    const std::string path = tmp_path("folded.nir");
+    export_nir(path, snn);
+
+    const h5_snapshot f = h5_snapshot::load(path);
+    for (const auto & name : f.children("/node/nodes")) {
+        EXPECT_NE(f.read_string("/node/nodes/" + name + "/type"), "Scale") << name;
+    }
+    graph plain = snn.clone(); // what a reader ignoring snnkit's metadata runs
+    int spiking = 0;
+    for (auto & n : plain.nodes) {
+        if (n.op == op_kind::spike) {
+            ASSERT_TRUE(n.attrs.neuron.spike_vth) << n.name;
+            ASSERT_EQ(n.tensor("v_th").dim(), 1) << n.name; // per channel
+            n.attrs.neuron.spike_vth = false;
+            ++spiking;
+        } else if (n.op == op_kind::conv2d || n.op == op_kind::linear) {
+            const at::Tensor w = f.read_floats("/node/nodes/" + n.name + "/weight");
+            EXPECT_EQ(f.exists("/node/nodes/" + n.name + "/metadata/snnkit_weight"), n.name != "c1") << n.name;
+            EXPECT_EQ(n.name == "c1", w.equal(n.params.at("weight"))) << n.name;
+            n.params["weight"] = w;
+            if (n.op == op_kind::conv2d) { // grouped convs written dense (block-diagonal), groups kept aside
+                EXPECT_EQ(f.read_ints("/node/nodes/" + n.name + "/groups"), std::vector<int64_t>{1}) << n.name;
+                const std::string g = "/node/nodes/" + n.name + "/metadata/snnkit_groups";
+                EXPECT_EQ(f.exists(g) ? f.read_ints(g)[0] : 1, n.attrs.groups) << n.name;
+                EXPECT_EQ(w.size(1), n.attrs.in) << n.name;
+                n.attrs.groups = 1;
+            }
+        }
+    }
+    ASSERT_EQ(spiking, 3);
+
+    const graph back = import_nir(path);
+    expect_same_structure(snn, back);
+    for (size_t i = 0; i < snn.nodes.size(); ++i) {
+        for (const auto & kv : snn.nodes[i].params) {
+            EXPECT_TRUE(kv.second.equal(back.nodes[i].params.at(kv.first))) << snn.nodes[i].name << "." << kv.first;
+        }
+        EXPECT_EQ(snn.nodes[i].attrs.neuron.spike_vth, back.nodes[i].attrs.neuron.spike_vth) << snn.nodes[i].name;
+    }
+    expect_identical(snn, back, 8, 3, x);
+
+    // The folded weights with 0/1 spikes: the same spikes (up to rounding at the threshold) and output.
+    const run_result ra = run(snn, x, 8), rp = run(plain, x, 8);
+    for (const auto & kv : ra.spikes) {
+        const at::Tensor fired = kv.second.ne(0), plain_fired = rp.spikes.at(kv.first).ne(0);
+        const double differ = fired.ne(plain_fired).to(at::kFloat).mean().item<double>();
+        EXPECT_LE(differ, 1e-3) << kv.first;
+        EXPECT_GT(fired.sum().item<int64_t>(), 0) << kv.first;
+    }
+    const double diff = (ra.out - rp.out).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-4 * (1 + ra.out.abs().max().item<double>()));
+    std::printf("folded-amplitude file read plainly: max |output difference| %.3g\n", diff);
 }

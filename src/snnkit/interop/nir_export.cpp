@@ -1,6 +1,7 @@
 // snnkit/interop/nir_export.cpp: snnkit SNN graph -> NIR (HDF5). See nir_io.h for the mapping.
 #include "snnkit/interop/h5_io.h"
 #include "snnkit/interop/nir_common.h"
+#include "snnkit/interop/nir_fold.h"
 #include "snnkit/interop/nir_io.h"
 
 #include "snnkit/core/error.h"
@@ -10,6 +11,7 @@
 #include <ATen/core/grad_mode.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 namespace snnkit {
@@ -81,20 +83,10 @@ std::vector<std::vector<int64_t>> sample_shapes(const graph & g) {
     return out;
 }
 
-// A per-layer (0-d) or per-channel ([C]) tensor broadcast to the neuron shape [C, ...].
-at::Tensor per_neuron(const at::Tensor & t, const std::vector<int64_t> & shape) {
-    at::Tensor x = t.detach().to(at::kFloat);
-    if (x.dim() == 1 && !shape.empty()) {
-        std::vector<int64_t> view(shape.size(), 1);
-        view[0] = x.size(0);
-        x = x.reshape(view);
-    }
-    return x.expand(shape).contiguous();
-}
-
 class exporter {
 public:
-    exporter(const graph & g, const std::string & meta) : g_(g), meta_(meta), shapes_(sample_shapes(g)) {
+    exporter(const graph & g, const std::string & meta)
+        : g_(g), meta_(meta), shapes_(sample_shapes(g)), fold_(plan_amplitude_fold(g, shapes_)) {
         names_.insert(g.nodes[0].name);
         for (const auto & n : g.nodes) {
             names_.insert(n.name);
@@ -136,14 +128,39 @@ private:
     const graph & g_;
     const std::string & meta_;
     std::vector<std::vector<int64_t>> shapes_;
+    amplitude_fold_plan fold_; // spike amplitudes V_th written into the next weights instead of a Scale node
     std::set<std::string> names_;
     std::string output_name_;
     std::vector<std::pair<std::string, std::string>> edges_;
 
-    // NIR name of the node that carries node i's output (a spike's Scale when spikes carry V_th).
-    std::string out_name(int i) const {
+    bool folded(int i) const { return std::find(fold_.folded.begin(), fold_.folded.end(), i) != fold_.folded.end(); }
+    bool scaled(int i) const { return g_.nodes[i].op == op_kind::spike && g_.nodes[i].attrs.neuron.spike_vth && !folded(i); }
+
+    // NIR name of the node that carries node i's output (a spike's Scale when spikes carry V_th unfolded).
+    std::string out_name(int i) const { return scaled(i) ? g_.nodes[i].name + kScaleSuffix : g_.nodes[i].name; }
+
+    // A conv / linear weight as NIR readers take it: times the V_th of the spikes it reads where that amplitude
+    // is folded, a grouped conv's as the dense block-diagonal weight (groups 1); snnkit's own weight and groups
+    // are then kept in the metadata, so that the import restores them bit for bit.
+    void write_weight(h5_file & f, int i, const std::string & p) {
         const node & n = g_.nodes[i];
-        return n.op == op_kind::spike && n.attrs.neuron.spike_vth ? n.name + kScaleSuffix : n.name;
+        const auto it = fold_.into.find(i);
+        const int64_t groups = n.op == op_kind::conv2d ? n.attrs.groups : 1;
+        at::Tensor w = it == fold_.into.end() ? n.tensor("weight") : amplitude_folded_weight(g_, i, it->second, shapes_);
+        if (groups > 1) {
+            w = dense_conv_weight(w, groups);
+            f.write_ints(p + "/metadata/snnkit_groups", {groups}, true);
+        }
+        if (n.op == op_kind::conv2d) {
+            f.write_ints(p + "/groups", {1}, true);
+        }
+        f.write_floats(p + "/weight", w);
+        if (it != fold_.into.end() || groups > 1) {
+            f.write_floats(p + "/metadata/snnkit_weight", n.tensor("weight"));
+        }
+        if (it != fold_.into.end()) {
+            f.write_string(p + "/metadata/snnkit_amplitude_of", g_.nodes[it->second].name);
+        }
     }
 
     // NIR nodes whose outputs make node i's value: adds expand into their inputs (NIR sums the edges).
@@ -191,7 +208,7 @@ private:
             break;
         case op_kind::conv2d: {
             f.write_string(p + "/type", "Conv2d");
-            f.write_floats(p + "/weight", n.tensor("weight"));
+            write_weight(f, i, p);
             const at::Tensor b = n.tensor("bias");
             f.write_floats(p + "/bias", b.defined() ? b : at::zeros({a.out}));
             if (!b.defined()) {
@@ -200,14 +217,13 @@ private:
             f.write_ints(p + "/stride", {a.stride[0], a.stride[1]});
             f.write_ints(p + "/padding", {a.padding[0], a.padding[1]});
             f.write_ints(p + "/dilation", {a.dilation[0], a.dilation[1]});
-            f.write_ints(p + "/groups", {a.groups}, true);
             f.write_ints(p + "/input_shape", {in_shape[1], in_shape[2]});
             break;
         }
         case op_kind::linear: {
             const at::Tensor b = n.tensor("bias");
             f.write_string(p + "/type", b.defined() ? "Affine" : "Linear");
-            f.write_floats(p + "/weight", n.tensor("weight"));
+            write_weight(f, i, p);
             if (b.defined()) {
                 f.write_floats(p + "/bias", b);
             }
@@ -265,7 +281,10 @@ private:
                 f.write_floats(p + "/metadata/snnkit_buffer." + kv.first, kv.second);
             }
         }
-        if (o.spike_vth) {
+        if (o.spike_vth && folded(i)) {
+            // Spikes of value V_th, the amplitude folded into the weights of every conv / linear reading them.
+            f.write_ints(p + "/metadata/snnkit_amplitude_folded", {1}, true);
+        } else if (o.spike_vth) {
             // Spikes of value V_th: a Scale node after the 0/1 spikes of the NIR neuron.
             const std::string s = "/node/nodes/" + n.name + kScaleSuffix;
             if (names_.count(n.name + kScaleSuffix)) {

@@ -129,6 +129,24 @@ private:
         return f_.read_floats(path(name) + "/" + key);
     }
 
+    // A conv / linear weight: snnkit's own where the file's holds a spike amplitude folded in, or a grouped
+    // conv's expanded to a dense one (then `groups` input channels in the file for each of snnkit's).
+    at::Tensor weight(const std::string & name, int64_t groups = 1) const {
+        const at::Tensor w = floats(name, "weight");
+        if (!f_.exists(meta(name, "snnkit_weight"))) {
+            if (groups != 1) {
+                node_fail(name, "metadata 'snnkit_groups' without 'snnkit_weight'");
+            }
+            return w;
+        }
+        const at::Tensor own = f_.read_floats(meta(name, "snnkit_weight"));
+        if (own.dim() != w.dim() || own.dim() < 2 || own.size(0) != w.size(0) || own.size(1) * groups != w.size(1) ||
+            !std::equal(own.sizes().begin() + 2, own.sizes().end(), w.sizes().begin() + 2)) {
+            node_fail(name, "metadata 'snnkit_weight' does not fit 'weight' (groups " + std::to_string(groups) + ")");
+        }
+        return own;
+    }
+
     // A Scale right after an IF / LIF (its only reader) with the neuron's thresholds: spikes of value V_th.
     void merge_scales() {
         for (const auto & name : names_) {
@@ -185,10 +203,16 @@ private:
             it.priority = -1;
         } else if (t == "Conv2d") {
             n.op = op_kind::conv2d;
-            const at::Tensor w = floats(name, "weight");
-            if (w.dim() != 4) {
+            // snnkit writes a grouped conv as a dense one (groups 1) and its groups in the metadata
+            const int64_t dense_groups = meta_int(name, "snnkit_groups", 1);
+            const at::Tensor file_w = floats(name, "weight");
+            if (file_w.dim() != 4) {
                 node_fail(name, "weight must be 4-d");
             }
+            if (dense_groups < 1 || dense_groups > file_w.size(1)) {
+                node_fail(name, "metadata 'snnkit_groups' must be 1 to the weight's input channels");
+            }
+            const at::Tensor w = weight(name, dense_groups);
             n.params["weight"] = w;
             if (!f_.exists(meta(name, "snnkit_no_bias"))) {
                 n.params["bias"] = floats(name, "bias").reshape({-1});
@@ -197,13 +221,13 @@ private:
             a.stride = {st[0], st[1]};
             a.padding = {pd[0], pd[1]};
             a.dilation = {dl[0], dl[1]};
-            a.groups = ints(name, "groups", 1)[0];
+            a.groups = dense_groups > 1 ? dense_groups : ints(name, "groups", 1)[0];
             a.out = w.size(0);
             a.in = w.size(1) * a.groups;
             a.kernel = {w.size(2), w.size(3)};
         } else if (t == "Affine" || t == "Linear") {
             n.op = op_kind::linear;
-            const at::Tensor w = floats(name, "weight");
+            const at::Tensor w = weight(name);
             if (w.dim() != 2) {
                 node_fail(name, "weight must be 2-d [out, in]");
             }
@@ -280,7 +304,8 @@ private:
                 node_fail(name, "r must be 1/dt (an input gain of 1 per step)");
             }
         }
-        n.attrs.neuron.spike_vth = amplitude_.count(name) > 0;
+        // Spikes of value V_th: a Scale node after the neuron, or the amplitude folded into the next weights.
+        n.attrs.neuron.spike_vth = amplitude_.count(name) > 0 || meta_int(name, "snnkit_amplitude_folded", 0) != 0;
         n.buffers["v_th"] = f_.exists(meta(name, "snnkit_v_th")) ? f_.read_floats(meta(name, "snnkit_v_th")) : compact(name, vth);
         const std::string md = path(name) + "/metadata";
         for (const auto & key : f_.is_group(md) ? f_.children(md) : std::vector<std::string>{}) {

@@ -3,12 +3,16 @@
 //
 // Export maps  conv2d -> Conv2d,  linear -> Affine (Linear without bias),  avg_pool -> AvgPool2d,
 // global_avg_pool -> AvgPool2d over the whole map,  flatten -> Flatten,  spike -> IF (alpha = 1) or LIF,
-// followed by a Scale by V_th when spikes carry V_th,  add -> several edges into one node (NIR sums them).
+// add -> several edges into one node (NIR sums them). Spikes of value V_th: the amplitude folded into the
+// weights of the convs / linears reading them (through avg pools and flattens only), else (an add reads them)
+// a Scale by V_th after the neuron. Grouped convs are written dense (block-diagonal weight, groups 1): the
+// readers tested (nir 1.0.8's type check, snnTorch 1.0) mishandle groups (nir_fold.h).
 // BN is folded into the preceding conv / linear first and dropout dropped. Neurons are discrete-time
 // (dt = 1): IF r = 1; LIF tau = 1 / (1 - alpha), r = tau, v_leak = 0. What NIR cannot express (soft
-// reset, v(0), the >= threshold test, surrogate, statistics, node order, snnkit's node names of adds)
-// is stored under each node's "metadata" group (keys "snnkit_*"), so import_nir restores the graph
-// exactly; other tools read a hard-reset IF/LIF (docs/interop.md lists what is lost).
+// reset, v(0), the >= threshold test, surrogate, statistics, node order, snnkit's node names of adds, the
+// unfolded weights and groups) is stored under each node's "metadata" group (keys "snnkit_*"), so
+// import_nir restores the graph exactly; other tools read the IF / LIF by their own conventions
+// (docs/interop.md lists what each tested reader changes).
 #pragma once
 
 #include "snnkit/nn/graph.h"
