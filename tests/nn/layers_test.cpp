@@ -2,6 +2,7 @@
 #include "snnkit/nn/forward.h"
 #include "snnkit/core/error.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 using namespace snnkit;
@@ -191,4 +192,23 @@ TEST(layers, conv_rejects_wrong_channel_count_with_layer_name) {
     } catch (const snnkit::error & e) {
         EXPECT_NE(std::string(e.what()).find("conv7"), std::string::npos) << e.what();
     }
+}
+
+// Dropout from a generator of its own draws the masks at::dropout draws from the global generator under the
+// same seed (so the trainer's switch to its own generator kept every result), and leaves the global one alone.
+TEST(layers, dropout_from_its_own_generator_draws_at_dropouts_masks) {
+    const at::Tensor x = at::rand({64, 33});
+    at::manual_seed(77);
+    const at::Tensor ref = at::dropout(x, 0.3, true);
+    const at::Tensor global_next = at::rand({4});
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(77);
+    at::manual_seed(5);
+    const at::Tensor mine = snnkit::dropout_inverted(x, 0.3, gen);
+    EXPECT_TRUE(at::equal(mine, ref));
+    at::manual_seed(5);
+    const at::Tensor untouched = at::rand({4});
+    at::manual_seed(5);
+    snnkit::dropout_inverted(x, 0.3, gen);
+    EXPECT_TRUE(at::equal(at::rand({4}), untouched));
+    EXPECT_FALSE(at::equal(global_next, untouched));
 }
