@@ -4,7 +4,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/io/atomic_file.h"
 
-#include "snnkit/interop/h5_common.h"
+#include "snnkit/interop/h5_common_internal.h"
 
 #include <algorithm>
 #include <cstring>

@@ -8,7 +8,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/core/isolate.h"
-#include "snnkit/interop/h5_common.h"
+#include "snnkit/interop/h5_common_internal.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// snnkit/interop/h5_common.h: internal to the HDF5 files of snnkit (h5_io.cpp writes, h5_read.cpp reads):
+// snnkit/interop/h5_common_internal.h: internal to the HDF5 files of snnkit (h5_io.cpp writes, h5_read.cpp reads):
 // the HDF5 C header and a handle that closes what it holds.
 #pragma once
 
