@@ -1,10 +1,12 @@
 // bench_neuron: the fused LIF neuron against the per-step ATen reference, forward + backward.
 //
-// Usage: bench_neuron [--threads N] [--reps R] [--quick] [--default-malloc]
+// Usage: bench_neuron [--threads N] [--reps R] [--warmup W] [--quick] [--default-malloc]
 // Runs as snnkit programs do (snnkit::runtime_init: N threads, glibc malloc tuned for reuse) unless
-// --default-malloc.
+// --default-malloc (then glibc's settings come from the environment, e.g. GLIBC_TUNABLES, as for any process).
+// Every timing below runs W untimed warm-up runs, then R timed runs.
 // For x [8,128,64,16,16] and [32,32,64,16,16] (16.8 M neuron-steps each), LIF alpha = 0.5, soft reset, atan:
-//   * median wall time of forward + backward (spikes.backward(g)) for the fused op and the reference;
+//   * wall time of forward + backward (spikes.backward(g)) for the fused op and the reference: median, min,
+//     max, and every timed run on a "TIMES <key> <tag> <ms> ..." line;
 //   * peak extra CPU memory during forward + backward, measured by a counting c10 CPU allocator installed
 //     with c10::SetCPUAllocator (bytes above what was live before the forward: x and g are not counted);
 //     also the bytes held between forward and backward (outputs + what autograd saved);
@@ -12,7 +14,7 @@
 //     (forward: read x, write spikes; backward: read x, read grad, write grad_x), against a 2-array stream
 //     copy measured in the same run (read + write counted, as STREAM does);
 //   * the backward kernel alone under each surrogate (hard reset), first shape only.
-// Lines starting with "RESULT" are machine-readable (bench/run_neuron.sh turns them into a table).
+// "RESULT", "TIMES" and "INFO" lines are machine-readable (bench/run_neuron.sh turns them into a table).
 #include "snnkit/core/runtime.h"
 #include "snnkit/neuron/neuron.h"
 #include "snnkit/neuron/neuron_kernel.h"
@@ -82,7 +84,8 @@ double now_ms() {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-double median_ms(const std::function<void()> & fn, int reps, int warmup) {
+// `warmup` untimed runs, then `reps` timed runs; the times in ms, sorted.
+std::vector<double> times_ms(const std::function<void()> & fn, int reps, int warmup) {
     for (int i = 0; i < warmup; ++i) fn();
     std::vector<double> t;
     for (int i = 0; i < reps; ++i) {
@@ -91,6 +94,11 @@ double median_ms(const std::function<void()> & fn, int reps, int warmup) {
         t.push_back(now_ms() - t0);
     }
     std::sort(t.begin(), t.end());
+    return t;
+}
+
+double median_ms(const std::function<void()> & fn, int reps, int warmup) {
+    const std::vector<double> t = times_ms(fn, reps, warmup);
     return t[t.size() / 2];
 }
 
@@ -138,11 +146,19 @@ void result(const char * key, const std::string & tag, double value) {
     std::printf("RESULT %s %s %.6g\n", key, tag.c_str(), value);
 }
 
+// Every timed run, for bench/run_neuron.sh, which pools them over its rounds.
+void times_line(const char * key, const std::string & tag, const std::vector<double> & t) {
+    std::printf("TIMES %s %s", key, tag.c_str());
+    for (const double v : t) std::printf(" %.6g", v);
+    std::printf("\n");
+}
+
 } // namespace
 
 int main(int argc, char ** argv) {
     int threads = 2;
     int reps = 9;
+    int warmup = 3;
     bool quick = false;
     bool tune_malloc = true;
     for (int i = 1; i < argc; ++i) {
@@ -151,12 +167,14 @@ int main(int argc, char ** argv) {
             threads = std::stoi(argv[++i]);
         } else if (a == "--reps" && i + 1 < argc) {
             reps = std::stoi(argv[++i]);
+        } else if (a == "--warmup" && i + 1 < argc) {
+            warmup = std::stoi(argv[++i]);
         } else if (a == "--quick") {
             quick = true;
         } else if (a == "--default-malloc") {
             tune_malloc = false;
         } else {
-            std::fprintf(stderr, "usage: bench_neuron [--threads N] [--reps R] [--quick] [--default-malloc]\n");
+            std::fprintf(stderr, "usage: bench_neuron [--threads N] [--reps R] [--warmup W] [--quick] [--default-malloc]\n");
             return 2;
         }
     }
@@ -164,8 +182,14 @@ int main(int argc, char ** argv) {
     static counting_allocator counter(c10::GetCPUAllocator());
     c10::SetCPUAllocator(&counter, /*priority=*/100);
 
-    std::printf("bench_neuron: %d threads, median of %d after warm-up, glibc malloc %s\n", at::get_num_threads(), reps,
-                tune_malloc ? "tuned for reuse (snnkit::runtime_init)" : "defaults");
+    if (reps < 1 || warmup < 0) {
+        std::fprintf(stderr, "bench_neuron: --reps must be >= 1 and --warmup >= 0 (got %d, %d)\n", reps, warmup);
+        return 2;
+    }
+    std::printf("bench_neuron: libtorch %s, %d threads, %d warm-up + %d timed runs, glibc malloc %s\n", TORCH_VERSION,
+                at::get_num_threads(), warmup, reps,
+                tune_malloc ? "tuned for reuse (snnkit::runtime_init)" : "as the environment sets it (no mallopt)");
+    std::printf("INFO libtorch %s\n", TORCH_VERSION);
     stream_copy copier;
 
     snnkit::neuron_options opt;
@@ -192,14 +216,23 @@ int main(int argc, char ** argv) {
                 r.spikes.backward(g);
             };
         };
-        const double fused = median_ms(fwd_bwd(&snnkit::neuron_forward), reps, 5); // warm-up lets the heap settle
-        const double ref = quick ? 0.0 : median_ms(fwd_bwd(&snnkit::neuron_forward_reference), std::max(3, reps / 2), 1);
-        const double fused_fwd = median_ms([&] { snnkit::neuron_forward(x, vth, at::Tensor(), opt); }, reps, 2);
-        std::printf("  fused     fwd+bwd %8.2f ms   (forward only %.2f ms)\n", fused, fused_fwd);
-        if (!quick) std::printf("  reference fwd+bwd %8.2f ms   (%.2fx)\n", ref, ref / fused);
+        // The same warm-up and repetitions for both (and for the Python contenders in bench/run_neuron.sh).
+        const std::vector<double> t_fused = times_ms(fwd_bwd(&snnkit::neuron_forward), reps, warmup);
+        const double fused = t_fused[t_fused.size() / 2];
+        const double fused_fwd = median_ms([&] { snnkit::neuron_forward(x, vth, at::Tensor(), opt); }, reps, warmup);
+        std::printf("  fused     fwd+bwd %8.2f ms (min %.2f, max %.2f)   (forward only %.2f ms)\n", fused, t_fused.front(),
+                    t_fused.back(), fused_fwd);
         result("fused_ms", tag, fused);
         result("fused_fwd_ms", tag, fused_fwd);
-        if (!quick) result("ref_ms", tag, ref);
+        times_line("fused_ms", tag, t_fused);
+        if (!quick) {
+            const std::vector<double> t_ref = times_ms(fwd_bwd(&snnkit::neuron_forward_reference), reps, warmup);
+            const double ref = t_ref[t_ref.size() / 2];
+            std::printf("  reference fwd+bwd %8.2f ms (min %.2f, max %.2f)   (%.2fx)\n", ref, t_ref.front(), t_ref.back(),
+                        ref / fused);
+            result("ref_ms", tag, ref);
+            times_line("ref_ms", tag, t_ref);
+        }
 
         // Memory: counted by the allocator hook.
         const memory_use mf = measure_memory(&snnkit::neuron_forward, x, vth, g, opt);
@@ -235,7 +268,7 @@ int main(int argc, char ** argv) {
         // Interleaved with the stream copy (copy, forward, backward, copy, ...) so that both see the same
         // machine load; medians of each.
         std::vector<double> tc, tf, tb;
-        for (int r = -2; r < reps; ++r) {
+        for (int r = -warmup; r < reps; ++r) {
             double t0 = now_ms();
             copier.run();
             double t1 = now_ms();
@@ -279,7 +312,7 @@ int main(int argc, char ** argv) {
             by_kind.emplace_back(snnkit::surrogate_to_string(kind), median_ms([&] {
                 k::neuron_backward_kernel<float>(q, sh, x.data_ptr<float>(), vf, v0f, g.data_ptr<float>(), nullptr,
                                                  gx.data_ptr<float>(), nullptr);
-            }, reps, 2));
+            }, reps, warmup));
         }
         std::printf("  backward kernel alone by surrogate (hard reset, median of %d):\n   ", reps);
         for (const auto & [name, ms] : by_kind) std::printf(" %s %.2f ms", name.c_str(), ms);

@@ -1,95 +1,100 @@
 #!/usr/bin/env bash
-# bench/run_neuron.sh: the neuron engine benchmark in one run: the C++ bench (fused kernel, per-step ATen
-# reference, memory, bandwidth) and the per-step PyTorch Python loops, then one table with the ratios.
+# bench/run_neuron.sh: the neuron engine benchmark, every contender under equal conditions, in one run.
 #
-# Usage: bash bench/run_neuron.sh <build-dir> [reps] [rounds]   (needs <build-dir>/bench_neuron and
-#        /usr/bin/python3 with torch; 2 threads everywhere)
-# The C++ bench and the two Python variants alternate for `rounds` rounds (default 3), so that a change of
-# machine load hits all sides alike; the table takes each figure's median over the rounds.
+# Usage: bash bench/run_neuron.sh <build-dir> [--reps R] [--warmup W] [--rounds N] [--json FILE] [--save]
+#   defaults: 9 timed runs after 3 warm-up runs, 3 rounds; THREADS (env) 2.
+#   --json FILE  also write the figures and their provenance as JSON (atomically)
+#   --save       write docs/results/bench/<UTC date>_run_neuron.txt (this output) and .json
+# Needs <build-dir>/bench_neuron, /usr/bin/python3 with torch, and for the toolkits bench/.pydeps
+# (scripts/setup.sh --bench).
+#
+# The contenders, LIF alpha 0.5, soft reset, atan, forward + backward on the same synthetic data: snnkit's
+# fused kernel and its per-step ATen reference (bench_neuron), the Python loops (py/neuron_loops.py: the x[t]
+# loop the peers' torch backends run, two unbind loops), SpikingJelly's LIFNode and snnTorch's Leaky
+# (py/neuron_toolkits.py). Equal conditions: each program is a process of its own started here with the same
+# environment (GLIBC_TUNABLES = the malloc settings snnkit::runtime_init applies, bench_neuron told not to
+# apply them itself so that every process takes them from the same place), THREADS threads, W warm-up and R
+# timed runs of every contender; the programs alternate for N rounds, so that a change of machine load hits
+# all alike. Beside that, labelled, the Python contenders once more with glibc's default malloc (what a
+# Python user gets by default). The summary (py/neuron_summary.py) comes first, the raw rounds after it.
 set -euo pipefail
-build=${1:?usage: bash bench/run_neuron.sh <build-dir> [reps] [rounds]}
-reps=${2:-15}
-rounds=${3:-3}
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (other work on the machine skews all timings)"
-# snnkit programs tune glibc malloc for reuse (snnkit/core/runtime.h); the Python loops run once with the
-# same tuning (GLIBC_TUNABLES), so both sides are spared the same page faults, and once with glibc's defaults.
-tuned=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864
-for round in $(seq 1 "$rounds"); do
-  echo "== round $round/$rounds: C++ bench_neuron (2 threads) =="
-  "$build/bench_neuron" --threads 2 --reps "$reps" | tee -a "$log"
-  echo "== round $round/$rounds: Python loops, malloc tuned as snnkit =="
-  GLIBC_TUNABLES=$tuned /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | tee -a "$log"
-  echo "== round $round/$rounds: Python loops, glibc malloc defaults (what Python users get) =="
-  /usr/bin/python3 "$here/py/neuron_loops.py" --threads 2 --reps "$reps" | sed 's/^RESULT py_/RESULT pydef_/' | tee -a "$log"
-  echo "== round $round/$rounds: the toolkits' own LIF neurons (SpikingJelly, snnTorch), glibc malloc defaults =="
-  PYTHONPATH="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 "$here/py/neuron_toolkits.py" --threads 2 \
-    --reps 3 --warmup 2 | tee -a "$log" || echo "(the toolkit comparison failed in this round; see above)"
+usage="usage: bash bench/run_neuron.sh <build-dir> [--reps R] [--warmup W] [--rounds N] [--json FILE] [--save]"
+command_line="bash bench/run_neuron.sh $*"
+build=${1:?$usage}
+shift
+reps=9 warmup=3 rounds=3 json= save=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --reps) reps=${2:?$usage}; shift 2 ;;
+    --warmup) warmup=${2:?$usage}; shift 2 ;;
+    --rounds) rounds=${2:?$usage}; shift 2 ;;
+    --json) json=${2:?$usage}; shift 2 ;;
+    --save) save=1; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-/usr/bin/python3 - "$log" <<'PY'
-import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    p = line.split()
-    if len(p) == 4 and p[0] == "RESULT":
-        runs.setdefault((p[1], p[2]), []).append(float(p[3]))
-r = {k: statistics.median(v) for k, v in runs.items()}  # median over the rounds
+threads=${THREADS:-2}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+[ -x "$build/bench_neuron" ] || { echo "run_neuron.sh: $build/bench_neuron not found (build the bench target)" >&2; exit 2; }
+if [ $save = 1 ]; then
+  stem="$root/docs/results/bench/$(date -u +%F)_run_neuron"
+  json=${json:-$stem.json}
+fi
+raw=$(mktemp) out=$(mktemp)
+trap 'rm -f "$raw" "$out"' EXIT
 
-def ok(cond):
-    return "ok" if cond else "MISSED"
+# The same allocator settings for every process: these are snnkit::runtime_init's mallopt values
+# (src/snnkit/core/runtime.cpp: M_MMAP_MAX 0, M_TRIM_THRESHOLD 1 GiB, M_TOP_PAD 64 MiB).
+tuned=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864
+pypath="$here/.pydeps:$here/py${PYTHONPATH:+:$PYTHONPATH}"
+common=(--threads "$threads" --reps "$reps" --warmup "$warmup")
+# run <label> <malloc: tuned|default> <program...>: one contender process, its output into the raw log
+run() {
+  local label=$1 malloc=$2
+  shift 2
+  echo "  $label" >&2
+  echo "== round $round/$rounds: $label" >> "$raw"
+  if [ "$malloc" = tuned ]; then
+    env GLIBC_TUNABLES=$tuned PYTHONPATH="$pypath" "$@" >> "$raw" 2>&1 || echo "(failed: $label)" | tee -a "$raw" >&2
+  else  # glibc's defaults; keys renamed def_* for the summary
+    env -u GLIBC_TUNABLES PYTHONPATH="$pypath" "$@" 2>&1 | sed -E 's/^(RESULT|TIMES) /\1 def_/' >> "$raw" ||
+      echo "(failed: $label)" | tee -a "$raw" >&2
+  fi
+}
 
-print("== Summary: LIF alpha=0.5, soft reset, atan; forward + backward, median ms over the rounds, 2 threads, malloc tuned ==")
-print(f"{'x shape':<20}{'fused':>8}{'(a) ATen ref':>14}{'(b) py x[t]':>13}{'(c) py unbind':>15}"
-      f"{'a/fused':>9}{'b/fused':>9}{'c/fused':>9}")
-shapes = {"T8": "[8,128,64,16,16]", "T32": "[32,32,64,16,16]"}
-checks = []
-for tag, name in shapes.items():
-    f = r[("fused_ms", tag)]
-    a = r.get(("ref_ms", tag), float("nan"))
-    b = r[("py_index_ms", tag)]
-    c = r[("py_unbind_ms", tag)]
-    print(f"{name:<20}{f:>8.1f}{a:>14.1f}{b:>13.1f}{c:>15.1f}{a / f:>9.2f}{b / f:>9.2f}{c / f:>9.2f}")
-    checks.append((f"{tag}: fused >= 10x (b)", b / f, b / f >= 10))
-    checks.append((f"{tag}: fused >= 4x (c)", c / f, c / f >= 4))
-print("the same Python loops with glibc's default malloc (as users run them):")
-for tag, name in shapes.items():
-    f = r[("fused_ms", tag)]
-    b, c = r.get(("pydef_index_ms", tag), float("nan")), r.get(("pydef_unbind_ms", tag), float("nan"))
-    print(f"{name:<20}{f:>8.1f}{'':>14}{b:>13.1f}{c:>15.1f}{'':>9}{b / f:>9.2f}{c / f:>9.2f}")
-    checks.append((f"{tag}: fused >= 10x (b, Python default malloc)", b / f, b / f >= 10))
-    checks.append((f"{tag}: fused >= 4x (c, Python default malloc)", c / f, c / f >= 4))
-if ("spikingjelly_ms", "T8") in r or ("snntorch_ms", "T8") in r:
-    print("the toolkits' own LIF layers (PyPI packages on Debian's torch, glibc malloc defaults), same shapes and work:")
-    for tag, name in shapes.items():
-        f = r[("fused_ms", tag)]
-        cells = []
-        for key, label in (("spikingjelly_ms", "SpikingJelly"), ("snntorch_ms", "snnTorch")):
-            if (key, tag) in r:
-                v = r[(key, tag)]
-                cells.append(f"{label} {v:.1f} ms = {v / f:.1f}x fused")
-                checks.append((f"{tag}: fused faster than {label}", v / f, v / f > 1))
-        print(f"  {name:<20} fused {f:.1f} ms; " + "; ".join(cells))
-print()
-print("memory, peak extra during fwd+bwd (counting c10 CPU allocator; x and g not counted):")
-for tag, name in shapes.items():
-    fp, rp = r[("fused_peak_mib", tag)], r[("ref_peak_mib", tag)]
-    fb, rb = r[("fused_beyond_mib", tag)], r[("ref_beyond_mib", tag)]
-    print(f"  {name:<20} total: fused {fp:.0f} MiB / reference {rp:.0f} MiB = {fp / rp:.2f};"
-          f"  beyond spikes+v+x.grad: fused {fb:.1f} MiB / reference {rb:.1f} MiB = {fb / rb:.3f}")
-    checks.append((f"{tag}: extra memory beyond outputs <= 1/2 of (a)", fb / rb, fb / rb <= 0.5))
-print()
-print("bandwidth of the fused kernel alone (bytes it must move: fwd reads x, writes spikes; bwd reads x and")
-print("dL/dspikes, writes dL/dx) against a plain 2-array stream copy run interleaved with it (read + write counted):")
-for tag, name in shapes.items():
-    k, copy = r[("kernel_gbps", tag)], r[("copy_gbps", tag)]
-    print(f"  {name:<20} kernel fwd+bwd {k:.2f} GB/s, copy {copy:.2f} GB/s: {100 * k / copy:.0f}% of copy")
-    checks.append((f"{tag}: kernel bandwidth >= 50% of copy", k / copy, k / copy >= 0.5))
-print()
-for what, value, good in checks:
-    print(f"  [{ok(good):>6}] {what}: {value:.2f}")
-PY
+dirty=false  # of the code that runs, so taken before the rounds
+[ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=true
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+date_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for round in $(seq 1 "$rounds"); do
+  echo "round $round/$rounds:" >&2
+  run "bench_neuron (snnkit fused kernel, ATen reference), malloc as GLIBC_TUNABLES" tuned \
+    "$build/bench_neuron" --default-malloc "${common[@]}"
+  run "Python loops, malloc as GLIBC_TUNABLES" tuned /usr/bin/python3 "$here/py/neuron_loops.py" "${common[@]}"
+  run "SpikingJelly, snnTorch, malloc as GLIBC_TUNABLES" tuned /usr/bin/python3 "$here/py/neuron_toolkits.py" "${common[@]}"
+  run "Python loops, glibc malloc defaults" default /usr/bin/python3 "$here/py/neuron_loops.py" "${common[@]}"
+  run "SpikingJelly, snnTorch, glibc malloc defaults" default /usr/bin/python3 "$here/py/neuron_toolkits.py" "${common[@]}"
+done
+
+summary=ok
+{
+  LOAD_BEFORE=$load_before LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg) BENCH_TUNED=$tuned \
+  BENCH_REPS=$reps BENCH_WARMUP=$warmup BENCH_ROUNDS=$rounds PROV_THREADS=$threads PROV_DATE=$date_iso \
+  PROV_COMMAND=$command_line PROV_DIRTY=$dirty \
+  PROV_VERSION=$(sed -nE 's/^project\(snnkit VERSION ([0-9.]+).*/\1/p' "$root/CMakeLists.txt") \
+  PROV_COMMIT=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown) \
+  PROV_BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || echo unknown) \
+    /usr/bin/python3 "$here/py/neuron_summary.py" "$raw" ${json:+--json "$json"} || summary=failed
+  echo
+  echo "== raw output of the rounds (each line 'TIMES <key> <shape> <ms>...' lists every timed run) =="
+  cat "$raw"
+} > "$out"
+cat "$out"
+if [ $save = 1 ]; then
+  cp "$out" "$stem.txt.tmp" && mv "$stem.txt.tmp" "$stem.txt"
+  echo "wrote $stem.txt and $json" >&2
+elif [ -n "$json" ]; then
+  echo "wrote $json" >&2
+fi
+[ $summary = ok ] || { echo "run_neuron.sh: the summary failed (see above)" >&2; exit 1; }

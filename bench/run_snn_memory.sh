@@ -3,7 +3,8 @@
 # network and step written with SpikingJelly (bench/py/snn_step_spikingjelly.py; needs scripts/setup.sh --bench).
 # Each figure comes from a fresh process: the peak resident memory over `steps` training steps above what the
 # process held just before them (bench_snn_step --memory 1; the Python script's --memory), both with the
-# glibc malloc tuning of snnkit::runtime_init. Memory does not depend on machine load, so one round suffices.
+# glibc malloc tuning of snnkit::runtime_init, given to both processes as the same GLIBC_TUNABLES, and the same
+# number of steps. Memory does not depend on machine load, so one round suffices.
 # usage: bash bench/run_snn_memory.sh BUILD_DIR [steps]
 #   env: TS ("1 2 4 8 16": the zoo cnn, batch 128, both toolkits), RESNET_TS ("1 2 4": the He ResNet-20 on
 #        CIFAR-sized input, snnkit only), THREADS (2)
@@ -24,7 +25,7 @@ pypath="$here/.pydeps${PYTHONPATH:+:$PYTHONPATH}"
 have_sj=1
 PYTHONPATH=$pypath /usr/bin/python3 -c "import spikingjelly" 2>/dev/null || have_sj=0
 for t in "${ts[@]}"; do
-  s=$("$build/bench_snn_step" --arch cnn --batch 128 --T "$t" --steps "$steps" --threads "$threads" --memory 1 |
+  s=$(GLIBC_TUNABLES=$tuned "$build/bench_snn_step" --arch cnn --batch 128 --T "$t" --steps "$steps" --threads "$threads" --memory 1 |
       value snn_step_peak_extra_mib || true)
   j=
   if [ $have_sj = 1 ]; then
@@ -53,7 +54,7 @@ echo "He ResNet-20 (CIFAR-sized input), batch 128, snnkit; peak MiB above the ba
 echo "| T | snnkit MiB | per step of T |"
 echo "|---|---|---|"
 for t in "${rts[@]}"; do
-  s=$("$build/bench_snn_step" --arch resnet20-he --shape 3,32,32 --batch 128 --T "$t" --steps "$steps" \
+  s=$(GLIBC_TUNABLES=$tuned "$build/bench_snn_step" --arch resnet20-he --shape 3,32,32 --batch 128 --T "$t" --steps "$steps" \
       --threads "$threads" --memory 1 | value snn_step_peak_extra_mib || true)
   if [ -n "$s" ]; then
     awk -v t="$t" -v s="$s" 'BEGIN { printf "| %d | %.0f | %.0f |\n", t, s, s / t }'

@@ -11,11 +11,11 @@ same work as bench/bench_neuron.cpp (multi-step forward + backward of one LIF la
                 before the decay is applied to the next input (mem = beta mem + x - s_prev V_th), so its
                 spikes differ slightly from the others'; it detaches the reset (no gradient through it) and
                 evaluates the surrogate twice per step, so its work per step is similar, not identical.
-Each toolkit runs 3 timed repetitions after 2 warm-up runs in run_neuron.sh (a run takes seconds).
+run_neuron.sh gives them the same warm-up and repetitions as every other contender.
   (Norse 1.x needs torch >= 2.0; Debian's torch is 1.13, so it is not measured here.)
 
 The packages come from PyPI (scripts/setup.sh --bench installs pinned versions into bench/.pydeps).
-Prints "RESULT <key> <tag> <value>" lines (read by bench/run_neuron.sh); a missing package is reported
+Prints "RESULT <key> <tag> <median>" and "TIMES <key> <tag> <ms>..." lines (read by bench/run_neuron.sh); a missing package is reported
 and skipped.
 """
 import argparse
@@ -23,7 +23,7 @@ import importlib.metadata
 
 import torch
 
-from neuron_loops import median_ms  # the same timing loop as the plain-PyTorch baselines
+from neuron_loops import fwd_bwd, report, times_ms  # the same timing loop as the plain-PyTorch baselines
 
 
 def plain_lif(x, alpha, vth):
@@ -73,8 +73,8 @@ def snntorch_step():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=9)
+    ap.add_argument("--warmup", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     makers = {}
@@ -90,9 +90,10 @@ def main():
         try:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name} (version unknown)")
+            versions.append(f"{name} unknown")
+        print(f"INFO {versions[-1]}")
     print(f"neuron_toolkits.py: torch {torch.__version__}, {', '.join(versions)}, {torch.get_num_threads()} threads,"
-          f" median of {args.reps} after {args.warmup} warm-up runs")
+          f" {args.warmup} warm-up + {args.reps} timed runs")
 
     for shape in ([8, 128, 64, 16, 16], [32, 32, 64, 16, 16]):
         tag = f"T{shape[0]}"
@@ -103,13 +104,9 @@ def main():
             with torch.no_grad():
                 small = x0[:, :2]
                 assert torch.equal(makers["spikingjelly"](small), plain_lif(small, 0.5, 1.0)), "SpikingJelly config"
+        print(f"x {shape}:")
         for name, run in makers.items():
-            def step():
-                x = x0.detach().requires_grad_(True)
-                run(x).backward(g)
-            ms = median_ms(step, args.reps, args.warmup)
-            print(f"x {shape}: {name} {ms:.1f} ms")
-            print(f"RESULT {name}_ms {tag} {ms:.6g}")
+            report(f"{name}_ms", tag, name, times_ms(fwd_bwd(run, x0, g), args.reps, args.warmup))
 
 
 if __name__ == "__main__":

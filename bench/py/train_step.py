@@ -46,6 +46,7 @@ def main():
     times.sort()
     print(json.dumps({"impl": "pytorch-python" + ("-" + a.tag if a.tag else ""), "arch": "cnn", "batch": a.batch, "threads": torch.get_num_threads(),
                       "median_ms": round(times[len(times) // 2], 3), "min_ms": round(times[0], 3),
+                      "max_ms": round(times[-1], 3),
                       "torch": torch.__version__}))
 
 
