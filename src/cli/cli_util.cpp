@@ -125,4 +125,13 @@ void add_all_commands(CLI::App & app) {
     }
 }
 
+CLI::Option * add_memory_budget_option(CLI::App * s, int64_t & mib) {
+    return s->add_option("--memory-budget", mib,
+                         "Memory budget (MiB) of a simulation's working set: one activation tensor over T steps takes "
+                         "at most 1/8 of it (calibration's chunks, eval's and stats' auto batches; calibration's WC "
+                         "sample 1/16)")
+        ->check(positive())
+        ->capture_default_str();
+}
+
 } // namespace snnkit_cli

@@ -30,6 +30,7 @@ struct convert_args {
     snnkit::calib_options cal;
     bool search = false, bc = false, pc = false, wc = false, quiet = false;
     int64_t calib_samples = 1024;
+    int64_t memory_mib = snnkit::calib_default_memory_budget >> 20;
     int threads = 0;
 };
 
@@ -60,6 +61,7 @@ void run(convert_args & a, const CLI::App & s) {
     cal.wc_iters = a.cal.wc_iters;
     cal.wc_lr = a.cal.wc_lr;
     cal.wc_batch = a.cal.wc_batch;
+    cal.memory_budget = a.memory_mib << 20;
     cal.seed = a.cal.seed;
     cal.progress = !a.quiet;
     cal.threshold_search |= a.search || a.conv.threshold == "search";
@@ -68,7 +70,7 @@ void run(convert_args & a, const CLI::App & s) {
     cal.weight_calibration |= a.wc;
     refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
                         "has an effect only with a threshold search (--calib light/advanced, --threshold-search)");
-    refuse_unused_flags(s, {"--calib-samples", "--seed"},
+    refuse_unused_flags(s, {"--calib-samples", "--seed", "--memory-budget"},
                         cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration,
                         "has an effect only when calibrating (--calib, --threshold-search, --bc, --pc, --wc)");
     refuse_unused_flags(s, {"--wc-iters", "--wc-lr", "--wc-batch"}, cal.weight_calibration,
@@ -109,6 +111,7 @@ void run(convert_args & a, const CLI::App & s) {
     const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
     double calib_seconds = 0;
     int64_t calib_used = 0; // images the calibration used: --calib-samples, or the whole training set if smaller
+    int64_t chunk_images = 0, wc_images = 0;
     const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
     if (calibrating) {
         snnkit::dataset_spec spec;
@@ -131,8 +134,15 @@ void run(convert_args & a, const CLI::App & s) {
             report.push_back({{"layer", l.name}, {"v_th_before", l.v_th_before}, {"v_th_after", l.v_th_after},
                               {"mse_before", l.mse_before}, {"mse_after", l.mse_after}});
         }
+        chunk_images = rep.chunk_images;
+        wc_images = rep.wc_images;
         if (!a.quiet) {
-            std::fprintf(stderr, "calibration took %.1f s on %lld images\n", rep.seconds, static_cast<long long>(n));
+            std::fprintf(stderr, "calibration took %.1f s on %lld images, streamed in chunks of %lld (memory budget %lld MiB)%s\n",
+                         rep.seconds, static_cast<long long>(n), static_cast<long long>(rep.chunk_images),
+                         static_cast<long long>(a.memory_mib),
+                         rep.wc_images > 0 && rep.wc_images < n
+                             ? (", WC on a sample of " + std::to_string(rep.wc_images) + " images").c_str()
+                             : "");
         }
     }
     nlohmann::json settings = {{"T", conv.T},
@@ -146,6 +156,9 @@ void run(convert_args & a, const CLI::App & s) {
                                {"potential_correction", cal.potential_correction},
                                {"weight_calibration", cal.weight_calibration},
                                {"calib_samples", calib_used},
+                               {"memory_budget_mib", a.memory_mib},
+                               {"calib_chunk_images", chunk_images},
+                               {"wc_images", wc_images},
                                {"wc_iters", cal.wc_iters},
                                {"wc_lr", cal.wc_lr}};
     nlohmann::json out_meta = {{"kind", "snn-converted"},
@@ -201,6 +214,7 @@ void add_convert(CLI::App & app) {
     s->add_flag("--wc", a->wc, "Weight calibration");
     s->add_option("--grid", a->cal.grid, "Candidates in the threshold search")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--calib-samples", a->calib_samples, "Unaugmented training images used")->check(snnkit_cli::positive())->capture_default_str();
+    snnkit_cli::add_memory_budget_option(s, a->memory_mib);
     s->add_option("--wc-iters", a->cal.wc_iters, "Weight-calibration Adam iterations per layer")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_option("--wc-lr", a->cal.wc_lr, "Weight-calibration learning rate (cosine)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_option("--wc-batch", a->cal.wc_batch, "Weight-calibration batch size")->check(snnkit_cli::positive())->capture_default_str();

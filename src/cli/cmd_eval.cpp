@@ -29,6 +29,7 @@ namespace {
 struct eval_args {
     std::string model, dataset, data, json_path, ann, encoding = "direct";
     int64_t T = -1, batch = 0, limit = 0, error_samples = 256; // batch 0: auto
+    int64_t memory_mib = snnkit::snn_default_memory_budget >> 20;
     int threads = 0;
     bool quiet = false;
     bool stats = false;                  // --stats: SOPs, MACs and energy from the same run
@@ -76,7 +77,7 @@ void run(eval_args & a) {
         is_snn |= nd.op == snnkit::op_kind::spike;
     }
     // 0 = auto: at most 200 images, fewer where (for an SNN: T x) batch would exceed 1 GiB per activation tensor
-    a.batch = snnkit::snn_run_batch(g, test, pre, is_snn ? a.T : 1, a.batch);
+    a.batch = snnkit::snn_run_batch(g, test, pre, is_snn ? a.T : 1, a.batch, 200, a.memory_mib << 20);
     result["batch_size"] = a.batch;
     if (!is_snn) {
         const double acc = snnkit::evaluate_accuracy(snnkit::ann_forward_fn(g), test, pre, a.batch, !a.quiet);
@@ -215,9 +216,10 @@ void add_eval(CLI::App & app) {
     s->add_option("--data", a->data, "Dataset directory");
     s->add_option("--ann", a->ann, "Source ANN for accuracy and per-layer error (default: the one recorded)");
     s->add_option("--batch-size", a->batch,
-                  "Images per simulated batch (0 = auto: 200, fewer where T x batch would exceed 1 GiB per activation tensor)")
+                  "Images per simulated batch (0 = auto: 200, fewer where T x batch would exceed --memory-budget / 8 per activation tensor)")
         ->check(snnkit_cli::non_negative())
         ->capture_default_str();
+    snnkit_cli::add_memory_budget_option(s, a->memory_mib);
     s->add_option("--limit", a->limit, "Evaluate only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
     s->add_option("--error-samples", a->error_samples, "Test images for the per-layer error")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--json", a->json_path, "Write results as JSON ('-' = stdout)");

@@ -23,6 +23,7 @@ namespace {
 struct stats_args {
     std::string model, arch, input = "3x32x32", dataset, data, json_path, encoding = "direct";
     int64_t T = 0, batch = 0, limit = 0, classes = 10; // batch 0: auto
+    int64_t memory_mib = snnkit::snn_default_memory_budget >> 20;
     double e_ac = 0.9, e_mac = 4.6;
     bool per_step = false, quiet = false;
     int threads = 0;
@@ -95,7 +96,7 @@ void run(stats_args & a) {
     snnkit::stats_collector collector(g, T, so);
     snnkit::snn_run_options ro;
     ro.T = T;
-    ro.batch = snnkit::snn_run_batch(g, test, pre, T, a.batch);
+    ro.batch = snnkit::snn_run_batch(g, test, pre, T, a.batch, 200, a.memory_mib << 20);
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
     ro.observer = collector.observer();
@@ -127,9 +128,10 @@ void add_stats(CLI::App & app) {
     s->add_option("--encoding", a->encoding, "direct | poisson (poisson: the first layer does SOPs)")->capture_default_str();
     s->add_option("--dataset", a->dataset, "Dataset (default: the model's)");
     s->add_option("--data", a->data, "Dataset directory");
+    snnkit_cli::add_memory_budget_option(s, a->memory_mib);
     s->add_option("--limit", a->limit, "Only the first N test images (0 = all)")->check(snnkit_cli::non_negative());
     s->add_option("--batch-size", a->batch,
-                  "Images per simulated batch (0 = auto: 200, fewer where T x batch would exceed 1 GiB per activation tensor)")
+                  "Images per simulated batch (0 = auto: 200, fewer where T x batch would exceed --memory-budget / 8 per activation tensor)")
         ->check(snnkit_cli::non_negative())
         ->capture_default_str();
     s->add_option("--e-ac", a->e_ac, "Energy of one accumulate, pJ (45 nm, Horowitz 2014)")->check(snnkit_cli::non_negative())->capture_default_str();

@@ -40,6 +40,9 @@ void write_json_file(const std::string & path, nlohmann::json result, const std:
 // stdout then holds the JSON alone; stdout otherwise.
 std::FILE * human_out(const std::string & json_path);
 
+// --memory-budget MiB (convert, eval, stats): the one rule of snnkit/nn/snn_batch.h; `mib` holds the default.
+CLI::Option * add_memory_budget_option(CLI::App * s, int64_t & mib);
+
 // Option checks: the value must be a finite number > 0 (positive) or >= 0 (non_negative); a bad value
 // fails at parse time with "--flag: must be a finite number > 0, got X", before any work starts.
 const CLI::Validator & positive();

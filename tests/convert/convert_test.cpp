@@ -315,8 +315,9 @@ TEST(calibrate, calibrated_state_survives_save_and_load) {
     EXPECT_TRUE(at::equal(snn_forward(snn, cal, so).out, snn_forward(back, cal, so).out));
 }
 
-// The SNN passes of calibration run in batches bounded by memory (sim_bytes): batches of 128 and of 3
-// images give the same thresholds, biases, weights and initial potentials.
+// Calibration streams its passes over chunks of images: all 64 images in one chunk (what calibration once did
+// all at once) and chunks of 3 give the same thresholds, biases, weights and initial potentials (the means
+// are exact over all images; the threshold search sees every value when they are fewer than search_values).
 TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
     graph ann = small_cnn(7);
     at::manual_seed(8);
@@ -333,15 +334,16 @@ TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
         o.wc_iters = 20;
         const calib_report rep = calibrate(big, ref, cal, co, o);
         if (std::string(preset) == "light") { // each layer's error after its step, from the calibration's own
-            // ANN walk and segment cache, equals an independent whole-network measurement on the final SNN
+            // streamed passes, equals an independent whole-network measurement on the final SNN
             const auto errs = layer_errors(big, ref, cal, co.T, 128);
             ASSERT_EQ(errs.size(), rep.layers.size());
             for (size_t k = 0; k < errs.size(); ++k) {
                 EXPECT_NEAR(rep.layers[k].mse_after, errs[k].second, 1e-6 * errs[k].second + 1e-9) << errs[k].first;
             }
         }
-        o.sim_bytes = 6 * 8 * 8 * 4 * co.T * 3; // conv1's output: 3 images of 8 steps
-        calibrate(small, ref, cal, co, o);
+        EXPECT_EQ(rep.chunk_images, 64);
+        o.batch_size = 3;
+        EXPECT_EQ(calibrate(small, ref, cal, co, o).chunk_images, 3);
         for (size_t i = 0; i < big.nodes.size(); ++i) {
             const node & a = big.nodes[i];
             const node & b = small.nodes[i];
@@ -353,5 +355,31 @@ TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
                 }
             }
         }
+    }
+}
+
+// A budget too small for WC's inputs of every image: WC fits on a seeded sample that fits in budget / 8, and
+// the SNN passes stream in chunks whose activation over T stays within budget / 8; the result still lowers
+// every layer's error.
+TEST(calibrate, a_small_memory_budget_bounds_the_chunks_and_wc_sample) {
+    graph ann = small_cnn(9);
+    at::manual_seed(10);
+    const at::Tensor cal = at::randn({200, 1, 8, 8});
+    record_activation_stats(ann, cal);
+    convert_options co;
+    co.T = 8;
+    const graph ref = ann_reference(ann);
+    graph snn = convert_to_snn(ann, co);
+    calib_options o = calib_preset("advanced");
+    o.progress = false;
+    o.wc_iters = 100;
+    o.wc_lr = 1e-3;
+    o.memory_budget = 8 * (6 * 8 * 8 * 4 * co.T * 5); // conv1's output over T: 5 images per chunk
+    const calib_report rep = calibrate(snn, ref, cal, co, o);
+    EXPECT_EQ(rep.chunk_images, 5);
+    EXPECT_GT(rep.wc_images, 0);
+    EXPECT_LT(rep.wc_images, 200); // (1 + 6 * 64) floats per image for conv1: 78 images fit
+    for (const auto & l : rep.layers) {
+        EXPECT_LT(l.mse_after, l.mse_before) << l.name;
     }
 }

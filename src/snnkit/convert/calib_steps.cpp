@@ -27,22 +27,14 @@ void check_same_shape(const at::Tensor & a, const at::Tensor & r, const char * w
 
 } // namespace
 
-at::Tensor calib_threshold_search(const at::Tensor & pre, const at::Tensor & v_th_now, int64_t T,
-                                  const threshold_search_options & opt, at::Generator & gen) {
+at::Tensor calib_threshold_grid(const at::Tensor & xs_in, const at::Tensor & top, const at::Tensor & v_th_now, int64_t T,
+                                const threshold_search_options & opt) {
     at::NoGradGuard ng;
     if (opt.grid < 1 || T < 1) {
         fail("threshold search", "grid and T must be positive");
     }
-    const bool per_channel = v_th_now.dim() == 1 && pre.dim() >= 2;
-    // [C, M] per channel, or [1, M]
-    at::Tensor xs = per_channel ? pre.transpose(0, 1).reshape({pre.size(1), -1}) : pre.reshape({1, -1});
-    // The grid spans (0, max(x)] over all values, also when the error is measured on a sample of them.
-    const at::Tensor raw_max = xs.amax(1, true);        // [C, 1]
-    const at::Tensor mx = at::clamp_min(raw_max, 1e-8); // [C, 1]
-    const int64_t m = xs.size(1), keep = std::max<int64_t>(1, opt.max_values / xs.size(0));
-    if (m > keep) {
-        xs = xs.index_select(1, at::randint(m, {keep}, gen, at::kLong));
-    }
+    const at::Tensor xs = xs_in.to(top.scalar_type());
+    const at::Tensor mx = at::clamp_min(top, 1e-8); // [C, 1]
     const at::Tensor target = opt.clip > 0 ? at::clamp(xs, 0.0, opt.clip) : at::relu(xs);
     at::Tensor best_err = at::full({xs.size(0), 1}, INFINITY, xs.options());
     at::Tensor best_v = mx.clone();
@@ -56,23 +48,48 @@ at::Tensor calib_threshold_search(const at::Tensor & pre, const at::Tensor & v_t
     // A channel (or layer) that never goes above 0 has no error to minimise: it keeps the threshold it had
     // (conversion's floor), not the grid's first point of a 1e-8 "maximum".
     if (v_th_now.numel() == best_v.numel()) {
-        best_v = at::where(raw_max > 0, best_v, v_th_now.reshape(best_v.sizes()).to(best_v.scalar_type()));
+        best_v = at::where(top > 0, best_v, v_th_now.reshape(best_v.sizes()).to(best_v.scalar_type()));
     }
+    const bool per_channel = v_th_now.dim() == 1 && xs.size(0) == v_th_now.size(0);
     return per_channel ? best_v.reshape({-1}).contiguous() : best_v.reshape({}).contiguous();
+}
+
+at::Tensor calib_threshold_search(const at::Tensor & pre, const at::Tensor & v_th_now, int64_t T,
+                                  const threshold_search_options & opt, at::Generator & gen) {
+    at::NoGradGuard ng;
+    const bool per_channel = v_th_now.dim() == 1 && pre.dim() >= 2;
+    // [C, M] per channel, or [1, M]
+    at::Tensor xs = per_channel ? pre.transpose(0, 1).reshape({pre.size(1), -1}) : pre.reshape({1, -1});
+    // The grid spans (0, max(x)] over all values, also when the error is measured on a sample of them.
+    const at::Tensor top = xs.amax(1, true);
+    const int64_t m = xs.size(1), keep = std::max<int64_t>(1, opt.max_values / xs.size(0));
+    if (m > keep) {
+        xs = xs.index_select(1, at::randint(m, {keep}, gen, at::kLong));
+    }
+    return calib_threshold_grid(xs, top, v_th_now, T, opt);
+}
+
+at::Tensor calib_bias_correction_from_sums(const at::Tensor & e_sum_channel, int64_t count) {
+    return e_sum_channel / static_cast<double>(std::max<int64_t>(1, count));
+}
+
+at::Tensor calib_potential_correction_from_sums(const at::Tensor & e_sum_neuron, int64_t images, int64_t T) {
+    return e_sum_neuron * (static_cast<double>(T) / static_cast<double>(std::max<int64_t>(1, images)));
 }
 
 at::Tensor calib_bias_correction(const at::Tensor & ann_act, const at::Tensor & snn_rate) {
     check_same_shape(ann_act, snn_rate, "bias correction");
+    const at::Tensor e = ann_act - snn_rate;
     std::vector<int64_t> dims{0}; // every dim but the channel (dim 1)
-    for (int64_t d = 2; d < ann_act.dim(); ++d) {
+    for (int64_t d = 2; d < e.dim(); ++d) {
         dims.push_back(d);
     }
-    return (ann_act - snn_rate).mean(dims);
+    return calib_bias_correction_from_sums(e.sum(dims), e.numel() / std::max<int64_t>(1, e.size(1)));
 }
 
 at::Tensor calib_potential_correction(const at::Tensor & ann_act, const at::Tensor & snn_rate, int64_t T) {
     check_same_shape(ann_act, snn_rate, "potential correction");
-    return (ann_act - snn_rate).mean(0) * static_cast<double>(T);
+    return calib_potential_correction_from_sums((ann_act - snn_rate).sum(0), ann_act.size(0), T);
 }
 
 at::Tensor add_potential_correction(const at::Tensor & v0, const at::Tensor & pc) {

@@ -32,6 +32,11 @@ struct threshold_search_options {
     double shift = 0;
 };
 
+// The grid search itself on values already gathered: xs [C, M] (one row per channel, or one row for the
+// layer), top [C, 1] the maximum of ALL the values the rows were sampled from (the grid's top).
+at::Tensor calib_threshold_grid(const at::Tensor & xs, const at::Tensor & top, const at::Tensor & v_th_now, int64_t T,
+                                const threshold_search_options & opt);
+
 // Threshold search over pre-activations pre [N, C, ...] (or [N, F]) for T steps. v_th_now: the current
 // threshold, a 0-d tensor (one per layer: the result is 0-d) or [C] (per channel: the result is [C]). A
 // layer or channel whose values never exceed 0 keeps v_th_now.
@@ -43,6 +48,11 @@ at::Tensor calib_bias_correction(const at::Tensor & ann_act, const at::Tensor & 
 
 // PC: the per-neuron initial-potential correction T * mean_n(ann_act - snn_rate), the shape of one sample.
 at::Tensor calib_potential_correction(const at::Tensor & ann_act, const at::Tensor & snn_rate, int64_t T);
+
+// The same two from sums of e accumulated over chunks of images (streamed calibration): BC from the per-channel
+// sums over `count` values per channel, PC from the per-neuron sums over `images` images.
+at::Tensor calib_bias_correction_from_sums(const at::Tensor & e_sum_channel, int64_t count);
+at::Tensor calib_potential_correction_from_sums(const at::Tensor & e_sum_neuron, int64_t images, int64_t T);
 
 // v0 + pc with v0 a scalar, per channel ([C]) or per neuron (one sample's shape), or undefined (= 0); the
 // result has pc's (per-neuron) shape.

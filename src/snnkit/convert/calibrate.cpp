@@ -13,6 +13,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <functional>
 #include <map>
 #include <tuple>
 
@@ -31,61 +32,6 @@ at::Tensor ann_collect(const graph & ann, int idx, const at::Tensor & x, int64_t
     }
     return at::cat(parts);
 }
-
-// The calibration set's ANN values, advanced node by node in one pass over the graph: value_of(idx)
-// runs only the nodes since the previous call (on every batch of x) and returns node idx's output over all
-// of x, so visiting L layers in order costs one ANN forward instead of L prefixes (ann_collect per layer).
-// It keeps what later nodes read and the value returned; the same batches and ops as ann_forward, so
-// the values are the same.
-class ann_walk {
-public:
-    ann_walk(const graph & ann, const at::Tensor & x, int64_t batch) : ann_(ann), x_(x), batch_(batch) {
-        uses_ = ann.consumer_counts();
-        for (int64_t s = 0; s < x.size(0); s += batch) {
-            vals_.emplace_back(ann.nodes.size());
-            vals_.back()[0] = x.slice(0, s, std::min(x.size(0), s + batch));
-        }
-    }
-
-    at::Tensor value_of(int idx) {
-        if (idx < pos_ && !vals_.front()[idx].defined()) { // out of order and already freed: a pass of its own
-            return ann_collect(ann_, idx, x_, batch_);
-        }
-        at::NoGradGuard ng;
-        std::vector<at::Tensor> in;
-        for (int i = pos_ + 1; i <= idx; ++i) {
-            const node & n = ann_.nodes[i];
-            for (auto & v : vals_) {
-                in.clear();
-                for (int j : n.inputs) {
-                    in.push_back(v[j]);
-                }
-                v[i] = apply_op(n, in, false);
-            }
-            for (int j : n.inputs) {
-                if (--uses_[j] == 0 && j != idx) {
-                    for (auto & v : vals_) {
-                        v[j] = at::Tensor();
-                    }
-                }
-            }
-        }
-        pos_ = std::max(pos_, idx);
-        std::vector<at::Tensor> parts;
-        for (auto & v : vals_) {
-            parts.push_back(v[idx]);
-        }
-        return at::cat(parts);
-    }
-
-private:
-    const graph & ann_;
-    at::Tensor x_;
-    int64_t batch_;
-    std::vector<int> uses_;
-    std::vector<std::vector<at::Tensor>> vals_; // per batch, per node
-    int pos_ = 0;                               // nodes up to pos_ have run
-};
 
 // SNN time-averaged outputs (rates, in the ANN's units) of the nodes in `want`, over all of x.
 std::map<int, at::Tensor> snn_rates(const graph & snn, const std::vector<int> & want, const at::Tensor & x, int64_t T,
@@ -111,121 +57,195 @@ std::map<int, at::Tensor> snn_rates(const graph & snn, const std::vector<int> & 
     return r;
 }
 
-// The calibration set's simulation advanced one spiking layer at a time. For each batch of x it keeps the
-// values of the nodes that later nodes still read (the frontier), spike trains as booleans (1 byte per
-// neuron-step; the amplitude is restored on use), so that calibrating layer l re-simulates only the
-// segment between the previous spiking layer and l, never the whole prefix again.
-class segment_cache {
-public:
-    segment_cache(const at::Tensor & x, int64_t T, int64_t batch) : T_(T) {
-        for (int64_t s = 0; s < x.size(0); s += batch) {
-            frontier_.push_back({{0, stored{x.slice(0, s, std::min(x.size(0), s + batch)), false, {}}}});
+// The values of the ANN nodes in `want` on one chunk of images (one forward to the last of them).
+std::map<int, at::Tensor> ann_values(const graph & ann, const at::Tensor & xc, const std::vector<int> & want) {
+    at::NoGradGuard ng;
+    std::map<int, at::Tensor> r;
+    forward_options fo;
+    fo.stop_at = *std::max_element(want.begin(), want.end());
+    fo.observer = [&](int i, const node &, const at::Tensor & out) {
+        if (std::find(want.begin(), want.end(), i) != want.end()) {
+            r[i] = out;
         }
-    }
-
-    // Simulates nodes (pos, i] on every batch and returns the rate (mean over T) of each node in `want`
-    // over all of x, [N, ...]. With commit, the frontier advances to node i (run this last, with the
-    // layer's final parameters). Without commit, the run stops at the last node of `want` and may cover
-    // only the first `batches` batches (-1 = all).
-    std::map<int, at::Tensor> run(const graph & snn, int i, const std::vector<int> & want, bool commit,
-                                  int64_t batches = -1) {
-        at::NoGradGuard ng;
-        std::vector<int> keep; // frontier after i: nodes <= i read by a later node
-        if (commit) {
-            for (size_t c = i + 1; c < snn.nodes.size(); ++c) {
-                for (int j : snn.nodes[c].inputs) {
-                    if (j <= i && std::find(keep.begin(), keep.end(), j) == keep.end()) {
-                        keep.push_back(j);
-                    }
-                }
-            }
-        }
-        snn_options so;
-        so.T = T_;
-        so.first = pos_ + 1;
-        so.stop_at = commit ? i : *std::max_element(want.begin(), want.end());
-        const size_t nb = commit || batches < 0 ? frontier_.size()
-                                                : std::min(frontier_.size(), static_cast<size_t>(batches));
-        for (int j : want) {
-            if (j > pos_) {
-                so.hold.push_back(j);
-            }
-        }
-        for (int j : keep) {
-            if (j > pos_) {
-                so.hold.push_back(j);
-            }
-        }
-        std::map<int, std::vector<at::Tensor>> parts;
-        for (size_t b = 0; b < nb; ++b) {
-            std::map<int, snn_node_value> resume;
-            for (const auto & kv : frontier_[b]) {
-                resume[kv.first] = restore(kv.second);
-            }
-            so.resume = &resume;
-            const snn_output out = so.stop_at > pos_ ? snn_forward(snn, frontier_[b].at(0).t, so) : snn_output();
-            for (int j : want) {
-                parts[j].push_back(rate(j > pos_ ? out.held.at(j) : resume.at(j)));
-            }
-            if (commit) {
-                std::map<int, stored> next{{0, frontier_[b].at(0)}};
-                for (int j : keep) {
-                    next[j] = j > pos_ ? compact(snn.nodes[j], out.held.at(j)) : frontier_[b].at(j);
-                }
-                frontier_[b] = std::move(next);
-            }
-        }
-        if (commit) {
-            pos_ = i;
-        }
-        std::map<int, at::Tensor> r;
-        for (auto & kv : parts) {
-            r[kv.first] = at::cat(kv.second);
-        }
-        return r;
-    }
-
-private:
-    struct stored {
-        at::Tensor t;     // the value, or its spikes as booleans when amp is defined
-        bool temporal = false;
-        at::Tensor amp;   // spike amplitude (broadcastable to the value)
     };
+    ann_forward(ann, xc, fo);
+    return r;
+}
 
-    static stored compact(const node & n, const snn_node_value & v) {
-        if (n.op != op_kind::spike || !v.temporal) {
-            return {v.t, v.temporal, {}};
+// The SNN's rates (mean over T, in the ANN's units) of the nodes in `want` on one chunk of images.
+std::map<int, at::Tensor> snn_chunk_rates(const graph & snn, const at::Tensor & xc, int64_t T, const std::vector<int> & want) {
+    at::NoGradGuard ng;
+    std::map<int, at::Tensor> r;
+    snn_options so;
+    so.T = T;
+    so.stop_at = *std::max_element(want.begin(), want.end());
+    so.observer = [&](int i, const node &, const at::Tensor & out) {
+        if (std::find(want.begin(), want.end(), i) != want.end()) {
+            r[i] = out.mean(0);
         }
-        at::Tensor amp = n.attrs.neuron.spike_vth ? n.tensor("v_th") : at::ones({}, v.t.options());
-        if (amp.dim() == 1) {
-            std::vector<int64_t> shape(v.t.dim(), 1);
-            shape[1] = -1;
-            amp = amp.reshape(shape);
-        }
-        return {v.t.ne(0), true, amp};
+    };
+    snn_forward(snn, xc, so);
+    return r;
+}
+
+// The threshold search of every spike layer in one streamed ANN pass: per layer (or channel) the maximum of
+// all pre-activations (the grid's top) and a seeded sample of at most opt.search_values of them, each chunk
+// contributing in proportion to its size (all values when they are fewer).
+void search_thresholds(graph & snn, const graph & ann, const at::Tensor & x, const std::vector<int> & spikes, int64_t chunk,
+                       const convert_options & conv, const calib_options & opt) {
+    const int64_t n = x.size(0);
+    std::vector<int> pre; // ANN node feeding each spike layer's ReLU
+    for (int i : spikes) {
+        pre.push_back(ann.nodes[ann.find(snn.nodes[i].name)].inputs[0]);
     }
-
-    static snn_node_value restore(const stored & s) {
-        if (!s.amp.defined()) {
-            return {s.t, s.temporal};
+    std::vector<at::Tensor> top(spikes.size());
+    std::vector<std::vector<at::Tensor>> samples(spikes.size());
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0xca1));
+    progress_bar bar("calibrate: threshold search", n, opt.progress);
+    for (int64_t s = 0; s < n; s += chunk) {
+        const int64_t e = std::min(n, s + chunk);
+        const std::map<int, at::Tensor> vals = ann_values(ann, x.slice(0, s, e), pre);
+        for (size_t k = 0; k < spikes.size(); ++k) {
+            const at::Tensor v = vals.at(pre[k]);
+            const bool per_channel = snn.nodes[spikes[k]].tensor("v_th").dim() == 1 && v.dim() >= 2;
+            const at::Tensor xs = per_channel ? v.transpose(0, 1).reshape({v.size(1), -1}) : v.reshape({1, -1});
+            const at::Tensor mx = xs.amax(1, true);
+            top[k] = top[k].defined() ? at::maximum(top[k], mx) : mx;
+            // values per row over all of x, and how many of them the search may see
+            const int64_t total = xs.size(1) / (e - s) * n, keep = std::max<int64_t>(1, opt.search_values / xs.size(0));
+            if (total <= keep) {
+                samples[k].push_back(xs);
+            } else {
+                const int64_t take = (keep * e) / n - (keep * s) / n; // adds up to keep over the chunks
+                samples[k].push_back(xs.index_select(1, at::randint(xs.size(1), {take}, gen, at::kLong)));
+            }
         }
-        return {s.t.to(s.amp.scalar_type()) * s.amp, true};
+        bar.update(e);
     }
-
-    at::Tensor rate(const snn_node_value & v) const {
-        if (!v.temporal) {
-            return v.t;
-        }
-        std::vector<int64_t> s = v.t.sizes().vec();
-        std::vector<int64_t> r{T_, s[0] / T_};
-        r.insert(r.end(), s.begin() + 1, s.end());
-        return v.t.reshape(r).mean(0);
+    bar.finish();
+    for (size_t k = 0; k < spikes.size(); ++k) {
+        const int i = spikes[k];
+        const int ai = ann.find(snn.nodes[i].name);
+        threshold_search_options so;
+        so.grid = opt.grid;
+        so.clip = ann.nodes[ai].op == op_kind::clip_relu ? ann.nodes[ai].attrs.clip : 0.0;
+        so.shift = convert_shift(conv);
+        set_threshold(snn, i, calib_threshold_grid(at::cat(samples[k], 1), top[k], snn.nodes[i].tensor("v_th"), conv.T, so), conv);
     }
+}
 
-    int64_t T_;
-    std::vector<std::map<int, stored>> frontier_; // per batch of x; node 0 is the batch itself
-    int pos_ = 0;                                  // the frontier holds what nodes after pos_ read
+// What one streamed pass over x measures for spike node i (with the network's current parameters).
+struct layer_pass {
+    /// the spike node and its ANN node
+    int i = -1, ai = -1;
+    /// the squared error of node i is summed over the first report_n images
+    int64_t report_n = 0;
+    /// also sum e per channel and per neuron over all images (BC, PC)
+    bool sums = false;
+    /// an earlier spike node whose squared error (its error after calibration) is summed over its first
+    /// prev_report_n images in the same pass (-1: none)
+    int prev = -1, prev_ai = -1;
+    int64_t prev_report_n = 0;
+    /// WC: keep the rates of these nodes (the layer's input, then the residual add's other inputs) and the ANN
+    /// activation for the images wc_rows (sorted; computed from the first chunk's sizes by wc_pick)
+    std::vector<int> wc_inputs;
+    std::function<at::Tensor(int64_t bytes_per_image)> wc_pick;
 };
+
+struct pass_result {
+    at::Tensor e_sum_channel; ///< [C] double
+    at::Tensor e_sum_neuron;  ///< one sample's shape, double
+    double sq = 0, prev_sq = 0;
+    int64_t sq_count = 0, prev_count = 0; // elements summed
+    std::vector<at::Tensor> wc_in; // per WC input: its rates on WC's images [rows, ...]
+    at::Tensor wc_a;               // the ANN activation on them
+    int64_t wc_rows = 0;
+};
+
+pass_result run_pass(const graph & snn, const graph & ann, const at::Tensor & x, int64_t T, int64_t chunk,
+                     const layer_pass & lp) {
+    at::NoGradGuard ng;
+    const int64_t n = x.size(0);
+    pass_result r;
+    std::vector<int> snn_want{lp.i}, ann_want{lp.ai};
+    if (lp.prev >= 0) {
+        snn_want.push_back(lp.prev);
+        ann_want.push_back(lp.prev_ai);
+    }
+    snn_want.insert(snn_want.end(), lp.wc_inputs.begin(), lp.wc_inputs.end());
+    at::Tensor rows;      // WC's images, global indices
+    int64_t filled = 0;   // rows stored so far
+    for (int64_t s = 0; s < n; s += chunk) {
+        const int64_t e = std::min(n, s + chunk);
+        const at::Tensor xc = x.slice(0, s, e);
+        const std::map<int, at::Tensor> a = ann_values(ann, xc, ann_want);
+        const std::map<int, at::Tensor> rate = snn_chunk_rates(snn, xc, T, snn_want);
+        const at::Tensor err = (a.at(lp.ai) - rate.at(lp.i)).to(at::kDouble);
+        if (a.at(lp.ai).sizes() != rate.at(lp.i).sizes()) {
+            fail("layer '" + snn.nodes[lp.i].name + "'", "SNN rates and ANN activations differ in shape");
+        }
+        if (s < lp.report_n) {
+            const at::Tensor part = err.slice(0, 0, std::min(e, lp.report_n) - s);
+            r.sq += part.pow(2).sum().item<double>();
+            r.sq_count += part.numel();
+        }
+        if (lp.prev >= 0 && s < lp.prev_report_n) {
+            const at::Tensor part = (a.at(lp.prev_ai) - rate.at(lp.prev)).to(at::kDouble).slice(0, 0, std::min(e, lp.prev_report_n) - s);
+            r.prev_sq += part.pow(2).sum().item<double>();
+            r.prev_count += part.numel();
+        }
+        if (lp.sums) {
+            std::vector<int64_t> dims{0}; // every dim but the channel
+            for (int64_t d = 2; d < err.dim(); ++d) {
+                dims.push_back(d);
+            }
+            const at::Tensor c = err.sum(dims), nn = err.sum(0);
+            r.e_sum_channel = r.e_sum_channel.defined() ? r.e_sum_channel + c : c;
+            r.e_sum_neuron = r.e_sum_neuron.defined() ? r.e_sum_neuron + nn : nn;
+        }
+        if (lp.wc_pick) {
+            if (!rows.defined()) {
+                int64_t per_image = a.at(lp.ai)[0].numel();
+                for (int j : lp.wc_inputs) {
+                    per_image += rate.at(j)[0].numel();
+                }
+                rows = lp.wc_pick(per_image * static_cast<int64_t>(sizeof(float)));
+                r.wc_rows = rows.numel();
+                const auto alloc = [&](const at::Tensor & like) { // filled chunk by chunk, no copies to join
+                    std::vector<int64_t> shape = like.sizes().vec();
+                    shape[0] = r.wc_rows;
+                    return at::empty(shape, like.options());
+                };
+                for (int j : lp.wc_inputs) {
+                    r.wc_in.push_back(alloc(rate.at(j)));
+                }
+                r.wc_a = alloc(a.at(lp.ai));
+            }
+            const at::Tensor local = rows.masked_select(rows.ge(s) & rows.lt(e)) - s;
+            const int64_t m = local.numel();
+            for (size_t q = 0; q < lp.wc_inputs.size(); ++q) {
+                r.wc_in[q].slice(0, filled, filled + m).copy_(rate.at(lp.wc_inputs[q]).index_select(0, local));
+            }
+            r.wc_a.slice(0, filled, filled + m).copy_(a.at(lp.ai).index_select(0, local));
+            filled += m;
+        }
+    }
+    return r;
+}
+
+// The squared error summed in a pass as a mean.
+double mse_of(double sq, int64_t count) { return count > 0 ? sq / static_cast<double>(count) : 0.0; }
+
+} // namespace
+
+int64_t calib_chunk_images(const graph & snn, const at::Tensor & x, int64_t T, const calib_options & opt) {
+    if (opt.memory_budget <= 0) {
+        fail("calibration", "the memory budget must be positive");
+    }
+    return snn_batch_for_memory(snn, x.slice(0, 0, 1), T, opt.batch_size, snn_tensor_bytes(opt.memory_budget));
+}
+
+namespace {
 
 double mean_of(const at::Tensor & t) { return t.to(at::kDouble).mean().item<double>(); }
 
@@ -295,9 +315,7 @@ std::vector<std::pair<std::string, double>> layer_errors_from_rates(const graph 
 calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, const convert_options & conv,
                        const calib_options & opt) {
     const auto t0 = clock_now();
-    const int64_t T = conv.T;
-    const double shift = convert_shift(conv);
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0xca1));
+    const int64_t T = conv.T, n = x.size(0);
     std::vector<int> spikes;
     for (size_t i = 0; i < snn.nodes.size(); ++i) {
         if (snn.nodes[i].op == op_kind::spike) {
@@ -311,71 +329,80 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
         l.v_th_before = mean_of(snn.nodes[i].tensor("v_th"));
         rep.layers.push_back(l);
     }
+    if (spikes.empty() || n == 0) {
+        rep.seconds = seconds_since(t0);
+        return rep;
+    }
+    // One chunk size for every pass: an SNN activation tensor of a chunk over T steps within budget / 8.
+    const int64_t chunk = calib_chunk_images(snn, x, T, opt);
+    rep.chunk_images = std::min(chunk, n);
     if (opt.threshold_search) {
-        progress_bar bar("calibrate: threshold search", static_cast<int64_t>(spikes.size()), opt.progress);
-        ann_walk walk(ann, x, opt.batch_size);
+        search_thresholds(snn, ann, x, spikes, chunk, conv, opt);
+    }
+    const bool per_layer = opt.bias_correction || opt.potential_correction || opt.weight_calibration;
+    const int64_t report_n = opt.weight_calibration ? std::min(n, opt.report_samples) : n;
+    if (!per_layer) { // no layer changes: each layer's error is measured once
+        progress_bar bar("calibrate: layer errors", static_cast<int64_t>(spikes.size()), opt.progress);
         for (size_t k = 0; k < spikes.size(); ++k) {
-            const int i = spikes[k];
-            const int ai = ann.find(snn.nodes[i].name);
-            const at::Tensor pre = walk.value_of(ann.nodes[ai].inputs[0]);
-            threshold_search_options so;
-            so.grid = opt.grid;
-            so.max_values = opt.search_values;
-            so.clip = ann.nodes[ai].op == op_kind::clip_relu ? ann.nodes[ai].attrs.clip : 0.0;
-            so.shift = shift;
-            set_threshold(snn, i, calib_threshold_search(pre, snn.nodes[i].tensor("v_th"), T, so, gen), conv);
+            layer_pass lp;
+            lp.i = spikes[k];
+            lp.ai = ann.find(snn.nodes[lp.i].name);
+            lp.report_n = report_n;
+            const pass_result pr = run_pass(snn, ann, x, T, chunk, lp);
+            rep.layers[k].mse_before = rep.layers[k].mse_after = mse_of(pr.sq, pr.sq_count);
+            rep.layers[k].v_th_after = mean_of(snn.nodes[lp.i].tensor("v_th"));
             bar.update(static_cast<int64_t>(k + 1));
         }
         bar.finish();
+        rep.seconds = seconds_since(t0);
+        return rep;
     }
-    const bool per_layer = opt.bias_correction || opt.potential_correction || opt.weight_calibration;
-    progress_bar bar(per_layer ? "calibrate: layer-wise" : "calibrate: layer errors", static_cast<int64_t>(spikes.size()),
-                     opt.progress);
-    // The SNN passes hold T x batch samples per activation: fewer images per pass at large T (memory).
-    const int64_t sim_batch = snn_batch_for_memory(snn, x.slice(0, 0, 1), T, opt.batch_size, opt.sim_bytes);
-    segment_cache cache(x, T, sim_batch);
-    ann_walk walk(ann, x, opt.batch_size);
+    progress_bar bar("calibrate: layer-wise", static_cast<int64_t>(spikes.size()), opt.progress);
     for (size_t k = 0; k < spikes.size(); ++k) {
         const int i = spikes[k];
+        const int ai = ann.find(snn.nodes[i].name);
         calib_layer_report & l = rep.layers[k];
-        const at::Tensor a = walk.value_of(ann.find(snn.nodes[i].name));
         const int owner = bias_owner(snn, i);
-        std::vector<int> want{i};
-        const int feed = snn.nodes[i].inputs[0];
-        std::vector<int> others; // residual add inputs other than the owner's branch
-        if (owner >= 0 && opt.weight_calibration) {
-            want.push_back(snn.nodes[owner].inputs[0]);
-            if (snn.nodes[feed].op == op_kind::add) {
+        layer_pass lp;
+        lp.i = i;
+        lp.ai = ai;
+        lp.report_n = report_n;
+        if (k > 0) { // the previous layer's error after its calibration, measured in this layer's first pass
+            lp.prev = spikes[k - 1];
+            lp.prev_ai = ann.find(snn.nodes[lp.prev].name);
+            lp.prev_report_n = report_n;
+        }
+        const bool wc = opt.weight_calibration && owner >= 0;
+        if (wc) {
+            const int feed = snn.nodes[i].inputs[0];
+            lp.wc_inputs.push_back(snn.nodes[owner].inputs[0]);
+            if (snn.nodes[feed].op == op_kind::add) { // residual add: its other inputs enter as they are
                 for (size_t q = 1; q < snn.nodes[feed].inputs.size(); ++q) {
-                    others.push_back(snn.nodes[feed].inputs[q]);
-                    want.push_back(snn.nodes[feed].inputs[q]);
+                    lp.wc_inputs.push_back(snn.nodes[feed].inputs[q]);
                 }
             }
-        }
-        std::map<int, at::Tensor> r;
-        int64_t report_n = a.size(0); // images the report's errors are measured on
-        if (opt.weight_calibration && owner >= 0) {
-            // WC needs only its inputs' rates over all of x; the error before calibration (for the report)
-            // is measured on the first batches, which saves a third of the layer-wise time.
-            std::vector<int> inputs(want.begin() + 1, want.end());
-            r = cache.run(snn, i, inputs, false);
-            const int64_t nb = (opt.report_samples + sim_batch - 1) / sim_batch;
-            r[i] = cache.run(snn, i, {i}, false, nb).at(i);
-            report_n = r[i].size(0);
+            // all images while they fit in budget / 16, else a seeded sample of them (sorted)
+            lp.wc_pick = [&, i](int64_t bytes_per_image) {
+                const int64_t cap = std::max<int64_t>(1, snn_tensor_bytes(opt.memory_budget) / 2 / std::max<int64_t>(1, bytes_per_image));
+                if (cap >= n) {
+                    return at::arange(n, at::kLong);
+                }
+                at::Generator g = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x5a, i));
+                return std::get<0>(at::randperm(n, g, at::kLong).slice(0, 0, cap).sort());
+            };
         } else {
-            r = cache.run(snn, i, want, !per_layer);
+            lp.sums = true;
         }
-        l.mse_before = (a.slice(0, 0, report_n) - r.at(i)).pow(2).mean().item<double>();
-        if (!per_layer) {
-            l.mse_after = l.mse_before;
-            l.v_th_after = mean_of(snn.nodes[i].tensor("v_th"));
-            bar.update(static_cast<int64_t>(k + 1));
-            continue;
+        pass_result pr = run_pass(snn, ann, x, T, chunk, lp);
+        l.mse_before = mse_of(pr.sq, pr.sq_count);
+        if (k > 0) {
+            rep.layers[k - 1].mse_after = mse_of(pr.prev_sq, pr.prev_count);
         }
-        if (opt.weight_calibration && owner >= 0) {
+        if (wc) {
+            const std::vector<at::Tensor> & in = pr.wc_in;
             at::Tensor rest;
-            for (int q : others) {
-                rest = rest.defined() ? rest + r.at(q) : r.at(q);
+            for (size_t q = 1; q < in.size(); ++q) {
+                rest = rest.defined() ? rest + in[q] : in[q];
             }
             weight_calib_options wo;
             wo.iters = opt.wc_iters;
@@ -383,29 +410,51 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
             wo.batch = opt.wc_batch;
             wo.seed = rng_mix(opt.seed, 0x3c, i);
             node & o = snn.nodes[owner];
-            std::tie(o.params["weight"], o.params["bias"]) =
-                calib_weights(o, r.at(o.inputs[0]), rest, a, snn.nodes[i].tensor("v_th"), snn.nodes[i].tensor("v0"), T, wo);
-            r = cache.run(snn, i, {i}, false);
+            std::tie(o.params["weight"], o.params["bias"]) = calib_weights(
+                o, in[0], rest, pr.wc_a, snn.nodes[i].tensor("v_th"), snn.nodes[i].tensor("v0"), T, wo);
+            rep.wc_images = std::max(rep.wc_images, pr.wc_rows);
+            pr.wc_in.clear(); // WC's sample is no longer needed: free it before the next pass
+            pr.wc_a = at::Tensor();
         }
         at::NoGradGuard ng;
+        const auto remeasure = [&]() { // the sums of e with the layer's current parameters
+            layer_pass again;
+            again.i = i;
+            again.ai = ai;
+            again.sums = true;
+            pr = run_pass(snn, ann, x, T, chunk, again);
+        };
         if (opt.bias_correction && owner >= 0) {
-            node & p = snn.nodes[owner];
-            const at::Tensor mu = calib_bias_correction(a, r.at(i));
-            p.params["bias"] = (p.params.count("bias") ? p.params.at("bias") + mu : mu).contiguous();
-            if (opt.potential_correction) {
-                r = cache.run(snn, i, {i}, false);
+            if (wc) {
+                remeasure();
             }
+            node & p = snn.nodes[owner];
+            const at::Tensor mu =
+                calib_bias_correction_from_sums(pr.e_sum_channel, n * (pr.e_sum_neuron.numel() / pr.e_sum_channel.numel()));
+            p.params["bias"] = (p.params.count("bias") ? p.params.at("bias") + mu.to(p.params.at("bias").scalar_type()) : mu.to(at::kFloat)).contiguous();
+            if (opt.potential_correction) {
+                remeasure();
+            }
+        } else if (opt.potential_correction && wc) {
+            remeasure();
         }
         if (opt.potential_correction) {
-            node & n = snn.nodes[i];
-            n.buffers["v0"] = add_potential_correction(n.tensor("v0"), calib_potential_correction(a, r.at(i), T));
+            node & nd = snn.nodes[i];
+            const at::Tensor pc = calib_potential_correction_from_sums(pr.e_sum_neuron, n, T).to(at::kFloat);
+            nd.buffers["v0"] = add_potential_correction(nd.tensor("v0"), pc);
         }
-        // the final parameters' rates: the report's error after, and the frontier for the next layer
-        l.mse_after = (a - cache.run(snn, i, {i}, true).at(i)).slice(0, 0, report_n).pow(2).mean().item<double>();
         l.v_th_after = mean_of(snn.nodes[i].tensor("v_th"));
         bar.update(static_cast<int64_t>(k + 1));
     }
     bar.finish();
+    { // the last layer's error after calibration
+        layer_pass lp;
+        lp.i = spikes.back();
+        lp.ai = ann.find(snn.nodes[lp.i].name);
+        lp.report_n = report_n;
+        const pass_result pr = run_pass(snn, ann, x, T, chunk, lp);
+        rep.layers.back().mse_after = mse_of(pr.sq, pr.sq_count);
+    }
     rep.seconds = seconds_since(t0);
     return rep;
 }

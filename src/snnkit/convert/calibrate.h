@@ -13,12 +13,16 @@
 
 #include "snnkit/convert/convert.h"
 #include "snnkit/nn/graph.h"
+#include "snnkit/nn/snn_batch.h"
 
 #include <map>
 #include <string>
 #include <vector>
 
 namespace snnkit {
+
+/// default memory budget of calibration (the one of eval and stats too): 1 GiB
+constexpr int64_t calib_default_memory_budget = snn_default_memory_budget;
 
 struct calib_options {
     /// grid search of each layer's threshold
@@ -37,15 +41,17 @@ struct calib_options {
     double wc_lr = 1e-4;
     /// WC: batch size of the iterations
     int64_t wc_batch = 32;
-    /// images per calibration forward pass (the SNN passes take fewer where T x batch would exceed
-    /// sim_bytes per activation tensor)
+    /// at most this many images per chunk of a calibration pass (fewer where memory_budget asks)
     int64_t batch_size = 128;
-    /// memory budget of one SNN activation tensor [T * batch, ...] in the calibration passes (bytes; see
-    /// snn_batch_for_memory). The result does not depend on it, only the peak memory does
-    int64_t sim_bytes = int64_t(1) << 30;
+    /// memory budget of calibration's working set (bytes). Every pass streams over the calibration images in
+    /// chunks: one SNN activation tensor [T * chunk, ...] stays within memory_budget / 8, and WC keeps the
+    /// inputs and targets of at most memory_budget / 16 bytes of images (a seeded sample when the set is
+    /// larger). Means (BC, PC, the errors) are exact over all images whatever the budget
+    int64_t memory_budget = calib_default_memory_budget;
     /// with WC: the report's per-layer errors (before / after) are measured on the first this many images
     int64_t report_samples = 256;
-    /// at most this many values per layer enter the threshold search (seeded subsample)
+    /// at most this many values per layer enter the threshold search (a seeded sample, drawn from each chunk
+    /// in proportion to its size; the grid still spans the maximum of all values)
     int64_t search_values = int64_t(1) << 21;
     /// seed of subsampling and WC batches
     uint64_t seed = 0;
@@ -68,12 +74,19 @@ struct calib_layer_report {
 struct calib_report {
     std::vector<calib_layer_report> layers;
     double seconds = 0;
+    int64_t chunk_images = 0; ///< images per chunk of the streamed passes
+    int64_t wc_images = 0;    ///< images WC fitted on (all, or its bounded sample; 0 without WC)
 };
 
 // Calibrates snn in place. ann: the source ANN with BN folded and dropout removed (same node names as
 // the SNN's spike nodes; see ann_reference() in convert.h). x: calibration images [N, ...], preprocessed.
+// Every pass streams x in chunks (see calib_options::memory_budget): the memory grows with the network and
+// one chunk, not with the number of calibration images or T (except x itself and WC's bounded sample).
 calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, const convert_options & conv,
                        const calib_options & opt);
+
+// The images per chunk that calibrate() streams x in (printed by convert).
+int64_t calib_chunk_images(const graph & snn, const at::Tensor & x, int64_t T, const calib_options & opt);
 
 // Sets spike node i's threshold to v_th, keeping the bias shift / half-init consistent with it.
 void set_threshold(graph & snn, int i, const at::Tensor & v_th, const convert_options & conv);

@@ -7,8 +7,16 @@
 
 namespace snnkit {
 
-/// default budget of one activation tensor of a simulation batch: 1 GiB
-constexpr int64_t snn_batch_default_bytes = int64_t(1) << 30;
+/// default memory budget of a simulation's working set (calibration, eval, stats): 1 GiB
+constexpr int64_t snn_default_memory_budget = int64_t(1) << 30;
+
+// The one rule of calibration, eval and stats: under a memory budget, one activation tensor of a batch over
+// T steps may take budget / 8 bytes (a simulation holds a few such tensors at once: the layer's input and
+// output over T, the neuron's state; calibration also keeps WC's sample within budget / 16).
+inline int64_t snn_tensor_bytes(int64_t memory_budget) { return memory_budget / 8 > 0 ? memory_budget / 8 : 1; }
+
+/// default budget of one activation tensor of a simulation batch (128 MiB)
+constexpr int64_t snn_batch_default_bytes = snn_default_memory_budget / 8;
 
 // The largest batch (at most max_batch, at least 1) whose largest activation over T steps stays within
 // `bytes`. The largest activation is measured by a one-step simulation of g on one sample (sample: one

@@ -12,7 +12,7 @@
 namespace snnkit {
 
 int64_t snn_run_batch(const graph & g, const dataset & data, const augment_options & pre, int64_t T,
-                      int64_t requested, int64_t cap) {
+                      int64_t requested, int64_t cap, int64_t memory_budget) {
     if (requested < 0) {
         fail("snn run", "batch size must be >= 0 (0 = auto), got " + std::to_string(requested));
     }
@@ -23,14 +23,14 @@ int64_t snn_run_batch(const graph & g, const dataset & data, const augment_optio
         return cap;
     }
     const at::Tensor first = make_batch(data.images, at::arange(0, 1, at::kLong), pre, 0);
-    return snn_batch_for_memory(g, first, T, cap);
+    return snn_batch_for_memory(g, first, T, cap, snn_tensor_bytes(memory_budget));
 }
 
 at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augment_options & pre,
                               const snn_run_options & opt) {
     at::NoGradGuard ng;
     const int64_t n = data.images.size(0);
-    const int64_t batch = snn_run_batch(g, data, pre, opt.T, opt.batch);
+    const int64_t batch = snn_run_batch(g, data, pre, opt.T, opt.batch, 200, opt.memory_budget);
     at::Tensor correct = at::zeros({opt.T}, at::kLong);
     snn_options so;
     so.T = opt.T;

@@ -4,6 +4,7 @@
 
 #include "snnkit/data/augment.h"
 #include "snnkit/data/dataset.h"
+#include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/stats/sops.h"
 
@@ -16,6 +17,8 @@ struct snn_run_options {
     int64_t T = 32;
     /// images per simulation; 0 = auto (snn_run_batch: at most 200, fewer where memory would not suffice)
     int64_t batch = 0;
+    /// with batch 0: the memory budget the auto batch is sized by (snn_tensor_bytes)
+    int64_t memory_budget = snn_default_memory_budget;
     /// input encoding: "direct" or "poisson" (seeded by the batch's first index)
     std::string encoding = "direct";
     /// show a progress line on stderr
@@ -25,10 +28,10 @@ struct snn_run_options {
 };
 
 // The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most
-// `cap`, fewer where one activation tensor over T steps would exceed snn_batch_default_bytes
+// `cap`, fewer where one activation tensor over T steps would exceed snn_tensor_bytes(memory_budget)
 // (snn_batch_for_memory, measured on data's first image). Also sizes the training commands' test pass.
 int64_t snn_run_batch(const graph & g, const dataset & data, const augment_options & pre, int64_t T,
-                      int64_t requested, int64_t cap = 200);
+                      int64_t requested, int64_t cap = 200, int64_t memory_budget = snn_default_memory_budget);
 
 // Simulates g on every image of `data` (normalised by `pre`) in batches of snn_run_batch(.., opt.batch);
 // returns the number of correct predictions after each step t = 1..T, [T] (int64).
