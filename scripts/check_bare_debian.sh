@@ -125,10 +125,12 @@ make test CTEST_ARGS="-R '$tests'"
 step "Python side: PYTHONPATH=bench/.pydeps /usr/bin/python3 (Debian's torch, the pinned PyPI packages)"
 PYTHONPATH=bench/.pydeps /usr/bin/python3 - <<'PY'
 import importlib
-for name in ["torch", "numpy", "h5py", "pytest", "pybind11", "snntorch", "spikingjelly", "nir", "nirtorch"]:
+for name in ["torch", "numpy", "h5py", "pytest", "snntorch", "spikingjelly", "nir", "nirtorch"]:
     m = importlib.import_module(name)
     print("  %-12s %-22s %s" % (name, getattr(m, "__version__", "?"), m.__file__))
 PY
+dpkg-query -W -f='  pybind11-dev \${Version} (C++ headers and CMake package, /usr/include/pybind11)\n' pybind11-dev
+test -f /usr/include/pybind11/pybind11.h
 if [ -s /work/ccache-stats.log ]; then
   step "ccache, this build only"
   ccache --show-log-stats 2>/dev/null | sed -n '1,6p'
