@@ -19,8 +19,10 @@ build: setup $(BUILD)/build.ninja
 demo: build
 	bash scripts/demo.sh $(BUILD)
 
+# A subset: make test CTEST_ARGS="-R 'cli_convert_eval|safetensors'"
+CTEST_ARGS ?=
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench: build
 	@bash scripts/setup.sh --bench
@@ -34,7 +36,6 @@ install: build
 # SANITIZE_TARGETS="test_io test_data" CTEST_ARGS="-R 'Safetensors|Idx'" (see docs/reliability.md).
 ASAN_BUILD ?= build-asan
 SANITIZE_TARGETS ?= all
-CTEST_ARGS ?=
 SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp
 test-sanitize:

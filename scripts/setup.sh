@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs every dependency of snnkit from Debian's packages. Idempotent: does nothing when all is present.
+# Needs only bash and apt (as root, or sudo), not make or git: it runs on a minimal Debian 12 (debootstrap
+# minbase; scripts/check_bare_debian.sh runs it in one through `make test`).
 # Usage: scripts/setup.sh [--bench]
 #   Always: the C++ build's packages, and the Python side the tests use: Debian's python3-torch, pybind11 and
 #   pytest, plus the peer toolkits, pinned, from PyPI into bench/.pydeps (pure Python, installed without their
@@ -8,7 +10,7 @@
 set -euo pipefail
 
 pkgs=(
-  cmake ninja-build ccache g++ make pkg-config
+  cmake ninja-build ccache g++ make pkg-config git
   libtorch-dev libgloo-dev
   libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -31,6 +33,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""
   if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo > /dev/null || { echo "setup: run this as root (no sudo here) to install ${missing[*]}" >&2; exit 1; }
     SUDO="sudo"
   fi
   export DEBIAN_FRONTEND=noninteractive
