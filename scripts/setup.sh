@@ -19,7 +19,7 @@ pkgs=(
   gnuplot-nox
   libonnx-dev libprotobuf-dev protobuf-compiler libhdf5-dev
   libopenblas0-openmp
-  python3-dev python3-torch python3-numpy python3-pip python3-pytest python3-h5py pybind11-dev
+  python3-dev python3-torch python3-numpy python3-pip python3-venv python3-pytest python3-h5py pybind11-dev
 )
 
 missing=()

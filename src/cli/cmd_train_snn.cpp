@@ -65,6 +65,7 @@ void check_flag_effects(const train_snn_args & a, const CLI::App & s) {
     refuse_unused_flags(s, {"--surrogate-param"}, !a.dspike_adapt,
                         "with --dspike-adapt the temperature starts at --b0; give that instead");
     refuse_unused_flags(s, {"--alpha"}, a.neuron != "if", "--neuron if has no leak (alpha = 1); use --neuron lif to set one");
+    refuse_unused_flags(s, {"--learn-alpha"}, a.neuron != "if", "--neuron if has no leak to learn; use --neuron lif");
 }
 
 void print_dspike_table(std::FILE * out, const nlohmann::json & hist) {
@@ -122,7 +123,8 @@ void run(train_snn_args & args) {
     // must continue the same run.
     const std::string ckpt = a.train.out_dir + "/checkpoint.safetensors";
     const auto & no = args.snn.neuron;
-    const std::string neuron_text = args.neuron + ", alpha " + nlohmann::json(no.alpha).dump() + ", V_th " +
+    const std::string neuron_text = args.neuron + ", alpha " + nlohmann::json(no.alpha).dump() +
+                                    (args.snn.learn_alpha ? " (learned)" : "") + ", V_th " +
                                     nlohmann::json(args.snn.v_th).dump() + ", " + args.reset + " reset" +
                                     (no.detach_reset ? " (detached)" : "") + ", surrogate " + args.surrogate + " " +
                                     nlohmann::json(snnkit::surrogate_param(no.surrogate)).dump();
@@ -163,7 +165,7 @@ void run(train_snn_args & args) {
         }
         check_model_flags(ckpt, j.value("model", std::string()), model_text); // absent in older checkpoints
         check_saved_setting(ckpt, "neuron settings", j.value("neuron", std::string()), neuron_text, // absent in older checkpoints
-                            "resume with the same --neuron/--alpha/--vth/--reset/--detach-reset/--surrogate/--surrogate-param/--b0");
+                            "resume with the same --neuron/--alpha/--learn-alpha/--vth/--reset/--detach-reset/--surrogate/--surrogate-param/--b0");
         if (j.contains("init")) { // absent in older checkpoints
             const std::string init_was = j["init"].get<std::string>();
             if (!args.init.empty() && init_was != init_path) {
@@ -190,8 +192,14 @@ void run(train_snn_args & args) {
 
     const nlohmann::json hist = nlohmann::json::parse(snnkit::history_to_json(r.history));
     const auto & n = args.snn.neuron;
+    nlohmann::json learned_alpha; // PLIF: layer -> alpha after training (null without --learn-alpha)
+    for (const auto & kv : snnkit::sync_learned_alpha(g)) {
+        learned_alpha[kv.first] = kv.second;
+    }
     const nlohmann::json neuron = {{"neuron", args.neuron},
                                    {"alpha", n.alpha},
+                                   {"learn_alpha", args.snn.learn_alpha},
+                                   {"learned_alpha", learned_alpha},
                                    {"v_th", args.snn.v_th},
                                    {"reset", args.reset},
                                    {"detach_reset", n.detach_reset},
@@ -259,6 +267,9 @@ void add_train_snn(CLI::App & app) {
                   "Start from the weights of a saved model of the same --arch (a train-ann ANN: hybrid training)");
     s->add_option("--neuron", a->neuron, "lif | if (if: alpha = 1)")->capture_default_str();
     s->add_option("--alpha", a->alpha, "LIF leak factor alpha in v = alpha v + I (lif only)")->capture_default_str();
+    s->add_flag("--learn-alpha", a->snn.learn_alpha,
+                "PLIF: each spiking layer learns its own alpha (starting at --alpha; lif only); the result JSON "
+                "lists the learned values");
     s->add_option("--vth", a->snn.v_th, "Firing threshold V_th")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--reset", a->reset, "soft (subtract V_th) | hard (to zero)")->capture_default_str();
     s->add_option("--dropout-mask", a->dropout_mask,

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 namespace snnkit {
@@ -41,9 +42,15 @@ graph nir_ready(const graph & src) {
         default:
             break;
         }
-        // Every tensor must have a place in the file: weight / bias of conv and linear, a spike node's buffers.
+        // Every tensor must have a place in the file: weight / bias of conv and linear, a spike node's buffers
+        // and its learned alpha (train-snn --learn-alpha; saved models carry its value in the neuron attributes
+        // too, which the LIF's tau is written from).
         for (const auto & kv : n.params) {
             const bool weight_layer = n.op == op_kind::conv2d || n.op == op_kind::linear;
+            if (n.op == op_kind::spike && kv.first == "alpha" && kv.second.numel() == 1 &&
+                std::abs(kv.second.item<double>() - n.attrs.neuron.alpha) <= 1e-6) {
+                continue;
+            }
             if (!weight_layer || (kv.first != "weight" && kv.first != "bias")) {
                 fail(where_of(n), "tensor '" + kv.first + "' has no NIR form");
             }

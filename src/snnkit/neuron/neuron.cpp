@@ -134,8 +134,10 @@ kernel::neuron_fill<T> fill_of(const at::Tensor & q, kernel::fill_kind kind) {
 
 // The autograd node of the fused kernel. Saves x (an input: no copy) and v0 (small); nothing [T, M]-sized.
 struct neuron_function : public torch::autograd::Function<neuron_function> {
+    // alpha_opt: a 0-d tensor whose value is p.alpha, given only when dL/dalpha may be wanted (PLIF).
     static variable_list forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & v_th,
-                                 const c10::optional<at::Tensor> & v0_opt, const kernel::neuron_params & p,
+                                 const c10::optional<at::Tensor> & v0_opt,
+                                 const c10::optional<at::Tensor> & alpha_opt, const kernel::neuron_params & p,
                                  const kernel::neuron_shape & sh, kernel::fill_kind vth_kind,
                                  kernel::fill_kind v0_kind, const std::string & where) {
         const at::Tensor v0 = v0_opt.has_value() ? v0_opt->contiguous() : at::Tensor();
@@ -167,6 +169,8 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
         d["vth_kind"] = static_cast<int64_t>(vth_kind);
         d["v0_kind"] = static_cast<int64_t>(v0_kind);
         d["where"] = where;
+        d["has_alpha"] = alpha_opt.has_value();
+        d["alpha_edge"] = int64_t(v0.defined() ? 3 : 2); // autograd edges: x, v_th, then v0 and alpha when given
         return {spikes, v};
     }
 
@@ -195,18 +199,21 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
         const auto vth_kind = static_cast<kernel::fill_kind>(d.at("vth_kind").toInt());
         const auto v0_kind = static_cast<kernel::fill_kind>(d.at("v0_kind").toInt());
 
-        const variable_list none(8);
+        const variable_list none(9);
         if (!grads[0].defined() && !grads[1].defined()) return none;
         const at::Tensor gs = grads[0].defined() ? grads[0].contiguous() : at::zeros_like(x);
         const at::Tensor gv = grads[1].defined() ? grads[1].contiguous() : at::Tensor();
         const bool want_v0 = v0.defined() && v0_kind != kernel::fill_kind::zero && ctx->needs_input_grad(2);
         at::Tensor gx = empty_output(x.sizes(), x.options());
         at::Tensor gv0 = want_v0 ? at::empty(x.sizes().slice(1), x.options()) : at::Tensor();
+        const bool want_alpha = d.at("has_alpha").toBool() &&
+                                ctx->needs_input_grad(static_cast<size_t>(d.at("alpha_edge").toInt()));
+        double galpha = 0.0;
         AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_backward", [&] {
             kernel::neuron_backward_kernel<scalar_t>(
                 p, sh, x.data_ptr<scalar_t>(), fill_of<scalar_t>(v_th, vth_kind), fill_of<scalar_t>(v0, v0_kind),
                 gs.data_ptr<scalar_t>(), gv.defined() ? gv.data_ptr<scalar_t>() : nullptr, gx.data_ptr<scalar_t>(),
-                want_v0 ? gv0.data_ptr<scalar_t>() : nullptr);
+                want_v0 ? gv0.data_ptr<scalar_t>() : nullptr, want_alpha ? &galpha : nullptr);
         });
         if (want_v0) { // reduce the per-neuron gradient to v0's shape
             if (v0_kind == kernel::fill_kind::scalar) {
@@ -215,20 +222,33 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
                 gv0 = sh.M == 0 ? at::zeros({sh.C}, x.options()) : gv0.reshape({-1, sh.C, sh.S}).sum(2).sum(0);
             }
         }
-        variable_list out(8);
+        variable_list out(9);
         out[0] = gx;
         out[2] = gv0;
+        if (want_alpha) out[3] = at::scalar_tensor(galpha, x.options());
         return out;
     }
 };
 
+// alpha: undefined (opt.alpha, no gradient) or a 0-d / one-element tensor whose value replaces opt.alpha and
+// which gets dL/dalpha when it requires grad.
 neuron_result run_fused(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
-                        const at::Tensor & v0, const neuron_options & opt) {
-    check_neuron_options(where, opt);
+                        const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt) {
+    neuron_options o = opt;
+    c10::optional<at::Tensor> alpha_opt;
+    if (alpha.defined()) {
+        if (alpha.numel() != 1 || alpha.dim() > 1) {
+            fail(where, "alpha has shape " + shape_text(alpha.sizes()) + "; expected a 0-d tensor (one leak factor per layer)");
+        }
+        if (!alpha.device().is_cpu()) fail(where, "alpha is on " + alpha.device().str() + "; only CPU tensors are supported");
+        o.alpha = alpha.detach().to(at::kDouble).item<double>();
+        if (alpha.requires_grad() && at::GradMode::is_enabled()) alpha_opt = alpha.reshape({});
+    }
+    check_neuron_options(where, o);
     const kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x, v_th, v0);
     const c10::optional<at::Tensor> v0_opt = in.v0.defined() ? c10::optional<at::Tensor>(in.v0) : c10::nullopt;
-    const variable_list out =
-        neuron_function::apply(in.x, in.v_th, v0_opt, to_params(opt), in.shape, in.vth_kind, in.v0_kind, where);
+    const variable_list out = neuron_function::apply(in.x, in.v_th, v0_opt, alpha_opt, to_params(o), in.shape,
+                                                     in.vth_kind, in.v0_kind, where);
     return {out[0], out[1]};
 }
 
@@ -246,14 +266,19 @@ void check_neuron_options(const std::string & where, const neuron_options & opt)
 
 neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                              const neuron_options & opt) {
-    return run_fused("neuron_forward", x, v_th, v0, opt);
+    return run_fused("neuron_forward", x, v_th, v0, at::Tensor(), opt);
+}
+
+neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
+                             const at::Tensor & alpha, const neuron_options & opt) {
+    return run_fused("neuron_forward", x, v_th, v0, alpha, opt);
 }
 
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,
                           const neuron_options & opt) {
     if (!x.defined()) fail("neuron_step", "x is undefined");
     if (x.dim() < 1) fail("neuron_step", "x is 0-d; expected one step [N, ...]");
-    neuron_result r = run_fused("neuron_step", x.unsqueeze(0), v_th, v, opt);
+    neuron_result r = run_fused("neuron_step", x.unsqueeze(0), v_th, v, at::Tensor(), opt);
     r.spikes = r.spikes.squeeze(0);
     return r;
 }

@@ -50,6 +50,12 @@ struct neuron_result {
 neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                              const neuron_options & opt);
 
+// The same with the leak factor as a tensor (PLIF: a learnable membrane decay per layer): alpha is 0-d (or
+// one element); its value replaces opt.alpha, and when it requires grad backward also gives dL/dalpha, summed
+// over every neuron and step by the fused kernel. alpha undefined: exactly the overload above.
+neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
+                             const at::Tensor & alpha, const neuron_options & opt);
+
 // One step: x [N, ...], v [N, ...] (or undefined = zeros). Same kernel with T = 1.
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,
                           const neuron_options & opt);
@@ -57,6 +63,9 @@ neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const a
 // The plain per-step ATen implementation (autograd through ATen ops): the tests' oracle.
 neuron_result neuron_forward_reference(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                                        const neuron_options & opt);
+// The reference with a tensor alpha (0-d; autograd gives its gradient through the ATen ops).
+neuron_result neuron_forward_reference(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
+                                       const at::Tensor & alpha, const neuron_options & opt);
 
 // Analog read-out (the "integrator" for the last layer): v(t+1) = alpha * v(t) + I(t), no spikes;
 // returns the potentials [T, N, ...] after each step (autograd through ATen ops).

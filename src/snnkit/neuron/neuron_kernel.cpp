@@ -8,6 +8,9 @@
 //                             (detach_reset drops the h_t term: soft 1, hard 1 - theta_t)
 //             du_t = gs_t (1 or V_th) h_t + gv dv_{t+1}/du_t ;  dL/dx_t = du_t ;  dL/dv_t = alpha du_t
 //   dL/dv0 is the last dL/dv_t (t = 0).
+//   dL/dalpha = sum_j sum_t du_t v_t   (u_t = alpha v_t + x_t; the dependence of v_t on alpha is in the
+//             recursion already), with v_t the post-reset potential entering step t (v_0 = v0); v_t is
+//             recomputed from u_{t-1} with forward's own reset arithmetic (same bits).
 //
 // u = alpha * v + x must round exactly like the reference's two ATen ops (mul, then add), and backward's
 // recomputation must reproduce forward's u bit for bit: no fused multiply-add contraction in this file.
@@ -30,6 +33,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -103,7 +107,8 @@ inline void store_fence() {
 
 // The pointers and sizes of one block of n neurons (j0 .. j0 + n - 1) over all T steps. x, gs and out point
 // at neuron j0 of step 0 of [T, M] tensors; th, v, gv, row are n-element buffers (V_th, potential, dL/dv,
-// one output row) and ub a [T][n] buffer.
+// one output row) and ub a [T][n] buffer. Backward with an alpha gradient: v0b holds v0 and ga accumulates
+// the per-neuron sum of du_t v_t (both n elements; null when dL/dalpha is not wanted).
 template <typename T>
 struct block_args {
     int64_t steps, M, n;
@@ -116,6 +121,8 @@ struct block_args {
     T * ub;
     T * row;
     bool stream;
+    const T * v0b = nullptr;
+    T * ga = nullptr;
 };
 
 // Forward: v holds v0 in and v_T out.
@@ -139,6 +146,32 @@ SNNKIT_ALWAYS_INLINE void forward_block(T alpha, const block_args<T> & a) {
             }
         }
         store_row(a.out + t * a.M, row, n, a.stream);
+    }
+}
+
+// ga[i] += du_t v_t for step t (du_t in row): v_t is v0 at t = 0, else forward's reset of u_{t-1}.
+template <typename T, bool SOFT>
+SNNKIT_ALWAYS_INLINE void accumulate_alpha_grad(const block_args<T> & a, int64_t t) {
+    const int64_t n = a.n;
+    const T * __restrict row = a.row;
+    T * __restrict ga = a.ga;
+    if (t == 0) {
+        const T * __restrict v0 = a.v0b;
+        for (int64_t i = 0; i < n; ++i) ga[i] += row[i] * v0[i];
+        return;
+    }
+    const T * __restrict up = a.ub + (t - 1) * n;
+    const T * __restrict th = a.th;
+    for (int64_t i = 0; i < n; ++i) {
+        const T u = up[i];
+        const T thi = th[i];
+        T vt;
+        if constexpr (SOFT) {
+            vt = u - (u >= thi ? T(1) : T(0)) * thi;
+        } else {
+            vt = u >= thi ? T(0) : u;
+        }
+        ga[i] += row[i] * vt;
     }
 }
 
@@ -189,6 +222,7 @@ SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_ar
             row[i] = du;
             gv[i] = alpha * du;
         }
+        if (a.ga) accumulate_alpha_grad<T, SOFT>(a, t);
         store_row(a.out + t * a.M, row, n, a.stream);
     }
 }
@@ -289,17 +323,24 @@ bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, con
 
 template <typename T>
 void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
-                            neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0) {
+                            neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0,
+                            double * grad_alpha) {
+    if (grad_alpha) *grad_alpha = 0.0;
     if (sh.M == 0) return;
     const int64_t B = std::min(neuron_block_size(sh.T, sizeof(T), true), (sh.M + 63) / 64 * 64);
     const int64_t blocks = (sh.M + B - 1) / B;
     const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
-    for_each_block<T>(blocks, (4 + sh.T) * B, [&](int64_t b, T * scratch) {
+    // dL/dalpha: one partial sum per block, added up in block order afterwards (the same result for any
+    // thread count).
+    std::vector<double> alpha_part(grad_alpha ? static_cast<size_t>(blocks) : 0, 0.0);
+    for_each_block<T>(blocks, (6 + sh.T) * B, [&](int64_t b, T * scratch) {
         T * th = scratch;
         T * v = th + B;
         T * gv = v + B;
         T * row = gv + B;
-        T * ub = row + B;
+        T * v0b = row + B;
+        T * ga = v0b + B;
+        T * ub = ga + B;
         const int64_t j0 = b * B;
         const int64_t n = std::min(B, sh.M - j0);
         fill_block(vth, sh, j0, n, th);
@@ -309,9 +350,24 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
         } else {
             std::fill(gv, gv + n, T(0));
         }
-        run_backward_block<T>(p, {sh.T, sh.M, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream});
+        block_args<T> args{sh.T, sh.M, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream};
+        if (grad_alpha) {
+            std::copy(v, v + n, v0b);
+            std::fill(ga, ga + n, T(0));
+            args.v0b = v0b;
+            args.ga = ga;
+        }
+        run_backward_block<T>(p, args);
         if (grad_v0) std::copy(gv, gv + n, grad_v0 + j0);
+        if (grad_alpha) {
+            double sum = 0.0;
+            for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(ga[i]);
+            alpha_part[static_cast<size_t>(b)] = sum;
+        }
     });
+    if (grad_alpha) {
+        for (const double part : alpha_part) *grad_alpha += part;
+    }
 }
 
 template bool neuron_forward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
@@ -320,9 +376,9 @@ template bool neuron_forward_kernel<double>(const neuron_params &, const neuron_
                                             neuron_fill<double>, neuron_fill<double>, double *, double *);
 template void neuron_backward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
                                             neuron_fill<float>, neuron_fill<float>, const float *, const float *,
-                                            float *, float *);
+                                            float *, float *, double *);
 template void neuron_backward_kernel<double>(const neuron_params &, const neuron_shape &, const double *,
                                              neuron_fill<double>, neuron_fill<double>, const double *,
-                                             const double *, double *, double *);
+                                             const double *, double *, double *, double *);
 
 } // namespace snnkit::kernel

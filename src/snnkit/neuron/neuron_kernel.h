@@ -66,10 +66,12 @@ bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, con
                            neuron_fill<T> v0, T * spikes, T * v_out);
 
 // BPTT over all T in reverse. grad_spikes [T, M] is required; grad_v [M] (grad of the final v) may be null.
-// Writes grad_x [T, M] and, when not null, grad_v0 [M] (the gradient of the per-neuron initial potential).
+// Writes grad_x [T, M] and, when not null, grad_v0 [M] (the gradient of the per-neuron initial potential)
+// and *grad_alpha (dL/dalpha of the layer's one leak factor, summed over all neurons and steps).
 template <typename T>
 void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
-                            neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0);
+                            neuron_fill<T> v0, const T * grad_spikes, const T * grad_v, T * grad_x, T * grad_v0,
+                            double * grad_alpha = nullptr);
 
 // Neurons per block for T steps of element size `elem` (backward: bounded so its T x block buffer stays in L2).
 int64_t neuron_block_size(int64_t T, int64_t elem, bool backward);

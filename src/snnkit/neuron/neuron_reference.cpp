@@ -46,7 +46,13 @@ struct spike_function : public torch::autograd::Function<spike_function> {
 
 neuron_result neuron_forward_reference(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                                        const neuron_options & opt) {
+    return neuron_forward_reference(x, v_th, v0, at::Tensor(), opt);
+}
+
+neuron_result neuron_forward_reference(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
+                                       const at::Tensor & alpha, const neuron_options & opt) {
     check_neuron_options("neuron_forward_reference", opt);
+    const at::Tensor a = alpha.defined() ? alpha.reshape({}).to(x.scalar_type()) : at::Tensor();
     const kernel::neuron_inputs in = kernel::check_neuron_inputs("neuron_forward_reference", x, v_th, v0);
     const int64_t step_dim = x.dim() - 1;
     const at::Tensor vth = kernel::broadcast_to_step(in.v_th, in.vth_kind, step_dim);
@@ -55,7 +61,7 @@ neuron_result neuron_forward_reference(const at::Tensor & x, const at::Tensor & 
     std::vector<at::Tensor> spikes;
     spikes.reserve(static_cast<size_t>(x.size(0)));
     for (const at::Tensor & xt : in.x.unbind(0)) {
-        const at::Tensor u = v.mul(opt.alpha).add(xt);                       // charge
+        const at::Tensor u = (a.defined() ? v.mul(a) : v.mul(opt.alpha)).add(xt); // charge
         const at::Tensor theta = spike_function::apply(u, vth, opt.surrogate); // fire
         const at::Tensor r = opt.detach_reset ? theta.detach() : theta;
         v = opt.reset == reset_mode::soft ? u - r * vth : u * (1.0 - r);     // reset

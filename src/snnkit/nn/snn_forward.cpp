@@ -152,7 +152,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             }
             neuron_result r;
             try {
-                r = neuron_forward(xt, n.tensor("v_th"), v0, n.attrs.neuron);
+                r = neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron); // alpha: PLIF's, if learned
             } catch (const snnkit::error & e) {
                 fail("layer '" + n.name + "'", e.what());
             }

@@ -30,6 +30,9 @@ graph snn_from_ann(const graph & ann, const snn_model_options & opt) {
         n.attrs.neuron.spike_vth = false;
         n.buffers.clear();
         n.buffers["v_th"] = at::full({}, opt.v_th, at::kFloat);
+        if (opt.learn_alpha) {
+            n.params["alpha"] = at::full({}, opt.neuron.alpha, at::kFloat);
+        }
         ++spikes;
     }
     if (spikes == 0) {
@@ -53,7 +56,13 @@ void snn_init_from(graph & snn, const graph & src, const std::string & where) {
             fail(where, "has no layer '" + n.name + "' (was it trained with the same --arch?)");
         }
         const node & s = src.nodes[it->second];
+        const auto keeps_start = [&](const std::string & key) { // a learnable alpha the source (an ANN) lacks
+            return n.op == op_kind::spike && key == "alpha" && s.params.count(key) == 0;
+        };
         for (auto & kv : n.params) {
+            if (keeps_start(kv.first)) {
+                continue;
+            }
             auto p = s.params.find(kv.first);
             if (p == s.params.end() || !p->second.sizes().equals(kv.second.sizes())) {
                 fail(where, "layer '" + n.name + "': " + kv.first + " " +
@@ -62,7 +71,9 @@ void snn_init_from(graph & snn, const graph & src, const std::string & where) {
             }
         }
         for (auto & kv : n.params) {
-            kv.second = s.params.at(kv.first).detach().clone();
+            if (!keeps_start(kv.first)) {
+                kv.second = s.params.at(kv.first).detach().clone();
+            }
         }
         for (auto & kv : n.buffers) {
             auto b = s.buffers.find(kv.first);
@@ -82,6 +93,18 @@ forward_fn snn_forward_fn(const graph & g, int64_t T, bool dropout_shared) {
         so.dropout_shared = dropout_shared;
         return snn_forward(g, x, so).out.mean(0);
     };
+}
+
+std::vector<std::pair<std::string, double>> sync_learned_alpha(graph & g) {
+    std::vector<std::pair<std::string, double>> r;
+    for (auto & n : g.nodes) {
+        const at::Tensor a = n.op == op_kind::spike ? n.tensor("alpha") : at::Tensor();
+        if (a.defined()) {
+            n.attrs.neuron.alpha = a.detach().to(at::kDouble).item<double>();
+            r.emplace_back(n.name, n.attrs.neuron.alpha);
+        }
+    }
+    return r;
 }
 
 void set_surrogate_param(graph & g, double param) {

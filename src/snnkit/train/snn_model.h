@@ -9,6 +9,10 @@
 #include "snnkit/nn/graph.h"
 #include "snnkit/train/trainer.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace snnkit {
 
 struct snn_model_options {
@@ -18,6 +22,9 @@ struct snn_model_options {
     double v_th = 1.0;
     /// neuron dynamics of every spiking layer (alpha, reset, detach_reset, surrogate); spikes are 0/1
     neuron_options neuron;
+    /// PLIF: every spiking layer gets its own learnable leak factor, the 0-d parameter "alpha" (starting at
+    /// neuron.alpha), trained with the weights through the fused kernel's dL/dalpha
+    bool learn_alpha = false;
 };
 
 // Rewrites an ANN graph (relu / clip_relu nodes) into a trainable SNN graph (spike nodes with a scalar
@@ -29,13 +36,18 @@ graph snn_from_ann(const graph & ann, const snn_model_options & opt);
 // snn_options::dropout_shared.
 forward_fn snn_forward_fn(const graph & g, int64_t T, bool dropout_shared = false);
 
+// Copies each spike node's learned "alpha" parameter (learn_alpha) into its neuron options, so that what reads
+// the options (the saved model's attributes, NIR export) sees the learned value; returns layer name -> alpha.
+std::vector<std::pair<std::string, double>> sync_learned_alpha(graph & g);
+
 // Sets the surrogate shape parameter (width, sharpness, Dspike's b) of every spike node.
 void set_surrogate_param(graph & g, double param);
 
 // Hybrid training: copies the weights of a trained model `src` (an ANN from train-ann, or another SNN) into
 // the SNN graph `snn` of the same architecture. Every parameter of `snn` must exist in `src` under the same
-// node and name with the same shape; buffers present in both (BatchNorm running statistics) are copied too,
-// while the spike nodes keep their threshold. Throws snnkit::error naming `where` and the first layer
+// node and name with the same shape (except a spike node's learnable "alpha", which keeps its start value when
+// `src` has none); buffers present in both (BatchNorm running statistics) are copied too, while the spike
+// nodes keep their threshold. Throws snnkit::error naming `where` and the first layer
 // that does not match.
 void snn_init_from(graph & snn, const graph & src, const std::string & where);
 

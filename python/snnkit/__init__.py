@@ -1,0 +1,13 @@
+"""snnkit: the fused CPU LIF/IF neuron of the snnkit C++ library as PyTorch modules.
+
+    import torch, snnkit
+    lif = snnkit.LIF(alpha=0.9, v_th=1.0, surrogate="atan")
+    spikes, v = lif(x)            # x [T, N, ...] -> spikes [T, N, ...], final potential v [N, ...]
+    spikes, v = lif(x2, v0=v)     # explicit state: carry v yourself
+
+The tensors are PyTorch's own (same libtorch in-process, no copies); autograd runs the fused backward kernel.
+"""
+from ._snnkit import Error
+from .neuron import IF, LIF, neuron_forward
+
+__all__ = ["Error", "IF", "LIF", "neuron_forward"]
