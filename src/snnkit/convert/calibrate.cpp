@@ -321,7 +321,11 @@ calib_report calibrate(graph & snn, const graph & ann, const at::Tensor & x, con
             threshold_search_options so;
             so.grid = opt.grid;
             so.max_values = opt.search_values;
-            so.clip = ann.nodes[ai].op == op_kind::clip_relu ? ann.nodes[ai].attrs.clip : 0.0;
+            const node & an = ann.nodes[ai];
+            // the ANN's clip: a clipped ReLU's clip, a QCFS layer's lambda (target clamp(x, 0, lambda))
+            so.clip = an.op == op_kind::clip_relu ? an.attrs.clip
+                      : an.op == op_kind::qcfs    ? an.tensor("lambda").item<double>()
+                                                  : 0.0;
             so.shift = shift;
             set_threshold(snn, i, calib_threshold_search(pre, snn.nodes[i].tensor("v_th"), T, so, gen), conv);
             bar.update(static_cast<int64_t>(k + 1));
