@@ -54,8 +54,8 @@ print("Made by `scripts/fmnist_qcfs_table.sh` (2 threads). The ANN: "
       ", ".join(f"{k} {q['lambda_initial'][k]:.3f} -> {q['lambda_final'][k]:.3f}" for k in q["lambda_final"]) + ".")
 print("Every SNN is evaluated on all 10,000 test images; gap = SNN accuracy at T minus its own ANN's (same images).")
 print()
-print("| T | calibration | lambda | SNN accuracy % | ANN accuracy % | gap (points) | calibration s |")
-print("|---|---|---|---|---|---|---|")
+print("| T | calibration | lambda | SNN accuracy % | ANN accuracy % | gap (points) | V_th per layer | layer MSE (ANN act. vs SNN rate) | calibration s |")
+print("|---|---|---|---|---|---|---|---|---|")
 for T in Ts:
     for f in sorted(glob.glob(f"{out}/data/eval_T{T}_*.json"), key=lambda p: ("none" not in p, "advanced" in p, p)):
         name = os.path.basename(f)[len("eval_"):-len(".json")]
@@ -65,5 +65,8 @@ for T in Ts:
         parts = name.split("_")
         lam = parts[2] if len(parts) > 2 else "-"
         assert e["samples"] == 10000, f"{name}: {e['samples']} test images"
-        print(f"| {T} | {parts[1]} | {lam} | {acc:.2f} | {ann:.2f} | {acc - ann:+.2f} | {c['calibration_seconds']:.1f} |")
+        vth = " / ".join(f"{l['v_th_after']:.3f}" for l in c["calibration"]) or "= lambda"
+        mse = " / ".join(f"{l['conversion_mse']:.4f}" for l in e["layers"] if "conversion_mse" in l)
+        print(f"| {T} | {parts[1]} | {lam} | {acc:.2f} | {ann:.2f} | {acc - ann:+.2f} | {vth} | {mse} | "
+              f"{c['calibration_seconds']:.1f} |")
 PY
