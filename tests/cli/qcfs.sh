@@ -63,7 +63,7 @@ import json; r = json.load(open('$work/e.json'))
 assert r['conversion']['qcfs']['levels'] == 4 and len(r['accuracy_per_t']) == 2 and r['ann_accuracy'] > 30, r
 " || fail "eval of a converted QCFS model"
 
-# 3. --init: fine-tune a ReLU ANN into a QCFS one.
+# 3. --init: fine-tune a ReLU ANN into a QCFS one ...
 "$snn" train-ann "${small[@]}" --out "$work/r"
 "$snn" train-ann --dataset fmnist --epochs 1 --batch-size 64 --lr 0.01 --limit-train 320 --limit-test 200 \
   --quiet --threads 2 --act qcfs --levels 2 --init "$work/r" --out "$work/f" --json "$work/f.json"
@@ -71,6 +71,17 @@ assert r['conversion']['qcfs']['levels'] == 4 and len(r['accuracy_per_t']) == 2 
 import json; r = json.load(open('$work/f.json'))
 assert r['qcfs']['levels'] == 2 and r['qcfs']['init'].endswith('/r') and r['arch'] == 'cnn', r['qcfs']
 " || fail "--init"
+
+# ... and an imported ONNX model (its own normalisation is kept) into a QCFS one that converts.
+"$snn" import-onnx "$(dirname "${BASH_SOURCE[0]}")/../interop/fixtures/vgg_bn_op13.onnx" --out "$work/o" \
+  --dataset fmnist --stats-samples 64 > /dev/null
+"$snn" train-ann --dataset fmnist --epochs 1 --batch-size 64 --lr 0.01 --limit-train 320 --limit-test 200 \
+  --quiet --threads 2 --act qcfs --levels 4 --init "$work/o" --out "$work/oq" --json "$work/oq.json"
+/usr/bin/python3 -c "
+import json; r = json.load(open('$work/oq.json'))
+assert r['qcfs']['layers'] == 5 and r['arch'] == 'onnx', r['qcfs']
+" || fail "--init from an imported ONNX model"
+"$snn" convert --model "$work/oq" --T 4 --out "$work/os" --quiet --threads 2
 
 # 4. Refusals.
 expect_error "only with --act qcfs" "$snn" train-ann "${small[@]}" --levels 4 --out "$work/x1"
