@@ -23,7 +23,7 @@ namespace snnkit_cli {
 namespace {
 
 struct convert_args {
-    std::string model, onnx, out, dataset, data, json_path, calib = "none";
+    std::string model, onnx, out, dataset, data, json_path, calib = "none", qcfs_lambda = "keep";
     std::vector<float> mean, std;
     int64_t stats_samples = 1024;
     snnkit::convert_options conv;
@@ -51,6 +51,42 @@ void refuse_overwriting_an_ann(const convert_args & a) {
             snnkit::fail("--out " + a.out, "holds a trained ANN (kind 'ann'): the SNN would overwrite it; choose another --out");
         }
     }
+}
+
+// A model trained with QCFS activations (train-ann --act qcfs) converts with V_th = lambda, v(0) = V_th/2 and
+// soft reset (convert_to_snn); here: half_init, so that calibration keeps v(0) = V_th/2 and searches with the
+// half-step shift, and the threshold search of a calibration runs only with --qcfs-lambda search (keep: the
+// trained lambda stays). Returns the settings for the JSON (null for other models).
+nlohmann::json qcfs_settings(const snnkit::graph & ann, const convert_args & a, const CLI::App & s,
+                             snnkit::convert_options & conv, snnkit::calib_options & cal) {
+    if (!snnkit::is_qcfs_model(ann)) {
+        refuse_unused_flags(s, {"--qcfs-lambda"}, false, "applies only to a model trained with --act qcfs");
+        return nullptr;
+    }
+    if (a.qcfs_lambda != "keep" && a.qcfs_lambda != "search") {
+        snnkit::fail("--qcfs-lambda " + a.qcfs_lambda, "unknown choice (known: keep, search)");
+    }
+    if (s.count("--threshold-search") > 0 || a.conv.threshold == "search") {
+        snnkit::fail(s.count("--threshold-search") > 0 ? "--threshold-search" : "--threshold search",
+                     "a QCFS model's thresholds are its trained lambdas: refine them with --qcfs-lambda search");
+    }
+    const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
+    refuse_unused_flags(s, {"--qcfs-lambda"}, calibrating,
+                        "has an effect only when calibrating (--calib light/advanced, --bc, --pc, --wc)");
+    conv.half_init = true;
+    cal.threshold_search = calibrating && a.qcfs_lambda == "search";
+    refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
+                        "a QCFS model's lambda is kept (--qcfs-lambda keep): no threshold search");
+    int64_t levels = 0;
+    int layers = 0;
+    for (const auto & n : ann.nodes) {
+        if (n.op == snnkit::op_kind::qcfs) {
+            levels = levels == 0 || levels == n.attrs.levels ? n.attrs.levels : -1; // -1: mixed
+            ++layers;
+        }
+    }
+    return {{"levels", levels}, {"layers", layers}, {"lambda", a.qcfs_lambda},
+            {"v_th", "lambda"}, {"v0", "V_th/2"}, {"reset", "soft"}};
 }
 
 void run(convert_args & a, const CLI::App & s) {
@@ -106,6 +142,7 @@ void run(convert_args & a, const CLI::App & s) {
     if (conv.threshold == "search") {
         conv.threshold = "max"; // the search starts from the maximum
     }
+    const nlohmann::json qcfs = qcfs_settings(ann, a, s, conv, cal);
     snnkit::graph snn = snnkit::convert_to_snn(ann, conv);
     nlohmann::json report = nlohmann::json::array();
     const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
@@ -161,6 +198,10 @@ void run(convert_args & a, const CLI::App & s) {
                                {"wc_images", wc_images},
                                {"wc_iters", cal.wc_iters},
                                {"wc_lr", cal.wc_lr}};
+    if (!qcfs.is_null()) { // what the model was trained with and how its lambda was treated
+        settings["qcfs"] = qcfs;
+        settings["source_train"] = meta.value("train", nlohmann::json::object());
+    }
     nlohmann::json out_meta = {{"kind", "snn-converted"},
                                {"dataset", ds},
                                {"classes", meta.value("classes", nlohmann::json::array())},
@@ -181,8 +222,9 @@ void run(convert_args & a, const CLI::App & s) {
         data.push_back({ds, a.data, "train (calibration)", calib_used});
     }
     write_json_file(a.json_path, result, data);
+    const std::string thr = qcfs.is_null() ? a.conv.threshold : "QCFS lambda, L " + qcfs["levels"].dump();
     std::fprintf(human_out(a.json_path), "converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
-                static_cast<long long>(conv.T), a.conv.threshold.c_str(), conv.bias_shift ? ", bias shift" : "",
+                static_cast<long long>(conv.T), thr.c_str(), conv.bias_shift ? ", bias shift" : "",
                 conv.half_init ? ", half init" : "", cal.threshold_search ? ", threshold search" : "",
                 cal.bias_correction ? ", BC" : "", cal.potential_correction ? ", PC" : "",
                 cal.weight_calibration ? ", WC" : "");
@@ -209,6 +251,10 @@ void add_convert(CLI::App & app) {
     s->add_flag("--half-init", a->conv.half_init, "Initial potential V_th/2 (instead of --bias-shift)");
     s->add_option("--calib", a->calib, "none | light (search + BC) | advanced (search + WC + PC)")->capture_default_str();
     s->add_flag("--threshold-search", a->search, "Grid search of each layer's threshold");
+    s->add_option("--qcfs-lambda", a->qcfs_lambda,
+                  "QCFS model, when calibrating: keep the trained lambda as V_th, or search (refine it by the threshold "
+                  "search, target clamp(x, 0, lambda))")
+        ->capture_default_str();
     s->add_flag("--bc", a->bc, "Bias correction");
     s->add_flag("--pc", a->pc, "Potential correction");
     s->add_flag("--wc", a->wc, "Weight calibration");

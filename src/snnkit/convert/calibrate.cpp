@@ -128,7 +128,11 @@ void search_thresholds(graph & snn, const graph & ann, const at::Tensor & x, con
         const int ai = ann.find(snn.nodes[i].name);
         threshold_search_options so;
         so.grid = opt.grid;
-        so.clip = ann.nodes[ai].op == op_kind::clip_relu ? ann.nodes[ai].attrs.clip : 0.0;
+        const node & an = ann.nodes[ai];
+        // the ANN's clip: a clipped ReLU's clip, a QCFS layer's lambda (target clamp(x, 0, lambda))
+        so.clip = an.op == op_kind::clip_relu ? an.attrs.clip
+                  : an.op == op_kind::qcfs    ? an.tensor("lambda").item<double>()
+                                              : 0.0;
         so.shift = convert_shift(conv);
         set_threshold(snn, i, calib_threshold_grid(at::cat(samples[k], 1), top[k], snn.nodes[i].tensor("v_th"), conv.T, so), conv);
     }

@@ -8,6 +8,15 @@ namespace snnkit {
 
 double convert_shift(const convert_options & opt) { return (opt.bias_shift || opt.half_init) ? 0.5 : 0.0; }
 
+bool is_qcfs_model(const graph & g) {
+    for (const auto & n : g.nodes) {
+        if (n.op == op_kind::qcfs) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int bias_owner(const graph & g, int i) {
     int j = g.nodes[i].op == op_kind::spike ? g.nodes[i].inputs[0] : i;
     for (int guard = 0; guard < 64; ++guard) {
@@ -27,6 +36,13 @@ namespace {
 
 at::Tensor pick_threshold(const node & n, const convert_options & opt) {
     const std::string where = "layer '" + n.name + "'";
+    if (n.op == op_kind::qcfs) { // trained with its threshold: V_th = lambda
+        if (opt.channel_wise || opt.threshold != "max") {
+            fail(where, "a QCFS layer's threshold is its trained lambda (no --threshold " + opt.threshold +
+                            (opt.channel_wise ? ", --channel-wise" : "") + ")");
+        }
+        return n.tensor("lambda").detach().to(at::kFloat).clone();
+    }
     if (n.op == op_kind::clip_relu && !opt.channel_wise && opt.threshold == "max") {
         return at::full({}, n.attrs.clip); // a clipped ReLU's natural threshold is its clip
     }
@@ -75,6 +91,18 @@ graph convert_to_snn(const graph & ann, const convert_options & opt) {
     if (opt.T < 1) {
         fail("--T", "must be at least 1");
     }
+    const bool qcfs = is_qcfs_model(ann);
+    if (qcfs) {
+        for (const auto & n : ann.nodes) {
+            if (n.op == op_kind::relu || n.op == op_kind::clip_relu) {
+                fail("layer '" + n.name + "'", "a ReLU in a model with QCFS layers: convert a model with one kind of "
+                                               "activation (train-ann --act qcfs turns every ReLU into QCFS)");
+            }
+        }
+        if (opt.bias_shift) {
+            fail("--bias-shift", "a QCFS model converts with v(0) = V_th/2 already; the bias shift would add a second half step");
+        }
+    }
     if (opt.bias_shift && opt.half_init) {
         // Both would add the half step: floor(T x / V + 1), not the intended + 1/2.
         fail("--bias-shift --half-init", "are two forms of the same half-step shift; use one of them");
@@ -89,7 +117,7 @@ graph convert_to_snn(const graph & ann, const convert_options & opt) {
             fail("layer '" + n.name + "'",
                  "max-pool cannot be converted (no spiking max-pool yet); use avg-pool in the source ANN");
         }
-        if (n.op != op_kind::relu && n.op != op_kind::clip_relu) {
+        if (!is_ann_activation(n.op)) {
             continue;
         }
         const at::Tensor vth = pick_threshold(n, opt);
@@ -111,7 +139,7 @@ graph convert_to_snn(const graph & ann, const convert_options & opt) {
             continue;
         }
         const at::Tensor vth = n.buffers["v_th"];
-        bool via_v0 = opt.half_init;
+        bool via_v0 = opt.half_init || qcfs; // QCFS: v(0) = V_th / 2, the shift it was trained with
         if (opt.bias_shift) {
             const int o = bias_owner(g, static_cast<int>(i));
             if (o < 0) {

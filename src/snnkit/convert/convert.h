@@ -5,6 +5,13 @@
 // statistic (max, or a percentile; per layer or per channel). Avg-pool, global pooling, flatten and
 // residual adds act linearly on spikes and stay as they are; the last layer stays analog (its output is
 // averaged over T). Max-pool is refused with an error naming the layer (no spiking max-pool yet).
+//
+// A QCFS activation (snnkit/nn/qcfs.h; a model trained with train-ann --act qcfs) becomes an IF neuron with
+// V_th = its trained lambda, v(0) = V_th / 2 and soft reset, whatever threshold statistic is asked for (a
+// statistic other than "max" or channel_wise is refused, as is the bias shift: v(0) = V_th / 2 is already
+// the half-step shift; half_init changes nothing). A model may not mix QCFS and ReLU layers. Calibration of
+// such a model takes convert options with half_init set (snnkit convert sets it), so that the threshold
+// search and set_threshold() keep v(0) = V_th / 2 (its target is then clamp(x, 0, lambda)).
 #pragma once
 
 #include "snnkit/nn/graph.h"
@@ -28,6 +35,9 @@ struct convert_options {
 
 // The shift inside clipfloor's floor that these options imply (1/2 with bias shift or half-init, else 0).
 double convert_shift(const convert_options & opt);
+
+// True if g has a QCFS activation.
+bool is_qcfs_model(const graph & g);
 
 // Converts a trained ANN graph (with activation statistics, see snnkit/nn/act_stats.h) into an SNN graph.
 // Throws snnkit::error naming the layer for what cannot be converted.

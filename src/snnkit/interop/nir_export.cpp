@@ -38,6 +38,7 @@ graph nir_ready(const graph & src) {
             fail(where_of(n), "NIR has no max-pooling node");
         case op_kind::relu:
         case op_kind::clip_relu:
+        case op_kind::qcfs:
             fail(where_of(n), "analog ReLU in the graph: NIR export needs an SNN (run `snnkit convert` first)");
         default:
             break;

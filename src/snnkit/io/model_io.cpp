@@ -50,6 +50,9 @@ json attrs_to_json(const node & n) {
     case op_kind::clip_relu:
         j = {{"clip", a.clip}};
         break;
+    case op_kind::qcfs:
+        j = {{"levels", a.levels}};
+        break;
     case op_kind::spike:
         j = {{"alpha", a.neuron.alpha},
              {"reset", reset_to_string(a.neuron.reset)},
@@ -117,6 +120,7 @@ void attrs_from_json(node & n, const json & j, const std::string & where) {
     a.momentum = get_or(j, "momentum", a.momentum, where);
     a.p = get_or(j, "p", a.p, where);
     a.clip = get_or(j, "clip", a.clip, where);
+    a.levels = get_or<int64_t>(j, "levels", a.levels, where);
     a.count_include_pad = get_or(j, "count_include_pad", a.count_include_pad, where);
     if (n.op == op_kind::spike) {
         a.neuron.alpha = get_or(j, "alpha", 1.0, where);

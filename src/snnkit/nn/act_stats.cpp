@@ -30,7 +30,7 @@ int record_activation_stats(graph & g, const at::Tensor & x, const act_stats_opt
     }
     std::vector<int> layers;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
-        if (g.nodes[i].op == op_kind::relu || g.nodes[i].op == op_kind::clip_relu) {
+        if (is_ann_activation(g.nodes[i].op)) {
             layers.push_back(static_cast<int>(i));
         }
     }
@@ -39,7 +39,7 @@ int record_activation_stats(graph & g, const at::Tensor & x, const act_stats_opt
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x57a7));
     forward_options fo;
     fo.observer = [&](int i, const node & nd, const at::Tensor & out) {
-        if (nd.op != op_kind::relu && nd.op != op_kind::clip_relu) {
+        if (!is_ann_activation(nd.op)) {
             return;
         }
         const at::Tensor o = out.detach();

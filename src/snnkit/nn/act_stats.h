@@ -1,5 +1,5 @@
 // snnkit/nn/act_stats.h: per-layer activation statistics of a trained ANN, which threshold balancing
-// and calibration read. They are stored as buffers on each relu / clip_relu node, so they travel with
+// and calibration read. They are stored as buffers on each relu / clip_relu / qcfs node, so they travel with
 // the model file and through conversion:
 //   act_max [ ]       maximum activation
 //   act_p99_9 [ ]     99.9th percentile of all activation values (zeros included)

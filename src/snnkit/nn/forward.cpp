@@ -2,6 +2,7 @@
 #include "snnkit/nn/forward.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/nn/qcfs.h"
 
 namespace snnkit {
 
@@ -44,6 +45,8 @@ at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool tra
         return at::relu(x);
     case op_kind::clip_relu:
         return at::clamp(x, 0.0, a.clip);
+    case op_kind::qcfs:
+        return qcfs_activation(x, n.tensor("lambda"), a.levels);
     case op_kind::batch_norm:
         return at::batch_norm(x, n.tensor("weight"), n.tensor("bias"), n.tensor("running_mean"),
                               n.tensor("running_var"), train, a.momentum, a.eps, true);

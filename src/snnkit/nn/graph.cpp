@@ -25,7 +25,7 @@ const op_name k_op_names[] = {
     {op_kind::flatten, "flatten"},      {op_kind::relu, "relu"},
     {op_kind::clip_relu, "clip_relu"},  {op_kind::batch_norm, "batch_norm"},
     {op_kind::dropout, "dropout"},      {op_kind::add, "add"},
-    {op_kind::spike, "spike"},
+    {op_kind::spike, "spike"},          {op_kind::qcfs, "qcfs"},
 };
 
 } // namespace
@@ -47,6 +47,8 @@ op_kind op_from_string(const std::string & name) {
     }
     fail("model", "unknown op '" + name + "'");
 }
+
+bool is_ann_activation(op_kind op) { return op == op_kind::relu || op == op_kind::clip_relu || op == op_kind::qcfs; }
 
 at::Tensor node::tensor(const std::string & key) const {
     auto it = params.find(key);
@@ -179,6 +181,20 @@ void graph::validate() const {
                 fail(where, "clip must be a positive finite number");
             }
             break;
+        case op_kind::qcfs: {
+            if (a.levels < 1) {
+                fail(where, "levels must be at least 1, got " + std::to_string(a.levels));
+            }
+            const at::Tensor lam = n.tensor("lambda");
+            if (!lam.defined() || lam.dim() != 0) {
+                fail(where, "needs a scalar (0-d) tensor 'lambda'");
+            }
+            const double l = lam.item<double>();
+            if (!(l > 0) || !std::isfinite(l)) {
+                fail(where, "lambda must be a positive finite number, got " + std::to_string(l));
+            }
+            break;
+        }
         case op_kind::dropout:
             if (!(a.p >= 0 && a.p < 1)) {
                 fail(where, "p must be in [0, 1)");
@@ -302,6 +318,13 @@ int graph_builder::relu(const std::string & name, int from) {
 int graph_builder::clip_relu(const std::string & name, double clip, int from) {
     node n = named_node(name, op_kind::clip_relu);
     n.attrs.clip = clip;
+    return push(std::move(n), from);
+}
+
+int graph_builder::qcfs(const std::string & name, int64_t levels, double lambda, int from) {
+    node n = named_node(name, op_kind::qcfs);
+    n.attrs.levels = levels;
+    n.params["lambda"] = at::full({}, lambda, at::kFloat);
     return push(std::move(n), from);
 }
 

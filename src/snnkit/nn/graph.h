@@ -32,7 +32,11 @@ enum class op_kind {
     dropout,         // p (identity when not training)
     add,             // sum of its inputs (residual add)
     spike,           // spiking neuron (replaces a ReLU after conversion); buffers: v_th, v0 (optional)
+    qcfs,            // lambda * clip(floor(x * L / lambda + 1/2) / L, 0, 1); params: lambda [] (Bu et al., ICLR 2022)
 };
+
+// True for the ANN activations that conversion turns into spiking neurons (relu, clip_relu, qcfs).
+bool is_ann_activation(op_kind op);
 
 std::string op_to_string(op_kind op);
 op_kind op_from_string(const std::string & name); // throws snnkit::error for unknown names
@@ -60,6 +64,8 @@ struct node_attrs {
     double p = 0.0;
     /// clip_relu: the clip value (Deng & Gu train the source ANN with such a clip)
     double clip = 0.0;
+    /// qcfs: quantisation levels L (the activation takes the values lambda * k / L, k = 0..L)
+    int64_t levels = 0;
     /// avg_pool: include zero padding in the average (PyTorch's count_include_pad)
     bool count_include_pad = true;
     /// spike: neuron dynamics (alpha, reset, spike amplitude, surrogate)
@@ -122,6 +128,8 @@ public:
     int batch_norm(const std::string & name, int64_t channels, int from = -1);
     int relu(const std::string & name, int from = -1);
     int clip_relu(const std::string & name, double clip, int from = -1);
+    // QCFS activation with L = levels and the trainable threshold lambda (0-d param) set to `lambda`.
+    int qcfs(const std::string & name, int64_t levels, double lambda, int from = -1);
     int avg_pool(const std::string & name, int64_t k, int64_t stride, int64_t padding = 0, int from = -1);
     int max_pool(const std::string & name, int64_t k, int64_t stride, int64_t padding = 0, int from = -1);
     int global_avg_pool(const std::string & name, int from = -1);

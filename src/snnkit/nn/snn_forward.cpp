@@ -159,7 +159,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             out.t = r.spikes.flatten(0, 1); // [T, N, ...] -> [T*N, ...] (a view: no second broadcast copy of src)
             out.temporal = true;
             res.v[i] = r.v;
-        } else if (n.op == op_kind::relu || n.op == op_kind::clip_relu) {
+        } else if (is_ann_activation(n.op)) {
             fail("layer '" + n.name + "'", "ANN activation left in an SNN (convert the model first)");
         } else {
             ins.clear();

@@ -7,16 +7,20 @@ namespace snnkit {
 
 namespace {
 
-// conv -> BN -> activation (ReLU, or clipped ReLU when opt.clip > 0)
+// The activation: ReLU, clipped ReLU when opt.clip > 0, or QCFS (the node keeps the ".relu" name).
+int act(graph_builder & b, const zoo_options & opt, const std::string & name, int from = -1) {
+    if (opt.act == "qcfs") {
+        return b.qcfs(name, opt.levels, opt.lambda, from);
+    }
+    return opt.clip > 0 ? b.clip_relu(name, opt.clip, from) : b.relu(name, from);
+}
+
+// conv -> BN -> activation
 int conv_bn_act(graph_builder & b, const zoo_options & opt, const std::string & name, int64_t in, int64_t out,
                 int64_t k, int64_t stride, int64_t pad, bool bias, int from = -1) {
     b.conv2d(name, in, out, k, stride, pad, bias, 1, from);
     b.batch_norm(name + ".bn", out);
-    return opt.clip > 0 ? b.clip_relu(name + ".relu", opt.clip) : b.relu(name + ".relu");
-}
-
-int act(graph_builder & b, const zoo_options & opt, const std::string & name, int from = -1) {
-    return opt.clip > 0 ? b.clip_relu(name, opt.clip, from) : b.relu(name, from);
+    return act(b, opt, name + ".relu");
 }
 
 // He et al.'s basic block: conv-BN-act, conv-BN, + shortcut (1x1 conv + BN projection when the shape
@@ -148,6 +152,15 @@ graph zoo_build(const zoo_options & opt) {
     }
     if (opt.num_classes < 1) {
         fail("--arch " + opt.arch, "number of classes must be positive");
+    }
+    if (opt.act != "relu" && opt.act != "qcfs") {
+        fail("--act " + opt.act, "unknown activation (known: relu, qcfs)");
+    }
+    if (opt.act == "qcfs" && opt.clip > 0) {
+        fail("--act qcfs --clip", "QCFS clips at its own trainable lambda; leave out --clip");
+    }
+    if (opt.act == "qcfs" && (opt.levels < 1 || !(opt.lambda > 0))) {
+        fail("--act qcfs", "needs levels >= 1 and lambda > 0");
     }
     if (opt.arch == "cnn") {
         return build_cnn(opt);

@@ -19,6 +19,12 @@ struct zoo_options {
     uint64_t seed = 0;
     /// > 0: use clipped ReLUs at this value instead of ReLUs (Deng & Gu's source-ANN training)
     double clip = 0.0;
+    /// activation: "relu" (or the clipped ReLU above) | "qcfs" (Bu et al.'s QCFS, snnkit/nn/qcfs.h)
+    std::string act = "relu";
+    /// qcfs: quantisation levels L
+    int64_t levels = 4;
+    /// qcfs: the initial lambda of every layer (train-ann resets it from activation statistics)
+    double lambda = 1.0;
     /// dropout probability before the classifier where the architecture has one (< 0 = its default)
     double dropout = -1.0;
 };
