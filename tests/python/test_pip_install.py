@@ -1,5 +1,6 @@
 """`pip install --no-build-isolation .` into a virtual environment made with --system-site-packages (Debian 12's
-system interpreter is externally managed), reusing this build tree (CMake target snnkit_python); then snnkit
+system interpreter is externally managed), packaging this build tree's module (CMake target snnkit_python, as
+`make build` left it: SNNKIT_PIP_PREBUILT=1, no rebuild while other tests run); then snnkit
 imports from the venv, away from the source and build trees, and runs a forward + backward."""
 import os
 import subprocess
@@ -15,6 +16,7 @@ def test_pip_install_into_system_site_venv(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["SNNKIT_BUILD_DIR"] = BUILD
     env["PIP_NO_INDEX"] = "1"  # nothing may come from a package index
+    env["SNNKIT_PIP_PREBUILT"] = "1"  # package the module make build made; never rebuild under running tests
     r = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-build-isolation", "--no-deps", "-q", SOURCE],
                        env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
