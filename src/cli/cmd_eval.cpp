@@ -5,6 +5,7 @@
 #include "commands.h"
 
 #include "snnkit/convert/calibrate.h"
+#include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/model_io.h"
@@ -145,7 +146,9 @@ void run(eval_args & a) {
             seen += o.size(1);
         }
     };
+    const auto sim_start = snnkit::clock_now();
     const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, pre, ro);
+    const double sim_seconds = snnkit::seconds_since(sim_start);
     std::vector<double> acc_t(a.T);
     for (int64_t t = 0; t < a.T; ++t) {
         acc_t[t] = 100.0 * static_cast<double>(correct[t].item<int64_t>()) / static_cast<double>(n);
@@ -155,6 +158,9 @@ void run(eval_args & a) {
     result["encoding"] = a.encoding;
     result["accuracy"] = acc_t.back();
     result["accuracy_per_t"] = acc_t;
+    // the simulation's throughput (with the observers of the error and, with --stats, the operation counts)
+    result["simulation_seconds"] = sim_seconds;
+    result["images_per_second"] = sim_seconds > 0 ? static_cast<double>(n) / sim_seconds : 0.0;
     result["conversion"] = meta.value("conversion", nlohmann::json::object());
     nlohmann::json layers = nlohmann::json::array();
     const snnkit::network_stats st = collector.result();

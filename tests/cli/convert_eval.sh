@@ -29,6 +29,7 @@ for m in ("snn_max", "snn_light"):
     r = json.load(open(f"{w}/{m}.json"))
     assert r["T"] == 8 and len(r["accuracy_per_t"]) == 8, r
     assert 0 <= r["accuracy"] <= 100 and r["accuracy"] == r["accuracy_per_t"][-1]
+    assert r["images_per_second"] > 0 and r["simulation_seconds"] > 0, r
     assert "ann_accuracy" in r and r["ann_accuracy"] > 60, r.get("ann_accuracy")
     assert [l["layer"] for l in r["layers"]] == ["conv1.relu", "conv2.relu", "fc1.relu"], r["layers"]
     assert all(0 <= l["firing_rate"] <= 1 and l["conversion_mse"] >= 0 for l in r["layers"])
