@@ -240,6 +240,8 @@ pass_result run_pass(const graph & snn, const graph & ann, const at::Tensor & x,
 // The squared error summed in a pass as a mean.
 double mse_of(double sq, int64_t count) { return count > 0 ? sq / static_cast<double>(count) : 0.0; }
 
+double mean_of(const at::Tensor & t) { return t.to(at::kDouble).mean().item<double>(); }
+
 } // namespace
 
 int64_t calib_chunk_images(const graph & snn, const at::Tensor & x, int64_t T, const calib_options & opt) {
@@ -248,12 +250,6 @@ int64_t calib_chunk_images(const graph & snn, const at::Tensor & x, int64_t T, c
     }
     return snn_batch_for_memory(snn, x.slice(0, 0, 1), T, opt.batch_size, snn_tensor_bytes(opt.memory_budget));
 }
-
-namespace {
-
-double mean_of(const at::Tensor & t) { return t.to(at::kDouble).mean().item<double>(); }
-
-} // namespace
 
 calib_options calib_preset(const std::string & name) {
     calib_options o;
