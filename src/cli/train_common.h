@@ -51,7 +51,7 @@ struct train_data {
 train_data prepare_training(train_cli & a, const char * command);
 
 // --eval-batch-size 0 (auto): the largest test batch, at most `cap`, whose largest activation over T steps stays
-// within snn_batch_default_bytes (snn_run_batch, as eval and stats size theirs). An explicit size is kept.
+// within snn_tensor_bytes(snn_default_memory_budget) (snn_run_batch, as eval and stats size theirs). An explicit size is kept.
 void resolve_eval_batch(train_cli & a, const snnkit::graph & g, const train_data & d, int64_t T, int64_t cap);
 
 // The dropout p of the model (0 without dropout): what --dropout, or the architecture's default, made of it.

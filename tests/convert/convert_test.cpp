@@ -66,6 +66,25 @@ graph small_cnn(uint64_t seed) {
     return g;
 }
 
+// small_cnn(seed) with activation statistics on n random 8x8 images (seeded seed + 1), converted at T = 8.
+struct small_cnn_case {
+    graph ann;          // with activation statistics
+    graph ref;          // ann_reference(ann)
+    at::Tensor cal;     // the n images
+    convert_options co; // T = 8
+};
+
+small_cnn_case make_small_cnn_case(uint64_t seed, int64_t n) {
+    small_cnn_case c;
+    c.ann = small_cnn(seed);
+    at::manual_seed(seed + 1);
+    c.cal = at::randn({n, 1, 8, 8});
+    record_activation_stats(c.ann, c.cal);
+    c.co.T = 8;
+    c.ref = ann_reference(c.ann);
+    return c;
+}
+
 } // namespace
 
 TEST(convert, if_rate_equals_clipfloor_for_constant_input) {
@@ -319,14 +338,11 @@ TEST(calibrate, calibrated_state_survives_save_and_load) {
 // all at once) and chunks of 3 give the same thresholds, biases, weights and initial potentials (the means
 // are exact over all images; the threshold search sees every value when they are fewer than search_values).
 TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
-    graph ann = small_cnn(7);
-    at::manual_seed(8);
-    const at::Tensor cal = at::randn({64, 1, 8, 8});
-    record_activation_stats(ann, cal);
-    convert_options co;
-    co.T = 8;
-    const graph ref = ann_reference(ann);
-    const graph base = convert_to_snn(ann, co);
+    const small_cnn_case c = make_small_cnn_case(7, 64);
+    const graph & ref = c.ref;
+    const at::Tensor & cal = c.cal;
+    const convert_options & co = c.co;
+    const graph base = convert_to_snn(c.ann, co);
     for (const char * preset : {"light", "advanced"}) {
         graph big = base.clone(), small = base.clone();
         calib_options o = calib_preset(preset);
@@ -358,18 +374,15 @@ TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
     }
 }
 
-// A budget too small for WC's inputs of every image: WC fits on a seeded sample that fits in budget / 8, and
+// A budget too small for WC's inputs of every image: WC fits on a seeded sample that fits in budget / 16, and
 // the SNN passes stream in chunks whose activation over T stays within budget / 8; the result still lowers
 // every layer's error.
 TEST(calibrate, a_small_memory_budget_bounds_the_chunks_and_wc_sample) {
-    graph ann = small_cnn(9);
-    at::manual_seed(10);
-    const at::Tensor cal = at::randn({200, 1, 8, 8});
-    record_activation_stats(ann, cal);
-    convert_options co;
-    co.T = 8;
-    const graph ref = ann_reference(ann);
-    graph snn = convert_to_snn(ann, co);
+    const small_cnn_case c = make_small_cnn_case(9, 200);
+    const graph & ref = c.ref;
+    const at::Tensor & cal = c.cal;
+    const convert_options & co = c.co;
+    graph snn = convert_to_snn(c.ann, co);
     calib_options o = calib_preset("advanced");
     o.progress = false;
     o.wc_iters = 100;
@@ -378,7 +391,7 @@ TEST(calibrate, a_small_memory_budget_bounds_the_chunks_and_wc_sample) {
     const calib_report rep = calibrate(snn, ref, cal, co, o);
     EXPECT_EQ(rep.chunk_images, 5);
     EXPECT_GT(rep.wc_images, 0);
-    EXPECT_LT(rep.wc_images, 200); // (1 + 6 * 64) floats per image for conv1: 78 images fit
+    EXPECT_LT(rep.wc_images, 200); // conv1: (64 + 6 * 64) floats = 1,792 bytes per image, 17 fit in budget / 16
     for (const auto & l : rep.layers) {
         EXPECT_LT(l.mse_after, l.mse_before) << l.name;
     }

@@ -15,13 +15,10 @@ constexpr int64_t snn_default_memory_budget = int64_t(1) << 30;
 // output over T, the neuron's state; calibration also keeps WC's sample within budget / 16).
 inline int64_t snn_tensor_bytes(int64_t memory_budget) { return memory_budget / 8 > 0 ? memory_budget / 8 : 1; }
 
-/// default budget of one activation tensor of a simulation batch (128 MiB)
-constexpr int64_t snn_batch_default_bytes = snn_default_memory_budget / 8;
-
 // The largest batch (at most max_batch, at least 1) whose largest activation over T steps stays within
 // `bytes`. The largest activation is measured by a one-step simulation of g on one sample (sample: one
 // preprocessed input [1, ...] or [...]; g an SNN or an ANN).
 int64_t snn_batch_for_memory(const graph & g, const at::Tensor & sample, int64_t T, int64_t max_batch,
-                             int64_t bytes = snn_batch_default_bytes);
+                             int64_t bytes = snn_tensor_bytes(snn_default_memory_budget));
 
 } // namespace snnkit
