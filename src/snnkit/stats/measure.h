@@ -25,6 +25,8 @@ struct snn_run_options {
     bool progress = false;
     /// sees every node's output over time (statistics); may be empty
     node_observer observer;
+    /// event-driven conv / linear layers where their input is sparse enough (snn_options::sparse)
+    bool sparse = false;
 };
 
 // The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most
