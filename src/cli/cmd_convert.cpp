@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 namespace snnkit_cli {
 
@@ -56,12 +57,12 @@ void refuse_overwriting_an_ann(const convert_args & a) {
 // A model trained with QCFS activations (train-ann --act qcfs) converts with V_th = lambda, v(0) = V_th/2 and
 // soft reset (convert_to_snn); here: half_init, so that calibration keeps v(0) = V_th/2 and searches with the
 // half-step shift, and the threshold search of a calibration runs only with --qcfs-lambda search (keep: the
-// trained lambda stays). Returns the settings for the JSON (null for other models).
-nlohmann::json qcfs_settings(const snnkit::graph & ann, const convert_args & a, const CLI::App & s,
+// trained lambda stays). Returns the settings for the metadata (nullopt for other models).
+std::optional<snnkit::qcfs_conversion_meta> qcfs_settings(const snnkit::graph & ann, const convert_args & a, const CLI::App & s,
                              snnkit::convert_options & conv, snnkit::calib_options & cal) {
     if (!snnkit::is_qcfs_model(ann)) {
         refuse_unused_flags(s, {"--qcfs-lambda"}, false, "applies only to a model trained with --act qcfs");
-        return nullptr;
+        return std::nullopt;
     }
     if (a.qcfs_lambda != "keep" && a.qcfs_lambda != "search") {
         snnkit::fail("--qcfs-lambda " + a.qcfs_lambda, "unknown choice (known: keep, search)");
@@ -85,8 +86,14 @@ nlohmann::json qcfs_settings(const snnkit::graph & ann, const convert_args & a, 
             ++layers;
         }
     }
-    return {{"levels", levels}, {"layers", layers}, {"lambda", a.qcfs_lambda},
-            {"v_th", "lambda"}, {"v0", "V_th/2"}, {"reset", "soft"}};
+    snnkit::qcfs_conversion_meta q;
+    q.levels = levels;
+    q.layers = layers;
+    q.lambda = a.qcfs_lambda;
+    q.v_th = "lambda";
+    q.v0 = "V_th/2";
+    q.reset = "soft";
+    return q;
 }
 
 void run(convert_args & a, const CLI::App & s) {
@@ -116,7 +123,7 @@ void run(convert_args & a, const CLI::App & s) {
                      "the threshold search (--calib light/advanced, --threshold-search) replaces it by a grid over "
                      "(0, max]; leave one of them out");
     }
-    std::string meta_text;
+    snnkit::model_meta meta;
     snnkit::graph ann;
     if (!a.onnx.empty()) {
         // Import, record statistics, and keep the imported ANN beside the SNN (eval compares against it).
@@ -129,27 +136,26 @@ void run(convert_args & a, const CLI::App & s) {
         snnkit::onnx_model m = snnkit::load_onnx_model(a.onnx, o);
         a.model = a.out + "/source_ann"; // written after the SNN, so a failed conversion writes nothing
         ann = std::move(m.g);
-        meta_text = m.meta_json;
+        meta = m.meta;
     } else {
-        ann = snnkit::load_model(a.model, &meta_text);
+        ann = snnkit::load_model(a.model, &meta);
     }
     refuse_overwriting_an_ann(a);
-    const nlohmann::json meta = nlohmann::json::parse(meta_text);
-    if (meta.value("kind", "ann") != "ann") {
-        snnkit::fail(a.model, "is not an ANN (kind '" + meta.value("kind", "") + "')");
+    if (!meta.kind.empty() && meta.kind != "ann") {
+        snnkit::fail(a.model, "is not an ANN (kind '" + meta.kind + "')");
     }
     snnkit::convert_options conv = a.conv;
     if (conv.threshold == "search") {
         conv.threshold = "max"; // the search starts from the maximum
     }
-    const nlohmann::json qcfs = qcfs_settings(ann, a, s, conv, cal);
+    const std::optional<snnkit::qcfs_conversion_meta> qcfs = qcfs_settings(ann, a, s, conv, cal);
     snnkit::graph snn = snnkit::convert_to_snn(ann, conv);
-    nlohmann::json report = nlohmann::json::array();
+    std::vector<snnkit::layer_calibration_meta> report;
     const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
     double calib_seconds = 0;
     int64_t calib_used = 0; // images the calibration used: --calib-samples, or the whole training set if smaller
     int64_t chunk_images = 0, wc_images = 0;
-    const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
+    const std::string ds = !a.dataset.empty() ? a.dataset : meta.dataset.empty() ? "fmnist" : meta.dataset;
     if (calibrating) {
         snnkit::dataset_spec spec;
         spec.name = ds;
@@ -160,16 +166,21 @@ void run(convert_args & a, const CLI::App & s) {
         at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(snnkit::rng_mix(cal.seed, 0xc0de));
         const at::Tensor idx = at::randperm(train.images.size(0), gen, at::kLong).slice(0, 0, n);
         snnkit::augment_options pre = snnkit::dataset_preprocess(ds);
-        if (meta.contains("preprocess") && meta["preprocess"].contains("mean")) { // the model's own
-            pre.mean = meta["preprocess"]["mean"].get<std::vector<float>>();
-            pre.std = meta["preprocess"]["std"].get<std::vector<float>>();
+        if (!meta.mean.empty()) { // the model's own
+            pre.mean = meta.mean;
+            pre.std = meta.std;
         }
         const at::Tensor x = snnkit::make_batch(train.images, idx, pre, 0);
         const snnkit::calib_report rep = snnkit::calibrate(snn, snnkit::ann_reference(ann), x, conv, cal);
         calib_seconds = rep.seconds;
         for (const auto & l : rep.layers) {
-            report.push_back({{"layer", l.name}, {"v_th_before", l.v_th_before}, {"v_th_after", l.v_th_after},
-                              {"mse_before", l.mse_before}, {"mse_after", l.mse_after}});
+            snnkit::layer_calibration_meta lm;
+            lm.layer = l.name;
+            lm.v_th_before = l.v_th_before;
+            lm.v_th_after = l.v_th_after;
+            lm.mse_before = l.mse_before;
+            lm.mse_after = l.mse_after;
+            report.push_back(lm);
         }
         chunk_images = rep.chunk_images;
         wc_images = rep.wc_images;
@@ -182,47 +193,51 @@ void run(convert_args & a, const CLI::App & s) {
                              : "");
         }
     }
-    nlohmann::json settings = {{"T", conv.T},
-                               {"threshold", a.conv.threshold},
-                               {"channel_wise", conv.channel_wise},
-                               {"bias_shift", conv.bias_shift},
-                               {"half_init", conv.half_init},
-                               {"calib", a.calib},
-                               {"threshold_search", cal.threshold_search},
-                               {"bias_correction", cal.bias_correction},
-                               {"potential_correction", cal.potential_correction},
-                               {"weight_calibration", cal.weight_calibration},
-                               {"calib_samples", calib_used},
-                               {"memory_budget_mib", a.memory_mib},
-                               {"calib_chunk_images", chunk_images},
-                               {"wc_images", wc_images},
-                               {"wc_iters", cal.wc_iters},
-                               {"wc_lr", cal.wc_lr}};
-    if (!qcfs.is_null()) { // what the model was trained with and how its lambda was treated
-        settings["qcfs"] = qcfs;
-        settings["source_train"] = meta.value("train", nlohmann::json::object());
+    snnkit::conversion_meta settings;
+    settings.T = conv.T;
+    settings.threshold = a.conv.threshold;
+    settings.channel_wise = conv.channel_wise;
+    settings.bias_shift = conv.bias_shift;
+    settings.half_init = conv.half_init;
+    settings.calib = a.calib;
+    settings.threshold_search = cal.threshold_search;
+    settings.bias_correction = cal.bias_correction;
+    settings.potential_correction = cal.potential_correction;
+    settings.weight_calibration = cal.weight_calibration;
+    settings.calib_samples = calib_used;
+    settings.memory_budget_mib = a.memory_mib;
+    settings.calib_chunk_images = chunk_images;
+    settings.wc_images = wc_images;
+    settings.wc_iters = cal.wc_iters;
+    settings.wc_lr = cal.wc_lr;
+    if (qcfs) { // what the model was trained with and how its lambda was treated
+        settings.qcfs = qcfs;
+        settings.source_train = meta.train.value_or(snnkit::train_meta{});
     }
-    nlohmann::json out_meta = {{"kind", "snn-converted"},
-                               {"dataset", ds},
-                               {"classes", meta.value("classes", nlohmann::json::array())},
-                               {"preprocess", meta.value("preprocess", nlohmann::json::object())},
-                               {"source_model", std::filesystem::absolute(a.model).string()},
-                               {"source_metrics", meta.value("metrics", nlohmann::json::object())},
-                               {"conversion", settings},
-                               {"calibration", report},
-                               {"calibration_seconds", calib_seconds}};
-    snnkit::save_model(a.out, snn, out_meta.dump());
+    snnkit::model_meta out_meta;
+    out_meta.kind = "snn-converted";
+    out_meta.dataset = ds;
+    out_meta.classes = meta.classes;
+    out_meta.mean = meta.mean;
+    out_meta.std = meta.std;
+    out_meta.source_model = std::filesystem::absolute(a.model).string();
+    out_meta.source_metrics = meta.metrics.value_or(snnkit::metrics_meta{});
+    out_meta.conversion = settings;
+    out_meta.calibration = report;
+    out_meta.calibration_seconds = calib_seconds;
+    snnkit::save_model(a.out, snn, out_meta);
     if (!a.onnx.empty()) {
-        snnkit::save_model(a.model, ann, meta_text);
+        snnkit::save_model(a.model, ann, meta);
     }
-    nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", settings},
-                             {"calibration", report}, {"calibration_seconds", calib_seconds}};
+    const nlohmann::json saved = meta_json(out_meta);
+    nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", saved["conversion"]},
+                             {"calibration", saved["calibration"]}, {"calibration_seconds", calib_seconds}};
     std::vector<data_used> data;
     if (calibrating) {
         data.push_back({ds, a.data, "train (calibration)", calib_used});
     }
     write_json_file(a.json_path, result, data);
-    const std::string thr = qcfs.is_null() ? a.conv.threshold : "QCFS lambda, L " + qcfs["levels"].dump();
+    const std::string thr = !qcfs ? a.conv.threshold : "QCFS lambda, L " + std::to_string(qcfs->levels);
     std::fprintf(human_out(a.json_path), "converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
                 static_cast<long long>(conv.T), thr.c_str(), conv.bias_shift ? ", bias shift" : "",
                 conv.half_init ? ", half init" : "", cal.threshold_search ? ", threshold search" : "",
