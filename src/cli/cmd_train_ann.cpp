@@ -122,6 +122,9 @@ void run(train_ann_args & args) {
     if (r.interrupted) {
         snnkit::fail("train-ann", "training stopped before the end; resume with --resume");
     }
+    if (!writes_results(a)) { // data-parallel: rank 0 writes the model and the results
+        return;
+    }
 
     // Activation statistics on the first N (seeded-permuted) unaugmented training images.
     const int64_t ns = std::min<int64_t>(args.stats_samples, d.train.images.size(0));

@@ -134,6 +134,10 @@ void run(train_snn_args & args) {
                                    nlohmann::json(args.adapt.eps).dump() + ", fdg coords " +
                                    std::to_string(args.adapt.coords) +
                                    (args.adapt.bn_batch_stats ? ", fdg bn batch" : ""); // as before --fdg-bn
+    if (a.dist) { // every rank must run the same SNN
+        a.dist->check_same({{"neuron settings", neuron_text}, {"--dropout-mask", args.dropout_mask},
+                            {"--dspike-adapt", args.dspike_adapt ? adapt_text : "off"}});
+    }
     // The --init model, as an absolute path ("" for none; it exists: load_model read it above). The results
     // name it, and a resume takes it from the checkpoint and refuses another one.
     std::string init_path;
@@ -188,6 +192,9 @@ void run(train_snn_args & args) {
         snnkit::train_loop(g, snnkit::snn_forward_fn(g, T, args.dropout_mask == "shared"), d.train, d.test, a.train, hooks);
     if (r.interrupted) {
         snnkit::fail("train-snn", "training stopped before the end; resume with --resume");
+    }
+    if (!writes_results(a)) { // data-parallel: rank 0 writes the model and the results
+        return;
     }
 
     const nlohmann::json hist = nlohmann::json::parse(snnkit::history_to_json(r.history));

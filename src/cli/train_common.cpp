@@ -4,6 +4,8 @@
 #include "commands.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/dist/launch.h"
+#include "snnkit/io/atomic_file.h"
 #include "snnkit/stats/measure.h"
 
 #include <ATen/Parallel.h>
@@ -11,10 +13,77 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 namespace snnkit_cli {
 
 namespace {
+
+// This process's command line without --nproc and --threads, plus "--threads share" (a worker's command).
+std::vector<std::string> worker_argv(int threads) {
+    const std::string raw = snnkit::read_file("/proc/self/cmdline");
+    std::vector<std::string> in;
+    for (size_t s = 0; s < raw.size();) {
+        const size_t e = raw.find('\0', s);
+        in.push_back(raw.substr(s, e - s));
+        s = e == std::string::npos ? raw.size() : e + 1;
+    }
+    std::vector<std::string> out{"/proc/self/exe"};
+    for (size_t i = 1; i < in.size(); ++i) {
+        const std::string & t = in[i];
+        if (t == "--nproc" || t == "--threads") {
+            ++i; // and its value
+        } else if (t.rfind("--nproc=", 0) != 0 && t.rfind("--threads=", 0) != 0) {
+            out.push_back(t);
+        }
+    }
+    out.push_back("--threads");
+    out.push_back(std::to_string(threads));
+    return out;
+}
+
+// --nproc N: runs the job's N workers and exits with their status (one line names the first failure).
+[[noreturn]] void launch_and_exit(const train_cli & a, const char * command) {
+    const int total = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    snnkit::launch_options lo;
+    lo.nproc = a.nproc;
+    lo.timeout_s = a.dist_timeout;
+    lo.argv = worker_argv(std::max(1, total / a.nproc));
+    if (const char * port = std::getenv("MASTER_PORT")) { // else a free port
+        lo.master_port = std::atoi(port);
+    }
+    const snnkit::launch_result r = snnkit::launch_workers(lo);
+    std::fflush(stdout);
+    if (r.status != 0) {
+        std::fprintf(stderr, "snnkit: error: %s --nproc %d: %s; the job stopped\n", command, a.nproc,
+                     r.failure.c_str());
+    }
+    std::exit(r.status);
+}
+
+// Joins the job the environment names (torchrun, snnkit's launcher); nothing without one.
+void join_job(train_cli & a) {
+    if (!snnkit::dist_env_present()) {
+        return;
+    }
+    const snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
+    a.launch = o.launch;
+    if (o.world_size > 1) {
+        a.dist = std::make_shared<snnkit::data_parallel>(o);
+        a.train.parallel = a.dist;
+        a.quiet = a.quiet || o.rank != 0;
+    }
+}
+
+// Hash of a dataset's images and labels (the ranks compare it at start-up).
+std::string data_hash(const snnkit::dataset & d) {
+    uint64_t h = 0;
+    for (const at::Tensor & t : {d.images.contiguous(), d.labels.contiguous().to(at::kLong)}) {
+        h ^= snnkit::settings_hash(std::string(static_cast<const char *>(t.data_ptr()), t.nbytes())) + (h << 1);
+    }
+    return std::to_string(h);
+}
 
 snnkit::dataset head(const snnkit::dataset & d, int64_t n) {
     if (n <= 0 || n >= d.images.size(0)) {
@@ -32,7 +101,7 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     a.cli = s;
     s->add_option("--dataset", a.data.name, "fmnist | mnist | cifar10 | cifar100 | imagefolder")->capture_default_str();
     s->add_option("--data", a.data.dir, "Dataset directory (fmnist default: /usr/share/datasets/fashion-mnist)");
-    s->add_option("--arch", a.zoo.arch, "cnn | cnn-plif | vgg16 | resnet20 | resnet20-he | resnet18 | resnet34")
+    s->add_option("--arch", a.zoo.arch, "cnn | cnn-plif | vgg16 | resnet20 | resnet20-he | resnet18 | resnet34 | mlp")
         ->capture_default_str();
     s->add_option("--epochs", a.train.epochs, "Training epochs")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--batch-size", a.train.batch_size, "Batch size")->check(snnkit_cli::positive())->capture_default_str();
@@ -66,12 +135,28 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--json", a.json_path, "Write the final metrics as JSON to this file ('-' = stdout)");
     s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a.quiet, "No progress output");
+    s->add_option("--nproc", a.nproc, "Data-parallel: start N worker processes on this machine, --threads shared "
+                                      "among them; --batch-size stays the global batch (torchrun: leave it out)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    s->add_option("--dist-timeout", a.dist_timeout, "Data-parallel: seconds to wait for the other ranks and for "
+                                                    "each collective before failing")
+        ->check(snnkit_cli::positive())
+        ->capture_default_str();
     s->add_flag("--no-grad-check", [&a](int64_t) { a.train.check_grads = false; },
                 "Skip the per-step NaN/Inf check of the gradients (the loss is always checked)");
 }
 
 train_data prepare_training(train_cli & a, const char * command) {
+    if (a.nproc > 1 && snnkit::dist_env_present()) {
+        snnkit::fail("--nproc", "this process is already a rank of a job (WORLD_SIZE is set, e.g. by torchrun); "
+                                "leave out --nproc");
+    }
+    if (a.nproc > 1) {
+        launch_and_exit(a, command);
+    }
     set_threads(a.threads);
+    join_job(a);
     if (a.train.out_dir.empty()) {
         snnkit::fail("--out", "an output directory is required");
     }
@@ -93,6 +178,12 @@ train_data prepare_training(train_cli & a, const char * command) {
     a.zoo.num_classes = d.train.num_classes;
     a.zoo.seed = a.train.seed; // --seed also draws the initial weights
     a.train.progress = !a.quiet;
+    if (a.dist) { // the model and data settings (the trainer compares its own)
+        a.dist->check_same({{"command", command}, {"--arch", a.zoo.arch}, {"--dropout", nlohmann::json(a.zoo.dropout).dump()},
+                            {"--clip", nlohmann::json(a.zoo.clip).dump()}, {"--act", a.zoo.act},
+                            {"--levels", std::to_string(a.zoo.levels)}, {"--dataset", a.data.name},
+                            {"training data (contents)", data_hash(d.train)}, {"test data (contents)", data_hash(d.test)}});
+    }
     if (!a.quiet) {
         std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), augmentation %s, %d thread%s\n",
                      command,
@@ -131,7 +222,16 @@ nlohmann::json train_config_json(const train_cli & a, const snnkit::graph & g) {
 nlohmann::json train_inputs_json(const train_cli & a, const train_data & d, const snnkit::graph & g) {
     return {{"train", train_config_json(a, g)},
             {"train_samples", d.train.labels.size(0)},
-            {"test_samples", d.test.labels.size(0)}};
+            {"test_samples", d.test.labels.size(0)},
+            {"dist", dist_json(a)}};
+}
+
+nlohmann::json dist_json(const train_cli & a) {
+    return {{"world_size", a.dist ? a.dist->world_size() : 1},
+            {"launch", a.launch},
+            {"timeout_s", a.dist_timeout},
+            {"gradient_buckets", a.dist ? a.dist->buckets() : 0},
+            {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0}};
 }
 
 std::string model_flags_text(const train_cli & a, const snnkit::graph & g) {

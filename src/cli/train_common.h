@@ -5,12 +5,14 @@
 #include "commands.h"
 
 #include "snnkit/data/dataset_by_name.h"
+#include "snnkit/dist/data_parallel.h"
 #include "snnkit/nn/zoo.h"
 #include "snnkit/train/trainer.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 
 namespace snnkit_cli {
@@ -38,6 +40,14 @@ struct train_cli {
     bool quiet = false;
     /// the subcommand these flags were parsed by (set by add_train_flags; for refuse_unused_flags)
     const CLI::App * cli = nullptr;
+    /// --nproc: data-parallel worker processes to start on this machine (1 = this process trains alone)
+    int nproc = 1;
+    /// --dist-timeout: seconds a rank waits for the store, the other ranks and every collective
+    double dist_timeout = 60.0;
+    /// the data-parallel job this process is a rank of (set by prepare_training; null = alone)
+    std::shared_ptr<snnkit::data_parallel> dist;
+    /// how this process was started: single | snnkit | torchrun | env (dist_options::launch)
+    std::string launch = "single";
 };
 
 // Adds the shared flags to a training subcommand (defaults are taken from `a` as it is).
@@ -47,7 +57,10 @@ struct train_data {
     snnkit::dataset train, test;
 };
 
-// Loads the data, fills in input shape / classes / preprocessing / progress, and prints a header line.
+// Loads the data, fills in input shape / classes / preprocessing / progress, and prints a header line. With
+// --nproc N > 1 it starts N workers running this command line instead (snnkit/dist/launch.h) and exits with their
+// status; a worker (or a process under torchrun) joins its job here, and all ranks compare their settings.
+// Ranks other than 0 run quiet.
 train_data prepare_training(train_cli & a, const char * command);
 
 // --eval-batch-size 0 (auto): the largest test batch, at most `cap`, whose largest activation over T steps stays
@@ -80,6 +93,12 @@ void check_model_flags(const std::string & ckpt, const std::string & saved, cons
 // run's: "checkpoint was made with WHAT (saved), not (now); ADVICE".
 void check_saved_setting(const std::string & ckpt, const std::string & what, const std::string & saved,
                          const std::string & now, const std::string & advice);
+
+// Rank 0 of a data-parallel job, or a process training alone: the one that writes the model, JSON and log.
+inline bool writes_results(const train_cli & a) { return !a.dist || a.dist->rank() == 0; }
+
+// The result JSON's "dist": world size, launch mode, the timeout and the exposed all-reduce time.
+nlohmann::json dist_json(const train_cli & a);
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();
