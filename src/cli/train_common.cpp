@@ -70,8 +70,13 @@ void join_job(train_cli & a) {
     const snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
     a.launch = o.launch;
     if (o.world_size > 1) {
-        a.dist = std::make_shared<snnkit::data_parallel>(o);
+        snnkit::grad_reducer_options bo;
+        bo.bucket_bytes = a.bucket_kib * 1024;
+        a.dist = std::make_shared<snnkit::data_parallel>(o, bo);
         a.train.parallel = a.dist;
+        if (a.sync_bn) {
+            a.dist->enable_sync_batch_norm();
+        }
         a.quiet = a.quiet || o.rank != 0;
     }
 }
@@ -143,6 +148,12 @@ void add_train_flags(CLI::App * s, train_cli & a) {
                                                     "each collective before failing")
         ->check(snnkit_cli::positive())
         ->capture_default_str();
+    s->add_option("--bucket-kib", a.bucket_kib, "Data-parallel: gradient KiB per all-reduce bucket (smaller: more "
+                                                "overlap with backward, more messages)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    s->add_flag("--sync-bn", a.sync_bn, "Data-parallel: BatchNorm normalises with the statistics of the global batch "
+                                        "(all ranks), not each rank's share");
     s->add_flag("--no-grad-check", [&a](int64_t) { a.train.check_grads = false; },
                 "Skip the per-step NaN/Inf check of the gradients (the loss is always checked)");
 }
@@ -157,6 +168,10 @@ train_data prepare_training(train_cli & a, const char * command) {
     }
     set_threads(a.threads);
     join_job(a);
+    if (a.cli) {
+        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib"}, a.dist != nullptr,
+                            "has an effect only in data-parallel training (--nproc N > 1, torchrun)");
+    }
     if (a.train.out_dir.empty()) {
         snnkit::fail("--out", "an output directory is required");
     }
@@ -181,7 +196,7 @@ train_data prepare_training(train_cli & a, const char * command) {
     if (a.dist) { // the model and data settings (the trainer compares its own)
         a.dist->check_same({{"command", command}, {"--arch", a.zoo.arch}, {"--dropout", nlohmann::json(a.zoo.dropout).dump()},
                             {"--clip", nlohmann::json(a.zoo.clip).dump()}, {"--act", a.zoo.act},
-                            {"--levels", std::to_string(a.zoo.levels)}, {"--dataset", a.data.name},
+                            {"--levels", std::to_string(a.zoo.levels)}, {"--dataset", a.data.name}, {"--sync-bn", a.sync_bn ? "on" : "off"},
                             {"training data (contents)", data_hash(d.train)}, {"test data (contents)", data_hash(d.test)}});
     }
     if (!a.quiet) {

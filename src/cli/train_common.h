@@ -44,6 +44,10 @@ struct train_cli {
     int nproc = 1;
     /// --dist-timeout: seconds a rank waits for the store, the other ranks and every collective
     double dist_timeout = 60.0;
+    /// --bucket-kib: gradient bytes per all-reduce bucket, KiB
+    int64_t bucket_kib = 256;
+    /// --sync-bn: BatchNorm statistics of the global batch in data-parallel training
+    bool sync_bn = false;
     /// the data-parallel job this process is a rank of (set by prepare_training; null = alone)
     std::shared_ptr<snnkit::data_parallel> dist;
     /// how this process was started: single | snnkit | torchrun | env (dist_options::launch)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI test of data-parallel training (snnkit/dist): 2 processes with global batch B end with the weights of
 # 1 process with batch B (train-ann and train-snn on the zoo's mlp: no BatchNorm, no dropout; B divisible by 2
-# and not), through --nproc and through torchrun; a 2-rank run stopped mid-epoch and resumed with 1 process
+# and not; and on cnn with BatchNorm under --sync-bn), through --nproc and through torchrun; a 2-rank run stopped mid-epoch and resumed with 1 process
 # ends where the uninterrupted run does; rank 0 alone writes, and the JSON records the job. Every run is bounded
 # by `timeout`; the ranks meet on 127.0.0.1 at a free port.
 # usage: dist_equivalence.sh SNNKIT_BINARY BUILD_DIR
@@ -51,6 +51,21 @@ $T "$snn" train-snn $snnf --out "$work/s2" --threads 2 --nproc 2 --json "$work/s
 same "$work/s1/checkpoint.safetensors" "$work/s2/checkpoint.safetensors"
 jget() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['dist'][sys.argv[2]])" "$1" "$2"; }
 [ "$(jget "$work/s2.json" world_size)" = 2 ] || fail "train-snn JSON lacks the world size"
+
+# 3b. --sync-bn: a net with BatchNorm (cnn, no dropout) equals 1 process after 3 steps, train-ann and train-snn;
+#     without it the per-rank statistics differ (the check can fail)
+bn="--dataset fmnist --arch cnn --dropout 0 --limit-train 640 --limit-test 100 --lr 0.02 --quiet --epochs 1 --batch-size 64
+  --max-steps 3"
+for cmd in train-ann train-snn; do
+  extra=""; [ $cmd = train-snn ] && extra="--T 2"
+  $T "$snn" $cmd $bn $extra --out "$work/$cmd.bn1" --threads 1 2>/dev/null || true # stops at --max-steps
+  $T "$snn" $cmd $bn $extra --out "$work/$cmd.bn2" --threads 2 --nproc 2 --sync-bn 2>/dev/null || true
+  $T "$snn" $cmd $bn $extra --out "$work/$cmd.bn3" --threads 2 --nproc 2 2>/dev/null || true
+  same "$work/$cmd.bn1/checkpoint.safetensors" "$work/$cmd.bn2/checkpoint.safetensors"
+  /usr/bin/python3 "$here/lib/compare_weights.py" "$work/$cmd.bn1/checkpoint.safetensors" \
+    "$work/$cmd.bn3/checkpoint.safetensors" 1e-5 && fail "$cmd: per-rank BatchNorm statistics should differ" || true
+done
+expect_error "--sync-bn: has an effect only in data-parallel training" "$snn" train-ann $bn --sync-bn --out "$work/bn4"
 
 # 4. a 2-rank run stopped after 13 steps (mid-epoch 2) resumes with 1 process to the uninterrupted result
 $T "$snn" train-ann $ann --epochs 2 --batch-size 64 --out "$work/r" --threads 2 --nproc 2 --max-steps 13 \

@@ -2,6 +2,8 @@
 #include "snnkit/dist/data_parallel.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/dist/sync_batch_norm.h"
+#include "snnkit/nn/forward.h"
 
 #include <cstring>
 
@@ -17,6 +19,17 @@ uint64_t settings_hash(const std::string & text) {
 
 data_parallel::data_parallel(const dist_options & o, const grad_reducer_options & buckets)
     : pg_(o), bucket_opt_(buckets) {}
+
+data_parallel::~data_parallel() {
+    if (sync_bn_) {
+        set_batch_norm_override({});
+    }
+}
+
+void data_parallel::enable_sync_batch_norm() {
+    sync_bn_ = true;
+    set_batch_norm_override([this](const node & n, const at::Tensor & x) { return sync_batch_norm(pg_, n, x); });
+}
 
 int data_parallel::rank() const { return pg_.rank(); }
 int data_parallel::world_size() const { return pg_.world_size(); }

@@ -26,6 +26,11 @@ class data_parallel : public train_parallel {
 public:
     // Joins the job o describes (process_group).
     explicit data_parallel(const dist_options & o, const grad_reducer_options & buckets = {});
+    ~data_parallel() override;
+
+    // --sync-bn: from now on training-mode BatchNorm uses the global batch's statistics (sync_batch_norm.h) in
+    // this process, until this object is destroyed.
+    void enable_sync_batch_norm();
 
     int rank() const override;
     int world_size() const override;
@@ -47,6 +52,7 @@ private:
     process_group pg_;
     grad_reducer_options bucket_opt_;
     std::unique_ptr<grad_reducer> reducer_;
+    bool sync_bn_ = false;
 };
 
 // FNV-1a, 64 bits: the settings hash compared across ranks (the same on every machine and build).
