@@ -104,6 +104,11 @@ void run(train_snn_args & args) {
     snnkit::train_hooks hooks;
     double b = args.snn.neuron.surrogate.param;
     double adapt_seconds = 0;
+    if (args.dspike_adapt && a.dist) { // the FDG coordinates are split over the ranks
+        args.adapt.shard_rank = a.dist->rank();
+        args.adapt.shard_count = a.dist->world_size();
+        args.adapt.sum_shards = [&a](at::Tensor & t) { a.dist->sum(t, "Dspike FDG shares"); };
+    }
     if (args.dspike_adapt) {
         hooks.on_epoch = [&](int epoch, const at::Tensor & x, const at::Tensor & y) {
             const snnkit::dspike_epoch_report r = snnkit::dspike_adapt(g, T, x, y, b, args.adapt, epoch);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI test of data-parallel training (snnkit/dist): 2 processes with global batch B end with the weights of
 # 1 process with batch B (train-ann and train-snn on the zoo's mlp: no BatchNorm, no dropout; B divisible by 2
-# and not; and on cnn with BatchNorm under --sync-bn), through --nproc and through torchrun; a 2-rank run stopped mid-epoch and resumed with 1 process
+# and not; on cnn with BatchNorm under --sync-bn; Dspike's adaptation with its FDG split over the ranks), through
+# --nproc and through torchrun; a 2-rank run stopped mid-epoch and resumed with 1 process
 # ends where the uninterrupted run does; rank 0 alone writes, and the JSON records the job. Every run is bounded
 # by `timeout`; the ranks meet on 127.0.0.1 at a free port.
 # usage: dist_equivalence.sh SNNKIT_BINARY BUILD_DIR
@@ -66,6 +67,22 @@ for cmd in train-ann train-snn; do
     "$work/$cmd.bn3/checkpoint.safetensors" 1e-5 && fail "$cmd: per-rank BatchNorm statistics should differ" || true
 done
 expect_error "--sync-bn: has an effect only in data-parallel training" "$snn" train-ann $bn --sync-bn --out "$work/bn4"
+
+# 3c. --dspike-adapt: the FDG coordinates split over 2 ranks and summed give 1 process's cosines and temperatures
+ds="--dataset fmnist --arch mlp --T 2 --limit-train 384 --limit-test 100 --lr 0.05 --quiet --epochs 2 --batch-size 64
+  --surrogate dspike --dspike-adapt --fdg-coords 64"
+$T "$snn" train-snn $ds --out "$work/d1" --threads 1 --json "$work/d1.json"
+$T "$snn" train-snn $ds --out "$work/d2" --threads 2 --nproc 2 --json "$work/d2.json"
+same "$work/d1/checkpoint.safetensors" "$work/d2/checkpoint.safetensors"
+/usr/bin/python3 - "$work" <<'PY' || fail "Dspike adaptation differs with 2 ranks"
+import json, sys
+w = sys.argv[1]
+h1, h2 = (json.load(open(f"{w}/{n}.json"))["history"] for n in ("d1", "d2"))
+for a, b in zip(h1, h2):
+    a, b = a["dspike"], b["dspike"]
+    assert a["b"] == b["b"] and a["coords"] == b["coords"] == 64, (a, b)
+    assert all(abs(x - y) < 1e-5 for x, y in zip(a["cosine"], b["cosine"])), (a["cosine"], b["cosine"])
+PY
 
 # 4. a 2-rank run stopped after 13 steps (mid-epoch 2) resumes with 1 process to the uninterrupted result
 $T "$snn" train-ann $ann --epochs 2 --batch-size 64 --out "$work/r" --threads 2 --nproc 2 --max-steps 13 \

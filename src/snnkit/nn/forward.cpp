@@ -17,6 +17,10 @@ batch_norm_override & bn_override() {
 
 void set_batch_norm_override(batch_norm_override f) { bn_override() = std::move(f); }
 
+local_batch_norm::local_batch_norm() : saved_(std::move(bn_override())) { bn_override() = {}; }
+
+local_batch_norm::~local_batch_norm() { bn_override() = std::move(saved_); }
+
 at::Tensor dropout_inverted(const at::Tensor & x, double p, const at::Generator & gen) {
     at::Tensor noise = at::empty_like(x);
     if (gen.defined()) {

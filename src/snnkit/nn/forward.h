@@ -37,6 +37,19 @@ at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool tra
 using batch_norm_override = std::function<at::Tensor(const node & n, const at::Tensor & x)>;
 void set_batch_norm_override(batch_norm_override f);
 
+// For its lifetime apply_op's BatchNorm uses this rank's own statistics even under --sync-bn (a computation that
+// each rank makes alone, e.g. Dspike's FDG probe); the override is restored at the end.
+class local_batch_norm {
+public:
+    local_batch_norm();
+    ~local_batch_norm();
+    local_batch_norm(const local_batch_norm &) = delete;
+    local_batch_norm & operator=(const local_batch_norm &) = delete;
+
+private:
+    batch_norm_override saved_;
+};
+
 // Inverted dropout: each value is zeroed with probability p and the rest scaled by 1 / (1 - p); the mask is
 // drawn from gen (undefined: ATen's global generator; the same draws as at::dropout for the same seed).
 at::Tensor dropout_inverted(const at::Tensor & x, double p, const at::Generator & gen);
