@@ -17,13 +17,15 @@ struct train_ann_args {
 };
 
 void run(train_ann_args & args) {
-    const train_cli & a = args.common;
+    train_cli & a = args.common;
     refuse_unused_flags(*a.cli, {"--levels", "--lambda-samples"}, a.zoo.act == "qcfs", "has an effect only with --act qcfs");
     refuse_unused_flags(*a.cli, {"--arch", "--dropout", "--clip"}, args.ann.init_dir.empty(), "the model comes from --init");
     snnkit::train_ann_options o = args.ann;
-    o.job = job_options(a);
+    o.job = job_options(a, "train-ann");
     const snnkit::train_job_result r = snnkit::train_ann(o);
-    finish_training(a, r, "train-ann");
+    if (!finish_training(a, r, "train-ann")) {
+        return; // data-parallel: rank 0 reports
+    }
     std::fprintf(human_out(a.json_path), "test_accuracy %.2f %%  epochs %d  train_seconds %.1f  model %s\n",
                  r.train.test_accuracy, r.train.epochs, r.train.train_seconds, a.train.out_dir.c_str());
 }

@@ -46,11 +46,13 @@ void print_dspike_table(std::FILE * out, const nlohmann::json & hist) {
 }
 
 void run(train_snn_args & args) {
-    const train_cli & a = args.common;
+    train_cli & a = args.common;
     snnkit::train_snn_options o = args.snn;
-    o.job = job_options(a);
+    o.job = job_options(a, "train-snn");
     const snnkit::train_job_result r = snnkit::train_snn(o);
-    finish_training(a, r, "train-snn");
+    if (!finish_training(a, r, "train-snn")) {
+        return; // data-parallel: rank 0 reports
+    }
     const nlohmann::json result = nlohmann::json::parse(r.result_json);
     if (o.dspike_adapt && !a.quiet) {
         print_dspike_table(human_out(a.json_path), result["history"]);

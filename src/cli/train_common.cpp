@@ -4,14 +4,86 @@
 #include "commands.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/dist/launch.h"
+#include "snnkit/io/atomic_file.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 namespace snnkit_cli {
+
+namespace {
+
+// This process's command line without --nproc and --threads, plus "--threads share" (a worker's command).
+std::vector<std::string> worker_argv(int threads) {
+    const std::string raw = snnkit::read_file("/proc/self/cmdline");
+    std::vector<std::string> in;
+    for (size_t s = 0; s < raw.size();) {
+        const size_t e = raw.find('\0', s);
+        in.push_back(raw.substr(s, e - s));
+        s = e == std::string::npos ? raw.size() : e + 1;
+    }
+    std::vector<std::string> out{"/proc/self/exe"};
+    for (size_t i = 1; i < in.size(); ++i) {
+        const std::string & t = in[i];
+        if (t == "--nproc" || t == "--threads") {
+            ++i; // and its value
+        } else if (t.rfind("--nproc=", 0) != 0 && t.rfind("--threads=", 0) != 0) {
+            out.push_back(t);
+        }
+    }
+    out.push_back("--threads");
+    out.push_back(std::to_string(threads));
+    return out;
+}
+
+// --nproc N: runs the job's N workers and exits with their status (one line names the first failure).
+[[noreturn]] void launch_and_exit(const train_cli & a, const char * command) {
+    const int total = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    snnkit::launch_options lo;
+    lo.nproc = a.nproc;
+    lo.timeout_s = a.dist_timeout;
+    lo.argv = worker_argv(std::max(1, total / a.nproc));
+    if (const char * port = std::getenv("MASTER_PORT")) { // else a free port
+        lo.master_port = std::atoi(port);
+    }
+    const snnkit::launch_result r = snnkit::launch_workers(lo);
+    std::fflush(stdout);
+    if (r.status != 0) {
+        std::fprintf(stderr, "snnkit: error: %s --nproc %d: %s; the job stopped\n", command, a.nproc,
+                     r.failure.c_str());
+    }
+    std::exit(r.status);
+}
+
+// Joins the job the environment names (torchrun, snnkit's launcher); nothing without one.
+void join_job(train_cli & a) {
+    if (!snnkit::dist_env_present()) {
+        return;
+    }
+    const snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
+    a.launch = o.launch;
+    if (o.world_size > 1) {
+        snnkit::grad_reducer_options bo;
+        bo.bucket_bytes = a.bucket_kib * 1024;
+        a.dist = std::make_shared<snnkit::data_parallel>(o, bo);
+        a.train.parallel = a.dist;
+        if (a.sync_bn) {
+            a.dist->enable_sync_batch_norm();
+        }
+        a.quiet = a.quiet || o.rank != 0;
+    }
+}
+
+} // namespace
 
 void add_train_flags(CLI::App * s, train_cli & a) {
     a.cli = s;
     s->add_option("--dataset", a.data.name, "fmnist | mnist | cifar10 | cifar100 | imagefolder")->capture_default_str();
     s->add_option("--data", a.data.dir, "Dataset directory (fmnist default: /usr/share/datasets/fashion-mnist)");
-    s->add_option("--arch", a.zoo.arch, "cnn | cnn-plif | vgg16 | resnet20 | resnet20-he | resnet18 | resnet34")
+    s->add_option("--arch", a.zoo.arch, "cnn | cnn-plif | vgg16 | resnet20 | resnet20-he | resnet18 | resnet34 | mlp")
         ->capture_default_str();
     s->add_option("--epochs", a.train.epochs, "Training epochs")->check(snnkit_cli::positive())->capture_default_str();
     s->add_option("--batch-size", a.train.batch_size, "Batch size")->check(snnkit_cli::positive())->capture_default_str();
@@ -45,12 +117,41 @@ void add_train_flags(CLI::App * s, train_cli & a) {
     s->add_option("--json", a.json_path, "Write the final metrics as JSON to this file ('-' = stdout)");
     s->add_option("--threads", a.threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a.quiet, "No progress output");
+    s->add_option("--nproc", a.nproc, "Data-parallel: start N worker processes on this machine, --threads shared "
+                                      "among them; --batch-size stays the global batch (torchrun: leave it out)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    s->add_option("--dist-timeout", a.dist_timeout, "Data-parallel: seconds to wait for the other ranks and for "
+                                                    "each collective before failing")
+        ->check(snnkit_cli::positive())
+        ->capture_default_str();
+    s->add_option("--bucket-kib", a.bucket_kib, "Data-parallel: gradient KiB per all-reduce bucket (smaller: more "
+                                                "overlap with backward, more messages)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    s->add_flag("--sync-bn", a.sync_bn, "Data-parallel: BatchNorm normalises with the statistics of the global batch "
+                                        "(all ranks), not each rank's share");
     s->add_flag("--no-grad-check", [&a](int64_t) { a.train.check_grads = false; },
                 "Skip the per-step NaN/Inf check of the gradients (the loss is always checked)");
 }
 
-snnkit::train_job_options job_options(const train_cli & a) {
+snnkit::train_job_options job_options(train_cli & a, const char * command) {
+    if (a.nproc > 1 && snnkit::dist_env_present()) {
+        snnkit::fail("--nproc", "this process is already a rank of a job (WORLD_SIZE is set, e.g. by torchrun); "
+                                "leave out --nproc");
+    }
+    if (a.nproc > 1) {
+        launch_and_exit(a, command);
+    }
     set_threads(a.threads);
+    join_job(a);
+    if (a.cli) {
+        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib"}, a.dist != nullptr,
+                            "has an effect only in data-parallel training (--nproc N > 1, torchrun)");
+    }
+    if (a.dist) { // every rank must run the same job (the library compares the model and data settings)
+        a.dist->check_same({{"--sync-bn", a.sync_bn ? "on" : "off"}});
+    }
     snnkit::train_job_options o = a;
     if (a.no_augment) {
         o.augment = "none";
@@ -68,12 +169,26 @@ snnkit::train_job_options job_options(const train_cli & a) {
     return o;
 }
 
-void finish_training(const train_cli & a, const snnkit::train_job_result & r, const char * command) {
+bool finish_training(const train_cli & a, const snnkit::train_job_result & r, const char * command) {
     if (r.train.interrupted) {
         snnkit::fail(command, "training stopped before the end; resume with --resume");
     }
-    write_json_file(a.json_path, nlohmann::json::parse(r.result_json),
+    if (a.dist && a.dist->rank() != 0) { // data-parallel: rank 0 writes the model and the results
+        return false;
+    }
+    nlohmann::json result = nlohmann::json::parse(r.result_json);
+    result["dist"] = dist_json(a);
+    write_json_file(a.json_path, result,
                     {{a.data.name, a.data.dir, "train", r.train_images}, {a.data.name, a.data.dir, "test", r.test_images}});
+    return true;
+}
+
+nlohmann::json dist_json(const train_cli & a) {
+    return {{"world_size", a.dist ? a.dist->world_size() : 1},
+            {"launch", a.launch},
+            {"timeout_s", a.dist_timeout},
+            {"gradient_buckets", a.dist ? a.dist->buckets() : 0},
+            {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0}};
 }
 
 } // namespace snnkit_cli

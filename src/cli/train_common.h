@@ -4,11 +4,13 @@
 
 #include "commands.h"
 
+#include "snnkit/dist/data_parallel.h"
 #include "snnkit/train/train_job.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 
 namespace snnkit_cli {
@@ -25,16 +27,35 @@ struct train_cli : snnkit::train_job_options {
     bool quiet = false;
     /// the subcommand these flags were parsed by (set by add_train_flags; for refuse_unused_flags)
     const CLI::App * cli = nullptr;
+    /// --nproc: data-parallel worker processes to start on this machine (1 = this process trains alone)
+    int nproc = 1;
+    /// --dist-timeout: seconds a rank waits for the store, the other ranks and every collective
+    double dist_timeout = 60.0;
+    /// --bucket-kib: gradient bytes per all-reduce bucket, KiB
+    int64_t bucket_kib = 256;
+    /// --sync-bn: BatchNorm statistics of the global batch in data-parallel training
+    bool sync_bn = false;
+    /// the data-parallel job this process is a rank of (set by job_options; null = alone)
+    std::shared_ptr<snnkit::data_parallel> dist;
+    /// how this process was started: single | snnkit | torchrun | env (dist_options::launch)
+    std::string launch = "single";
 };
 
 // Adds the shared flags to a training subcommand (defaults are taken from `a` as it is).
 void add_train_flags(CLI::App * s, train_cli & a);
 
 // Sets the thread count, refuses shared flags that would change nothing, and returns the library's options.
-snnkit::train_job_options job_options(const train_cli & a);
+// With --nproc N > 1 it starts N workers running this command line instead (snnkit/dist/launch.h) and exits with
+// their status; a worker (or a process under torchrun) joins its job here (the options' train.parallel), and
+// ranks other than 0 run quiet.
+snnkit::train_job_options job_options(train_cli & a, const char * command);
 
 // The command's ending, once the library has trained: fails when the training stopped early (resume with
-// --resume); else writes the result JSON with the training and test splits as its provenance's data.
-void finish_training(const train_cli & a, const snnkit::train_job_result & r, const char * command);
+// --resume); else writes the result JSON with the training and test splits as its provenance's data, and "dist"
+// (dist_json). In a data-parallel job only rank 0 writes; finish_training returns false on the other ranks.
+bool finish_training(const train_cli & a, const snnkit::train_job_result & r, const char * command);
+
+// The result JSON's "dist": world size, launch mode, the timeout and the exposed all-reduce time.
+nlohmann::json dist_json(const train_cli & a);
 
 } // namespace snnkit_cli

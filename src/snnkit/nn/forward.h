@@ -31,6 +31,25 @@ at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_opti
 at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool train,
                     const at::Generator & dropout_gen = at::Generator());
 
+// Data-parallel --sync-bn: when set, every training-mode BatchNorm of apply_op (ANN and SNN forward) calls
+// this instead of at::batch_norm (snnkit/dist/sync_batch_norm.h: statistics over all ranks). Process-wide;
+// an empty function restores at::batch_norm.
+using batch_norm_override = std::function<at::Tensor(const node & n, const at::Tensor & x)>;
+void set_batch_norm_override(batch_norm_override f);
+
+// For its lifetime apply_op's BatchNorm uses this rank's own statistics even under --sync-bn (a computation that
+// each rank makes alone, e.g. Dspike's FDG probe); the override is restored at the end.
+class local_batch_norm {
+public:
+    local_batch_norm();
+    ~local_batch_norm();
+    local_batch_norm(const local_batch_norm &) = delete;
+    local_batch_norm & operator=(const local_batch_norm &) = delete;
+
+private:
+    batch_norm_override saved_;
+};
+
 // Inverted dropout: each value is zeroed with probability p and the rest scaled by 1 / (1 - p); the mask is
 // drawn from gen (undefined: ATen's global generator; the same draws as at::dropout for the same seed).
 at::Tensor dropout_inverted(const at::Tensor & x, double p, const at::Generator & gen);

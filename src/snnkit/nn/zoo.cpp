@@ -62,6 +62,17 @@ graph build_cnn(const zoo_options & opt) {
     return b.finish("cnn");
 }
 
+// The smallest net: flatten, fc128, ReLU, fc; no BatchNorm and no dropout, so that data-parallel training
+// equals one process's exactly (the equivalence tests of snnkit/dist).
+graph build_mlp(const zoo_options & opt) {
+    graph_builder b(opt.input_shape, opt.num_classes, opt.seed);
+    b.flatten("flatten");
+    b.linear("fc1", opt.input_shape[0] * opt.input_shape[1] * opt.input_shape[2], 128);
+    act(b, opt, "fc1.relu");
+    b.linear("fc2", 128, opt.num_classes);
+    return b.finish("mlp");
+}
+
 // After Fang et al.'s (PLIF, ICCV 2021) Fashion-MNIST network: two 128-channel conv blocks with pooling,
 // then two fully connected layers. PLIF-like, not a copy: average pooling (PLIF: max), linear layers with
 // bias (PLIF: none), and an analog fc to the classes read out as the mean over T (PLIF: a spiking FC100
@@ -143,7 +154,7 @@ graph build_imagenet_resnet(const zoo_options & opt, const std::string & arch, c
 } // namespace
 
 std::vector<std::string> zoo_names() {
-    return {"cnn", "cnn-plif", "vgg16", "resnet20", "resnet20-he", "resnet18", "resnet34"};
+    return {"cnn", "cnn-plif", "vgg16", "resnet20", "resnet20-he", "resnet18", "resnet34", "mlp"};
 }
 
 graph zoo_build(const zoo_options & opt) {
@@ -164,6 +175,9 @@ graph zoo_build(const zoo_options & opt) {
     }
     if (opt.arch == "cnn") {
         return build_cnn(opt);
+    }
+    if (opt.arch == "mlp") {
+        return build_mlp(opt);
     }
     if (opt.arch == "cnn-plif") {
         return build_cnn_plif(opt);

@@ -36,6 +36,7 @@ struct zoo_options {
 //   resnet20    SNN_Calibration's CIFAR "ResNet-20" (64/128/256 channels, 1x1 projection shortcuts)
 //   resnet20-he He et al.'s CIFAR ResNet-20 (16/32/64 channels, 1x1 projection shortcuts)
 //   resnet18, resnet34  ImageNet ResNets (7x7 stem, max-pool, global average pool)
+//   mlp         flatten, fc128-ReLU, fc: no BatchNorm, no dropout (tests, e.g. data-parallel equivalence)
 graph zoo_build(const zoo_options & opt);
 
 // The names zoo_build accepts.

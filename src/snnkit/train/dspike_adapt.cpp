@@ -4,6 +4,7 @@
 #include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
+#include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/train/snn_model.h"
 
@@ -241,6 +242,7 @@ dspike_epoch_report dspike_adapt(graph & g, int64_t T, const at::Tensor & x, con
     if (!(opt.db > 0)) {
         fail("--db", "the temperature step must be positive");
     }
+    const local_batch_norm local; // every rank probes the same batch alone (no --sync-bn collectives)
     graph c = dspike_frozen_copy(g, T, x, opt.bn_batch_stats);
     dspike_epoch_report r;
     r.epoch = epoch;
@@ -249,7 +251,20 @@ dspike_epoch_report dspike_adapt(graph & g, int64_t T, const at::Tensor & x, con
     auto t0 = clock_now();
     const at::Tensor coords = dspike_coords(c.nodes[first_weight_layer(c)].params.at("weight").numel(), opt, epoch);
     r.coords = coords.numel();
-    const at::Tensor fdg = dspike_fdg(c, T, x, y, coords, opt);
+    at::Tensor fdg;
+    if (opt.shard_count > 1) { // this rank's coordinates; the others' come from sum_shards
+        if (!opt.sum_shards || opt.shard_rank < 0 || opt.shard_rank >= opt.shard_count) {
+            fail("dspike_adapt", "shard_count > 1 needs a shard_rank in [0, shard_count) and sum_shards");
+        }
+        const at::Tensor mine = at::arange(opt.shard_rank, coords.numel(), opt.shard_count, at::kLong);
+        fdg = at::zeros({coords.numel()}, at::kDouble);
+        if (mine.numel() > 0) {
+            fdg.index_copy_(0, mine, dspike_fdg(c, T, x, y, coords.index_select(0, mine), opt));
+        }
+        opt.sum_shards(fdg);
+    } else {
+        fdg = dspike_fdg(c, T, x, y, coords, opt);
+    }
     r.fdg_seconds = seconds_since(t0);
 
     t0 = clock_now();

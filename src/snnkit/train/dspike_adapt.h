@@ -41,6 +41,13 @@ struct dspike_adapt_options {
     /// (perturbed copies run stacked); true = each perturbed copy's own batch statistics, exactly the loss
     /// training descends (one forward per copy; the gradients then also flow through the statistics)
     bool bn_batch_stats = false;
+    /// data-parallel: this rank takes every shard_count-th FDG coordinate from shard_rank, and sum_shards (an
+    /// all-reduce sum over the ranks) completes the FDG on every rank, so its cost divides by the rank count
+    int shard_rank = 0;
+    /// number of ranks sharing the FDG (1 = all here)
+    int shard_count = 1;
+    /// element-wise sum over the ranks of a [K] double tensor, in place (needed when shard_count > 1)
+    std::function<void(at::Tensor &)> sum_shards;
 };
 
 struct dspike_epoch_report {

@@ -118,8 +118,8 @@ train_job_result train_ann(const train_ann_options & options) {
                             "resume with the same model flags, or start a new --out");
     };
     res.train = train_loop(g, ann_forward_fn(g), d.train, d.test, a.train, hooks);
-    if (res.train.interrupted) {
-        return res;
+    if (res.train.interrupted || (a.train.parallel && a.train.parallel->rank() != 0)) {
+        return res; // data-parallel: rank 0 records the statistics, saves and reports
     }
     const train_result & r = res.train;
 

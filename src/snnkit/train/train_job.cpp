@@ -2,6 +2,7 @@
 #include "snnkit/train/train_job_internal.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/fnv1a.h"
 #include "snnkit/nn/snn_batch.h"
 
 #include <ATen/Parallel.h>
@@ -35,6 +36,15 @@ double model_dropout(const graph & g) {
     return p;
 }
 
+// Hash of a dataset's images and labels (the ranks of a data-parallel job compare it at start-up).
+std::string data_hash(const dataset & d) {
+    uint64_t h = fnv1a_offset;
+    for (const at::Tensor & t : {d.images.contiguous(), d.labels.contiguous().to(at::kLong)}) {
+        h = fnv1a(t.data_ptr(), t.nbytes(), h);
+    }
+    return std::to_string(h);
+}
+
 } // namespace
 
 job_data prepare_job(train_job_options & o, const char * command) {
@@ -50,6 +60,14 @@ job_data prepare_job(train_job_options & o, const char * command) {
     o.zoo.input_shape = d.train.images.sizes().slice(1).vec();
     o.zoo.num_classes = d.train.num_classes;
     o.zoo.seed = o.train.seed; // the seed also draws the initial weights
+    if (o.train.parallel) { // every rank must train the same model on the same data
+        o.train.parallel->check_same({{"command", command}, {"--arch", o.zoo.arch},
+                                      {"--dropout", nlohmann::json(o.zoo.dropout).dump()},
+                                      {"--clip", nlohmann::json(o.zoo.clip).dump()}, {"--act", o.zoo.act},
+                                      {"--levels", std::to_string(o.zoo.levels)}, {"--dataset", o.data.name},
+                                      {"training data (contents)", data_hash(d.train)},
+                                      {"test data (contents)", data_hash(d.test)}});
+    }
     if (o.train.progress) {
         std::fprintf(stderr, "%s: %s on %s (%lld train / %lld test images, %lld classes), augmentation %s, %d thread%s\n",
                      command, o.zoo.arch.c_str(), o.data.name.c_str(), static_cast<long long>(d.train.images.size(0)),

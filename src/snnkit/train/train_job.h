@@ -88,7 +88,7 @@ struct train_job_result {
     train_result train;
     /// the command's result (a JSON object as text, without provenance): command, arch, dataset, accuracy,
     /// epochs, seconds, peak memory, model directory, history, training configuration, sample counts, ...
-    /// ("" when interrupted)
+    /// ("" when interrupted, and on data-parallel ranks other than 0: rank 0 alone saves the model and reports)
     std::string result_json;
     /// images in the training and test splits used
     int64_t train_images = 0;

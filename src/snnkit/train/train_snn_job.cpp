@@ -102,6 +102,12 @@ train_job_result train_snn(const train_snn_options & options) {
     a.train.snn_T = T;
     train_hooks hooks;
     std::unique_ptr<dspike_epoch_hook> adapt;
+    train_parallel * par = a.train.parallel.get();
+    if (o.dspike_adapt && par) { // data-parallel: the FDG coordinates are split over the ranks
+        o.adapt.shard_rank = par->rank();
+        o.adapt.shard_count = par->world_size();
+        o.adapt.sum_shards = [par](at::Tensor & t) { par->sum(t, "Dspike FDG shares"); };
+    }
     if (o.dspike_adapt) {
         adapt = std::make_unique<dspike_epoch_hook>(g, T, o.snn.neuron.surrogate.param, o.adapt, a.train.progress);
         add_dspike_hook(hooks, *adapt);
@@ -116,6 +122,13 @@ train_job_result train_snn(const train_snn_options & options) {
                                     (no.detach_reset ? " (detached)" : "") + ", surrogate " + o.surrogate + " " +
                                     nlohmann::json(surrogate_param(no.surrogate)).dump();
     const std::string model_text = model_flags_text(a, g);
+    if (par) { // every rank must run the same SNN (the adaptation's method settings included)
+        const std::string adapt_text = "db " + nlohmann::json(o.adapt.db).dump() + ", eps " +
+                                       nlohmann::json(o.adapt.eps).dump() + ", fdg coords " +
+                                       std::to_string(o.adapt.coords) + (o.adapt.bn_batch_stats ? ", fdg bn batch" : "");
+        par->check_same({{"neuron settings", neuron_text}, {"--dropout-mask", o.dropout_mask},
+                         {"--dspike-adapt", o.dspike_adapt ? adapt_text : "off"}});
+    }
     // The init model, as an absolute path ("" for none; it exists: load_model read it above). The results
     // name it, and a resume takes it from the checkpoint and refuses another one.
     std::string init_path;
@@ -160,7 +173,7 @@ train_job_result train_snn(const train_snn_options & options) {
         }
     };
     res.train = train_loop(g, snn_forward_fn(g, T, o.dropout_mask == "shared"), d.train, d.test, a.train, hooks);
-    if (res.train.interrupted) {
+    if (res.train.interrupted || (par && par->rank() != 0)) { // data-parallel: rank 0 saves and reports
         return res;
     }
     const train_result & r = res.train;

@@ -156,10 +156,12 @@ void save_finite_checkpoint(const std::string & path, const graph & g, const opt
     save_checkpoint(path, g, opt, pos, history, o, hooks, n_train);
 }
 
-position load_checkpoint(const std::string & path, graph & g, optimizer & opt, std::vector<epoch_metrics> * history,
-                         const trainer_options & o, const train_hooks & hooks, int64_t n_train) {
+// `bytes`: the file at `path` (read by rank 0 and broadcast in data-parallel training).
+position load_checkpoint(const std::string & path, const std::string & bytes, graph & g, optimizer & opt,
+                         std::vector<epoch_metrics> * history, const trainer_options & o, const train_hooks & hooks,
+                         int64_t n_train) {
     std::map<std::string, std::string> meta;
-    named_tensors t = safetensors_load(path, &meta);
+    named_tensors t = safetensors_decode(bytes, path, &meta);
     if (meta["format"] != "snnkit-checkpoint") {
         fail(path, "not an snnkit checkpoint");
     }
@@ -223,6 +225,42 @@ void write_log(const std::string & path, const std::vector<epoch_metrics> & h) {
     write_file_atomic(path, s);
 }
 
+// Images of [begin, end) of `data` that forward classifies right.
+int64_t count_correct(const forward_fn & forward, const dataset & data, const augment_options & pre,
+                      int64_t batch_size, int64_t begin, int64_t end, bool progress) {
+    if (batch_size <= 0) {
+        fail("evaluate", "batch size must be positive, got " + std::to_string(batch_size));
+    }
+    at::NoGradGuard no_grad;
+    int64_t correct = 0;
+    progress_bar bar("eval", end - begin, progress);
+    for (int64_t s = begin; s < end; s += batch_size) {
+        const int64_t e = std::min(end, s + batch_size);
+        const at::Tensor idx = at::arange(s, e, at::kLong);
+        const at::Tensor x = make_batch(data.images, idx, pre, 0);
+        const at::Tensor logits = forward(x, false, at::Generator());
+        correct += logits.argmax(1).eq(data.labels.slice(0, s, e)).sum().item<int64_t>();
+        bar.update(e - begin);
+    }
+    return correct;
+}
+
+// The settings every rank of a data-parallel run must share (compared by hash at start-up).
+std::vector<std::pair<std::string, std::string>> shared_settings(const trainer_options & o, int64_t n_train,
+                                                                 int64_t n_test) {
+    std::vector<std::pair<std::string, std::string>> v;
+    for (const auto & c : checkpoint_settings(o, n_train)) {
+        v.emplace_back(c.flag, c.value);
+    }
+    v.emplace_back("--seed", std::to_string(o.seed));
+    v.emplace_back("test images (--limit-test)", std::to_string(n_test));
+    v.emplace_back("--resume", o.resume ? "on" : "off");
+    v.emplace_back("--max-steps", std::to_string(o.max_steps));
+    v.emplace_back("--checkpoint-steps", std::to_string(o.checkpoint_steps));
+    v.emplace_back("--eval-batch-size", std::to_string(o.eval_batch_size));
+    return v;
+}
+
 } // namespace
 
 forward_fn ann_forward_fn(const graph & g) {
@@ -236,25 +274,9 @@ forward_fn ann_forward_fn(const graph & g) {
 
 double evaluate_accuracy(const forward_fn & forward, const dataset & data, const augment_options & pre,
                          int64_t batch_size, bool progress) {
-    if (batch_size <= 0) {
-        fail("evaluate", "batch size must be positive, got " + std::to_string(batch_size));
-    }
-    at::NoGradGuard no_grad;
     const int64_t n = data.images.size(0);
-    if (n == 0) {
-        return 0.0;
-    }
-    int64_t correct = 0;
-    progress_bar bar("eval", n, progress);
-    for (int64_t s = 0; s < n; s += batch_size) {
-        const int64_t e = std::min(n, s + batch_size);
-        const at::Tensor idx = at::arange(s, e, at::kLong);
-        const at::Tensor x = make_batch(data.images, idx, pre, 0);
-        const at::Tensor logits = forward(x, false, at::Generator());
-        correct += logits.argmax(1).eq(data.labels.slice(0, s, e)).sum().item<int64_t>();
-        bar.update(e);
-    }
-    return 100.0 * static_cast<double>(correct) / static_cast<double>(n);
+    const int64_t correct = count_correct(forward, data, pre, batch_size, 0, n, progress);
+    return n == 0 ? 0.0 : 100.0 * static_cast<double>(correct) / static_cast<double>(n);
 }
 
 train_result train_loop(graph & g, const forward_fn & forward, const dataset & train, const dataset & test,
@@ -275,6 +297,22 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     }
     const int64_t steps_per_epoch = n / o.batch_size; // the last partial batch is dropped
     const int64_t total_steps = steps_per_epoch * o.epochs;
+    train_parallel * par = o.parallel.get();
+    const int world = par ? par->world_size() : 1;
+    const int rank = par ? par->rank() : 0;
+    const bool writer = rank == 0;      // rank 0 alone writes checkpoints, the log and the progress line
+    const bool progress = o.progress && writer;
+    if (o.batch_size < world) {
+        fail("--batch-size", "the global batch " + std::to_string(o.batch_size) + " is smaller than the " +
+                                 std::to_string(world) + " ranks");
+    }
+    // this rank's images of each global batch: positions rank, rank + N, ...; its loss weighs b_r N / B
+    const int64_t local_batch = (o.batch_size - rank + world - 1) / world;
+    const double loss_weight = static_cast<double>(local_batch * world) / static_cast<double>(o.batch_size);
+    const int64_t n_test = test.images.defined() ? test.images.size(0) : 0;
+    if (par) {
+        par->check_same(shared_settings(o, n, n_test));
+    }
     for (auto & kv : g.named_params()) {
         kv.second.requires_grad_(true);
     }
@@ -283,21 +321,31 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     position pos;
     std::string ckpt, log;
     if (!o.out_dir.empty()) {
-        make_dirs(o.out_dir);
+        if (writer) {
+            make_dirs(o.out_dir);
+        }
         ckpt = o.out_dir + "/checkpoint.safetensors";
         log = o.out_dir + "/train_log.jsonl";
+    }
+    // Rank 0 looks for the checkpoint: 'N' none, 'X' one there without --resume, 'C' + its bytes
+    std::string found = "N";
+    if (writer && !ckpt.empty() && std::filesystem::exists(ckpt)) {
+        found = o.resume ? "C" + read_file(ckpt) : "X";
+    }
+    if (par) {
+        found = par->broadcast_bytes(found, "checkpoint from rank 0");
     }
     if (o.resume) {
         if (ckpt.empty()) {
             fail("--resume", "needs an output directory");
         }
-        if (std::filesystem::exists(ckpt)) {
-            pos = load_checkpoint(ckpt, g, opt, &history, o, hooks, n);
-            if (o.progress) {
+        if (found[0] == 'C') {
+            pos = load_checkpoint(ckpt, found.substr(1), g, opt, &history, o, hooks, n);
+            if (progress) {
                 std::fprintf(stderr, "resuming from %s at epoch %d step %lld\n", ckpt.c_str(), pos.epoch + 1,
                              static_cast<long long>(pos.step));
             }
-        } else if (o.progress) {
+        } else if (progress) {
             std::fprintf(stderr, "no checkpoint at %s: starting from scratch\n", ckpt.c_str());
         }
         // A checkpoint past the end of this run (a constant schedule resumed with fewer --epochs) would be
@@ -307,11 +355,32 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                            ", past --epochs " + std::to_string(o.epochs) + " (resume with --epochs " +
                            std::to_string(pos.epoch + 1) + " or more)");
         }
-    } else if (!ckpt.empty() && std::filesystem::exists(ckpt)) {
+    } else if (found[0] == 'X') {
         // Starting over would overwrite that run's checkpoint at the first save.
         fail(ckpt, "a checkpoint of an earlier run is here: continue it with --resume, or choose another --out "
                    "(nothing was overwritten)");
     }
+    found.clear();
+    const auto model_tensors = [&g]() {
+        std::vector<at::Tensor> v;
+        for (const auto & kv : g.named_tensors()) {
+            v.push_back(kv.second);
+        }
+        return v;
+    };
+    if (par) { // as DDP: every rank starts from rank 0's weights and buffers
+        par->broadcast_tensors(model_tensors(), "initial weights from rank 0");
+        par->attach(g);
+    }
+    // A stop (signal) seen by any rank stops every rank at the same point.
+    const auto signalled = [&]() {
+        if (!par) {
+            return g_signal.load() != 0;
+        }
+        at::Tensor f = at::full({1}, g_signal.load() != 0 ? 1.0 : 0.0, at::kDouble);
+        par->sum(f, "stop flag");
+        return f.item<double>() > 0;
+    };
 
     signal_scope signals;
     train_result r;
@@ -325,7 +394,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
     // written at the last epoch's end is then where a resume starts (the hook, e.g. Dspike's FDG, is a function
     // of that state and runs again).
     const auto stopped = [&]() {
-        if (o.progress) {
+        if (progress) {
             const char * why = g_signal.load() ? " by signal" : "";
             if (!ckpt.empty() && std::filesystem::exists(ckpt)) {
                 std::fprintf(stderr, "\nstopped%s; checkpoint saved to %s (continue with --resume)\n", why, ckpt.c_str());
@@ -339,7 +408,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         return r;
     };
     for (; pos.epoch < o.epochs; ++pos.epoch) {
-        if (g_signal.load() != 0 && pos.step == 0) {
+        if (pos.step == 0 && signalled()) {
             return stopped();
         }
         const auto wall0 = clock_now();
@@ -352,7 +421,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                                       make_batch(train.images, idx, o.augment, rng_mix(o.seed, 0x00e0, pos.epoch)),
                                       train.labels.index_select(0, idx));
             check_epoch_note(pos.note);
-            if (g_signal.load() != 0) {
+            if (signalled()) {
                 return stopped();
             }
         }
@@ -367,7 +436,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
             epoch_prior = std::max(0.0, epoch_prior);
         }
         progress_bar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(o.epochs),
-                         steps_per_epoch, o.progress, pos.step, epoch_prior);
+                         steps_per_epoch, progress, pos.step, epoch_prior);
         auto t0 = clock_now();
         // the rate of the last step taken (a checkpoint may sit at the end of this epoch)
         double lr = o.schedule == "cosine"
@@ -377,14 +446,19 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         for (; pos.step < steps_per_epoch; ++pos.step) {
             const int64_t global = pos.epoch * steps_per_epoch + pos.step;
             lr = o.schedule == "cosine" ? cosine_lr(o.optim.lr, o.lr_min, global, total_steps) : o.optim.lr;
-            const at::Tensor idx = perm.slice(0, pos.step * o.batch_size, (pos.step + 1) * o.batch_size);
+            const at::Tensor idx =
+                perm.slice(0, pos.step * o.batch_size, (pos.step + 1) * o.batch_size).slice(0, rank, c10::nullopt, world);
             const at::Tensor x = make_batch(train.images, idx, o.augment, rng_mix(o.seed, pos.epoch, pos.step));
             const at::Tensor y = train.labels.index_select(0, idx);
             {
                 std::lock_guard<std::mutex> lock(dropout_gen.mutex());
-                dropout_gen.set_current_seed(rng_mix(o.seed, 0xd70, global));
+                const uint64_t s = rng_mix(o.seed, 0xd70, global);
+                dropout_gen.set_current_seed(rank == 0 ? s : rng_mix(s, 0xd70, rank)); // other masks per rank
             }
             opt.zero_grad();
+            if (par) {
+                par->begin_step();
+            }
             const std::string where = "epoch " + std::to_string(pos.epoch + 1) + " step " + std::to_string(pos.step);
             at::Tensor logits;
             try {
@@ -409,7 +483,14 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                                      (layer.empty() ? std::string() : "; the first NaN/Inf value is the output of layer '" + layer + "'") +
                                      " (lower the learning rate? checkpoints saved before are kept)");
             }
-            loss.backward();
+            if (loss_weight != 1.0) {
+                (loss * loss_weight).backward();
+            } else {
+                loss.backward();
+            }
+            if (par) {
+                par->end_step();
+            }
             if (o.check_grads) {
                 const std::string bad = first_nonfinite_grad(g);
                 if (!bad.empty()) {
@@ -418,17 +499,30 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 }
             }
             opt.step(lr);
-            pos.loss_sum += lv * static_cast<double>(y.size(0));
-            pos.correct += logits.detach().argmax(1).eq(y).sum().item<int64_t>();
-            pos.seen += y.size(0);
+            const int64_t right = logits.detach().argmax(1).eq(y).sum().item<int64_t>();
+            bool any_signal = g_signal.load() != 0;
+            if (par) { // the global batch's loss and accuracy; a signal on any rank stops all after this step
+                at::Tensor m = at::tensor({lv * static_cast<double>(y.size(0)), static_cast<double>(right),
+                                           static_cast<double>(y.size(0)), any_signal ? 1.0 : 0.0},
+                                          at::kDouble);
+                par->sum(m, "step metrics");
+                pos.loss_sum += m[0].item<double>();
+                pos.correct += static_cast<int64_t>(m[1].item<double>());
+                pos.seen += static_cast<int64_t>(m[2].item<double>());
+                any_signal = m[3].item<double>() > 0;
+            } else {
+                pos.loss_sum += lv * static_cast<double>(y.size(0));
+                pos.correct += right;
+                pos.seen += y.size(0);
+            }
             char extra[96];
             std::snprintf(extra, sizeof extra, "loss %.4f acc %.2f%% lr %.4g", pos.loss_sum / pos.seen,
                           100.0 * pos.correct / pos.seen, lr);
             bar.update(pos.step + 1, extra);
             ++run_steps;
-            const bool stop = g_signal.load() != 0 || (o.max_steps > 0 && run_steps >= o.max_steps);
+            const bool stop = any_signal || (o.max_steps > 0 && run_steps >= o.max_steps);
             const bool periodic = o.checkpoint_steps > 0 && run_steps % o.checkpoint_steps == 0;
-            if ((stop || periodic) && !ckpt.empty()) {
+            if ((stop || periodic) && !ckpt.empty() && writer) {
                 position next = pos;
                 next.step += 1;
                 next.seconds += seconds_since(t0);
@@ -444,9 +538,27 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         m.epoch = pos.epoch + 1;
         m.train_loss = pos.loss_sum / std::max<int64_t>(1, pos.seen);
         m.train_accuracy = 100.0 * pos.correct / std::max<int64_t>(1, pos.seen);
-        m.test_accuracy = test.images.defined() && test.images.size(0) > 0
-                              ? evaluate_accuracy(forward, test, o.eval_preprocess, o.eval_batch_size)
-                              : 0.0;
+        if (par) { // rank 0's BatchNorm running statistics on every rank, as DDP's buffer broadcast
+            std::vector<at::Tensor> buffers;
+            for (auto & nd : g.nodes) {
+                for (auto & kv : nd.buffers) {
+                    buffers.push_back(kv.second);
+                }
+            }
+            par->broadcast_tensors(buffers, "buffers from rank 0");
+        }
+        if (n_test > 0) { // rank r evaluates the r-th of N contiguous parts
+            const int64_t b = n_test * rank / world, e = n_test * (rank + 1) / world;
+            at::Tensor c = at::full({1}, static_cast<double>(count_correct(forward, test, o.eval_preprocess,
+                                                                           o.eval_batch_size, b, e, false)),
+                                    at::kDouble);
+            if (par) {
+                par->sum(c, "evaluation counts");
+            }
+            m.test_accuracy = 100.0 * c.item<double>() / static_cast<double>(n_test);
+        } else {
+            m.test_accuracy = 0.0;
+        }
         m.lr = lr;
         m.seconds = epoch_prior + secs;
         m.note = pos.note;
@@ -473,7 +585,7 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
         pos.note.clear();
         pos.loss_sum = 0;
         pos.correct = pos.seen = 0;
-        if (!ckpt.empty()) {
+        if (!ckpt.empty() && writer) {
             position next = pos;
             next.epoch += 1;
             save_finite_checkpoint(ckpt, g, opt, next, history, o, hooks, n,

@@ -8,8 +8,10 @@
 #include "snnkit/io/model_meta.h"
 #include "snnkit/nn/graph.h"
 #include "snnkit/optim/optimizer.h"
+#include "snnkit/train/train_parallel.h"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,13 @@ struct trainer_options {
     int64_t snn_T = 0;
     /// check every parameter's gradient for NaN / Inf after each backward pass (one reduction per tensor)
     bool check_grads = true;
+    /// data-parallel training (null = this process alone; snnkit/dist/data_parallel.h makes one). batch_size is
+    /// then the global batch: rank r takes positions r, r + N, r + 2N, ... of each global batch (PyTorch's
+    /// DistributedSampler when N divides it; otherwise ranks r < B mod N take one more), its loss weighted by its
+    /// share so that the averaged gradient is the global batch's; evaluation is split into N contiguous parts
+    /// whose counts are summed; rank 0 broadcasts the weights, buffers and any checkpoint it resumes from, and
+    /// alone writes checkpoints, logs and progress
+    std::shared_ptr<train_parallel> parallel;
 };
 
 // epoch_metrics, history_to_json, history_from_json: snnkit/io/model_meta.h (a model keeps its history).

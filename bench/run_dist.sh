@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Data-parallel training on this machine (snnkit/dist, docs/dist.md), one command:
+#   1. images/s of 2 processes x 1 thread (--nproc 2 --threads 2) against 1 process x 2 threads, train-ann cnn and
+#      train-snn cnn T = 4 on Fashion-MNIST, interleaved over ROUNDS rounds (median of each), and 1 process x 1
+#      thread beside them (on a busy machine 2 OpenMP threads can be far slower than 1);
+#   2. the share of the training step spent waiting for gradient all-reduces after backward (communication not
+#      hidden behind backward, plus any imbalance between the ranks), cnn and resnet20-he, 2 x 1;
+#   3. the Gloo all-reduce microbenchmark (bench_allreduce: time against message size, 2 and 4 ranks on loopback);
+#   4. one rank's training step time (1 thread, batch 32) of ResNet-20 and VGG-16 on CIFAR-shaped input and their
+#      gradient bytes, and from 3 + 4 the projected scaling efficiency at 8 / 32 / 128 ranks (docs/dist.md: model
+#      and assumptions; a projection, not a measurement).
+# Prints the table and writes it all as JSON to OUT (default BUILD_DIR/bench_dist.json).
+# usage: bench/run_dist.sh [BUILD_DIR]     (env: ROUNDS=3)
+set -euo pipefail
+build=${1:-build}
+snn=$build/snnkit
+rounds=${ROUNDS:-3}
+out=${OUT:-$build/bench_dist.json}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+unset MASTER_PORT MASTER_ADDR RANK WORLD_SIZE LOCAL_RANK
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average before: $load0 on $(nproc) CPUs (other work on the machine skews all timings)"
+
+ann="train-ann --dataset fmnist --arch cnn --limit-train 3840 --limit-test 100 --batch-size 128 --epochs 1 --quiet
+  --stats-samples 64"
+snnf="train-snn --dataset fmnist --arch cnn --T 4 --limit-train 640 --limit-test 50 --batch-size 64 --epochs 1 --quiet"
+res="train-ann --dataset fmnist --arch resnet20-he --limit-train 640 --limit-test 50 --batch-size 64 --epochs 1 --quiet
+  --stats-samples 64"
+i=0
+run() { # TAG FLAGS...: one training run, its JSON kept as $work/TAG.N.json
+  local tag=$1; shift
+  i=$((i + 1))
+  "$snn" "$@" --out "$work/o$i" --json "$work/$tag.$i.json" > /dev/null
+}
+for r in $(seq "$rounds"); do
+  run ann_1x2 $ann --threads 2
+  run ann_2x1 $ann --threads 2 --nproc 2
+  run ann_1x1 $ann --threads 1
+  run snn_1x2 $snnf --threads 2
+  run snn_2x1 $snnf --threads 2 --nproc 2
+  run snn_1x1 $snnf --threads 1
+  run res_2x1 $res --threads 2 --nproc 2
+done
+"$build/bench_allreduce" --params > "$work/params.jsonl"
+for n in 2 4; do "$build/bench_allreduce" --ranks "$n" --reps 20 > "$work/allreduce_$n.jsonl"; done
+for a in resnet20 vgg16; do
+  "$build/bench_train_step" --arch "$a" --shape 3,32,32 --batch 32 --steps 3 --threads 1 > "$work/step_$a.json"
+done
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average after: $load1"
+/usr/bin/python3 - "$work" "$out" "$load0" "$load1" "$rounds" <<'PY'
+import glob, json, statistics, sys
+work, out, load0, load1, rounds = sys.argv[1:]
+med = statistics.median
+
+def runs(tag):
+    return [json.load(open(f)) for f in sorted(glob.glob(f"{work}/{tag}.*.json"))]
+
+def ips(r):  # training images per second of a run (train_seconds: the steps, not the test pass)
+    return r["train_samples"] * r["epochs"] / r["train_seconds"]
+
+res = {"load_before": load0, "load_after": load1, "rounds": int(rounds), "throughput": {}, "exposed": {}}
+print("\n1. images/s, median of %s interleaved rounds [min, max]" % rounds)
+for name, tag in (("train-ann cnn", "ann"), ("train-snn cnn T=4", "snn")):
+    one, two = [ips(r) for r in runs(tag + "_1x2")], [ips(r) for r in runs(tag + "_2x1")]
+    single = [ips(r) for r in runs(tag + "_1x1")]
+    ratio = med(two) / med(one)
+    res["throughput"][name] = {"1x2": one, "2x1": two, "1x1": single, "ratio_2x1_over_1x2": ratio}
+    print(f"  {name:20s} 1 proc x 2 threads {med(one):8.1f} [{min(one):.1f}, {max(one):.1f}]   "
+          f"2 procs x 1 thread {med(two):8.1f} [{min(two):.1f}, {max(two):.1f}]   ratio {ratio:.2f} (target >= 0.9)"
+          f"   (1 proc x 1 thread {med(single):.1f})")
+print("\n2. waiting for gradient all-reduce after backward, share of training time (2 x 1; median)")
+for name, tag in (("cnn", "ann_2x1"), ("resnet20-he", "res_2x1")):
+    sh = [r["dist"]["allreduce_exposed_seconds"] / r["train_seconds"] for r in runs(tag)]
+    b = runs(tag)[0]["dist"]["gradient_buckets"]
+    res["exposed"][name] = {"share": sh, "buckets": b}
+    print(f"  {name:12s} {100 * med(sh):5.1f} % [{100 * min(sh):.1f}, {100 * max(sh):.1f}]  ({b} buckets; target <= 10 %)")
+ar = {n: [json.loads(l) for l in open(f"{work}/allreduce_{n}.jsonl")] for n in (2, 4)}
+res["allreduce"] = ar
+print("\n3. Gloo all-reduce on loopback, median us (bytes: 2 ranks / 4 ranks)")
+for a, b in zip(ar[2], ar[4]):
+    print(f"  {a['bytes']:>9d} B   {a['median_us']:9.0f}   {b['median_us']:9.0f}")
+params = {p["arch"]: p for p in (json.loads(l) for l in open(f"{work}/params.jsonl"))}
+steps = {a: json.load(open(f"{work}/step_{a}.json")) for a in ("resnet20", "vgg16")}
+res["params"], res["step"] = params, steps
+# Projection (docs/dist.md): ring all-reduce of m bytes over N ranks, t = 2 (N - 1) alpha + 2 (N - 1) / N * m / bw;
+# weak scaling at 32 images per rank; the step's compute t_c measured here on 1 thread; the all-reduce may hide
+# behind backward (about 2/3 of t_c) or not at all. alpha / bw: (a) fitted to the 2-rank loopback points;
+# (b) an assumed 10 Gb/s network with 50 us per message. Compute as measured here, and 16x faster (a many-core
+# node), since a faster rank leaves the all-reduce less time to hide behind.
+pts = ar[2]
+small, big = pts[0], pts[-1]
+alpha_lo = small["median_us"] * 1e-6 / 2
+bw_lo = big["bytes"] / max(1e-9, big["median_us"] * 1e-6 - 2 * alpha_lo)  # 2 ranks: 2 (N-1)/N m = m
+nets = {"loopback fit": (alpha_lo, bw_lo), "10 Gb/s, 50 us (assumed)": (50e-6, 10e9 / 8)}
+res["model"] = {"alpha_s": {k: v[0] for k, v in nets.items()}, "bandwidth_Bps": {k: v[1] for k, v in nets.items()}}
+print(f"\n4. projected efficiency at 32 images per rank (a projection: docs/dist.md)")
+print(f"  loopback fit: alpha {alpha_lo * 1e6:.0f} us, bandwidth {bw_lo / 1e9:.2f} GB/s")
+res["projection"] = {}
+for a in ("resnet20", "vgg16"):
+    m = params[a]["bytes"]
+    tc = steps[a]["median_ms"] * 1e-3
+    print(f"  {a}: {m / 1e6:.1f} MB of gradients, step {tc * 1e3:.0f} ms on 1 thread (batch 32)")
+    for speed in (1, 16):  # compute as measured here (1 thread), or 16x faster (e.g. a 16-core node)
+        t_c = tc / speed
+        for net, (alpha, bw) in nets.items():
+            row = {}
+            for n in (8, 32, 128):
+                t = 2 * (n - 1) * alpha + 2 * (n - 1) / n * m / bw
+                row[n] = {"allreduce_s": t, "eff_no_overlap": t_c / (t_c + t),
+                          "eff_overlap": t_c / (t_c + max(0.0, t - 2 * t_c / 3))}
+            res["projection"].setdefault(a, {})[f"compute/{speed}, {net}"] = row
+            print(f"    compute/{speed:<2d} {net:26s} " + "   ".join(
+                f"N={n}: {100 * row[n]['eff_no_overlap']:.0f}-{100 * row[n]['eff_overlap']:.0f} %" for n in row))
+json.dump(res, open(out, "w"), indent=1)
+print(f"\nwritten: {out}")
+PY

@@ -1,0 +1,47 @@
+// snnkit/dist/dist_options.h: where a data-parallel process finds its job: rank, world size and the TCPStore
+// of the rendezvous, as torchrun and PyTorch's env:// rendezvous set them (RANK, WORLD_SIZE, LOCAL_RANK,
+// MASTER_ADDR, MASTER_PORT; TORCHELASTIC_USE_AGENT_STORE), and the timeout of every collective.
+#pragma once
+
+#include <string>
+
+namespace snnkit {
+
+struct dist_options {
+    /// this process's rank in [0, world_size)
+    int rank = 0;
+    /// number of processes of the job
+    int world_size = 1;
+    /// rank among the processes on this machine (LOCAL_RANK; recorded only)
+    int local_rank = 0;
+    /// host of the TCPStore: rank 0's machine, or the launcher / torchrun agent that hosts it
+    std::string master_addr = "127.0.0.1";
+    /// port of the TCPStore
+    int master_port = 29500;
+    /// seconds to wait for the store, for the rendezvous and for every collective (Gloo's default is 30 min)
+    double timeout_s = 60.0;
+    /// how the process was started: "single" (one process), "snnkit" (`--nproc N`), "torchrun", "env" (another
+    /// launcher that sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
+    std::string launch = "single";
+    /// the store is hosted by a launcher (snnkit's or torchrun's agent): every rank connects as a client, with
+    /// `store_prefix` in front of its keys; otherwise rank 0 hosts it
+    bool agent_store = false;
+    /// key prefix in an agent's store (torchrun 1.13: "/worker/attempt_<TORCHELASTIC_RESTART_COUNT>")
+    std::string store_prefix;
+    /// local address this rank's Gloo transport binds ("" = the address through which master_addr is reached;
+    /// GLOO_SOCKET_IFNAME names an interface instead, as in PyTorch)
+    std::string bind_addr;
+};
+
+// True when the environment names a job (WORLD_SIZE is set): the process was started by torchrun, snnkit's
+// launcher or another launcher.
+bool dist_env_present();
+
+// The job the environment describes (see the file comment); a missing or malformed variable fails naming it.
+// Without WORLD_SIZE: one process (world_size 1, launch "single").
+dist_options dist_options_from_env(double timeout_s);
+
+// The environment variable snnkit's launcher sets in its workers ("snnkit" launch mode).
+inline const char * dist_launcher_env() { return "SNNKIT_DIST_LAUNCHER"; }
+
+} // namespace snnkit

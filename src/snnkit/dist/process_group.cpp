@@ -1,0 +1,262 @@
+// snnkit/dist/process_group.cpp
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1 // Debian's libtorch_cpu is built with Gloo; its header hides the class without this
+#endif
+#include "snnkit/dist/process_group.h"
+
+#include "snnkit/core/error.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+namespace snnkit {
+
+namespace {
+
+std::chrono::milliseconds to_ms(double s) {
+    return std::chrono::milliseconds(static_cast<int64_t>(s * 1000.0));
+}
+
+std::string endpoint(const dist_options & o) { return o.master_addr + ":" + std::to_string(o.master_port); }
+
+// The Gloo transport device of this rank: GLOO_SOCKET_IFNAME's interface as in PyTorch, else the address
+// options().bind_addr or the one that reaches the master (so that two machines, or two network namespaces,
+// reach each other without relying on the host name resolving to the right interface).
+std::shared_ptr<::gloo::transport::Device> make_device(const dist_options & o) {
+    const char * ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    if (ifname != nullptr && *ifname != '\0') {
+        return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+    }
+    return c10d::ProcessGroupGloo::createDeviceForHostname(o.bind_addr.empty() ? local_address_towards(o.master_addr)
+                                                                               : o.bind_addr);
+}
+
+} // namespace
+
+std::string local_address_towards(const std::string & host) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo * res = nullptr;
+    if (getaddrinfo(host.c_str(), "9", &hints, &res) != 0 || res == nullptr) {
+        fail("MASTER_ADDR " + host, "does not resolve to an IPv4 address");
+    }
+    const auto * in = reinterpret_cast<const sockaddr_in *>(res->ai_addr);
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) {
+        freeaddrinfo(res);
+        return "127.0.0.1";
+    }
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    const int rc = fd < 0 ? -1 : connect(fd, res->ai_addr, res->ai_addrlen); // UDP connect: routing only
+    freeaddrinfo(res);
+    sockaddr_in self{};
+    socklen_t len = sizeof self;
+    if (rc != 0 || getsockname(fd, reinterpret_cast<sockaddr *>(&self), &len) != 0) {
+        const std::string why = std::strerror(errno);
+        if (fd >= 0) {
+            close(fd);
+        }
+        fail("MASTER_ADDR " + host, "no route from this machine (" + why + ")");
+    }
+    close(fd);
+    char buf[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &self.sin_addr, buf, sizeof buf);
+    return buf;
+}
+
+struct process_group::impl {
+    dist_options opt;
+    c10::intrusive_ptr<c10d::Store> store;
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+
+    [[noreturn]] void failed(const std::string & what, const std::exception & e) const {
+        fail("rank " + std::to_string(opt.rank) + " of " + std::to_string(opt.world_size),
+             what + " failed: " + first_line(e.what()) + " (another rank stopped, or none answered within " +
+                 std::to_string(static_cast<int>(opt.timeout_s)) + " s of --dist-timeout)");
+    }
+    void run(const c10::intrusive_ptr<c10d::Work> & w, const std::string & what) const {
+        try {
+            w->wait();
+        } catch (const std::exception & e) {
+            failed(what, e);
+        }
+    }
+};
+
+namespace {
+
+class gloo_pending : public pending_collective {
+public:
+    gloo_pending(c10::intrusive_ptr<c10d::Work> w, std::function<void(const std::exception &)> on_error)
+        : w_(std::move(w)), on_error_(std::move(on_error)) {}
+    void wait() override {
+        try {
+            w_->wait();
+        } catch (const snnkit::error &) {
+            throw;
+        } catch (const std::exception & e) {
+            on_error_(e);
+        }
+    }
+
+private:
+    c10::intrusive_ptr<c10d::Work> w_;
+    std::function<void(const std::exception &)> on_error_;
+};
+
+} // namespace
+
+process_group::process_group(const dist_options & o) : p_(std::make_unique<impl>()) {
+    p_->opt = o;
+    if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
+        fail("process group", "rank " + std::to_string(o.rank) + " is outside world size " +
+                                  std::to_string(o.world_size));
+    }
+    if (!(o.timeout_s > 0)) {
+        fail("--dist-timeout", "must be positive");
+    }
+    const std::string where = "rank " + std::to_string(o.rank) + ": rendezvous at " + endpoint(o);
+    try {
+        c10d::TCPStoreOptions so;
+        so.port = static_cast<std::uint16_t>(o.master_port);
+        so.isServer = !o.agent_store && o.rank == 0;
+        so.numWorkers = o.agent_store ? c10::nullopt : c10::optional<std::size_t>(o.world_size);
+        so.waitWorkers = false; // the Gloo mesh below waits for every rank, within the same timeout
+        so.timeout = to_ms(o.timeout_s);
+        so.multiTenant = false;
+        c10::intrusive_ptr<c10d::Store> tcp = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+        if (!o.store_prefix.empty()) {
+            tcp = c10::make_intrusive<c10d::PrefixStore>(o.store_prefix, tcp);
+        }
+        p_->store = c10::make_intrusive<c10d::PrefixStore>("snnkit_pg", tcp);
+    } catch (const std::exception & e) {
+        const std::string msg = first_line(e.what());
+        const bool server = !o.agent_store && o.rank == 0;
+        fail(where, (server ? "cannot host the store (is MASTER_PORT taken by another program?): "
+                            : "cannot reach the store within " + std::to_string(static_cast<int>(o.timeout_s)) +
+                                  " s (is MASTER_ADDR:MASTER_PORT right, and rank 0 / the launcher running?): ") +
+                        msg);
+    }
+    try {
+        auto go = c10d::ProcessGroupGloo::Options::create(to_ms(o.timeout_s));
+        go->devices.push_back(make_device(o));
+        go->threads = 2;
+        p_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(p_->store, o.rank, o.world_size, go);
+    } catch (const snnkit::error &) {
+        throw;
+    } catch (const std::exception & e) {
+        fail(where, "the " + std::to_string(o.world_size) + " ranks did not all connect within " +
+                        std::to_string(static_cast<int>(o.timeout_s)) + " s: " + first_line(e.what()));
+    }
+}
+
+process_group::~process_group() = default;
+
+int process_group::rank() const { return p_->opt.rank; }
+int process_group::world_size() const { return p_->opt.world_size; }
+const dist_options & process_group::options() const { return p_->opt; }
+
+void process_group::all_reduce_sum(at::Tensor & t, const std::string & what) {
+    all_reduce_sum_async(t, what)->wait();
+}
+
+std::unique_ptr<pending_collective> process_group::all_reduce_sum_async(at::Tensor & t, const std::string & what) {
+    std::vector<at::Tensor> v{t};
+    c10::intrusive_ptr<c10d::Work> w;
+    try {
+        w = p_->pg->allreduce(v, c10d::AllreduceOptions{});
+    } catch (const std::exception & e) {
+        p_->failed(what, e);
+    }
+    impl * p = p_.get();
+    return std::make_unique<gloo_pending>(w, [p, what](const std::exception & e) { p->failed(what, e); });
+}
+
+void process_group::broadcast(at::Tensor & t, const std::string & what, int root) {
+    std::vector<at::Tensor> v{t};
+    c10d::BroadcastOptions bo;
+    bo.rootRank = root;
+    try {
+        p_->run(p_->pg->broadcast(v, bo), what);
+    } catch (const snnkit::error &) {
+        throw;
+    } catch (const std::exception & e) {
+        p_->failed(what, e);
+    }
+}
+
+std::vector<at::Tensor> process_group::all_gather(const at::Tensor & t, const std::string & what) {
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int r = 0; r < world_size(); ++r) {
+        out[0].push_back(at::empty_like(t));
+    }
+    std::vector<at::Tensor> in{t.contiguous()};
+    try {
+        p_->run(p_->pg->allgather(out, in), what);
+    } catch (const snnkit::error &) {
+        throw;
+    } catch (const std::exception & e) {
+        p_->failed(what, e);
+    }
+    return out[0];
+}
+
+std::string process_group::broadcast_bytes(const std::string & bytes, const std::string & what, int root) {
+    at::Tensor n = at::tensor({static_cast<int64_t>(bytes.size())}, at::kLong);
+    broadcast(n, what + " (length)", root);
+    at::Tensor b = at::empty({n.item<int64_t>()}, at::kByte);
+    if (rank() == root) {
+        std::memcpy(b.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+    }
+    if (b.numel() > 0) {
+        broadcast(b, what, root);
+    }
+    return std::string(reinterpret_cast<const char *>(b.data_ptr<uint8_t>()), static_cast<size_t>(b.numel()));
+}
+
+std::vector<int> process_group::failed_ranks(bool ok, const std::string & what) {
+    at::Tensor flags = at::zeros({world_size()}, at::kInt);
+    flags[rank()] = ok ? 0 : 1;
+    all_reduce_sum(flags, what);
+    std::vector<int> bad;
+    for (int r = 0; r < world_size(); ++r) {
+        if (flags[r].item<int>() != 0) {
+            bad.push_back(r);
+        }
+    }
+    return bad;
+}
+
+struct store_server::impl {
+    c10::intrusive_ptr<c10d::TCPStore> store;
+};
+
+store_server::store_server(const std::string & addr, int port, double timeout_s) : p_(std::make_unique<impl>()) {
+    try {
+        c10d::TCPStoreOptions so;
+        so.port = static_cast<std::uint16_t>(port);
+        so.isServer = true;
+        so.waitWorkers = false;
+        so.timeout = to_ms(timeout_s);
+        p_->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
+    } catch (const std::exception & e) {
+        fail("MASTER_PORT " + std::to_string(port), "cannot host the job's store at " + addr + " (taken by another "
+                                                    "program?): " + first_line(e.what()));
+    }
+}
+
+store_server::~store_server() = default;
+
+int store_server::port() const { return p_->store->getPort(); }
+
+} // namespace snnkit

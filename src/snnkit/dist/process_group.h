@@ -1,0 +1,76 @@
+// snnkit/dist/process_group.h: the collectives of data-parallel training on LibTorch's c10d: a ProcessGroupGloo
+// over a TCPStore (rank 0 hosts the store, or a launcher does: snnkit's --nproc or torchrun's agent). Every
+// collective waits at most dist_options::timeout_s and turns a failure into one snnkit::error naming the rank
+// and the operation. CPU tensors go through Gloo; a CUDA build would make a ProcessGroupNCCL here for CUDA
+// tensors behind the same class (nothing CUDA is built).
+#pragma once
+
+#include "snnkit/dist/dist_options.h"
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace snnkit {
+
+// An all-reduce in flight (process_group::all_reduce_sum_async).
+class pending_collective {
+public:
+    virtual ~pending_collective() = default;
+    // Blocks until it is done; a failure (a peer gone, the timeout) throws snnkit::error.
+    virtual void wait() = 0;
+};
+
+class process_group {
+public:
+    // Joins the job: connects to (or, for rank 0 without an agent store, hosts) the TCPStore at
+    // master_addr:master_port and connects the Gloo mesh. Fails with one error naming the address and the
+    // problem (port taken, nothing listening, a rank that never came) within about timeout_s.
+    explicit process_group(const dist_options & o);
+    ~process_group();
+    process_group(const process_group &) = delete;
+    process_group & operator=(const process_group &) = delete;
+
+    int rank() const;
+    int world_size() const;
+    const dist_options & options() const;
+
+    // Element-wise sum over ranks, in place (`what` names the operation in errors).
+    void all_reduce_sum(at::Tensor & t, const std::string & what);
+    // The same, started in the background; t must stay alive and untouched until wait().
+    std::unique_ptr<pending_collective> all_reduce_sum_async(at::Tensor & t, const std::string & what);
+    // Rank `root`'s t is copied into every rank's t (same shape and dtype everywhere).
+    void broadcast(at::Tensor & t, const std::string & what, int root = 0);
+    // Every rank's t (same shape and dtype), in rank order.
+    std::vector<at::Tensor> all_gather(const at::Tensor & t, const std::string & what);
+    // Rank root's bytes to every rank (any length).
+    std::string broadcast_bytes(const std::string & bytes, const std::string & what, int root = 0);
+    // The ranks whose `ok` is false (the same list on every rank): a start-up step that may fail on some ranks
+    // ends with this, so that the others fail naming them instead of waiting in the next collective.
+    std::vector<int> failed_ranks(bool ok, const std::string & what);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> p_;
+};
+
+// A TCPStore server that outlives no process: snnkit's launcher hosts the job's store so that its workers all
+// connect as clients (as under torchrun's agent). port 0 = a free port, chosen by the system.
+class store_server {
+public:
+    store_server(const std::string & addr, int port, double timeout_s);
+    ~store_server();
+    int port() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> p_;
+};
+
+// The local address of this machine through which `host` is reached (a connected UDP socket's name: no packet
+// is sent); "127.0.0.1" for a loopback host. Fails naming the host when it does not resolve or has no route.
+std::string local_address_towards(const std::string & host);
+
+} // namespace snnkit
