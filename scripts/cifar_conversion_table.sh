@@ -13,10 +13,12 @@
 #        LIMIT (test images per evaluation, class-balanced; 0 = all 10,000), THREADS (0 = all cores),
 #        TRAIN_FLAGS (extra train-ann flags, e.g. "--limit-train 2000 --limit-test 500" for a smoke run),
 #        EVAL_BATCH (images per simulated batch in eval; default: eval's own),
+#        CALIB_SAMPLES (calibration images of light / advanced; default: convert's own, 1024),
 #        TABLE_ONLY (1: run nothing, only print the table of what is done, "-" for the rest)
 #   Methods: none = threshold balancing (max activation), IF soft reset; bias-shift = + V_th/(2T) on every
-#   spiking layer's bias; light = threshold search + bias correction; advanced = threshold search + weight
-#   calibration + potential correction (all at the defaults of `snnkit convert --help`).
+#   spiking layer's bias; light = half step v(0) = V_th/2 + threshold search + bias correction; advanced = half
+#   step + threshold search + weight calibration + potential correction (all at the defaults of `snnkit convert
+#   --help`; before the presets took the half step, in issue #27, light / advanced ran without it).
 #   "none" does not depend on T, so it is converted once and one simulation of max(TS) steps gives all T.
 set -euo pipefail
 build=${1:-build}
@@ -70,6 +72,7 @@ for m in "${methods[@]}"; do
     advanced) flags=(--calib advanced) ;;
     *) echo "cifar_conversion_table: unknown method '$m'" >&2; exit 2 ;;
   esac
+  case $m in light | advanced) [ -n "${CALIB_SAMPLES:-}" ] && flags+=(--calib-samples "$CALIB_SAMPLES") ;; esac
   steps=("${ts[@]}")
   [ "$m" = none ] && steps=("$tmax")
   for t in "${steps[@]}"; do

@@ -29,7 +29,7 @@ struct convert_args {
     int64_t stats_samples = 1024;
     snnkit::convert_options conv;
     snnkit::calib_options cal;
-    bool search = false, bc = false, pc = false, wc = false, quiet = false;
+    bool search = false, bc = false, pc = false, wc = false, no_half_step = false, quiet = false;
     int64_t calib_samples = 1024;
     int64_t memory_mib = snnkit::calib_default_memory_budget >> 20;
     int threads = 0;
@@ -111,6 +111,11 @@ void run(convert_args & a, const CLI::App & s) {
     cal.bias_correction |= a.bc;
     cal.potential_correction |= a.pc;
     cal.weight_calibration |= a.wc;
+    refuse_unused_flags(s, {"--no-half-step"}, cal.half_step, "has an effect only with --calib light|advanced");
+    if (a.no_half_step && a.conv.half_init) {
+        snnkit::fail("--no-half-step --half-init", "contradict each other: leave one out");
+    }
+    cal.half_step = cal.half_step && !a.no_half_step;
     refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
                         "has an effect only with a threshold search (--calib light/advanced, --threshold-search)");
     refuse_unused_flags(s, {"--calib-samples", "--seed", "--memory-budget"},
@@ -144,7 +149,7 @@ void run(convert_args & a, const CLI::App & s) {
     if (!meta.kind.empty() && meta.kind != "ann") {
         snnkit::fail(a.model, "is not an ANN (kind '" + meta.kind + "')");
     }
-    snnkit::convert_options conv = a.conv;
+    snnkit::convert_options conv = snnkit::calib_conversion(a.conv, cal); // the presets' half step
     if (conv.threshold == "search") {
         conv.threshold = "max"; // the search starts from the maximum
     }
@@ -200,6 +205,7 @@ void run(convert_args & a, const CLI::App & s) {
     settings.bias_shift = conv.bias_shift;
     settings.half_init = conv.half_init;
     settings.calib = a.calib;
+    settings.half_step = cal.half_step;
     settings.threshold_search = cal.threshold_search;
     settings.bias_correction = cal.bias_correction;
     settings.potential_correction = cal.potential_correction;
@@ -264,7 +270,12 @@ void add_convert(CLI::App & app) {
     s->add_flag("--channel-wise", a->conv.channel_wise, "One threshold per channel");
     s->add_flag("--bias-shift", a->conv.bias_shift, "Deng & Gu bias shift b += V_th/(2T)");
     s->add_flag("--half-init", a->conv.half_init, "Initial potential V_th/2 (instead of --bias-shift)");
-    s->add_option("--calib", a->calib, "none | light (search + BC) | advanced (search + WC + PC)")->capture_default_str();
+    s->add_option("--calib", a->calib,
+                  "none | light (half step + threshold search + BC) | advanced (half step + threshold search + WC + PC). "
+                  "Half step: v(0) = V_th/2, or the bias shift V_th/(2T) when --bias-shift is given (one half step, "
+                  "never both)")
+        ->capture_default_str();
+    s->add_flag("--no-half-step", a->no_half_step, "With --calib light|advanced: leave out the preset's half-step shift");
     s->add_flag("--threshold-search", a->search, "Grid search of each layer's threshold");
     s->add_option("--qcfs-lambda", a->qcfs_lambda,
                   "QCFS model, when calibrating: keep the trained lambda as V_th, or search (refine it by the threshold "

@@ -146,23 +146,6 @@ TEST(convert, snn_output_approaches_the_ann_as_T_grows) {
     }
 }
 
-TEST(convert, max_pool_is_refused_naming_the_layer) {
-    graph_builder b({1, 4, 4}, 2, 0);
-    b.conv2d("c", 1, 2, 3, 1, 1);
-    b.relu("r");
-    b.max_pool("mp", 2, 2);
-    b.flatten("f");
-    b.linear("fc", 8, 2);
-    graph g = b.finish("custom");
-    record_activation_stats(g, at::randn({4, 1, 4, 4}));
-    try {
-        convert_to_snn(g, convert_options{});
-        FAIL();
-    } catch (const snnkit::error & e) {
-        EXPECT_NE(std::string(e.what()).find("'mp'"), std::string::npos) << e.what();
-    }
-}
-
 TEST(calibrate, bc_and_pc_each_reduce_held_out_error_and_wc_reduces_layer_loss) {
     graph ann = small_cnn(3);
     at::manual_seed(4);

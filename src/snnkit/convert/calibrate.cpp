@@ -257,14 +257,21 @@ calib_options calib_preset(const std::string & name) {
         return o;
     }
     if (name == "light") {
-        o.threshold_search = o.bias_correction = true;
+        o.half_step = o.threshold_search = o.bias_correction = true;
         return o;
     }
     if (name == "advanced") {
-        o.threshold_search = o.weight_calibration = o.potential_correction = true;
+        o.half_step = o.threshold_search = o.weight_calibration = o.potential_correction = true;
         return o;
     }
     fail("--calib " + name, "unknown calibration preset (known: none, light, advanced)");
+}
+
+convert_options calib_conversion(convert_options conv, const calib_options & cal) {
+    if (cal.half_step && !conv.bias_shift) {
+        conv.half_init = true;
+    }
+    return conv;
 }
 
 void set_threshold(graph & snn, int i, const at::Tensor & v_th, const convert_options & conv) {

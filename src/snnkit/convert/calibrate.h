@@ -25,6 +25,9 @@ namespace snnkit {
 constexpr int64_t calib_default_memory_budget = snn_default_memory_budget;
 
 struct calib_options {
+    /// the half-step shift of the conversion the calibration starts from (calib_conversion): v(0) = V_th/2,
+    /// or the bias shift where that is asked for instead (the presets light and advanced set it)
+    bool half_step = false;
     /// grid search of each layer's threshold
     bool threshold_search = false;
     /// number of candidate thresholds in the grid
@@ -59,8 +62,14 @@ struct calib_options {
     bool progress = true;
 };
 
-// "none" | "light" (search + BC) | "advanced" (search + WC + PC); unknown names throw snnkit::error.
+// "none" | "light" (half step + search + BC) | "advanced" (half step + search + WC + PC); unknown names throw
+// snnkit::error.
 calib_options calib_preset(const std::string & name);
+
+// The conversion options a calibration with `cal` starts from: with cal.half_step, the half-step shift is
+// added as v(0) = V_th/2 (half_init) unless conv already has it as the bias shift (or as half_init). One
+// half step in all: the bias shift and half_init together stay refused (convert_to_snn).
+convert_options calib_conversion(convert_options conv, const calib_options & cal);
 
 struct calib_layer_report {
     std::string name;

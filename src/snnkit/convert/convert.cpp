@@ -114,8 +114,8 @@ graph convert_to_snn(const graph & ann, const convert_options & opt) {
             fail("layer '" + n.name + "'", "BatchNorm that does not follow a conv/linear cannot be folded");
         }
         if (n.op == op_kind::max_pool) {
-            fail("layer '" + n.name + "'",
-                 "max-pool cannot be converted (no spiking max-pool yet); use avg-pool in the source ANN");
+            n.attrs.gated = true; // spiking max-pool: the gate of Rueckauer et al. 2017 (nn/spike_max_pool.h)
+            continue;
         }
         if (!is_ann_activation(n.op)) {
             continue;

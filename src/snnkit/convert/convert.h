@@ -4,7 +4,9 @@
 // neuron (alpha = 1, soft reset, V_th-valued spikes) whose threshold is that layer's activation
 // statistic (max, or a percentile; per layer or per channel). Avg-pool, global pooling, flatten and
 // residual adds act linearly on spikes and stay as they are; the last layer stays analog (its output is
-// averaged over T). Max-pool is refused with an error naming the layer (no spiking max-pool yet).
+// averaged over T). Max-pool becomes the gated spiking max-pool of Rueckauer et al. 2017 (node attribute
+// `gated`; snnkit/nn/spike_max_pool.h): each window passes the spikes of its input with the largest
+// accumulated input so far.
 //
 // A QCFS activation (snnkit/nn/qcfs.h; a model trained with train-ann --act qcfs) becomes an IF neuron with
 // V_th = its trained lambda, v(0) = V_th / 2 and soft reset, whatever threshold statistic is asked for (a

@@ -35,7 +35,8 @@ graph nir_ready(const graph & src) {
         case op_kind::batch_norm:
             fail(where_of(n), "BatchNorm that cannot be folded into a preceding conv / linear has no NIR form");
         case op_kind::max_pool:
-            fail(where_of(n), "NIR has no max-pooling node");
+            fail(where_of(n), n.attrs.gated ? "NIR has no max-pooling node (nor a primitive for the spiking max-pool's gate)"
+                                           : "NIR has no max-pooling node");
         case op_kind::relu:
         case op_kind::clip_relu:
         case op_kind::qcfs:

@@ -40,6 +40,9 @@ json attrs_to_json(const node & n) {
         break;
     case op_kind::max_pool:
         j = {{"kernel", a.kernel}, {"stride", a.stride}, {"padding", a.padding}};
+        if (a.gated) {
+            j["gated"] = true;
+        }
         break;
     case op_kind::batch_norm:
         j = {{"channels", a.in}, {"eps", a.eps}, {"momentum", a.momentum}};
@@ -122,6 +125,7 @@ void attrs_from_json(node & n, const json & j, const std::string & where) {
     a.clip = get_or(j, "clip", a.clip, where);
     a.levels = get_or<int64_t>(j, "levels", a.levels, where);
     a.count_include_pad = get_or(j, "count_include_pad", a.count_include_pad, where);
+    a.gated = n.op == op_kind::max_pool && get_or(j, "gated", false, where);
     if (n.op == op_kind::spike) {
         a.neuron.alpha = get_or(j, "alpha", 1.0, where);
         const std::string r = get_or<std::string>(j, "reset", "soft", where);

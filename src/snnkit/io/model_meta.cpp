@@ -109,6 +109,7 @@ void fields(M & m, F & f, conversion_meta *) {
     f("bias_shift", m.bias_shift);
     f("half_init", m.half_init);
     f("calib", m.calib);
+    f("half_step", m.half_step);
     f("threshold_search", m.threshold_search);
     f("bias_correction", m.bias_correction);
     f("potential_correction", m.potential_correction);

@@ -176,6 +176,9 @@ struct conversion_meta {
     bool half_init = false;
     /// calibration preset: none | light | advanced
     std::string calib;
+    /// the preset's half step (v(0) = V_th/2, or the bias shift with bias_shift); absent in files written before
+    /// the presets took it
+    std::optional<bool> half_step;
     /// per-layer threshold search
     bool threshold_search = false;
     /// bias correction

@@ -68,6 +68,9 @@ struct node_attrs {
     int64_t levels = 0;
     /// avg_pool: include zero padding in the average (PyTorch's count_include_pad)
     bool count_include_pad = true;
+    /// max_pool in an SNN: gate each window by the accumulated input (Rueckauer et al. 2017, see
+    /// snnkit/nn/spike_max_pool.h) instead of a max per step; set by conversion (an ANN ignores it)
+    bool gated = false;
     /// spike: neuron dynamics (alpha, reset, spike amplitude, surrogate)
     neuron_options neuron;
 };

@@ -62,6 +62,28 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
                 : sparse_linear(x, rows, n.tensor("bias"));
 }
 
+// A converted max-pool on a time-varying input [T*N, C, H, W]: the gate by accumulated input (spike_max_pool),
+// from the state in opt.pool_init, its final state into res.pool_state. Returns [T*N, C, H', W'].
+at::Tensor gated_max_pool(const node & n, int i, const at::Tensor & folded, int64_t T, const snn_options & opt,
+                          snn_output & res) {
+    spike_max_pool_options po;
+    po.kernel = n.attrs.kernel;
+    po.stride = n.attrs.stride;
+    po.padding = n.attrs.padding;
+    spike_max_pool_state init;
+    if (opt.pool_init && opt.pool_init->count(i)) {
+        init = opt.pool_init->at(i);
+    }
+    spike_max_pool_result r;
+    try {
+        r = spike_max_pool(unfold_time(folded, T), po, init);
+    } catch (const snnkit::error & e) {
+        fail("layer '" + n.name + "'", e.what());
+    }
+    res.pool_state[i] = r.state;
+    return r.out.flatten(0, 1);
+}
+
 } // namespace
 
 input_norm input_normalisation(const std::vector<float> & mean, const std::vector<float> & std, const at::Tensor & x) {
@@ -188,7 +210,9 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             for (int j : n.inputs) {
                 ins.push_back(any_temporal ? to_folded(vals[j], T) : vals[j].t);
             }
-            if (n.op == op_kind::dropout && opt.train && any_temporal && opt.dropout_shared) {
+            if (n.op == op_kind::max_pool && n.attrs.gated && any_temporal) {
+                out.t = gated_max_pool(n, i, ins[0], T, opt, res);
+            } else if (n.op == op_kind::dropout && opt.train && any_temporal && opt.dropout_shared) {
                 out.t = dropout_shared_over_time(ins[0], n.attrs.p, T, opt.dropout_generator);
             } else {
                 out.t = any_temporal ? sparse_layer(n, ins[0], opt) : at::Tensor();

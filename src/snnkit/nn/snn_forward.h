@@ -7,6 +7,7 @@
 #pragma once
 
 #include "snnkit/nn/forward.h"
+#include "snnkit/nn/spike_max_pool.h"
 
 #include <map>
 #include <string>
@@ -68,6 +69,8 @@ struct snn_options {
     /// over time runs event-driven (spike_sparse.h: only nonzero inputs visited) when sparse_path_wins says so
     /// for the nonzero fraction measured on its input in this run; false: always the dense kernels
     bool sparse = false;
+    /// initial state of gated max-pool nodes (spike_max_pool), by node index; absent: nothing seen yet
+    const std::map<int, spike_max_pool_state> * pool_init = nullptr;
 };
 
 struct snn_output {
@@ -77,6 +80,8 @@ struct snn_output {
     std::vector<at::Tensor> v;
     /// the values of the nodes listed in snn_options::hold
     std::map<int, snn_node_value> held;
+    /// final state of every gated max-pool node that saw a time-varying input, by node index
+    std::map<int, spike_max_pool_state> pool_state;
 };
 
 // Runs g as an SNN on x: [N, ...input_shape] (encoded by opt.encoding) or already time-major
