@@ -1,16 +1,12 @@
 // src/cli/cmd_convert.cpp: `snnkit convert` turns a trained ANN into a calibrated SNN.
 #include "commands.h"
 
-#include "snnkit/convert/calibrate.h"
-#include "snnkit/convert/convert.h"
+#include "snnkit/convert/convert_job.h"
 #include "snnkit/core/error.h"
-#include "snnkit/core/rng.h"
-#include "snnkit/data/dataset_by_name.h"
 #include "snnkit/interop/onnx_model.h"
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/io/model_io.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
@@ -53,15 +49,13 @@ void refuse_overwriting_an_ann(const convert_args & a) {
     }
 }
 
-// A model trained with QCFS activations (train-ann --act qcfs) converts with V_th = lambda, v(0) = V_th/2 and
-// soft reset (convert_to_snn); here: half_init, so that calibration keeps v(0) = V_th/2 and searches with the
-// half-step shift, and the threshold search of a calibration runs only with --qcfs-lambda search (keep: the
-// trained lambda stays). Returns the settings for the JSON (null for other models).
-nlohmann::json qcfs_settings(const snnkit::graph & ann, const convert_args & a, const CLI::App & s,
-                             snnkit::convert_options & conv, snnkit::calib_options & cal) {
+// A model trained with QCFS activations (train-ann --act qcfs) converts with V_th = lambda and v(0) = V_th/2
+// (run_convert_job, convert_job.h); here only the flags that would change nothing, or contradict that, are refused.
+void refuse_qcfs_flags(const snnkit::graph & ann, const convert_args & a, const CLI::App & s,
+                       const snnkit::calib_options & cal) {
     if (!snnkit::is_qcfs_model(ann)) {
         refuse_unused_flags(s, {"--qcfs-lambda"}, false, "applies only to a model trained with --act qcfs");
-        return nullptr;
+        return;
     }
     if (a.qcfs_lambda != "keep" && a.qcfs_lambda != "search") {
         snnkit::fail("--qcfs-lambda " + a.qcfs_lambda, "unknown choice (known: keep, search)");
@@ -73,26 +67,19 @@ nlohmann::json qcfs_settings(const snnkit::graph & ann, const convert_args & a, 
     const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
     refuse_unused_flags(s, {"--qcfs-lambda"}, calibrating,
                         "has an effect only when calibrating (--calib light/advanced, --bc, --pc, --wc)");
-    conv.half_init = true;
-    cal.threshold_search = calibrating && a.qcfs_lambda == "search";
-    refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
+    refuse_unused_flags(s, {"--grid"}, calibrating && a.qcfs_lambda == "search",
                         "a QCFS model's lambda is kept (--qcfs-lambda keep): no threshold search");
-    int64_t levels = 0;
-    int layers = 0;
-    for (const auto & n : ann.nodes) {
-        if (n.op == snnkit::op_kind::qcfs) {
-            levels = levels == 0 || levels == n.attrs.levels ? n.attrs.levels : -1; // -1: mixed
-            ++layers;
-        }
-    }
-    return {{"levels", levels}, {"layers", layers}, {"lambda", a.qcfs_lambda},
-            {"v_th", "lambda"}, {"v0", "V_th/2"}, {"reset", "soft"}};
 }
 
 void run(convert_args & a, const CLI::App & s) {
     set_threads(a.threads);
     // Calibration settings: a preset, plus any explicit flags (checked before any model or data is read).
-    snnkit::calib_options cal = snnkit::calib_preset(a.calib);
+    snnkit::convert_job_options job;
+    job.conv = a.conv;
+    job.calib = a.calib;
+    job.qcfs_lambda = a.qcfs_lambda;
+    snnkit::calib_options & cal = job.cal;
+    cal = snnkit::calib_preset(a.calib);
     cal.grid = a.cal.grid;
     cal.wc_iters = a.cal.wc_iters;
     cal.wc_lr = a.cal.wc_lr;
@@ -106,8 +93,7 @@ void run(convert_args & a, const CLI::App & s) {
     cal.weight_calibration |= a.wc;
     refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
                         "has an effect only with a threshold search (--calib light/advanced, --threshold-search)");
-    refuse_unused_flags(s, {"--calib-samples", "--seed", "--memory-budget"},
-                        cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration,
+    refuse_unused_flags(s, {"--calib-samples", "--seed", "--memory-budget"}, snnkit::convert_job_calibrates(job),
                         "has an effect only when calibrating (--calib, --threshold-search, --bc, --pc, --wc)");
     refuse_unused_flags(s, {"--wc-iters", "--wc-lr", "--wc-batch"}, cal.weight_calibration,
                         "has an effect only with weight calibration (--calib advanced, --wc)");
@@ -134,100 +120,45 @@ void run(convert_args & a, const CLI::App & s) {
         ann = snnkit::load_model(a.model, &meta_text);
     }
     refuse_overwriting_an_ann(a);
+    job.source_model = std::filesystem::absolute(a.model).string();
     const nlohmann::json meta = nlohmann::json::parse(meta_text);
     if (meta.value("kind", "ann") != "ann") {
         snnkit::fail(a.model, "is not an ANN (kind '" + meta.value("kind", "") + "')");
     }
-    snnkit::convert_options conv = a.conv;
-    if (conv.threshold == "search") {
-        conv.threshold = "max"; // the search starts from the maximum
+    refuse_qcfs_flags(ann, a, s, cal);
+    job.dataset = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
+    at::Tensor x; // calibration images: --calib-samples of the training set, the model's normalisation
+    if (snnkit::convert_job_calibrates(job)) {
+        x = snnkit::calibration_images(job.dataset, a.data, meta_text, a.calib_samples, cal.seed);
     }
-    const nlohmann::json qcfs = qcfs_settings(ann, a, s, conv, cal);
-    snnkit::graph snn = snnkit::convert_to_snn(ann, conv);
-    nlohmann::json report = nlohmann::json::array();
-    const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
-    double calib_seconds = 0;
-    int64_t calib_used = 0; // images the calibration used: --calib-samples, or the whole training set if smaller
-    int64_t chunk_images = 0, wc_images = 0;
-    const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
-    if (calibrating) {
-        snnkit::dataset_spec spec;
-        spec.name = ds;
-        spec.dir = a.data;
-        const snnkit::dataset train = snnkit::load_dataset(spec, snnkit::split::train);
-        const int64_t n = std::min<int64_t>(a.calib_samples, train.images.size(0));
-        calib_used = n;
-        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(snnkit::rng_mix(cal.seed, 0xc0de));
-        const at::Tensor idx = at::randperm(train.images.size(0), gen, at::kLong).slice(0, 0, n);
-        snnkit::augment_options pre = snnkit::dataset_preprocess(ds);
-        if (meta.contains("preprocess") && meta["preprocess"].contains("mean")) { // the model's own
-            pre.mean = meta["preprocess"]["mean"].get<std::vector<float>>();
-            pre.std = meta["preprocess"]["std"].get<std::vector<float>>();
-        }
-        const at::Tensor x = snnkit::make_batch(train.images, idx, pre, 0);
-        const snnkit::calib_report rep = snnkit::calibrate(snn, snnkit::ann_reference(ann), x, conv, cal);
-        calib_seconds = rep.seconds;
-        for (const auto & l : rep.layers) {
-            report.push_back({{"layer", l.name}, {"v_th_before", l.v_th_before}, {"v_th_after", l.v_th_after},
-                              {"mse_before", l.mse_before}, {"mse_after", l.mse_after}});
-        }
-        chunk_images = rep.chunk_images;
-        wc_images = rep.wc_images;
-        if (!a.quiet) {
-            std::fprintf(stderr, "calibration took %.1f s on %lld images, streamed in chunks of %lld (memory budget %lld MiB)%s\n",
-                         rep.seconds, static_cast<long long>(n), static_cast<long long>(rep.chunk_images),
-                         static_cast<long long>(a.memory_mib),
-                         rep.wc_images > 0 && rep.wc_images < n
-                             ? (", WC on a sample of " + std::to_string(rep.wc_images) + " images").c_str()
-                             : "");
-        }
+    const snnkit::convert_job_result r = snnkit::run_convert_job(ann, meta_text, x, job);
+    if (r.calib_images > 0 && !a.quiet) {
+        std::fprintf(stderr, "calibration took %.1f s on %lld images, streamed in chunks of %lld (memory budget %lld MiB)%s\n",
+                     r.report.seconds, static_cast<long long>(r.calib_images), static_cast<long long>(r.report.chunk_images),
+                     static_cast<long long>(a.memory_mib),
+                     r.report.wc_images > 0 && r.report.wc_images < r.calib_images
+                         ? (", WC on a sample of " + std::to_string(r.report.wc_images) + " images").c_str()
+                         : "");
     }
-    nlohmann::json settings = {{"T", conv.T},
-                               {"threshold", a.conv.threshold},
-                               {"channel_wise", conv.channel_wise},
-                               {"bias_shift", conv.bias_shift},
-                               {"half_init", conv.half_init},
-                               {"calib", a.calib},
-                               {"threshold_search", cal.threshold_search},
-                               {"bias_correction", cal.bias_correction},
-                               {"potential_correction", cal.potential_correction},
-                               {"weight_calibration", cal.weight_calibration},
-                               {"calib_samples", calib_used},
-                               {"memory_budget_mib", a.memory_mib},
-                               {"calib_chunk_images", chunk_images},
-                               {"wc_images", wc_images},
-                               {"wc_iters", cal.wc_iters},
-                               {"wc_lr", cal.wc_lr}};
-    if (!qcfs.is_null()) { // what the model was trained with and how its lambda was treated
-        settings["qcfs"] = qcfs;
-        settings["source_train"] = meta.value("train", nlohmann::json::object());
-    }
-    nlohmann::json out_meta = {{"kind", "snn-converted"},
-                               {"dataset", ds},
-                               {"classes", meta.value("classes", nlohmann::json::array())},
-                               {"preprocess", meta.value("preprocess", nlohmann::json::object())},
-                               {"source_model", std::filesystem::absolute(a.model).string()},
-                               {"source_metrics", meta.value("metrics", nlohmann::json::object())},
-                               {"conversion", settings},
-                               {"calibration", report},
-                               {"calibration_seconds", calib_seconds}};
-    snnkit::save_model(a.out, snn, out_meta.dump());
+    snnkit::save_model(a.out, r.snn, r.meta_json);
     if (!a.onnx.empty()) {
         snnkit::save_model(a.model, ann, meta_text);
     }
+    const nlohmann::json settings = nlohmann::json::parse(r.settings_json);
+    const nlohmann::json report = nlohmann::json::parse(r.calibration_json);
     nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", settings},
-                             {"calibration", report}, {"calibration_seconds", calib_seconds}};
+                             {"calibration", report}, {"calibration_seconds", r.report.seconds}};
     std::vector<data_used> data;
-    if (calibrating) {
-        data.push_back({ds, a.data, "train (calibration)", calib_used});
+    if (r.calib_images > 0) {
+        data.push_back({r.dataset, a.data, "train (calibration)", r.calib_images});
     }
     write_json_file(a.json_path, result, data);
-    const std::string thr = qcfs.is_null() ? a.conv.threshold : "QCFS lambda, L " + qcfs["levels"].dump();
+    const std::string thr = r.qcfs ? "QCFS lambda, L " + settings["qcfs"]["levels"].dump() : a.conv.threshold;
     std::fprintf(human_out(a.json_path), "converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
-                static_cast<long long>(conv.T), thr.c_str(), conv.bias_shift ? ", bias shift" : "",
-                conv.half_init ? ", half init" : "", cal.threshold_search ? ", threshold search" : "",
-                cal.bias_correction ? ", BC" : "", cal.potential_correction ? ", PC" : "",
-                cal.weight_calibration ? ", WC" : "");
+                static_cast<long long>(r.conv.T), thr.c_str(), r.conv.bias_shift ? ", bias shift" : "",
+                r.conv.half_init ? ", half init" : "", r.cal.threshold_search ? ", threshold search" : "",
+                r.cal.bias_correction ? ", BC" : "", r.cal.potential_correction ? ", PC" : "",
+                r.cal.weight_calibration ? ", WC" : "");
 }
 
 } // namespace
