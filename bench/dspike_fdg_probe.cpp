@@ -126,17 +126,16 @@ int run(int argc, char ** argv) {
     const std::vector<double> eps = parse_list(eps_text, "--eps"), bs = parse_list(b_text, "--b");
     snnkit::runtime_init(static_cast<int>(threads));
 
-    std::string meta_text;
-    snnkit::graph g = snnkit::load_model(model, &meta_text);
+    snnkit::model_meta meta;
+    snnkit::graph g = snnkit::load_model(model, &meta);
     if (T == 0) {
-        T = snnkit::model_time_steps(meta_text, 0);
+        T = snnkit::model_time_steps(meta, 0);
         if (T < 1) {
             snnkit::fail(model, "its model.json records no T; give --T");
         }
     }
     if (dataset.empty()) {
-        const nlohmann::json meta = nlohmann::json::parse(meta_text);
-        dataset = meta.value("dataset", std::string("cifar10"));
+        dataset = meta.dataset.empty() ? "cifar10" : meta.dataset;
     }
     for (const auto & n : g.nodes) {
         if (n.op == snnkit::op_kind::spike && n.attrs.neuron.surrogate.kind != snnkit::surrogate_kind::dspike) {

@@ -32,7 +32,10 @@ int main(int argc, char ** argv) {
 
         const at::Tensor idx = at::arange(1024, at::kLong);
         snnkit::record_activation_stats(g, snnkit::make_batch(train.images, idx, to.eval_preprocess, 0));
-        snnkit::save_model(out, g, "{\"kind\": \"ann\", \"dataset\": \"fmnist\"}");
+        snnkit::model_meta meta;
+        meta.kind = "ann";
+        meta.dataset = "fmnist";
+        snnkit::save_model(out, g, meta);
         std::printf("test accuracy %.2f %% after %d epoch(s); saved to %s\n", r.test_accuracy, r.epochs, out.c_str());
     } catch (const std::exception & e) {
         std::fprintf(stderr, "train_fmnist: %s\n", e.what());

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     put_file(dir + "/model.json", data + 4, json_len);
     put_file(dir + "/model.safetensors", data + 4 + json_len, size - 4 - json_len);
     expect_clean([&] {
-        std::string meta;
+        snnkit::model_meta meta;
         snnkit::load_model(dir, &meta);
     });
     return 0;

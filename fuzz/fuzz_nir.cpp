@@ -7,7 +7,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     static const std::string path = make_dir("nir") + "/graph.nir";
     put_file(path, data, size);
     expect_clean([&] {
-        std::string meta;
+        snnkit::model_meta meta;
         snnkit::import_nir(path, &meta);
     });
     return 0;

@@ -11,6 +11,7 @@
 #include "snnkit/interop/nir_io.h"
 #include "snnkit/interop/onnx_import.h"
 #include "snnkit/io/model_io.h"
+#include "snnkit/io/model_meta.h"
 #include "snnkit/nn/input_check.h"
 #include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
@@ -58,9 +59,9 @@ std::tuple<at::Tensor, at::Tensor> neuron_forward(const at::Tensor & x, const at
 // beside the SNN as source_ann, which `snnkit eval` compares against). The GIL is released while the library runs.
 struct snn_model {
     snnkit::graph snn;
-    std::string meta_json;
+    snnkit::model_meta meta;
     snnkit::graph ann; // empty (no nodes) after load()
-    std::string ann_meta_json;
+    snnkit::model_meta ann_meta;
 };
 
 snn_model convert_onnx(const pybind11::bytes & onnx, const at::Tensor & images, const std::string & ann_meta_json,
@@ -87,11 +88,12 @@ snn_model convert_onnx(const pybind11::bytes & onnx, const at::Tensor & images, 
     job.qcfs_lambda = qcfs_lambda;
     job.record_stats = true;
     job.stats_samples = stats_samples;
+    const snnkit::model_meta ann_meta = snnkit::model_meta_from_json(ann_meta_json, "snnkit.convert metadata");
     pybind11::gil_scoped_release nogil;
     at::NoGradGuard ng;
     const snnkit::graph ann = snnkit::import_onnx_bytes(bytes, "module (exported to ONNX)");
-    snnkit::convert_job_result r = snnkit::run_convert_job(ann, ann_meta_json, images, job);
-    return {std::move(r.snn), std::move(r.meta_json), std::move(r.ann), ann_meta_json};
+    snnkit::convert_job_result r = snnkit::run_convert_job(ann, ann_meta, images, job);
+    return {std::move(r.snn), std::move(r.meta), std::move(r.ann), ann_meta};
 }
 
 // Per-step outputs [T, N, K] of the SNN on x ([N, ...] direct input, or time-major [T, N, ...]), in batches
@@ -120,7 +122,7 @@ at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, cons
 void bind_conversion(pybind11::module_ & m) {
     namespace py = pybind11;
     py::class_<snn_model>(m, "SnnModel", "A converted SNN (use snnkit.SNN)")
-        .def_property_readonly("meta_json", [](const snn_model & s) { return s.meta_json; })
+        .def_property_readonly("meta_json", [](const snn_model & s) { return snnkit::model_meta_to_json(s.meta); })
         .def_property_readonly("input_shape", [](const snn_model & s) { return s.snn.input_shape; })
         .def_property_readonly("num_classes", [](const snn_model & s) { return s.snn.num_classes; })
         .def_property_readonly("has_ann", [](const snn_model & s) { return !s.ann.nodes.empty(); })
@@ -136,17 +138,22 @@ void bind_conversion(pybind11::module_ & m) {
             snn_run(s, x, T, c.observer());
             return snnkit::stats_to_json(c.result());
         }, py::arg("x"), py::arg("T"))
-        .def("save", [](const snn_model & s, const std::string & dir, const std::string & meta_json) {
-            py::gil_scoped_release nogil;
-            snnkit::save_model(dir, s.snn, meta_json);
+        .def("save", [](const snn_model & s, const std::string & dir) {
+            snnkit::model_meta meta = s.meta;
             if (!s.ann.nodes.empty()) {
-                snnkit::save_model(dir + "/source_ann", s.ann, s.ann_meta_json);
+                meta.source_model = std::filesystem::absolute(dir + "/source_ann").lexically_normal().string();
             }
-        }, py::arg("dir"), py::arg("meta_json"),
-           "Writes the SNN (with meta_json) into dir and the source ANN into dir/source_ann (each file atomic).")
+            py::gil_scoped_release nogil;
+            snnkit::save_model(dir, s.snn, meta);
+            if (!s.ann.nodes.empty()) {
+                snnkit::save_model(dir + "/source_ann", s.ann, s.ann_meta);
+            }
+        }, py::arg("dir"),
+           "Writes the SNN into dir (source_model: dir/source_ann) and the source ANN into dir/source_ann "
+           "(each file atomic).")
         .def("export_nir", [](const snn_model & s, const std::string & path) {
             py::gil_scoped_release nogil;
-            snnkit::export_nir(path, s.snn, s.meta_json);
+            snnkit::export_nir(path, s.snn, s.meta);
         }, py::arg("path"));
     m.def("convert_onnx", &convert_onnx, py::arg("onnx"), py::arg("images"), py::arg("ann_meta_json"), py::arg("T"),
           py::arg("threshold"), py::arg("channel_wise"), py::arg("bias_shift"), py::arg("half_init"), py::arg("calib"),
@@ -156,7 +163,7 @@ void bind_conversion(pybind11::module_ & m) {
           "(run_convert_job): an SnnModel.");
     m.def("load_model", [](const std::string & dir) {
         snn_model s;
-        s.snn = snnkit::load_model(dir, &s.meta_json);
+        s.snn = snnkit::load_model(dir, &s.meta);
         return s;
     }, py::arg("dir"), "Reads a model directory (as `snnkit convert` writes) into an SnnModel.");
 }

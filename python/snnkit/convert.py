@@ -193,11 +193,9 @@ class SNN:
                 kind = ""
             if kind == "ann":
                 _fail(f"SNN.save: {path} holds a trained ANN (kind 'ann'); it would be overwritten, choose another")
-        meta = dict(self.meta)
+        self._m.save(path)
         if self._m.has_ann:
-            meta["source_model"] = os.path.abspath(os.path.join(path, "source_ann"))
-        self._m.save(path, json.dumps(meta))
-        self.meta = meta
+            self.meta["source_model"] = os.path.abspath(os.path.join(path, "source_ann"))
 
     def export_nir(self, path):
         """Writes the network as a NIR graph (HDF5; snnkit.load-able through `snnkit nir import`)."""

@@ -26,6 +26,8 @@ std::vector<std::string> & command_line() {
 
 void set_command_line(int argc, char ** argv) { command_line().assign(argv, argv + argc); }
 
+nlohmann::json meta_json(const snnkit::model_meta & m) { return nlohmann::json::parse(snnkit::model_meta_to_json(m)); }
+
 void write_json_file(const std::string & path, nlohmann::json result, const std::vector<data_used> & data) {
     if (path.empty()) {
         return;

@@ -102,7 +102,7 @@ void run(convert_args & a, const CLI::App & s) {
                      "the threshold search (--calib light/advanced, --threshold-search) replaces it by a grid over "
                      "(0, max]; leave one of them out");
     }
-    std::string meta_text;
+    snnkit::model_meta meta;
     snnkit::graph ann;
     if (!a.onnx.empty()) {
         // Import, record statistics, and keep the imported ANN beside the SNN (eval compares against it).
@@ -115,23 +115,22 @@ void run(convert_args & a, const CLI::App & s) {
         snnkit::onnx_model m = snnkit::load_onnx_model(a.onnx, o);
         a.model = a.out + "/source_ann"; // written after the SNN, so a failed conversion writes nothing
         ann = std::move(m.g);
-        meta_text = m.meta_json;
+        meta = m.meta;
     } else {
-        ann = snnkit::load_model(a.model, &meta_text);
+        ann = snnkit::load_model(a.model, &meta);
     }
     refuse_overwriting_an_ann(a);
     job.source_model = std::filesystem::absolute(a.model).string();
-    const nlohmann::json meta = nlohmann::json::parse(meta_text);
-    if (meta.value("kind", "ann") != "ann") {
-        snnkit::fail(a.model, "is not an ANN (kind '" + meta.value("kind", "") + "')");
+    if (!meta.kind.empty() && meta.kind != "ann") {
+        snnkit::fail(a.model, "is not an ANN (kind '" + meta.kind + "')");
     }
     refuse_qcfs_flags(ann, a, s, cal);
-    job.dataset = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
+    job.dataset = !a.dataset.empty() ? a.dataset : meta.dataset.empty() ? "fmnist" : meta.dataset;
     at::Tensor x; // calibration images: --calib-samples of the training set, the model's normalisation
     if (snnkit::convert_job_calibrates(job)) {
-        x = snnkit::calibration_images(job.dataset, a.data, meta_text, a.calib_samples, cal.seed);
+        x = snnkit::calibration_images(job.dataset, a.data, meta, a.calib_samples, cal.seed);
     }
-    const snnkit::convert_job_result r = snnkit::run_convert_job(ann, meta_text, x, job);
+    const snnkit::convert_job_result r = snnkit::run_convert_job(ann, meta, x, job);
     if (r.calib_images > 0 && !a.quiet) {
         std::fprintf(stderr, "calibration took %.1f s on %lld images, streamed in chunks of %lld (memory budget %lld MiB)%s\n",
                      r.report.seconds, static_cast<long long>(r.calib_images), static_cast<long long>(r.report.chunk_images),
@@ -140,20 +139,19 @@ void run(convert_args & a, const CLI::App & s) {
                          ? (", WC on a sample of " + std::to_string(r.report.wc_images) + " images").c_str()
                          : "");
     }
-    snnkit::save_model(a.out, r.snn, r.meta_json);
+    snnkit::save_model(a.out, r.snn, r.meta);
     if (!a.onnx.empty()) {
-        snnkit::save_model(a.model, ann, meta_text);
+        snnkit::save_model(a.model, ann, meta);
     }
-    const nlohmann::json settings = nlohmann::json::parse(r.settings_json);
-    const nlohmann::json report = nlohmann::json::parse(r.calibration_json);
-    nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", settings},
-                             {"calibration", report}, {"calibration_seconds", r.report.seconds}};
+    const nlohmann::json saved = meta_json(r.meta);
+    nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", saved["conversion"]},
+                             {"calibration", saved["calibration"]}, {"calibration_seconds", r.report.seconds}};
     std::vector<data_used> data;
     if (r.calib_images > 0) {
         data.push_back({r.dataset, a.data, "train (calibration)", r.calib_images});
     }
     write_json_file(a.json_path, result, data);
-    const std::string thr = r.qcfs ? "QCFS lambda, L " + settings["qcfs"]["levels"].dump() : a.conv.threshold;
+    const std::string thr = r.qcfs ? "QCFS lambda, L " + std::to_string(r.meta.conversion->qcfs->levels) : a.conv.threshold;
     std::fprintf(human_out(a.json_path), "converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
                 static_cast<long long>(r.conv.T), thr.c_str(), r.conv.bias_shift ? ", bias shift" : "",
                 r.conv.half_init ? ", half init" : "", r.cal.threshold_search ? ", threshold search" : "",

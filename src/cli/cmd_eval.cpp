@@ -40,29 +40,27 @@ struct eval_args {
 void run(eval_args & a) {
     set_threads(a.threads);
     std::FILE * const out = human_out(a.json_path); // tables: stderr when the JSON goes to stdout
-    std::string meta_text;
-    const snnkit::graph g = snnkit::load_model(a.model, &meta_text);
-    const nlohmann::json meta = nlohmann::json::parse(meta_text);
-    const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
+    snnkit::model_meta meta;
+    const snnkit::graph g = snnkit::load_model(a.model, &meta);
+    const std::string ds = !a.dataset.empty() ? a.dataset : meta.dataset.empty() ? "fmnist" : meta.dataset;
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
-    snnkit::check_model_classes(meta_text, test, a.model + " vs " + (a.data.empty() ? ds : a.data));
-    const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
+    snnkit::check_model_classes(meta, test, a.model + " vs " + (a.data.empty() ? ds : a.data));
+    const snnkit::augment_options pre = snnkit::model_preprocess(meta, ds);
     if (a.T < 0) { // not given
-        a.T = snnkit::model_time_steps(meta_text, 32);
+        a.T = snnkit::model_time_steps(meta, 32);
     }
-    if (meta.contains("conversion") && meta["conversion"].is_object()) {
+    if (meta.conversion) {
         // The bias shift V_th/(2T), the potential correction v(0) = T e and the calibrated thresholds, biases
         // and weights were all fitted for one T.
-        const nlohmann::json & c = meta["conversion"];
-        const auto flag = [&](const char * k) { return c.contains(k) && c[k].is_boolean() && c[k].get<bool>(); };
-        const int64_t ct = c.contains("T") && c["T"].is_number_integer() ? c["T"].get<int64_t>() : 0;
+        const snnkit::conversion_meta & c = *meta.conversion;
+        const int64_t ct = c.T;
         std::string fitted;
-        for (const auto & kv : {std::make_pair("bias_shift", "bias shift"),
-                                std::make_pair("threshold_search", "threshold search"),
-                                std::make_pair("bias_correction", "bias correction"),
-                                std::make_pair("potential_correction", "potential correction"),
-                                std::make_pair("weight_calibration", "weight calibration")}) {
-            if (flag(kv.first)) {
+        for (const auto & kv : {std::make_pair(c.bias_shift, "bias shift"),
+                                std::make_pair(c.threshold_search, "threshold search"),
+                                std::make_pair(c.bias_correction, "bias correction"),
+                                std::make_pair(c.potential_correction, "potential correction"),
+                                std::make_pair(c.weight_calibration, "weight calibration")}) {
+            if (kv.first) {
                 fitted += (fitted.empty() ? "" : ", ") + std::string(kv.second);
             }
         }
@@ -103,7 +101,7 @@ void run(eval_args & a) {
     snnkit::stats_collector collector(g, a.T, a.stats_opt);
     // The source ANN (for its accuracy on the same images and the per-layer conversion error): the run also
     // keeps each spiking layer's rate over the first --error-samples images, so the error needs no second run.
-    const std::string ann_dir = !a.ann.empty() ? a.ann : meta.value("source_model", std::string());
+    const std::string ann_dir = !a.ann.empty() ? a.ann : meta.source_model;
     const bool with_ann = !ann_dir.empty() && std::filesystem::exists(ann_dir + "/model.json");
     if (!a.ann.empty() && !with_ann) {
         snnkit::fail("--ann " + a.ann, "no model.json there (the ANN to compare against)");
@@ -153,7 +151,7 @@ void run(eval_args & a) {
     for (int64_t t = 0; t < a.T; ++t) {
         acc_t[t] = 100.0 * static_cast<double>(correct[t].item<int64_t>()) / static_cast<double>(n);
     }
-    result["kind"] = meta.value("kind", "snn");
+    result["kind"] = meta.kind.empty() ? "snn" : meta.kind;
     result["T"] = a.T;
     result["encoding"] = a.encoding;
     result["accuracy"] = acc_t.back();
@@ -161,7 +159,7 @@ void run(eval_args & a) {
     // the simulation's throughput (with the observers of the error and, with --stats, the operation counts)
     result["simulation_seconds"] = sim_seconds;
     result["images_per_second"] = sim_seconds > 0 ? static_cast<double>(n) / sim_seconds : 0.0;
-    result["conversion"] = meta.value("conversion", nlohmann::json::object());
+    result["conversion"] = meta_json(meta).value("conversion", nlohmann::json::object());
     nlohmann::json layers = nlohmann::json::array();
     const snnkit::network_stats st = collector.result();
     for (const snnkit::neuron_stats & ns : st.neurons) {

@@ -23,7 +23,7 @@ struct import_onnx_args {
 void run(import_onnx_args & a) {
     set_threads(a.threads);
     const snnkit::onnx_model m = snnkit::load_onnx_model(a.file, a.opt);
-    snnkit::save_model(a.out, m.g, m.meta_json);
+    snnkit::save_model(a.out, m.g, m.meta);
     int64_t params = 0;
     for (const auto & kv : m.g.named_params()) {
         params += kv.second.numel();

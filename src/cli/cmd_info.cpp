@@ -20,7 +20,7 @@ struct info_args {
 };
 
 void run(const info_args & a) {
-    std::string meta;
+    snnkit::model_meta meta;
     const snnkit::graph g = snnkit::load_model(a.dir, &meta);
     std::FILE * out = human_out(a.json_path);
     int64_t nparams = 0;
@@ -43,7 +43,7 @@ void run(const info_args & a) {
         std::fprintf(out, "%4zu %-28s %-16s <- %-8s%s\n", i, n.name.c_str(), snnkit::op_to_string(n.op).c_str(),
                      ins.c_str(), ts.c_str());
     }
-    const nlohmann::json m = nlohmann::json::parse(meta);
+    const nlohmann::json m = meta_json(meta);
     std::fprintf(out, "parameters: %lld\nmeta: %s\n", static_cast<long long>(nparams), m.dump().substr(0, 2000).c_str());
     write_json_file(a.json_path, nlohmann::json({{"command", "info"},
                                                  {"model", a.dir},

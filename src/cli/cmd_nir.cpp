@@ -30,7 +30,7 @@ void add_export_nir(CLI::App & app) {
     s->add_option("model", a->in, "SNN model directory (from convert or train-snn)")->required();
     s->add_option("--out", a->out, "Output .nir file")->required();
     s->callback([a]() {
-        std::string meta;
+        snnkit::model_meta meta;
         const snnkit::graph g = snnkit::load_model(a->in, &meta);
         snnkit::export_nir(a->out, g, meta);
         std::printf("exported %s -> %s (%zu layers, %d spiking)\n", a->in.c_str(), a->out.c_str(), g.nodes.size(),
@@ -44,7 +44,7 @@ void add_import_nir(CLI::App & app) {
     s->add_option("file", a->in, "NIR file")->required();
     s->add_option("--out", a->out, "Output SNN model directory")->required();
     s->callback([a]() {
-        std::string meta;
+        snnkit::model_meta meta;
         const snnkit::graph g = snnkit::import_nir(a->in, &meta);
         snnkit::save_model(a->out, g, meta);
         std::printf("imported %s -> %s (%zu layers, %d spiking)\n", a->in.c_str(), a->out.c_str(), g.nodes.size(),

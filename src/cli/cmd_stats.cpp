@@ -71,24 +71,23 @@ void run(stats_args & a) {
                         {{"command", "stats"}, {"arch", a.arch}, {"input_shape", zo.input_shape}, {"kind", "ann"}});
         return;
     }
-    std::string meta_text;
-    const snnkit::graph g = snnkit::load_model(a.model, &meta_text);
-    const nlohmann::json meta = nlohmann::json::parse(meta_text);
+    snnkit::model_meta meta;
+    const snnkit::graph g = snnkit::load_model(a.model, &meta);
     nlohmann::json result = {{"command", "stats"}, {"model", a.model}, {"arch", g.arch}};
     bool is_snn = false;
     for (const auto & nd : g.nodes) {
         is_snn |= nd.op == snnkit::op_kind::spike;
     }
     if (!is_snn) {
-        result["kind"] = meta.value("kind", "ann");
+        result["kind"] = meta.kind.empty() ? "ann" : meta.kind;
         print_and_write(a, snnkit::ann_stats(g, energy), result);
         return;
     }
-    const int64_t T = a.T > 0 ? a.T : snnkit::model_time_steps(meta_text, 32);
-    const std::string ds = a.dataset.empty() ? meta.value("dataset", std::string("fmnist")) : a.dataset;
+    const int64_t T = a.T > 0 ? a.T : snnkit::model_time_steps(meta, 32);
+    const std::string ds = !a.dataset.empty() ? a.dataset : meta.dataset.empty() ? "fmnist" : meta.dataset;
     const snnkit::dataset test = snnkit::load_test_set(ds, a.data, a.limit);
-    snnkit::check_model_classes(meta_text, test, a.model + " vs " + (a.data.empty() ? ds : a.data));
-    const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, ds);
+    snnkit::check_model_classes(meta, test, a.model + " vs " + (a.data.empty() ? ds : a.data));
+    const snnkit::augment_options pre = snnkit::model_preprocess(meta, ds);
     snnkit::stats_options so;
     snnkit::set_input_encoding(so, a.encoding, pre);
     so.static_once = !a.per_step;
@@ -103,8 +102,8 @@ void run(stats_args & a) {
     const at::Tensor correct = snnkit::run_snn_on_dataset(g, test, pre, ro);
     const double n = static_cast<double>(test.images.size(0));
     const double acc = 100.0 * static_cast<double>(correct[T - 1].item<int64_t>()) / n;
-    result["kind"] = meta.value("kind", "snn");
-    result["conversion"] = meta.value("conversion", nlohmann::json::object());
+    result["kind"] = meta.kind.empty() ? "snn" : meta.kind;
+    result["conversion"] = meta_json(meta).value("conversion", nlohmann::json::object());
     result["dataset"] = ds;
     result["samples"] = test.images.size(0);
     result["T"] = T;

@@ -14,7 +14,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 
 namespace snnkit_cli {
 
@@ -29,10 +31,21 @@ struct train_ann_args {
     int64_t lambda_samples = 256;
 };
 
+// Each QCFS layer's lambda.
+std::map<std::string, double> qcfs_lambdas(const snnkit::graph & g) {
+    std::map<std::string, double> lam;
+    for (const auto & nd : g.nodes) {
+        if (nd.op == snnkit::op_kind::qcfs) {
+            lam[nd.name] = nd.tensor("lambda").item<double>();
+        }
+    }
+    return lam;
+}
+
 // The model to train: a fresh zoo architecture, or (--init) a saved ANN with the model's own preprocessing.
 // With --act qcfs every ReLU becomes a QCFS activation whose lambda starts at the p99.9 of the layer's ReLU
 // output on --lambda-samples unaugmented training images (qcfs_from_relu); `qcfs` gets what was done.
-snnkit::graph build_model(train_ann_args & args, const train_data & d, nlohmann::json & qcfs) {
+snnkit::graph build_model(train_ann_args & args, const train_data & d, std::optional<snnkit::qcfs_train_meta> & qcfs) {
     train_cli & a = args.common;
     const CLI::App & s = *a.cli;
     refuse_unused_flags(s, {"--levels", "--lambda-samples"}, a.zoo.act == "qcfs", "has an effect only with --act qcfs");
@@ -52,11 +65,10 @@ snnkit::graph build_model(train_ann_args & args, const train_data & d, nlohmann:
         if (a.zoo.act != "qcfs") {
             snnkit::fail("--init", "fine-tunes a saved ANN into a QCFS one: give --act qcfs");
         }
-        std::string meta_text;
-        g = snnkit::load_model(args.init_dir, &meta_text);
-        const nlohmann::json meta = nlohmann::json::parse(meta_text);
-        if (meta.value("kind", "ann") != "ann") {
-            snnkit::fail(args.init_dir, "is not an ANN (kind '" + meta.value("kind", "") + "')");
+        snnkit::model_meta meta;
+        g = snnkit::load_model(args.init_dir, &meta);
+        if (!meta.kind.empty() && meta.kind != "ann") {
+            snnkit::fail(args.init_dir, "is not an ANN (kind '" + meta.kind + "')");
         }
         if (g.input_shape != a.zoo.input_shape || g.num_classes != a.zoo.num_classes) {
             snnkit::fail(args.init_dir, "model input " + nlohmann::json(g.input_shape).dump() + " with " +
@@ -64,8 +76,8 @@ snnkit::graph build_model(train_ann_args & args, const train_data & d, nlohmann:
                                             nlohmann::json(a.zoo.input_shape).dump() + ", " +
                                             std::to_string(a.zoo.num_classes) + " classes)");
         }
-        snnkit::check_model_classes(meta_text, d.test, args.init_dir + " vs " + (a.data.dir.empty() ? a.data.name : a.data.dir));
-        const snnkit::augment_options pre = snnkit::model_preprocess(meta_text, a.data.name);
+        snnkit::check_model_classes(meta, d.test, args.init_dir + " vs " + (a.data.dir.empty() ? a.data.name : a.data.dir));
+        const snnkit::augment_options pre = snnkit::model_preprocess(meta, a.data.name);
         a.train.eval_preprocess.mean = a.train.augment.mean = pre.mean; // an imported model's own normalisation
         a.train.eval_preprocess.std = a.train.augment.std = pre.std;
         a.zoo.arch = g.arch;
@@ -80,21 +92,17 @@ snnkit::graph build_model(train_ann_args & args, const train_data & d, nlohmann:
         if (layers == 0) {
             snnkit::fail("--act qcfs", "the model has no ReLU to turn into a QCFS activation");
         }
-        nlohmann::json lam = nlohmann::json::object();
-        for (const auto & nd : g.nodes) {
-            if (nd.op == snnkit::op_kind::qcfs) {
-                lam[nd.name] = nd.tensor("lambda").item<double>();
-            }
-        }
-        qcfs = {{"levels", a.zoo.levels},
-                {"layers", layers},
-                {"lambda_init", "p99.9 of the layer's ReLU output, BN batch statistics"},
-                {"lambda_samples", n},
-                {"lambda_initial", lam},
-                {"lambda_weight_decay", a.train.optim.weight_decay}};
+        snnkit::qcfs_train_meta q;
+        q.levels = a.zoo.levels;
+        q.layers = layers;
+        q.lambda_init = "p99.9 of the layer's ReLU output, BN batch statistics";
+        q.lambda_samples = n;
+        q.lambda_initial = qcfs_lambdas(g);
+        q.lambda_weight_decay = a.train.optim.weight_decay;
         if (!args.init_dir.empty()) {
-            qcfs["init"] = std::filesystem::absolute(args.init_dir).string();
+            q.init = std::filesystem::absolute(args.init_dir).string();
         }
+        qcfs = q;
     }
     return g;
 }
@@ -102,14 +110,14 @@ snnkit::graph build_model(train_ann_args & args, const train_data & d, nlohmann:
 void run(train_ann_args & args) {
     train_cli & a = args.common;
     const train_data d = prepare_training(a, "train-ann");
-    nlohmann::json qcfs; // null without --act qcfs
+    std::optional<snnkit::qcfs_train_meta> qcfs; // nullopt without --act qcfs
     snnkit::graph g = build_model(args, d, qcfs);
     resolve_eval_batch(a, g, d, 1, 1000);
     // The checkpoint keeps the model flags; a resume must build the same model.
     std::string model_text = model_flags_text(a, g);
-    if (!qcfs.is_null()) {
+    if (qcfs) {
         model_text += ", act qcfs, levels " + std::to_string(a.zoo.levels) + ", lambda samples " +
-                      qcfs["lambda_samples"].dump() + (args.init_dir.empty() ? "" : ", init " + qcfs["init"].get<std::string>());
+                      std::to_string(qcfs->lambda_samples) + (args.init_dir.empty() ? "" : ", init " + qcfs->init);
     }
     snnkit::train_hooks hooks;
     hooks.save_state = [&]() { return nlohmann::json({{"model", model_text}}).dump(); };
@@ -132,26 +140,20 @@ void run(train_ann_args & args) {
 
     const nlohmann::json hist = nlohmann::json::parse(snnkit::history_to_json(r.history));
     const auto & pre = a.train.eval_preprocess;
-    nlohmann::json meta = {
-        {"kind", "ann"},
-        {"dataset", a.data.name},
-        {"classes", d.train.class_names}, // ImageFolder folders / CIFAR names (none for IDX): eval checks them
-        {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
-        {"train", [&] {
-             nlohmann::json t = train_config_json(a, g);
-             t["clip"] = a.zoo.clip;
-             t["act"] = a.zoo.act;
-             if (!qcfs.is_null()) {
-                 t["qcfs"] = qcfs;
-             }
-             return t;
-         }()},
-        {"metrics",
-         {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
-        {"stats_samples", ns},
-        {"history", hist},
-    };
-    snnkit::save_model(a.train.out_dir, g, meta.dump());
+    snnkit::model_meta meta;
+    meta.kind = "ann";
+    meta.dataset = a.data.name;
+    meta.classes = d.train.class_names; // ImageFolder folders / CIFAR names (none for IDX): eval checks them
+    meta.mean = pre.mean;
+    meta.std = pre.std;
+    meta.train = train_config(a, g);
+    meta.train->clip = a.zoo.clip;
+    meta.train->act = a.zoo.act;
+    meta.train->qcfs = qcfs;
+    meta.metrics = snnkit::metrics_meta{r.test_accuracy, r.train_seconds, r.epochs};
+    meta.stats_samples = ns;
+    meta.history = r.history;
+    snnkit::save_model(a.train.out_dir, g, meta);
     nlohmann::json result = {{"command", "train-ann"},
                              {"arch", a.zoo.arch},
                              {"dataset", a.data.name},
@@ -164,15 +166,9 @@ void run(train_ann_args & args) {
                              {"history", hist}};
     result.update(train_inputs_json(a, d, g));
     result["act"] = a.zoo.act;
-    if (!qcfs.is_null()) {
-        nlohmann::json lam = nlohmann::json::object(); // after training
-        for (const auto & nd : g.nodes) {
-            if (nd.op == snnkit::op_kind::qcfs) {
-                lam[nd.name] = nd.tensor("lambda").item<double>();
-            }
-        }
-        result["qcfs"] = qcfs;
-        result["qcfs"]["lambda_final"] = lam;
+    if (qcfs) {
+        result["qcfs"] = meta_json(meta)["train"]["qcfs"];
+        result["qcfs"]["lambda_final"] = qcfs_lambdas(g); // after training
     }
     write_json_file(a.json_path, result, train_data_used(a, d));
     std::fprintf(human_out(a.json_path), "test_accuracy %.2f %%  epochs %d  train_seconds %.1f  model %s\n", r.test_accuracy, r.epochs,

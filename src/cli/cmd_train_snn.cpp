@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 namespace snnkit_cli {
@@ -192,45 +193,50 @@ void run(train_snn_args & args) {
 
     const nlohmann::json hist = nlohmann::json::parse(snnkit::history_to_json(r.history));
     const auto & n = args.snn.neuron;
-    nlohmann::json learned_alpha; // PLIF: layer -> alpha after training (null without --learn-alpha)
-    for (const auto & kv : snnkit::sync_learned_alpha(g)) {
-        learned_alpha[kv.first] = kv.second;
+    snnkit::neuron_meta nm;
+    nm.neuron = args.neuron;
+    nm.alpha = n.alpha;
+    nm.learn_alpha = args.snn.learn_alpha;
+    for (const auto & kv : snnkit::sync_learned_alpha(g)) { // PLIF: layer -> alpha after training
+        if (!nm.learned_alpha) {
+            nm.learned_alpha.emplace();
+        }
+        (*nm.learned_alpha)[kv.first] = kv.second;
     }
-    const nlohmann::json neuron = {{"neuron", args.neuron},
-                                   {"alpha", n.alpha},
-                                   {"learn_alpha", args.snn.learn_alpha},
-                                   {"learned_alpha", learned_alpha},
-                                   {"v_th", args.snn.v_th},
-                                   {"reset", args.reset},
-                                   {"detach_reset", n.detach_reset},
-                                   {"surrogate", args.surrogate},
-                                   {"surrogate_param", snnkit::surrogate_param(n.surrogate)},
-                                   {"dspike_adapt", args.dspike_adapt},
-                                   {"dspike_adapt_settings",
-                                    args.dspike_adapt ? nlohmann::json{{"b0", args.b0},
-                                                                       {"db", args.adapt.db},
-                                                                       {"eps", args.adapt.eps},
-                                                                       {"fdg_coords", args.adapt.coords},
-                                                                       {"fdg_bn", args.fdg_bn}}
-                                                      : nlohmann::json()},
-                                   {"final_surrogate_param", args.dspike_adapt ? b : snnkit::surrogate_param(n.surrogate)}};
+    nm.v_th = args.snn.v_th;
+    nm.reset = args.reset;
+    nm.detach_reset = n.detach_reset;
+    nm.surrogate = args.surrogate;
+    nm.surrogate_param = snnkit::surrogate_param(n.surrogate);
+    nm.dspike_adapt = args.dspike_adapt;
+    if (args.dspike_adapt) {
+        snnkit::dspike_adapt_meta dm;
+        dm.b0 = args.b0;
+        dm.db = args.adapt.db;
+        dm.eps = args.adapt.eps;
+        dm.fdg_coords = args.adapt.coords;
+        dm.fdg_bn = args.fdg_bn;
+        nm.dspike_adapt_settings = dm;
+    }
+    nm.final_surrogate_param = args.dspike_adapt ? b : snnkit::surrogate_param(n.surrogate);
     const auto & pre = a.train.eval_preprocess;
     const double peak = peak_rss_mib();
-    nlohmann::json meta = {
-        {"kind", "snn"},
-        {"source", "train-snn"},
-        {"dataset", a.data.name},
-        {"classes", d.train.class_names}, // ImageFolder folders / CIFAR names (none for IDX): eval checks them
-        {"T", T},
-        {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
-        {"neuron", neuron},
-        {"train", train_config_json(a, g)},
-        {"dropout_mask", args.dropout_mask},
-        {"init", init_path},
-        {"metrics", {{"test_accuracy", r.test_accuracy}, {"train_seconds", r.train_seconds}, {"epochs", r.epochs}}},
-        {"history", hist},
-    };
-    snnkit::save_model(a.train.out_dir, g, meta.dump());
+    snnkit::model_meta meta;
+    meta.kind = "snn";
+    meta.source = "train-snn";
+    meta.dataset = a.data.name;
+    meta.classes = d.train.class_names; // ImageFolder folders / CIFAR names (none for IDX): eval checks them
+    meta.T = T;
+    meta.mean = pre.mean;
+    meta.std = pre.std;
+    meta.neuron = nm;
+    meta.train = train_config(a, g);
+    meta.dropout_mask = args.dropout_mask;
+    meta.init = init_path;
+    meta.metrics = snnkit::metrics_meta{r.test_accuracy, r.train_seconds, r.epochs};
+    meta.history = r.history;
+    snnkit::save_model(a.train.out_dir, g, meta);
+    const nlohmann::json neuron = meta_json(meta)["neuron"];
     nlohmann::json result = {{"command", "train-snn"},
                              {"arch", a.zoo.arch},
                              {"dataset", a.data.name},

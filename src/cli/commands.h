@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "snnkit/io/model_meta.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -39,6 +41,8 @@ void write_json_file(const std::string & path, nlohmann::json result, const std:
 // Where a command's human-readable text goes: stderr when its JSON goes to stdout (--json -), so that
 // stdout then holds the JSON alone; stdout otherwise.
 std::FILE * human_out(const std::string & json_path);
+// A model's metadata as JSON (snnkit::model_meta_to_json), for results that quote it.
+nlohmann::json meta_json(const snnkit::model_meta & m);
 
 // --memory-budget MiB (convert, eval, stats): the one rule of snnkit/nn/snn_batch.h; `mib` holds the default.
 CLI::Option * add_memory_budget_option(CLI::App * s, int64_t & mib);

@@ -118,18 +118,30 @@ double model_dropout(const snnkit::graph & g) {
     return p;
 }
 
-nlohmann::json train_config_json(const train_cli & a, const snnkit::graph & g) {
-    return {{"epochs", a.train.epochs}, {"batch_size", a.train.batch_size}, {"optimizer", a.train.optim.kind},
-            {"lr", a.train.optim.lr}, {"lr_min", a.train.lr_min}, {"weight_decay", a.train.optim.weight_decay},
-            {"momentum", a.train.optim.momentum}, {"nesterov", a.train.optim.nesterov},
-            {"schedule", a.train.schedule}, {"label_smoothing", a.train.label_smoothing},
-            {"dropout", model_dropout(g)}, {"seed", a.train.seed},
-            {"augment", snnkit::augment_name(a.train.augment)}, {"threads", at::get_num_threads()},
-            {"eval_batch_size", a.train.eval_batch_size}};
+snnkit::train_meta train_config(const train_cli & a, const snnkit::graph & g) {
+    snnkit::train_meta t;
+    t.epochs = a.train.epochs;
+    t.batch_size = a.train.batch_size;
+    t.optimizer = a.train.optim.kind;
+    t.lr = a.train.optim.lr;
+    t.lr_min = a.train.lr_min;
+    t.weight_decay = a.train.optim.weight_decay;
+    t.momentum = a.train.optim.momentum;
+    t.nesterov = a.train.optim.nesterov;
+    t.schedule = a.train.schedule;
+    t.label_smoothing = a.train.label_smoothing;
+    t.dropout = model_dropout(g);
+    t.seed = a.train.seed;
+    t.augment = snnkit::augment_name(a.train.augment);
+    t.threads = at::get_num_threads();
+    t.eval_batch_size = a.train.eval_batch_size;
+    return t;
 }
 
 nlohmann::json train_inputs_json(const train_cli & a, const train_data & d, const snnkit::graph & g) {
-    return {{"train", train_config_json(a, g)},
+    snnkit::model_meta m;
+    m.train = train_config(a, g);
+    return {{"train", meta_json(m)["train"]},
             {"train_samples", d.train.labels.size(0)},
             {"test_samples", d.test.labels.size(0)}};
 }

@@ -59,9 +59,9 @@ double model_dropout(const snnkit::graph & g);
 
 // The training configuration recorded in a model's metadata ("train": epochs, batch, optimizer, ..., and the
 // model's dropout p).
-nlohmann::json train_config_json(const train_cli & a, const snnkit::graph & g);
+snnkit::train_meta train_config(const train_cli & a, const snnkit::graph & g);
 
-// What every training result JSON records about its inputs: "train" (train_config_json), "train_samples",
+// What every training result JSON records about its inputs: "train" (train_config), "train_samples",
 // "test_samples".
 nlohmann::json train_inputs_json(const train_cli & a, const train_data & d, const snnkit::graph & g);
 

@@ -8,7 +8,6 @@
 
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 using namespace snnkit;
 
@@ -27,7 +26,7 @@ graph tiny_cnn() {
 
 std::string error_of(const at::Tensor & x, const convert_job_options & opt) {
     try {
-        run_convert_job(tiny_cnn(), "{}", x, opt);
+        run_convert_job(tiny_cnn(), model_meta{}, x, opt);
     } catch (const snnkit::error & e) {
         return e.what();
     }
@@ -49,7 +48,13 @@ TEST(ConvertJob, SameSnnAsTheStepsByHandAndItsMetadata) {
     opt.record_stats = true;
     opt.stats_samples = 32;
     opt.dataset = "fmnist";
-    const convert_job_result r = run_convert_job(tiny_cnn(), R"({"kind": "ann", "metrics": {"acc": 1}})", x, opt);
+    model_meta ann_meta;
+    ann_meta.kind = "ann";
+    ann_meta.metrics = metrics_meta{};
+    ann_meta.metrics->test_accuracy = 87.5;
+    ann_meta.mean = {0.5f};
+    ann_meta.std = {0.25f};
+    const convert_job_result r = run_convert_job(tiny_cnn(), ann_meta, x, opt);
 
     graph ann = tiny_cnn();
     record_activation_stats(ann, x.slice(0, 0, 32));
@@ -60,15 +65,22 @@ TEST(ConvertJob, SameSnnAsTheStepsByHandAndItsMetadata) {
     EXPECT_TRUE(at::equal(snn_forward(r.snn, x, so).out, snn_forward(snn, x, so).out));
     EXPECT_TRUE(at::equal(r.ann.nodes[2].buffers.at("act_max"), ann.nodes[2].buffers.at("act_max")));
 
-    const nlohmann::json m = nlohmann::json::parse(r.meta_json);
-    EXPECT_EQ(m["kind"], "snn-converted");
-    EXPECT_EQ(m["dataset"], "fmnist");
-    EXPECT_EQ(m["source_metrics"]["acc"], 1);
-    EXPECT_EQ(m["conversion"]["T"], 6);
-    EXPECT_EQ(m["conversion"]["calib_samples"], 48);
-    EXPECT_TRUE(m["conversion"]["threshold_search"] && m["conversion"]["bias_correction"]);
-    ASSERT_EQ(m["calibration"].size(), 2u);
-    EXPECT_EQ(m["calibration"][0]["layer"], "conv1.relu");
+    const model_meta & m = r.meta;
+    EXPECT_EQ(m.kind, "snn-converted");
+    EXPECT_EQ(m.dataset, "fmnist");
+    EXPECT_EQ(m.mean, ann_meta.mean);
+    EXPECT_EQ(m.std, ann_meta.std);
+    ASSERT_TRUE(m.source_metrics.has_value());
+    EXPECT_EQ(m.source_metrics->test_accuracy, 87.5);
+    ASSERT_TRUE(m.conversion.has_value());
+    EXPECT_EQ(m.conversion->T, 6);
+    EXPECT_EQ(m.conversion->calib_samples, 48);
+    EXPECT_EQ(m.conversion->calib, "light");
+    EXPECT_TRUE(m.conversion->threshold_search && m.conversion->bias_correction && m.conversion->bias_shift);
+    EXPECT_FALSE(m.conversion->qcfs.has_value());
+    ASSERT_TRUE(m.calibration.has_value());
+    ASSERT_EQ(m.calibration->size(), 2u);
+    EXPECT_EQ(m.calibration->at(0).layer, "conv1.relu");
     EXPECT_EQ(r.calib_images, 48);
 }
 
@@ -91,7 +103,9 @@ TEST(ConvertJob, BadImagesAndSettingsAreOneError) {
     opt.cal = calib_preset("light");
     EXPECT_NE(error_of(x, opt).find("threshold p99.9: the threshold search"), std::string::npos);
     try {
-        run_convert_job(tiny_cnn(), R"({"kind": "snn"})", x, convert_job_options{});
+        model_meta snn_meta;
+        snn_meta.kind = "snn";
+        run_convert_job(tiny_cnn(), snn_meta, x, convert_job_options{});
         FAIL() << "an SNN converted";
     } catch (const snnkit::error & e) {
         EXPECT_NE(std::string(e.what()).find("is not an ANN (kind 'snn')"), std::string::npos) << e.what();

@@ -135,10 +135,14 @@ TEST(Nir, ResNetRoundTripGivesIdenticalSpikes) {
     opt.half_init = true; // per-neuron v(0): NIR has none, snnkit's metadata carries it
     const graph snn = converted("resnet_op17.onnx", opt);
     const std::string path = tmp_path("resnet.nir");
-    export_nir(path, snn, R"({"kind":"snn-converted","dataset":"fmnist"})");
-    std::string meta;
+    model_meta written;
+    written.kind = "snn-converted";
+    written.dataset = "fmnist";
+    written.extra = R"({"note":"x"})";
+    export_nir(path, snn, written);
+    model_meta meta;
     const graph back = import_nir(path, &meta);
-    EXPECT_EQ(meta, R"({"kind":"snn-converted","dataset":"fmnist"})");
+    EXPECT_EQ(model_meta_to_json(meta), R"({"dataset":"fmnist","kind":"snn-converted","note":"x"})");
     expect_same_structure(snn, back);
     for (size_t i = 0; i < snn.nodes.size(); ++i) {
         for (const auto & kv : snn.nodes[i].buffers) {

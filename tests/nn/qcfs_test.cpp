@@ -159,7 +159,7 @@ TEST(Qcfs, GraphNodeValidatesAndRoundTrips) {
 
     const std::string dir = ::testing::TempDir() + "/qcfs_model";
     std::filesystem::remove_all(dir);
-    save_model(dir, g, "{}");
+    save_model(dir, g);
     const graph r = load_model(dir);
     EXPECT_EQ(r.nodes[2].op, op_kind::qcfs);
     EXPECT_EQ(r.nodes[2].attrs.levels, 8);

@@ -9,7 +9,7 @@
 #include "snnkit/stats/measure.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <nlohmann/json.hpp>
+#include <optional>
 
 namespace snnkit {
 
@@ -21,8 +21,8 @@ bool any_step(const calib_options & c) {
 
 // QCFS: v(0) = V_th/2 (half_init), the threshold search only with qcfs_lambda "search". Returns the settings
 // recorded in the metadata.
-nlohmann::json qcfs_settings(const graph & ann, const convert_job_options & opt, convert_options & conv,
-                             calib_options & cal) {
+qcfs_conversion_meta qcfs_settings(const graph & ann, const convert_job_options & opt, convert_options & conv,
+                                   calib_options & cal) {
     if (opt.qcfs_lambda != "keep" && opt.qcfs_lambda != "search") {
         fail("qcfs_lambda '" + opt.qcfs_lambda + "'", "unknown choice (known: keep, search)");
     }
@@ -32,16 +32,18 @@ nlohmann::json qcfs_settings(const graph & ann, const convert_job_options & opt,
     const bool calibrating = any_step(cal);
     conv.half_init = true;
     cal.threshold_search = calibrating && opt.qcfs_lambda == "search";
-    int64_t levels = 0;
-    int layers = 0;
+    qcfs_conversion_meta q;
     for (const auto & n : ann.nodes) {
         if (n.op == op_kind::qcfs) {
-            levels = levels == 0 || levels == n.attrs.levels ? n.attrs.levels : -1; // -1: mixed
-            ++layers;
+            q.levels = q.levels == 0 || q.levels == n.attrs.levels ? n.attrs.levels : -1; // -1: mixed
+            ++q.layers;
         }
     }
-    return {{"levels", levels}, {"layers", layers}, {"lambda", opt.qcfs_lambda},
-            {"v_th", "lambda"}, {"v0", "V_th/2"}, {"reset", "soft"}};
+    q.lambda = opt.qcfs_lambda;
+    q.v_th = "lambda";
+    q.v0 = "V_th/2";
+    q.reset = "soft";
+    return q;
 }
 
 } // namespace
@@ -50,16 +52,11 @@ bool convert_job_calibrates(const convert_job_options & opt) {
     return any_step(opt.cal) || opt.conv.threshold == "search";
 }
 
-convert_job_result run_convert_job(const graph & ann_in, const std::string & ann_meta_json, const at::Tensor & images,
+convert_job_result run_convert_job(const graph & ann_in, const model_meta & meta, const at::Tensor & images,
                                    const convert_job_options & opt) {
-    const nlohmann::json meta = nlohmann::json::parse(ann_meta_json.empty() ? std::string("{}") : ann_meta_json,
-                                                      nullptr, false);
-    if (!meta.is_object()) {
-        fail("convert", "the ANN's metadata is not a JSON object");
-    }
     const std::string where = opt.source_model.empty() ? std::string("convert") : opt.source_model;
-    if (meta.value("kind", "ann") != "ann") {
-        fail(where, "is not an ANN (kind '" + meta.value("kind", "") + "')");
+    if (!meta.kind.empty() && meta.kind != "ann") {
+        fail(where, "is not an ANN (kind '" + meta.kind + "')");
     }
     convert_job_result r;
     r.conv = opt.conv;
@@ -73,7 +70,10 @@ convert_job_result run_convert_job(const graph & ann_in, const std::string & ann
         r.conv.threshold = "max"; // the search starts from the maximum
     }
     r.qcfs = is_qcfs_model(ann_in);
-    const nlohmann::json qcfs = r.qcfs ? qcfs_settings(ann_in, opt, r.conv, r.cal) : nlohmann::json();
+    std::optional<qcfs_conversion_meta> qcfs;
+    if (r.qcfs) {
+        qcfs = qcfs_settings(ann_in, opt, r.conv, r.cal);
+    }
     const bool calibrating = any_step(r.cal);
     at::Tensor x;
     if (calibrating || opt.record_stats) {
@@ -84,52 +84,56 @@ convert_job_result run_convert_job(const graph & ann_in, const std::string & ann
         record_activation_stats(r.ann, x.slice(0, 0, std::max<int64_t>(1, opt.stats_samples)));
     }
     r.snn = convert_to_snn(r.ann, r.conv);
-    nlohmann::json report = nlohmann::json::array();
+    std::vector<layer_calibration_meta> report;
     if (calibrating) {
         r.calib_images = x.size(0);
         r.report = calibrate(r.snn, ann_reference(r.ann), x, r.conv, r.cal);
         for (const auto & l : r.report.layers) {
-            report.push_back({{"layer", l.name}, {"v_th_before", l.v_th_before}, {"v_th_after", l.v_th_after},
-                              {"mse_before", l.mse_before}, {"mse_after", l.mse_after}});
+            layer_calibration_meta lm;
+            lm.layer = l.name;
+            lm.v_th_before = l.v_th_before;
+            lm.v_th_after = l.v_th_after;
+            lm.mse_before = l.mse_before;
+            lm.mse_after = l.mse_after;
+            report.push_back(lm);
         }
     }
-    r.dataset = !opt.dataset.empty() ? opt.dataset : meta.value("dataset", std::string("fmnist"));
-    nlohmann::json settings = {{"T", r.conv.T},
-                               {"threshold", opt.conv.threshold},
-                               {"channel_wise", r.conv.channel_wise},
-                               {"bias_shift", r.conv.bias_shift},
-                               {"half_init", r.conv.half_init},
-                               {"calib", opt.calib},
-                               {"threshold_search", r.cal.threshold_search},
-                               {"bias_correction", r.cal.bias_correction},
-                               {"potential_correction", r.cal.potential_correction},
-                               {"weight_calibration", r.cal.weight_calibration},
-                               {"calib_samples", r.calib_images},
-                               {"memory_budget_mib", r.cal.memory_budget >> 20},
-                               {"calib_chunk_images", r.report.chunk_images},
-                               {"wc_images", r.report.wc_images},
-                               {"wc_iters", r.cal.wc_iters},
-                               {"wc_lr", r.cal.wc_lr}};
-    if (r.qcfs) { // what the model was trained with and how its lambda was treated
-        settings["qcfs"] = qcfs;
-        settings["source_train"] = meta.value("train", nlohmann::json::object());
+    r.dataset = !opt.dataset.empty() ? opt.dataset : meta.dataset.empty() ? "fmnist" : meta.dataset;
+    conversion_meta settings;
+    settings.T = r.conv.T;
+    settings.threshold = opt.conv.threshold;
+    settings.channel_wise = r.conv.channel_wise;
+    settings.bias_shift = r.conv.bias_shift;
+    settings.half_init = r.conv.half_init;
+    settings.calib = opt.calib;
+    settings.threshold_search = r.cal.threshold_search;
+    settings.bias_correction = r.cal.bias_correction;
+    settings.potential_correction = r.cal.potential_correction;
+    settings.weight_calibration = r.cal.weight_calibration;
+    settings.calib_samples = r.calib_images;
+    settings.memory_budget_mib = r.cal.memory_budget >> 20;
+    settings.calib_chunk_images = r.report.chunk_images;
+    settings.wc_images = r.report.wc_images;
+    settings.wc_iters = r.cal.wc_iters;
+    settings.wc_lr = r.cal.wc_lr;
+    if (qcfs) { // what the model was trained with and how its lambda was treated
+        settings.qcfs = qcfs;
+        settings.source_train = meta.train.value_or(train_meta{});
     }
-    const nlohmann::json out_meta = {{"kind", "snn-converted"},
-                                     {"dataset", r.dataset},
-                                     {"classes", meta.value("classes", nlohmann::json::array())},
-                                     {"preprocess", meta.value("preprocess", nlohmann::json::object())},
-                                     {"source_model", opt.source_model},
-                                     {"source_metrics", meta.value("metrics", nlohmann::json::object())},
-                                     {"conversion", settings},
-                                     {"calibration", report},
-                                     {"calibration_seconds", r.report.seconds}};
-    r.meta_json = out_meta.dump();
-    r.settings_json = settings.dump();
-    r.calibration_json = report.dump();
+    r.meta.kind = "snn-converted";
+    r.meta.dataset = r.dataset;
+    r.meta.classes = meta.classes;
+    r.meta.mean = meta.mean;
+    r.meta.std = meta.std;
+    r.meta.source_model = opt.source_model;
+    r.meta.source_metrics = meta.metrics.value_or(metrics_meta{});
+    r.meta.conversion = settings;
+    r.meta.calibration = report;
+    r.meta.calibration_seconds = r.report.seconds;
     return r;
 }
 
-at::Tensor calibration_images(const std::string & dataset, const std::string & dir, const std::string & meta_json,
+at::Tensor calibration_images(const std::string & dataset, const std::string & dir, const model_meta & meta,
                               int64_t n, uint64_t seed) {
     dataset_spec spec;
     spec.name = dataset;
@@ -138,7 +142,7 @@ at::Tensor calibration_images(const std::string & dataset, const std::string & d
     n = std::min<int64_t>(n, train.images.size(0));
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(seed, 0xc0de));
     const at::Tensor idx = at::randperm(train.images.size(0), gen, at::kLong).slice(0, 0, n);
-    return make_batch(train.images, idx, model_preprocess(meta_json, dataset), 0);
+    return make_batch(train.images, idx, model_preprocess(meta, dataset), 0);
 }
 
 } // namespace snnkit

@@ -1,7 +1,7 @@
 // snnkit/convert/convert_job.h: a whole conversion as `snnkit convert` and the Python snnkit.convert run it,
 // on data in memory: [record the ANN's activation statistics,] convert (convert.h), calibrate (calibrate.h) on
-// the given images, and describe the result as the model metadata a converted SNN is saved with
-// ({"kind": "snn-converted", "conversion": {...}, "calibration": [...], ...}). Nothing is read or written here.
+// the given images, and describe the result as the model metadata a converted SNN is saved with (model_meta:
+// kind "snn-converted", conversion, calibration, ...). Nothing is read or written here.
 //
 // QCFS models (train-ann --act qcfs) convert with v(0) = V_th/2 and soft reset: half_init is set, and a
 // calibration's threshold search runs only with qcfs_lambda "search" (else the trained lambdas stay).
@@ -9,6 +9,7 @@
 
 #include "snnkit/convert/calibrate.h"
 #include "snnkit/convert/convert.h"
+#include "snnkit/io/model_meta.h"
 #include "snnkit/nn/graph.h"
 
 #include <string>
@@ -41,12 +42,9 @@ struct convert_job_result {
     graph snn;
     /// the ANN as converted: the input graph, with the statistics recorded when record_stats
     graph ann;
-    /// the SNN's model metadata (JSON object text) for save_model
-    std::string meta_json;
-    /// the conversion settings in force (JSON object text: T, threshold, ..., calib_samples, qcfs)
-    std::string settings_json;
-    /// per calibrated layer: layer, v_th_before / after, mse_before / after (JSON array text)
-    std::string calibration_json;
+    /// the SNN's model metadata for save_model (its conversion and calibration: the settings in force and the
+    /// per-layer report)
+    model_meta meta;
     /// the calibration's report (empty when nothing was calibrated)
     calib_report report;
     /// calibration images used (0 when nothing was calibrated)
@@ -64,18 +62,18 @@ struct convert_job_result {
 // True if opt.cal asks for any calibration step (threshold search, BC, PC, WC) or opt.conv.threshold is "search".
 bool convert_job_calibrates(const convert_job_options & opt);
 
-// Converts `ann` (a trained ANN, kind "ann"; ann_meta_json its metadata, "{}" if none) and calibrates it on
+// Converts `ann` (a trained ANN, kind "ann" or not recorded; ann_meta its metadata) and calibrates it on
 // `images` ([N, ...input_shape], float32, CPU, preprocessed as the ANN expects; may be undefined when neither
 // calibration nor record_stats asks for images). Throws snnkit::error for a graph that is not an ANN, settings
 // that contradict each other, images of the wrong shape / dtype / device or with NaN or Inf, and every
 // conversion / calibration error (naming the layer).
-convert_job_result run_convert_job(const graph & ann, const std::string & ann_meta_json, const at::Tensor & images,
+convert_job_result run_convert_job(const graph & ann, const model_meta & ann_meta, const at::Tensor & images,
                                    const convert_job_options & opt);
 
 // `n` images of a dataset's training split for calibration, preprocessed by the model's own normalisation
-// (meta_json's "preprocess", else the dataset's): a seeded random subset (seed mixed as snnkit convert does),
+// (meta's mean / std, else the dataset's): a seeded random subset (seed mixed as snnkit convert does),
 // all of them when the split is smaller.
-at::Tensor calibration_images(const std::string & dataset, const std::string & dir, const std::string & meta_json,
+at::Tensor calibration_images(const std::string & dataset, const std::string & dir, const model_meta & meta,
                               int64_t n, uint64_t seed);
 
 } // namespace snnkit

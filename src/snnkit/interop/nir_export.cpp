@@ -310,9 +310,10 @@ private:
 
 } // namespace
 
-void export_nir(const std::string & path, const graph & src, const std::string & meta_json) {
+void export_nir(const std::string & path, const graph & src, const model_meta & meta) {
     const graph g = nir_ready(src);
     h5_file f = h5_file::create();
+    const std::string meta_json = model_meta_to_json(meta);
     exporter(g, meta_json).write(f);
     f.save(path);
 }

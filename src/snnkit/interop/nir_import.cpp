@@ -25,13 +25,14 @@ class nir_reader {
 public:
     explicit nir_reader(const h5_snapshot & f) : f_(f) {}
 
-    graph run(std::string * meta_json) {
+    graph run(model_meta * meta) {
         if (!f_.exists("/node/type") || f_.read_string("/node/type") != "NIRGraph") {
             fail(f_.name(), "/node is not a NIRGraph (not a NIR file?)");
         }
         const std::string gm = "/node/metadata/";
-        if (meta_json != nullptr) {
-            *meta_json = f_.exists(gm + "snnkit_meta") ? f_.read_string(gm + "snnkit_meta") : "{}";
+        if (meta != nullptr) {
+            *meta = model_meta_from_json(f_.exists(gm + "snnkit_meta") ? f_.read_string(gm + "snnkit_meta") : "{}",
+                                         f_.name() + ": /node/metadata/snnkit_meta");
         }
         if (f_.exists(gm + "snnkit_dt")) {
             const at::Tensor dt = f_.read_floats(gm + "snnkit_dt");
@@ -386,10 +387,10 @@ private:
 
 } // namespace
 
-graph import_nir(const std::string & path, std::string * meta_json) {
+graph import_nir(const std::string & path, model_meta * meta) {
     const h5_snapshot f = h5_snapshot::load(path);
     try {
-        return nir_reader(f).run(meta_json);
+        return nir_reader(f).run(meta);
     } catch (const c10::Error & e) { // a tensor operation refused the file's values (shapes, sizes)
         const std::string m = e.what_without_backtrace();
         fail(path, "malformed NIR data: " + m.substr(0, m.find('\n')));

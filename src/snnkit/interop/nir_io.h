@@ -15,18 +15,19 @@
 // (docs/interop.md lists what each tested reader changes).
 #pragma once
 
+#include "snnkit/io/model_meta.h"
 #include "snnkit/nn/graph.h"
 
 #include <string>
 
 namespace snnkit {
 
-// Writes SNN graph g (with model metadata JSON text `meta_json`, kept for import) to `path` atomically.
+// Writes SNN graph g (with its model metadata, kept for import) to `path` atomically.
 // Throws snnkit::error naming the layer for what NIR cannot carry (max-pool, ReLUs left in the graph).
-void export_nir(const std::string & path, const graph & g, const std::string & meta_json = "{}");
+void export_nir(const std::string & path, const graph & g, const model_meta & meta = {});
 
 // Reads a NIR file (written by snnkit or another tool, supported node types only) into an SNN graph;
-// *meta_json gets the model metadata stored by export_nir ("{}" for other files).
-graph import_nir(const std::string & path, std::string * meta_json = nullptr);
+// *meta gets the model metadata stored by export_nir (empty for other files).
+graph import_nir(const std::string & path, model_meta * meta = nullptr);
 
 } // namespace snnkit

@@ -8,7 +8,6 @@
 #include "snnkit/nn/act_stats.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 
@@ -43,13 +42,13 @@ onnx_model load_onnx_model(const std::string & path, const onnx_model_options & 
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0x0a77));
     const at::Tensor idx = at::randperm(train.images.size(0), gen, at::kLong).slice(0, 0, r.stats_images);
     r.stats_layers = record_activation_stats(r.g, make_batch(train.images, idx, pre, 0));
-    const nlohmann::json meta = {{"kind", "ann"},
-                                 {"source", "onnx"},
-                                 {"onnx_file", std::filesystem::absolute(path).string()},
-                                 {"dataset", opt.data.name},
-                                 {"preprocess", {{"mean", pre.mean}, {"std", pre.std}}},
-                                 {"stats_samples", r.stats_images}};
-    r.meta_json = meta.dump();
+    r.meta.kind = "ann";
+    r.meta.source = "onnx";
+    r.meta.onnx_file = std::filesystem::absolute(path).string();
+    r.meta.dataset = opt.data.name;
+    r.meta.mean = pre.mean;
+    r.meta.std = pre.std;
+    r.meta.stats_samples = r.stats_images;
     return r;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "snnkit/data/dataset_by_name.h"
+#include "snnkit/io/model_meta.h"
 #include "snnkit/nn/graph.h"
 
 #include <string>
@@ -28,8 +29,8 @@ struct onnx_model_options {
 struct onnx_model {
     /// the imported ANN, with activation statistics
     graph g;
-    /// model metadata (JSON object text) for save_model
-    std::string meta_json;
+    /// model metadata for save_model
+    model_meta meta;
     /// number of layers whose statistics were recorded
     int stats_layers = 0;
     /// images they were recorded on

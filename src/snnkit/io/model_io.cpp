@@ -231,16 +231,13 @@ uint64_t weights_digest(const named_tensors & tensors) {
 
 } // namespace
 
-void save_model(const std::string & dir, const graph & g, const std::string & meta_json) {
+void save_model(const std::string & dir, const graph & g, const model_meta & m) {
     g.validate();
     json meta;
     try {
-        meta = json::parse(meta_json);
-    } catch (const std::exception & e) {
-        fail(dir, std::string("model metadata is not valid JSON: ") + e.what());
-    }
-    if (!meta.is_object()) {
-        fail(dir, "model metadata must be a JSON object, not " + std::string(meta.type_name()));
+        meta = json::parse(model_meta_to_json(m));
+    } catch (const snnkit::error & e) { // an `extra` that is not a JSON object
+        fail(dir, e.what());
     }
     make_dirs(dir);
     // One id in both files, a digest of the weights: a save interrupted between the two writes leaves new
@@ -262,7 +259,7 @@ void save_model(const std::string & dir, const graph & g, const std::string & me
 
 namespace {
 
-graph load_model_checked(const std::string & dir, std::string * meta_json) {
+graph load_model_checked(const std::string & dir, model_meta * meta) {
     const std::string jpath = dir + "/model.json";
     const std::string wpath = dir + "/model.safetensors";
     json j;
@@ -316,19 +313,19 @@ graph load_model_checked(const std::string & dir, std::string * meta_json) {
     } catch (const snnkit::error & e) {
         fail(jpath, e.what());
     }
-    if (meta_json) {
-        *meta_json = j.contains("meta") ? j["meta"].dump() : std::string("{}");
+    if (meta) {
+        *meta = model_meta_from_json(j.contains("meta") ? j["meta"].dump() : std::string("{}"), jpath);
     }
     return g;
 }
 
 } // namespace
 
-graph load_model(const std::string & dir, std::string * meta_json) {
+graph load_model(const std::string & dir, model_meta * meta) {
     // The checks above name what is wrong; these two catch what they missed, so that a damaged file gives
     // one snnkit::error line and never a foreign exception (fuzz_model found a "format" that was an object).
     try {
-        return load_model_checked(dir, meta_json);
+        return load_model_checked(dir, meta);
     } catch (const json::exception & e) {
         fail(dir + "/model.json", std::string("malformed model description: ") + e.what());
     } catch (const c10::Error & e) {

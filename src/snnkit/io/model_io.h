@@ -4,18 +4,20 @@
 // Both are written atomically; nothing is ever executed on load (no pickle).
 #pragma once
 
+#include "snnkit/io/model_meta.h"
 #include "snnkit/nn/graph.h"
 
 #include <string>
 
 namespace snnkit {
 
-// Saves g (and `meta_json`, a JSON object as text: training config, metrics, ...) into directory `dir`.
-void save_model(const std::string & dir, const graph & g, const std::string & meta_json = "{}");
+// Saves g and its metadata (training config, metrics, ...: model_meta.h) into directory `dir`.
+void save_model(const std::string & dir, const graph & g, const model_meta & meta = {});
 
-// Loads a model directory; the metadata JSON text goes to *meta_json when given. Every problem (missing
-// files, bad JSON, unknown op, missing or mis-shaped tensor) throws snnkit::error naming file and layer.
-graph load_model(const std::string & dir, std::string * meta_json = nullptr);
+// Loads a model directory; its metadata goes to *meta when given. Every problem (missing files, bad JSON,
+// unknown op, missing or mis-shaped tensor, a metadata key of the wrong type) throws snnkit::error naming
+// file and layer or key.
+graph load_model(const std::string & dir, model_meta * meta = nullptr);
 
 // The graph's structure as JSON text (no tensors), and back (tensors then attached by the caller).
 std::string graph_to_json(const graph & g);

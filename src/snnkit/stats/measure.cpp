@@ -7,7 +7,6 @@
 #include "snnkit/core/progress.h"
 
 #include <ATen/core/grad_mode.h>
-#include <nlohmann/json.hpp>
 
 namespace snnkit {
 
@@ -69,40 +68,19 @@ dataset load_test_set(const std::string & name, const std::string & dir, int64_t
     return test;
 }
 
-void check_model_classes(const std::string & meta_json, const dataset & test, const std::string & where) {
-    const nlohmann::json meta = nlohmann::json::parse(meta_json);
-    if (!meta.is_object() || !meta.contains("classes") || !meta["classes"].is_array()) {
-        return;
-    }
+void check_model_classes(const model_meta & meta, const dataset & test, const std::string & where) {
     dataset trained;
-    for (const auto & c : meta["classes"]) {
-        if (!c.is_string()) {
-            fail(where, "model meta 'classes' must hold class names (strings)");
-        }
-        trained.class_names.push_back(c.get<std::string>());
-    }
+    trained.class_names = meta.classes;
     check_same_classes(trained, test, where);
 }
 
-augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name) {
+augment_options model_preprocess(const model_meta & meta, const std::string & dataset_name) {
     augment_options p = dataset_preprocess(dataset_name);
-    const nlohmann::json meta = nlohmann::json::parse(meta_json.empty() ? std::string("{}") : meta_json);
-    if (meta.contains("preprocess") && meta["preprocess"].contains("mean")) {
-        p.mean = meta["preprocess"]["mean"].get<std::vector<float>>();
-        p.std = meta["preprocess"]["std"].get<std::vector<float>>();
+    if (!meta.mean.empty()) {
+        p.mean = meta.mean;
+        p.std = meta.std;
     }
     return p;
-}
-
-int64_t model_time_steps(const std::string & meta_json, int64_t fallback) {
-    const nlohmann::json meta = nlohmann::json::parse(meta_json.empty() ? std::string("{}") : meta_json);
-    if (meta.contains("T") && meta["T"].is_number_integer()) {
-        return meta["T"].get<int64_t>();
-    }
-    if (meta.contains("conversion") && meta["conversion"].contains("T") && meta["conversion"]["T"].is_number_integer()) {
-        return meta["conversion"]["T"].get<int64_t>();
-    }
-    return fallback;
 }
 
 } // namespace snnkit

@@ -4,6 +4,7 @@
 
 #include "snnkit/data/augment.h"
 #include "snnkit/data/dataset.h"
+#include "snnkit/io/model_meta.h"
 #include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/stats/sops.h"
@@ -46,17 +47,14 @@ void set_input_encoding(stats_options & so, const std::string & encoding, const 
 // images when 0 < limit < its size.
 dataset load_test_set(const std::string & name, const std::string & dir, int64_t limit);
 
-// Fails (naming `where`) when the model's metadata lists the class folders it was trained on ("classes",
+// Fails (naming `where`) when the model's metadata lists the class folders it was trained on (classes,
 // written by train-ann / train-snn and kept by convert) and the test split names others: ImageFolder labels
 // are folder indices, so a missing folder would shift every later label. Models without the list pass.
-void check_model_classes(const std::string & meta_json, const dataset & test, const std::string & where);
+void check_model_classes(const model_meta & meta, const dataset & test, const std::string & where);
 
-// The normalisation a model expects: its metadata's "preprocess" {mean, std} when recorded, else the
-// dataset's standard one. meta_json: the model's metadata (JSON object text).
-augment_options model_preprocess(const std::string & meta_json, const std::string & dataset_name);
+// The normalisation a model expects: its metadata's mean / std when recorded, else the dataset's standard one.
+augment_options model_preprocess(const model_meta & meta, const std::string & dataset_name);
 
-// The number of steps a model was made for: train-snn records "T", convert "conversion": {"T"}; else
-// `fallback`. meta_json: the model's metadata (JSON object text).
-int64_t model_time_steps(const std::string & meta_json, int64_t fallback);
+// (The number of steps a model was made for: model_time_steps in snnkit/io/model_meta.h.)
 
 } // namespace snnkit

@@ -75,46 +75,6 @@ void check_epoch_note(const std::string & note) {
     }
 }
 
-json history_json(const std::vector<epoch_metrics> & h) {
-    json a = json::array();
-    for (const auto & m : h) {
-        a.push_back({{"epoch", m.epoch},
-                     {"train_loss", m.train_loss},
-                     {"train_accuracy", m.train_accuracy},
-                     {"test_accuracy", m.test_accuracy},
-                     {"lr", m.lr},
-                     {"seconds", m.seconds}});
-        if (!m.note.empty()) {
-            a.back().update(json::parse(m.note));
-        }
-    }
-    return a;
-}
-
-std::vector<epoch_metrics> history_from(const json & a) {
-    std::vector<epoch_metrics> h;
-    for (const auto & j : a) {
-        epoch_metrics m;
-        m.epoch = j.at("epoch").get<int>();
-        m.train_loss = j.at("train_loss").get<double>();
-        m.train_accuracy = j.at("train_accuracy").get<double>();
-        m.test_accuracy = j.at("test_accuracy").get<double>();
-        m.lr = j.at("lr").get<double>();
-        m.seconds = j.at("seconds").get<double>();
-        json note = json::object();
-        for (const auto & kv : j.items()) {
-            if (!is_log_key(kv.key())) {
-                note[kv.key()] = kv.value();
-            }
-        }
-        if (!note.empty()) {
-            m.note = note.dump();
-        }
-        h.push_back(m);
-    }
-    return h;
-}
-
 struct position {
     int epoch = 0;      // epoch in progress (0-based)
     int64_t step = 0;   // next step within that epoch
@@ -172,7 +132,7 @@ void save_checkpoint(const std::string & path, const graph & g, const optimizer 
         {"loss_sum", json(pos.loss_sum).dump()},
         {"correct", std::to_string(pos.correct)},
         {"seen", std::to_string(pos.seen)},
-        {"history", history_json(history).dump()},
+        {"history", history_to_json(history)},
         {"epoch_note", pos.note},
         {"hook_state", hooks.save_state ? hooks.save_state() : std::string()},
     };
@@ -247,7 +207,7 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
         p.loss_sum = json::parse(meta.at("loss_sum")).get<double>();
         p.correct = std::stoll(meta.at("correct"));
         p.seen = std::stoll(meta.at("seen"));
-        *history = history_from(json::parse(meta.at("history")));
+        *history = history_from_json(meta.at("history"), path);
         p.note = meta.count("epoch_note") ? meta.at("epoch_note") : std::string();
     } catch (const std::exception & e) {
         fail(path, std::string("checkpoint metadata is malformed: ") + e.what());
@@ -257,15 +217,13 @@ position load_checkpoint(const std::string & path, graph & g, optimizer & opt, s
 
 void write_log(const std::string & path, const std::vector<epoch_metrics> & h) {
     std::string s;
-    for (const auto & j : history_json(h)) {
+    for (const auto & j : json::parse(history_to_json(h))) {
         s += j.dump() + "\n";
     }
     write_file_atomic(path, s);
 }
 
 } // namespace
-
-std::string history_to_json(const std::vector<epoch_metrics> & history) { return history_json(history).dump(); }
 
 forward_fn ann_forward_fn(const graph & g) {
     return [&g](const at::Tensor & x, bool train, const at::Generator & dropout) {

@@ -5,6 +5,7 @@
 
 #include "snnkit/data/augment.h"
 #include "snnkit/data/dataset.h"
+#include "snnkit/io/model_meta.h"
 #include "snnkit/nn/graph.h"
 #include "snnkit/optim/optimizer.h"
 
@@ -56,15 +57,7 @@ struct trainer_options {
     bool check_grads = true;
 };
 
-struct epoch_metrics {
-    int epoch = 0;
-    double train_loss = 0;
-    double train_accuracy = 0; ///< percent
-    double test_accuracy = 0;  ///< percent
-    double lr = 0;
-    double seconds = 0;
-    std::string note;          ///< JSON object text from train_hooks::on_epoch, merged into the log entry
-};
+// epoch_metrics, history_to_json, history_from_json: snnkit/io/model_meta.h (a model keeps its history).
 
 struct train_result {
     std::vector<epoch_metrics> history;
@@ -95,10 +88,6 @@ struct train_hooks {
 // Trains g (its params get requires_grad) with `forward` on `train`, evaluating on `test` each epoch.
 train_result train_loop(graph & g, const forward_fn & forward, const dataset & train, const dataset & test,
                         const trainer_options & opt, const train_hooks & hooks = {});
-
-// The per-epoch history as a JSON array (text), each entry with its hook note's keys merged in; the
-// format of train_log.jsonl lines and of the "history" of the CLI's JSON results.
-std::string history_to_json(const std::vector<epoch_metrics> & history);
 
 // Top-1 accuracy in percent of forward(x, false) on a dataset.
 double evaluate_accuracy(const forward_fn & forward, const dataset & data, const augment_options & pre,
