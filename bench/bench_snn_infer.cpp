@@ -9,15 +9,20 @@
 // for resnet20-he and vgg16.
 //
 // usage: bench_snn_infer [--arch cnn,resnet20-he,vgg16] [--T 4,8,32] [--batch 16] [--reps 5] [--warmup 2]
-//                        [--threads 2]
+//                        [--threads 2] [--sparse on|off]
+// --sparse on (default) adds a third contender, the executor with snn_options::sparse (event-driven conv / linear
+// layers where spike_sparse.h's rule picks them from the measured input rate), checked equal to the dense one.
+// The spike rates column: the spiking layers' firing rates in that run, min / median / max.
 // Weights are the zoo's seeded initialisation with BN statistics and thresholds from one random batch: the
-// dense ops' speed does not depend on the values (firing rates only matter to a sparse path, not measured here).
+// dense ops' speed does not depend on the values; the sparse path's does (see the spike rates column).
 #include "snnkit/convert/convert.h"
+#include "bench_common.h"
 #include "snnkit/core/runtime.h"
 #include "snnkit/neuron/neuron.h"
 #include "snnkit/nn/act_stats.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_forward.h"
+#include "snnkit/nn/spike_sparse.h"
 #include "snnkit/nn/zoo.h"
 
 #include <ATen/Parallel.h>
@@ -32,15 +37,6 @@
 #include <vector>
 
 namespace {
-
-std::vector<std::string> split(const std::string & s) {
-    std::vector<std::string> r;
-    std::stringstream ss(s);
-    for (std::string p; std::getline(ss, p, ',');) {
-        r.push_back(p);
-    }
-    return r;
-}
 
 // The per-time-step loop: step t runs every node on [N, ...]; a spike node advances its neurons one step
 // from the potential it holds. Returns the output summed over the T steps, [N, classes].
@@ -79,25 +75,28 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
     return sum;
 }
 
-at::Tensor fused(const snnkit::graph & g, const at::Tensor & x, int64_t T) {
+at::Tensor fused(const snnkit::graph & g, const at::Tensor & x, int64_t T, bool sparse = false) {
     snnkit::snn_options so;
     so.T = T;
+    so.sparse = sparse;
     return snnkit::snn_forward(g, x, so).out.sum(0);
 }
 
-double ms_of(const std::function<void()> & f) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-struct stat3 {
-    double med, lo, hi;
-};
-
-stat3 stats(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return {v[v.size() / 2], v.front(), v.back()};
+// The spike layers' firing rates in one run: "min / median / max" in percent.
+std::string rates_of(const snnkit::graph & g, const at::Tensor & x, int64_t T) {
+    snnkit::snn_options so;
+    so.T = T;
+    std::vector<double> r;
+    so.observer = [&](int, const snnkit::node & n, const at::Tensor & out) {
+        if (n.op == snnkit::op_kind::spike) {
+            r.push_back(100.0 * snnkit::nonzero_fraction(out));
+        }
+    };
+    snnkit::snn_forward(g, x, so);
+    std::sort(r.begin(), r.end());
+    char b[96];
+    std::snprintf(b, sizeof b, "%.2f / %.2f / %.2f %%", r.front(), r[r.size() / 2], r.back());
+    return b;
 }
 
 } // namespace
@@ -106,6 +105,7 @@ int main(int argc, char ** argv) {
     std::string arch_list = "cnn,resnet20-he,vgg16", t_list = "4,8,32";
     int64_t batch = 16, reps = 5, warmup = 2;
     int threads = 2;
+    bool sparse = true;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], val = argv[i + 1];
         if (k == "--arch") arch_list = val;
@@ -114,6 +114,7 @@ int main(int argc, char ** argv) {
         else if (k == "--reps") reps = std::stoll(val);
         else if (k == "--warmup") warmup = std::stoll(val);
         else if (k == "--threads") threads = std::stoi(val);
+        else if (k == "--sparse") sparse = val == "on";
         else {
             std::fprintf(stderr, "bench_snn_infer: unknown flag %s\n", k.c_str());
             return 2;
@@ -124,8 +125,9 @@ int main(int argc, char ** argv) {
     std::printf("converted-SNN inference, batch %lld, %d threads, %lld warm-up + %lld timed runs each, alternating\n",
                 static_cast<long long>(batch), at::get_num_threads(), static_cast<long long>(warmup),
                 static_cast<long long>(reps));
-    std::printf("| arch | T | snnkit images/s | per-step loop images/s | ratio | target |\n|---|---|---|---|---|---|\n");
-    for (const std::string & arch : split(arch_list)) {
+    std::printf("| arch | T | spike rates | snnkit images/s | per-step loop images/s | ratio | snnkit + sparse layers "
+                "images/s | its ratio | target |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (const std::string & arch : bench::split(arch_list)) {
         snnkit::zoo_options zo;
         zo.arch = arch;
         zo.input_shape = arch == "cnn" ? std::vector<int64_t>{1, 28, 28} : std::vector<int64_t>{3, 32, 32};
@@ -141,35 +143,46 @@ int main(int argc, char ** argv) {
             snnkit::ann_forward(ann, x, fo);
         }
         snnkit::record_activation_stats(ann, x);
-        for (const std::string & ts : split(t_list)) {
+        for (const std::string & ts : bench::split(t_list)) {
             const int64_t T = std::stoll(ts);
             snnkit::convert_options co;
             co.T = T;
             const snnkit::graph snn = snnkit::convert_to_snn(ann, co);
-            const at::Tensor a = fused(snn, x, T), b = per_step_loop(snn, x, T);
-            if (!at::allclose(a, b, 1e-4, 1e-4)) {
-                std::fprintf(stderr, "bench_snn_infer: %s T=%lld: the two simulations differ (max %g)\n", arch.c_str(),
-                             static_cast<long long>(T), (a - b).abs().max().item<double>());
-                return 1;
+            const at::Tensor a = fused(snn, x, T), b = per_step_loop(snn, x, T), c = fused(snn, x, T, true);
+            for (const at::Tensor * o : {&b, &c}) {
+                if (!at::allclose(a, *o, 1e-4, 1e-4)) {
+                    std::fprintf(stderr, "bench_snn_infer: %s T=%lld: the %s differs from the executor (max %g)\n",
+                                 arch.c_str(), static_cast<long long>(T),
+                                 o == &b ? "per-step loop" : "executor with sparse layers",
+                                 (a - *o).abs().max().item<double>());
+                    return 1;
+                }
             }
-            std::vector<double> fa, fb;
+            std::vector<double> fa, fb, fc;
             for (int64_t r = 0; r < warmup + reps; ++r) {
-                const double ma = ms_of([&] { fused(snn, x, T); });
-                const double mb = ms_of([&] { per_step_loop(snn, x, T); });
+                const double ma = bench::ms_of([&] { fused(snn, x, T); });
+                const double mb = bench::ms_of([&] { per_step_loop(snn, x, T); });
+                const double mc = sparse ? bench::ms_of([&] { fused(snn, x, T, true); }) : 1.0;
                 if (r >= warmup) {
                     fa.push_back(static_cast<double>(batch) * 1000.0 / ma);
                     fb.push_back(static_cast<double>(batch) * 1000.0 / mb);
+                    fc.push_back(static_cast<double>(batch) * 1000.0 / mc);
                 }
             }
-            const stat3 sa = stats(fa), sb = stats(fb);
+            const bench::stat3 sa = bench::stats(fa), sb = bench::stats(fb), sc = bench::stats(fc);
             const double ratio = sa.med / sb.med;
             const bool has_target = T == 32 && arch != "cnn";
             char target[64] = "-";
             if (has_target) {
                 std::snprintf(target, sizeof target, ratio >= 3.0 ? "[ok] >= 3x" : "[MISSED: %.3fx < 3x]", ratio);
             }
-            std::printf("| %s | %lld | %.1f [%.1f, %.1f] | %.1f [%.1f, %.1f] | %.3fx | %s |\n", arch.c_str(),
-                        static_cast<long long>(T), sa.med, sa.lo, sa.hi, sb.med, sb.lo, sb.hi, ratio, target);
+            char sp[160] = "- | -";
+            if (sparse) {
+                std::snprintf(sp, sizeof sp, "%.1f [%.1f, %.1f] | %.3fx", sc.med, sc.lo, sc.hi, sc.med / sb.med);
+            }
+            std::printf("| %s | %lld | %s | %.1f [%.1f, %.1f] | %.1f [%.1f, %.1f] | %.3fx | %s | %s |\n", arch.c_str(),
+                        static_cast<long long>(T), rates_of(snn, x, T).c_str(), sa.med, sa.lo, sa.hi, sb.med, sb.lo,
+                        sb.hi, ratio, sp, target);
             std::fflush(stdout);
         }
     }

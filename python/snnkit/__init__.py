@@ -13,5 +13,6 @@ The tensors are PyTorch's own (same libtorch in-process, no copies); autograd ru
 from ._snnkit import Error
 from .convert import SNN, convert, load
 from .neuron import IF, LIF, neuron_forward
+from .train import train_ann, train_snn
 
-__all__ = ["Error", "IF", "LIF", "SNN", "convert", "load", "neuron_forward"]
+__all__ = ["Error", "IF", "LIF", "SNN", "convert", "load", "neuron_forward", "train_ann", "train_snn"]

@@ -34,6 +34,7 @@ struct eval_args {
     int threads = 0;
     bool quiet = false;
     bool stats = false;                  // --stats: SOPs, MACs and energy from the same run
+    bool sparse = false;                 // --sparse: event-driven conv / linear layers where the input is sparse
     snnkit::stats_options stats_opt;     // their constants and conventions
 };
 
@@ -133,6 +134,7 @@ void run(eval_args & a) {
     ro.batch = a.batch;
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
+    ro.sparse = a.sparse;
     ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & o) { // o: [T, B, ...]
         count(i, nd, o);
         if (with_ann && nd.op == snnkit::op_kind::spike) {
@@ -159,6 +161,7 @@ void run(eval_args & a) {
     // the simulation's throughput (with the observers of the error and, with --stats, the operation counts)
     result["simulation_seconds"] = sim_seconds;
     result["images_per_second"] = sim_seconds > 0 ? static_cast<double>(n) / sim_seconds : 0.0;
+    result["sparse_layers"] = a.sparse;
     result["conversion"] = meta_json(meta).value("conversion", nlohmann::json::object());
     nlohmann::json layers = nlohmann::json::array();
     const snnkit::network_stats st = collector.result();
@@ -229,6 +232,8 @@ void add_eval(CLI::App & app) {
     s->add_option("--json", a->json_path, "Write results as JSON ('-' = stdout)");
     s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
+    s->add_flag("--sparse", a->sparse,
+                "Run a conv / linear layer event-driven (only its nonzero inputs) where its measured input rate is below the crossover bench_sparse measured (same results up to float rounding)");
     s->add_flag("--stats", a->stats, "Also SOPs, ANN MACs and energy per layer, from the same run (see `snnkit stats`)");
     s->add_option("--e-ac", a->stats_opt.energy.e_ac_pj, "With --stats: pJ per accumulate")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_option("--e-mac", a->stats_opt.energy.e_mac_pj, "With --stats: pJ per multiply-accumulate")->check(snnkit_cli::non_negative())->capture_default_str();

@@ -39,6 +39,18 @@ assert light["accuracy"] > light["ann_accuracy"] - 5, (light["accuracy"], light[
 print("convert/eval JSON ok: light T=8 %.1f %% vs ANN %.1f %%" % (light["accuracy"], light["ann_accuracy"]))
 PY
 grep -q "^8 " "$work/snn_light.txt" || fail "eval table lacks t = 8"
+# --sparse (event-driven conv / linear layers where the input is sparse enough): the same accuracies up to float
+# rounding (at most one image of the 300 per t), and the JSON says which executor ran.
+"$snn" eval --model "$work/snn_max" --T 8 --limit 300 --error-samples 64 --sparse --json "$work/snn_max_sparse.json" \
+  --quiet > /dev/null
+$py - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+d, s = (json.load(open(f"{w}/{m}.json")) for m in ("snn_max", "snn_max_sparse"))
+assert d["sparse_layers"] is False and s["sparse_layers"] is True, (d["sparse_layers"], s["sparse_layers"])
+assert max(abs(a - b) for a, b in zip(d["accuracy_per_t"], s["accuracy_per_t"])) <= 100 / 300 + 1e-9, \
+    (d["accuracy_per_t"], s["accuracy_per_t"])
+PY
 # The advanced preset (threshold search + WC + PC) end to end through the command: its JSON names the three
 # steps, every layer's WC lowers the report's error, and at T = 8 it is at least as close to the ANN as the
 # uncalibrated conversion.

@@ -6,7 +6,7 @@
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/nn/act_stats.h"
 #include "snnkit/nn/input_check.h"
-#include "snnkit/stats/measure.h"
+#include "snnkit/data/model_data.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <optional>

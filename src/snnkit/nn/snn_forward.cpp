@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
+#include "snnkit/nn/spike_sparse.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -42,6 +43,23 @@ at::Tensor dropout_shared_over_time(const at::Tensor & folded, double p, int64_t
     ms[0] = 1;
     const at::Tensor keep = dropout_inverted(at::ones(ms, xt.options()), p, gen); // 0 or 1 / (1 - p)
     return (xt * keep).flatten(0, 1);
+}
+
+// The layer computed event-driven when opt.sparse allows it and sparse_path_wins says so for the input's measured
+// nonzero fraction; an undefined tensor when the dense kernel should run.
+at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options & opt) {
+    const bool conv = n.op == op_kind::conv2d && n.attrs.groups == 1 && n.attrs.dilation[0] == 1 &&
+                      n.attrs.dilation[1] == 1 && x.dim() == 4;
+    const bool lin = n.op == op_kind::linear && x.dim() == 2;
+    if (!opt.sparse || opt.train || at::GradMode::is_enabled() || (!conv && !lin) || x.scalar_type() != at::kFloat) {
+        return at::Tensor();
+    }
+    if (!sparse_path_wins(conv ? "conv2d" : "linear", nonzero_fraction(x))) {
+        return at::Tensor();
+    }
+    const at::Tensor rows = sparse_weight_rows(n.tensor("weight"));
+    return conv ? sparse_conv2d(x, rows, n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding)
+                : sparse_linear(x, rows, n.tensor("bias"));
 }
 
 } // namespace
@@ -173,7 +191,10 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             if (n.op == op_kind::dropout && opt.train && any_temporal && opt.dropout_shared) {
                 out.t = dropout_shared_over_time(ins[0], n.attrs.p, T, opt.dropout_generator);
             } else {
-                out.t = apply_op(n, ins, opt.train, opt.dropout_generator);
+                out.t = any_temporal ? sparse_layer(n, ins[0], opt) : at::Tensor();
+                if (!out.t.defined()) {
+                    out.t = apply_op(n, ins, opt.train, opt.dropout_generator);
+                }
             }
             out.temporal = any_temporal;
         }

@@ -64,6 +64,10 @@ struct snn_options {
     const std::map<int, snn_node_value> * resume = nullptr;
     /// nodes whose values the run hands back in snn_output::held
     std::vector<int> hold;
+    /// inference (not train, no gradient): a conv2d (groups 1, dilation 1) or linear layer whose input varies
+    /// over time runs event-driven (spike_sparse.h: only nonzero inputs visited) when sparse_path_wins says so
+    /// for the nonzero fraction measured on its input in this run; false: always the dense kernels
+    bool sparse = false;
 };
 
 struct snn_output {

@@ -37,6 +37,7 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     so.input_mean = pre.mean; // Poisson spikes are drawn from the raw intensities, then normalised
     so.input_std = pre.std;
     so.observer = opt.observer;
+    so.sparse = opt.sparse;
     progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);
     for (int64_t s = 0; s < n; s += batch) {
         const int64_t e = std::min(n, s + batch);
@@ -66,21 +67,6 @@ dataset load_test_set(const std::string & name, const std::string & dir, int64_t
         test.labels = test.labels.slice(0, 0, limit);
     }
     return test;
-}
-
-void check_model_classes(const model_meta & meta, const dataset & test, const std::string & where) {
-    dataset trained;
-    trained.class_names = meta.classes;
-    check_same_classes(trained, test, where);
-}
-
-augment_options model_preprocess(const model_meta & meta, const std::string & dataset_name) {
-    augment_options p = dataset_preprocess(dataset_name);
-    if (!meta.mean.empty()) {
-        p.mean = meta.mean;
-        p.std = meta.std;
-    }
-    return p;
 }
 
 } // namespace snnkit

@@ -4,6 +4,7 @@
 
 #include "snnkit/data/augment.h"
 #include "snnkit/data/dataset.h"
+#include "snnkit/data/model_data.h"
 #include "snnkit/io/model_meta.h"
 #include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
@@ -26,6 +27,8 @@ struct snn_run_options {
     bool progress = false;
     /// sees every node's output over time (statistics); may be empty
     node_observer observer;
+    /// event-driven conv / linear layers where their input is sparse enough (snn_options::sparse)
+    bool sparse = false;
 };
 
 // The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most
@@ -47,14 +50,7 @@ void set_input_encoding(stats_options & so, const std::string & encoding, const 
 // images when 0 < limit < its size.
 dataset load_test_set(const std::string & name, const std::string & dir, int64_t limit);
 
-// Fails (naming `where`) when the model's metadata lists the class folders it was trained on (classes,
-// written by train-ann / train-snn and kept by convert) and the test split names others: ImageFolder labels
-// are folder indices, so a missing folder would shift every later label. Models without the list pass.
-void check_model_classes(const model_meta & meta, const dataset & test, const std::string & where);
-
-// The normalisation a model expects: its metadata's mean / std when recorded, else the dataset's standard one.
-augment_options model_preprocess(const model_meta & meta, const std::string & dataset_name);
-
+// (check_model_classes, model_preprocess: snnkit/data/model_data.h.)
 // (The number of steps a model was made for: model_time_steps in snnkit/io/model_meta.h.)
 
 } // namespace snnkit
