@@ -6,6 +6,18 @@
 // snnkit::error (bad input) becomes snnkit.Error, a ValueError, with the library's one-line message.
 #include "snnkit/core/error.h"
 #include "snnkit/neuron/neuron.h"
+// ---- conversion (snnkit.convert / snnkit.SNN / snnkit.load): includes ----
+#include "snnkit/convert/convert_job.h"
+#include "snnkit/interop/nir_io.h"
+#include "snnkit/interop/onnx_import.h"
+#include "snnkit/io/model_io.h"
+#include "snnkit/io/model_meta.h"
+#include "snnkit/nn/input_check.h"
+#include "snnkit/nn/snn_batch.h"
+#include "snnkit/nn/snn_forward.h"
+#include "snnkit/stats/stats_json.h"
+#include <filesystem>
+// ---- conversion: end of includes ----
 #include "snnkit/neuron/surrogate.h"
 #include "snnkit/train/train_job.h" // training block below
 
@@ -43,6 +55,122 @@ std::tuple<at::Tensor, at::Tensor> neuron_forward(const at::Tensor & x, const at
                                                            alpha.value_or(at::Tensor()), opt);
     return {r.spikes, r.v};
 }
+
+
+// ---- conversion (snnkit.convert / snnkit.SNN / snnkit.load): begin ----
+// A converted SNN in memory: its graph and metadata, and the ANN it came from (kept so that save() writes it
+// beside the SNN as source_ann, which `snnkit eval` compares against). The GIL is released while the library runs.
+struct snn_model {
+    snnkit::graph snn;
+    snnkit::model_meta meta;
+    snnkit::graph ann; // empty (no nodes) after load()
+    snnkit::model_meta ann_meta;
+};
+
+snn_model convert_onnx(const pybind11::bytes & onnx, const at::Tensor & images, const std::string & ann_meta_json,
+                       int64_t T, const std::string & threshold, bool channel_wise, bool bias_shift, bool half_init,
+                       const std::string & calib, int64_t grid, int64_t wc_iters, double wc_lr, int64_t wc_batch,
+                       int64_t memory_budget_mib, uint64_t seed, const std::string & qcfs_lambda, int64_t stats_samples,
+                       bool progress) {
+    const std::string bytes = onnx; // copied while the GIL is held
+    snnkit::convert_job_options job;
+    job.conv.T = T;
+    job.conv.threshold = threshold;
+    job.conv.channel_wise = channel_wise;
+    job.conv.bias_shift = bias_shift;
+    job.conv.half_init = half_init;
+    job.calib = calib;
+    job.cal = snnkit::calib_preset(calib);
+    job.cal.grid = grid;
+    job.cal.wc_iters = wc_iters;
+    job.cal.wc_lr = wc_lr;
+    job.cal.wc_batch = wc_batch;
+    job.cal.memory_budget = memory_budget_mib << 20;
+    job.cal.seed = seed;
+    job.cal.progress = progress;
+    job.qcfs_lambda = qcfs_lambda;
+    job.record_stats = true;
+    job.stats_samples = stats_samples;
+    const snnkit::model_meta ann_meta = snnkit::model_meta_from_json(ann_meta_json, "snnkit.convert metadata");
+    pybind11::gil_scoped_release nogil;
+    at::NoGradGuard ng;
+    const snnkit::graph ann = snnkit::import_onnx_bytes(bytes, "module (exported to ONNX)");
+    snnkit::convert_job_result r = snnkit::run_convert_job(ann, ann_meta, images, job);
+    return {std::move(r.snn), std::move(r.meta), std::move(r.ann), ann_meta};
+}
+
+// Per-step outputs [T, N, K] of the SNN on x ([N, ...] direct input, or time-major [T, N, ...]), in batches
+// that keep one activation tensor within the default memory budget.
+at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, const snnkit::node_observer & observer) {
+    if (T < 1) snnkit::fail("T", "must be >= 1, got " + std::to_string(T));
+    const at::Tensor x = snnkit::check_input_batch(x_in, m.snn.input_shape, "x", true);
+    const bool temporal = x.dim() == static_cast<int64_t>(m.snn.input_shape.size()) + 2;
+    if (temporal && x.size(0) != T) {
+        snnkit::fail("x", "time-major input has " + std::to_string(x.size(0)) + " steps, T = " + std::to_string(T));
+    }
+    const int64_t n = x.size(temporal ? 1 : 0);
+    const at::Tensor sample = temporal ? x[0].slice(0, 0, 1) : x.slice(0, 0, 1);
+    const int64_t batch = snnkit::snn_batch_for_memory(m.snn, sample, T, 256);
+    snnkit::snn_options o;
+    o.T = T;
+    o.observer = observer;
+    std::vector<at::Tensor> outs;
+    for (int64_t i = 0; i < n; i += batch) {
+        const at::Tensor xb = x.slice(temporal ? 1 : 0, i, std::min(n, i + batch));
+        outs.push_back(snnkit::snn_forward(m.snn, xb, o).out);
+    }
+    return at::cat(outs, 1);
+}
+
+void bind_conversion(pybind11::module_ & m) {
+    namespace py = pybind11;
+    py::class_<snn_model>(m, "SnnModel", "A converted SNN (use snnkit.SNN)")
+        .def_property_readonly("meta_json", [](const snn_model & s) { return snnkit::model_meta_to_json(s.meta); })
+        .def_property_readonly("input_shape", [](const snn_model & s) { return s.snn.input_shape; })
+        .def_property_readonly("num_classes", [](const snn_model & s) { return s.snn.num_classes; })
+        .def_property_readonly("has_ann", [](const snn_model & s) { return !s.ann.nodes.empty(); })
+        .def("run", [](const snn_model & s, const at::Tensor & x, int64_t T) {
+            py::gil_scoped_release nogil;
+            at::NoGradGuard ng;
+            return snn_run(s, x, T, {});
+        }, py::arg("x"), py::arg("T"))
+        .def("stats", [](const snn_model & s, const at::Tensor & x, int64_t T) {
+            py::gil_scoped_release nogil;
+            at::NoGradGuard ng;
+            snnkit::stats_collector c(s.snn, T);
+            snn_run(s, x, T, c.observer());
+            return snnkit::stats_to_json(c.result());
+        }, py::arg("x"), py::arg("T"))
+        .def("save", [](const snn_model & s, const std::string & dir) {
+            snnkit::model_meta meta = s.meta;
+            if (!s.ann.nodes.empty()) {
+                meta.source_model = std::filesystem::absolute(dir + "/source_ann").lexically_normal().string();
+            }
+            py::gil_scoped_release nogil;
+            snnkit::save_model(dir, s.snn, meta);
+            if (!s.ann.nodes.empty()) {
+                snnkit::save_model(dir + "/source_ann", s.ann, s.ann_meta);
+            }
+        }, py::arg("dir"),
+           "Writes the SNN into dir (source_model: dir/source_ann) and the source ANN into dir/source_ann "
+           "(each file atomic).")
+        .def("export_nir", [](const snn_model & s, const std::string & path) {
+            py::gil_scoped_release nogil;
+            snnkit::export_nir(path, s.snn, s.meta);
+        }, py::arg("path"));
+    m.def("convert_onnx", &convert_onnx, py::arg("onnx"), py::arg("images"), py::arg("ann_meta_json"), py::arg("T"),
+          py::arg("threshold"), py::arg("channel_wise"), py::arg("bias_shift"), py::arg("half_init"), py::arg("calib"),
+          py::arg("grid"), py::arg("wc_iters"), py::arg("wc_lr"), py::arg("wc_batch"), py::arg("memory_budget_mib"),
+          py::arg("seed"), py::arg("qcfs_lambda"), py::arg("stats_samples"), py::arg("progress"),
+          "Imports the ONNX bytes of an ANN, records its statistics on images, converts and calibrates it "
+          "(run_convert_job): an SnnModel.");
+    m.def("load_model", [](const std::string & dir) {
+        snn_model s;
+        s.snn = snnkit::load_model(dir, &s.meta);
+        return s;
+    }, py::arg("dir"), "Reads a model directory (as `snnkit convert` writes) into an SnnModel.");
+}
+// ---- conversion: end ----
 
 } // namespace
 
@@ -202,5 +330,6 @@ PYBIND11_MODULE(_snnkit, m) {
         s.param = param;
         return snnkit::surrogate_param(s);
     }, pybind11::arg("name"), pybind11::arg("param"), "The surrogate parameter in force (param <= 0: the default).");
+    bind_conversion(m); // ---- conversion ----
     train_binding::bind(m); // the training block above
 }

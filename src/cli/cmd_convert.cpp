@@ -1,23 +1,18 @@
 // src/cli/cmd_convert.cpp: `snnkit convert` turns a trained ANN into a calibrated SNN.
 #include "commands.h"
 
-#include "snnkit/convert/calibrate.h"
-#include "snnkit/convert/convert.h"
+#include "snnkit/convert/convert_job.h"
 #include "snnkit/core/error.h"
-#include "snnkit/core/rng.h"
-#include "snnkit/data/dataset_by_name.h"
 #include "snnkit/interop/onnx_model.h"
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/io/model_io.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <optional>
 
 namespace snnkit_cli {
 
@@ -54,15 +49,13 @@ void refuse_overwriting_an_ann(const convert_args & a) {
     }
 }
 
-// A model trained with QCFS activations (train-ann --act qcfs) converts with V_th = lambda, v(0) = V_th/2 and
-// soft reset (convert_to_snn); here: half_init, so that calibration keeps v(0) = V_th/2 and searches with the
-// half-step shift, and the threshold search of a calibration runs only with --qcfs-lambda search (keep: the
-// trained lambda stays). Returns the settings for the metadata (nullopt for other models).
-std::optional<snnkit::qcfs_conversion_meta> qcfs_settings(const snnkit::graph & ann, const convert_args & a, const CLI::App & s,
-                             snnkit::convert_options & conv, snnkit::calib_options & cal) {
+// A model trained with QCFS activations (train-ann --act qcfs) converts with V_th = lambda and v(0) = V_th/2
+// (run_convert_job, convert_job.h); here only the flags that would change nothing, or contradict that, are refused.
+void refuse_qcfs_flags(const snnkit::graph & ann, const convert_args & a, const CLI::App & s,
+                       const snnkit::calib_options & cal) {
     if (!snnkit::is_qcfs_model(ann)) {
         refuse_unused_flags(s, {"--qcfs-lambda"}, false, "applies only to a model trained with --act qcfs");
-        return std::nullopt;
+        return;
     }
     if (a.qcfs_lambda != "keep" && a.qcfs_lambda != "search") {
         snnkit::fail("--qcfs-lambda " + a.qcfs_lambda, "unknown choice (known: keep, search)");
@@ -74,32 +67,19 @@ std::optional<snnkit::qcfs_conversion_meta> qcfs_settings(const snnkit::graph & 
     const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
     refuse_unused_flags(s, {"--qcfs-lambda"}, calibrating,
                         "has an effect only when calibrating (--calib light/advanced, --bc, --pc, --wc)");
-    conv.half_init = true;
-    cal.threshold_search = calibrating && a.qcfs_lambda == "search";
-    refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
+    refuse_unused_flags(s, {"--grid"}, calibrating && a.qcfs_lambda == "search",
                         "a QCFS model's lambda is kept (--qcfs-lambda keep): no threshold search");
-    int64_t levels = 0;
-    int layers = 0;
-    for (const auto & n : ann.nodes) {
-        if (n.op == snnkit::op_kind::qcfs) {
-            levels = levels == 0 || levels == n.attrs.levels ? n.attrs.levels : -1; // -1: mixed
-            ++layers;
-        }
-    }
-    snnkit::qcfs_conversion_meta q;
-    q.levels = levels;
-    q.layers = layers;
-    q.lambda = a.qcfs_lambda;
-    q.v_th = "lambda";
-    q.v0 = "V_th/2";
-    q.reset = "soft";
-    return q;
 }
 
 void run(convert_args & a, const CLI::App & s) {
     set_threads(a.threads);
     // Calibration settings: a preset, plus any explicit flags (checked before any model or data is read).
-    snnkit::calib_options cal = snnkit::calib_preset(a.calib);
+    snnkit::convert_job_options job;
+    job.conv = a.conv;
+    job.calib = a.calib;
+    job.qcfs_lambda = a.qcfs_lambda;
+    snnkit::calib_options & cal = job.cal;
+    cal = snnkit::calib_preset(a.calib);
     cal.grid = a.cal.grid;
     cal.wc_iters = a.cal.wc_iters;
     cal.wc_lr = a.cal.wc_lr;
@@ -118,8 +98,7 @@ void run(convert_args & a, const CLI::App & s) {
     cal.half_step = cal.half_step && !a.no_half_step;
     refuse_unused_flags(s, {"--grid"}, cal.threshold_search,
                         "has an effect only with a threshold search (--calib light/advanced, --threshold-search)");
-    refuse_unused_flags(s, {"--calib-samples", "--seed", "--memory-budget"},
-                        cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration,
+    refuse_unused_flags(s, {"--calib-samples", "--seed", "--memory-budget"}, snnkit::convert_job_calibrates(job),
                         "has an effect only when calibrating (--calib, --threshold-search, --bc, --pc, --wc)");
     refuse_unused_flags(s, {"--wc-iters", "--wc-lr", "--wc-batch"}, cal.weight_calibration,
                         "has an effect only with weight calibration (--calib advanced, --wc)");
@@ -146,109 +125,43 @@ void run(convert_args & a, const CLI::App & s) {
         ann = snnkit::load_model(a.model, &meta);
     }
     refuse_overwriting_an_ann(a);
+    job.source_model = std::filesystem::absolute(a.model).string();
     if (!meta.kind.empty() && meta.kind != "ann") {
         snnkit::fail(a.model, "is not an ANN (kind '" + meta.kind + "')");
     }
-    snnkit::convert_options conv = snnkit::calib_conversion(a.conv, cal); // the presets' half step
-    if (conv.threshold == "search") {
-        conv.threshold = "max"; // the search starts from the maximum
+    refuse_qcfs_flags(ann, a, s, cal);
+    job.dataset = !a.dataset.empty() ? a.dataset : meta.dataset.empty() ? "fmnist" : meta.dataset;
+    at::Tensor x; // calibration images: --calib-samples of the training set, the model's normalisation
+    if (snnkit::convert_job_calibrates(job)) {
+        x = snnkit::calibration_images(job.dataset, a.data, meta, a.calib_samples, cal.seed);
     }
-    const std::optional<snnkit::qcfs_conversion_meta> qcfs = qcfs_settings(ann, a, s, conv, cal);
-    snnkit::graph snn = snnkit::convert_to_snn(ann, conv);
-    std::vector<snnkit::layer_calibration_meta> report;
-    const bool calibrating = cal.threshold_search || cal.bias_correction || cal.potential_correction || cal.weight_calibration;
-    double calib_seconds = 0;
-    int64_t calib_used = 0; // images the calibration used: --calib-samples, or the whole training set if smaller
-    int64_t chunk_images = 0, wc_images = 0;
-    const std::string ds = !a.dataset.empty() ? a.dataset : meta.dataset.empty() ? "fmnist" : meta.dataset;
-    if (calibrating) {
-        snnkit::dataset_spec spec;
-        spec.name = ds;
-        spec.dir = a.data;
-        const snnkit::dataset train = snnkit::load_dataset(spec, snnkit::split::train);
-        const int64_t n = std::min<int64_t>(a.calib_samples, train.images.size(0));
-        calib_used = n;
-        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(snnkit::rng_mix(cal.seed, 0xc0de));
-        const at::Tensor idx = at::randperm(train.images.size(0), gen, at::kLong).slice(0, 0, n);
-        snnkit::augment_options pre = snnkit::dataset_preprocess(ds);
-        if (!meta.mean.empty()) { // the model's own
-            pre.mean = meta.mean;
-            pre.std = meta.std;
-        }
-        const at::Tensor x = snnkit::make_batch(train.images, idx, pre, 0);
-        const snnkit::calib_report rep = snnkit::calibrate(snn, snnkit::ann_reference(ann), x, conv, cal);
-        calib_seconds = rep.seconds;
-        for (const auto & l : rep.layers) {
-            snnkit::layer_calibration_meta lm;
-            lm.layer = l.name;
-            lm.v_th_before = l.v_th_before;
-            lm.v_th_after = l.v_th_after;
-            lm.mse_before = l.mse_before;
-            lm.mse_after = l.mse_after;
-            report.push_back(lm);
-        }
-        chunk_images = rep.chunk_images;
-        wc_images = rep.wc_images;
-        if (!a.quiet) {
-            std::fprintf(stderr, "calibration took %.1f s on %lld images, streamed in chunks of %lld (memory budget %lld MiB)%s\n",
-                         rep.seconds, static_cast<long long>(n), static_cast<long long>(rep.chunk_images),
-                         static_cast<long long>(a.memory_mib),
-                         rep.wc_images > 0 && rep.wc_images < n
-                             ? (", WC on a sample of " + std::to_string(rep.wc_images) + " images").c_str()
-                             : "");
-        }
+    const snnkit::convert_job_result r = snnkit::run_convert_job(ann, meta, x, job);
+    if (r.calib_images > 0 && !a.quiet) {
+        std::fprintf(stderr, "calibration took %.1f s on %lld images, streamed in chunks of %lld (memory budget %lld MiB)%s\n",
+                     r.report.seconds, static_cast<long long>(r.calib_images), static_cast<long long>(r.report.chunk_images),
+                     static_cast<long long>(a.memory_mib),
+                     r.report.wc_images > 0 && r.report.wc_images < r.calib_images
+                         ? (", WC on a sample of " + std::to_string(r.report.wc_images) + " images").c_str()
+                         : "");
     }
-    snnkit::conversion_meta settings;
-    settings.T = conv.T;
-    settings.threshold = a.conv.threshold;
-    settings.channel_wise = conv.channel_wise;
-    settings.bias_shift = conv.bias_shift;
-    settings.half_init = conv.half_init;
-    settings.calib = a.calib;
-    settings.half_step = cal.half_step;
-    settings.threshold_search = cal.threshold_search;
-    settings.bias_correction = cal.bias_correction;
-    settings.potential_correction = cal.potential_correction;
-    settings.weight_calibration = cal.weight_calibration;
-    settings.calib_samples = calib_used;
-    settings.memory_budget_mib = a.memory_mib;
-    settings.calib_chunk_images = chunk_images;
-    settings.wc_images = wc_images;
-    settings.wc_iters = cal.wc_iters;
-    settings.wc_lr = cal.wc_lr;
-    if (qcfs) { // what the model was trained with and how its lambda was treated
-        settings.qcfs = qcfs;
-        settings.source_train = meta.train.value_or(snnkit::train_meta{});
-    }
-    snnkit::model_meta out_meta;
-    out_meta.kind = "snn-converted";
-    out_meta.dataset = ds;
-    out_meta.classes = meta.classes;
-    out_meta.mean = meta.mean;
-    out_meta.std = meta.std;
-    out_meta.source_model = std::filesystem::absolute(a.model).string();
-    out_meta.source_metrics = meta.metrics.value_or(snnkit::metrics_meta{});
-    out_meta.conversion = settings;
-    out_meta.calibration = report;
-    out_meta.calibration_seconds = calib_seconds;
-    snnkit::save_model(a.out, snn, out_meta);
+    snnkit::save_model(a.out, r.snn, r.meta);
     if (!a.onnx.empty()) {
         snnkit::save_model(a.model, ann, meta);
     }
-    const nlohmann::json saved = meta_json(out_meta);
+    const nlohmann::json saved = meta_json(r.meta);
     nlohmann::json result = {{"command", "convert"}, {"model", a.out}, {"conversion", saved["conversion"]},
-                             {"calibration", saved["calibration"]}, {"calibration_seconds", calib_seconds}};
+                             {"calibration", saved["calibration"]}, {"calibration_seconds", r.report.seconds}};
     std::vector<data_used> data;
-    if (calibrating) {
-        data.push_back({ds, a.data, "train (calibration)", calib_used});
+    if (r.calib_images > 0) {
+        data.push_back({r.dataset, a.data, "train (calibration)", r.calib_images});
     }
     write_json_file(a.json_path, result, data);
-    const std::string thr = !qcfs ? a.conv.threshold : "QCFS lambda, L " + std::to_string(qcfs->levels);
+    const std::string thr = r.qcfs ? "QCFS lambda, L " + std::to_string(r.meta.conversion->qcfs->levels) : a.conv.threshold;
     std::fprintf(human_out(a.json_path), "converted %s -> %s (T=%lld, threshold %s%s%s%s%s%s%s)\n", (a.onnx.empty() ? a.model : a.onnx).c_str(), a.out.c_str(),
-                static_cast<long long>(conv.T), thr.c_str(), conv.bias_shift ? ", bias shift" : "",
-                conv.half_init ? ", half init" : "", cal.threshold_search ? ", threshold search" : "",
-                cal.bias_correction ? ", BC" : "", cal.potential_correction ? ", PC" : "",
-                cal.weight_calibration ? ", WC" : "");
+                static_cast<long long>(r.conv.T), thr.c_str(), r.conv.bias_shift ? ", bias shift" : "",
+                r.conv.half_init ? ", half init" : "", r.cal.threshold_search ? ", threshold search" : "",
+                r.cal.bias_correction ? ", BC" : "", r.cal.potential_correction ? ", PC" : "",
+                r.cal.weight_calibration ? ", WC" : "");
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/interop/onnx_import.h"
 #include "snnkit/io/atomic_file.h"
+#include "snnkit/io/model_io.h"
 #include "snnkit/io/safetensors.h"
 #include "snnkit/nn/forward.h"
 
@@ -99,6 +100,30 @@ TEST(OnnxImport, ResNetWithAddsOpset17MatchesPyTorch) {
     EXPECT_EQ(c.at(op_kind::add), 2);
     EXPECT_EQ(c.at(op_kind::global_avg_pool), 1);
     EXPECT_EQ(g.nodes[g.find("layer1.c2")].attrs.groups, 2);
+}
+
+// The in-memory entry (what snnkit.convert hands a torch.onnx.export BytesIO to): the bytes of a file give the
+// graph the path gives, node for node and tensor for tensor, and the same PyTorch output; errors name `where`.
+TEST(OnnxImport, BytesEntryEqualsThePathEntry) {
+    at::NoGradGuard ng;
+    const std::string path = fixture("resnet_op17.onnx");
+    const graph a = import_onnx(path);
+    const graph b = import_onnx_bytes(read_file(path), "in memory");
+    EXPECT_EQ(graph_to_json(a), graph_to_json(b));
+    const auto ta = a.named_tensors(), tb = b.named_tensors();
+    ASSERT_EQ(ta.size(), tb.size());
+    ASSERT_GT(ta.size(), 10u);
+    for (size_t i = 0; i < ta.size(); ++i) {
+        EXPECT_EQ(ta[i].first, tb[i].first);
+        EXPECT_TRUE(at::equal(ta[i].second, tb[i].second)) << ta[i].first;
+    }
+    at::Tensor x, y;
+    for (const auto & kv : safetensors_load(fixture("resnet_op17.io.safetensors"))) {
+        (kv.first == "input" ? x : y) = kv.second;
+    }
+    EXPECT_LE((ann_forward(b, x) - y).abs().max().item<double>(), 1e-4);
+    EXPECT_EQ(error_of(read_file(path).substr(0, 100), "module bytes").rfind("module bytes: ", 0), 0u);
+    EXPECT_EQ(error_of("", "module bytes"), "module bytes: empty file");
 }
 
 TEST(OnnxImport, IdentityDropoutGemmAlphaBetaTransB) {
