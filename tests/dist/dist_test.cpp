@@ -7,6 +7,7 @@
 #include "snnkit/dist/grad_reducer.h"
 #include "snnkit/dist/process_group.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -82,9 +83,10 @@ TEST(GradReducer, AveragesGradientsLikeTheMeanOfEachRanksOwn) {
     const int world = 2;
     // the same model on both ranks; each rank's input differs; one parameter gets no gradient
     const auto make_params = []() {
-        at::manual_seed(7);
-        std::vector<at::Tensor> p = {at::randn({16, 8}), at::randn({16}), at::randn({4, 16}), at::randn({4}),
-                                     at::randn({3})};
+        // a generator of its own: the ranks are threads of this process, and the global one would interleave
+        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(7);
+        std::vector<at::Tensor> p = {at::randn({16, 8}, gen), at::randn({16}, gen), at::randn({4, 16}, gen),
+                                     at::randn({4}, gen), at::randn({3}, gen)};
         for (auto & t : p) {
             t.requires_grad_(true);
         }
