@@ -1,4 +1,6 @@
 // Conversion and calibration against the closed-form error model and the ANN itself.
+#include "convergence.h"
+
 #include "snnkit/convert/calibrate.h"
 #include "snnkit/convert/clipfloor.h"
 #include "snnkit/convert/convert.h"
@@ -121,29 +123,9 @@ TEST(convert, if_rate_equals_clipfloor_for_constant_input) {
 }
 
 TEST(convert, snn_output_approaches_the_ann_as_T_grows) {
-    graph ann = small_cnn(1);
     at::manual_seed(2);
     const at::Tensor data = at::randn({64, 1, 8, 8});
-    record_activation_stats(ann, data);
-    const graph ref = ann_reference(ann);
-    at::NoGradGuard ng;
-    const at::Tensor y = ann_forward(ref, data);
-    double prev = 1e9;
-    for (int64_t T : {32, 256, 2048}) {
-        convert_options co;
-        co.T = T;
-        co.bias_shift = true;
-        const graph snn = convert_to_snn(ann, co);
-        snn_options so;
-        so.T = T;
-        const at::Tensor out = snn_forward(snn, data, so).out.mean(0);
-        const double rel = ((out - y).norm() / y.norm()).item<double>();
-        EXPECT_LT(rel, prev) << "T=" << T;
-        prev = rel;
-        if (T == 2048) {
-            EXPECT_LT(rel, 0.01) << "relative error at T=2048";
-        }
-    }
+    snnkit_test::expect_snn_approaches_ann(small_cnn(1), data);
 }
 
 TEST(calibrate, bc_and_pc_each_reduce_held_out_error_and_wc_reduces_layer_loss) {

@@ -1,5 +1,7 @@
 // Conversion of a net with max-pool: the pool becomes the gated spiking max-pool, the SNN approaches the ANN
 // as T grows, calibration runs through it, and a saved SNN keeps the gate.
+#include "convergence.h"
+
 #include "snnkit/convert/calibrate.h"
 #include "snnkit/convert/convert.h"
 #include "snnkit/io/model_io.h"
@@ -29,34 +31,16 @@ graph pooled_cnn(uint64_t seed) {
     return b.finish("custom");
 }
 
-double rel_error(const graph & snn, const at::Tensor & x, const at::Tensor & y, int64_t T) {
-    snn_options so;
-    so.T = T;
-    const at::Tensor out = snn_forward(snn, x, so).out.mean(0);
-    return ((out - y).norm() / y.norm()).item<double>();
-}
+using snnkit_test::snn_rel_error;
 
 } // namespace
 
 TEST(convert_max_pool, gated_pool_follows_the_ann_as_T_grows) {
-    graph ann = pooled_cnn(1);
     at::manual_seed(2);
     const at::Tensor data = at::randn({64, 1, 8, 8});
-    record_activation_stats(ann, data);
-    at::NoGradGuard ng;
-    const at::Tensor y = ann_forward(ann_reference(ann), data);
-    double prev = 1e9;
-    for (int64_t T : {32, 256, 2048}) {
-        convert_options co;
-        co.T = T;
-        co.bias_shift = true;
-        const graph snn = convert_to_snn(ann, co);
+    snnkit_test::expect_snn_approaches_ann(pooled_cnn(1), data, [](const graph & snn) {
         ASSERT_TRUE(snn.nodes[snn.find("maxpool")].attrs.gated);
-        const double rel = rel_error(snn, data, y, T);
-        EXPECT_LT(rel, prev) << "T=" << T;
-        prev = rel;
-    }
-    EXPECT_LT(prev, 0.01) << "relative error at T=2048";
+    });
 }
 
 TEST(convert_max_pool, calibration_runs_through_the_pool_and_the_gate_is_saved) {
@@ -75,7 +59,7 @@ TEST(convert_max_pool, calibration_runs_through_the_pool_and_the_gate_is_saved) 
         o.progress = false;
         o.wc_iters = 50;
         calibrate(snn, ref, cal, co, o);
-        EXPECT_LT(rel_error(snn, held, y, co.T), rel_error(base, held, y, co.T)) << preset;
+        EXPECT_LT(snn_rel_error(snn, held, y, co.T), snn_rel_error(base, held, y, co.T)) << preset;
     }
     const std::string dir = std::string(SNNKIT_BINARY_DIR) + "/tmp_convert/max_pool";
     std::filesystem::remove_all(dir);
