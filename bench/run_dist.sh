@@ -49,9 +49,9 @@ for a in resnet20 vgg16; do
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average after: $load1"
-/usr/bin/python3 - "$work" "$out" "$load0" "$load1" "$rounds" <<'PY'
-import glob, json, statistics, sys
-work, out, load0, load1, rounds = sys.argv[1:]
+/usr/bin/python3 - "$work" "$out" "$load0" "$load1" "$rounds" "ROUNDS=$rounds bash bench/run_dist.sh $build" <<'PY'
+import glob, json, os, statistics, sys
+work, out, load0, load1, rounds, bench_cmd = sys.argv[1:]
 med = statistics.median
 
 def runs(tag):
@@ -113,6 +113,11 @@ for a in ("resnet20", "vgg16"):
             res["projection"].setdefault(a, {})[f"compute/{speed}, {net}"] = row
             print(f"    compute/{speed:<2d} {net:26s} " + "   ".join(
                 f"N={n}: {100 * row[n]['eff_no_overlap']:.0f}-{100 * row[n]['eff_overlap']:.0f} %" for n in row))
-json.dump(res, open(out, "w"), indent=1)
+# provenance: snnkit's own (commit, build, LibTorch, threads, command, data) from the first 1 x 2 run's JSON,
+# plus this script's command; written atomically
+res["provenance"] = dict(runs("ann_1x2")[0].get("provenance", {}), bench_command=bench_cmd)
+tmp = out + ".tmp"
+json.dump(res, open(tmp, "w"), indent=1)
+os.replace(tmp, out)
 print(f"\nwritten: {out}")
 PY
