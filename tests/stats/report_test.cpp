@@ -114,6 +114,46 @@ TEST(Report, EveryResultKindGivesChartsAndTables) {
     }
 }
 
+// Accuracy against latency: one line per (source ANN, method), a calibrated conversion giving its own T's point
+// (the last of its accuracy_per_t), an uncalibrated one every power-of-two t of its one simulation.
+TEST(Report, AccuracyAgainstLatencyHasOneLinePerSourceAndMethod) {
+    if (!program_available("gnuplot")) {
+        GTEST_SKIP() << "gnuplot is not installed";
+    }
+    const fs::path d = fresh_dir("latency");
+    std::vector<std::string> in;
+    in.push_back(write_json(d, "relu4.json", eval_json("advanced", false, {50.0, 60.0, 70.0, 81.5})));
+    in.push_back(write_json(d, "relu8.json", eval_json("advanced", false, {40.0, 50.0, 60.0, 70.0, 80.0, 84.0, 86.0, 88.25})));
+    nlohmann::json q4 = eval_json("light", false, {85.0, 87.0, 89.0, 90.75});
+    q4["conversion"]["qcfs"] = {{"levels", 4}, {"lambda", "keep"}};
+    q4["conversion"]["half_init"] = true;
+    nlohmann::json q0 = eval_json("none", false, {70.0, 86.5, 88.0, 89.5, 89.75, 90.0, 90.0, 90.0});
+    q0["conversion"]["qcfs"] = {{"levels", 4}, {"lambda", "keep"}};
+    q0["conversion"]["half_init"] = true;
+    in.push_back(write_json(d, "q4.json", q4));
+    in.push_back(write_json(d, "q0.json", q0));
+    report_options o;
+    o.out_dir = (d / "out").string();
+    const report_result r = write_report(in, o);
+    EXPECT_NE(std::find_if(r.charts.begin(), r.charts.end(),
+                           [](const std::string & c) { return fs::path(c).filename() == "accuracy_vs_latency.png"; }),
+              r.charts.end());
+    EXPECT_GE(png_size((d / "out" / "accuracy_vs_latency.png").string()).first, 700u);
+    const std::string md = read_file(r.index);
+    for (const char * s : {"| source ANN: conversion | T=1 | T=2 | T=4 | T=8 |",
+                           "| QCFS ANN (L = 4): trained lambda threshold + light calibration + half init |  |  | 90.75 % |  |",
+                           "| QCFS ANN (L = 4): trained lambda threshold + half init | 70.00 % | 86.50 % | 89.50 % | 90.00 % |",
+                           "| ReLU ANN: advanced calibration |  |  | 81.50 % | 88.25 % |"}) {
+        EXPECT_NE(md.find(s), std::string::npos) << "index.md lacks: " << s << "\n" << md;
+    }
+    // one conversion T only: no latency chart (the per-t chart says it all)
+    const fs::path d1 = fresh_dir("latency_one_t");
+    report_options o1;
+    o1.out_dir = (d1 / "out").string();
+    const report_result r1 = write_report({write_json(d1, "a.json", eval_json("light", false, {1, 2, 3, 4}))}, o1);
+    EXPECT_EQ(read_file(r1.index).find("against latency"), std::string::npos);
+}
+
 TEST(Report, Errors) {
     const fs::path d = fresh_dir("errors");
     report_options o;

@@ -112,7 +112,12 @@ void plot_lines(const std::vector<line_panel> & panels, const std::string & png,
         }
         body += axes(panel.title, panel.xlabel, panel.ylabel, panel.log_y, min_positive(panel.lines));
         body += "set key " + panel.key + " box opaque\n";
-        body += small_integer_axis(panel.lines) ? "set xtics 1\n" : "set xtics autofreq\n";
+        if (panel.log2_x) {
+            body += "set logscale x 2\nset xtics 2\n";
+        } else {
+            body += "unset logscale x\n";
+            body += small_integer_axis(panel.lines) ? "set xtics 1\n" : "set xtics autofreq\n";
+        }
         std::string cmd = "plot ";
         for (size_t i = 0; i < plots.size(); ++i) {
             cmd += (i ? ", \\\n     " : "") + plots[i];

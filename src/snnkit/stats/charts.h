@@ -36,7 +36,10 @@ struct line_panel {
     std::vector<std::pair<std::string, double>> levels;
     /// legend position in gnuplot's words ("bottom right", "top right", ...; "outside ..." widens the chart)
     std::string key = "bottom right";
+    /// logarithmic y axis
     bool log_y = false;
+    /// logarithmic x axis with a tic at every power of two (time steps T = 1, 2, 4, ...)
+    bool log2_x = false;
 };
 
 struct bar_panel {

@@ -230,6 +230,87 @@ void per_layer(page & p, const std::vector<std::pair<const run *, json>> & runs,
     p.md += t.str();
 }
 
+// Which ANN a converted SNN came from, for the latency chart: a QCFS-trained one (its levels) or a ReLU one.
+std::string source_ann(const json & conversion) {
+    if (conversion.contains("qcfs") && conversion["qcfs"].is_object()) {
+        const double L = number(conversion["qcfs"], "levels");
+        return std::isfinite(L) ? "QCFS ANN (L = " + fixed(L, 0) + ")" : "QCFS ANN";
+    }
+    return "ReLU ANN";
+}
+
+// Accuracy against latency T: one line per (source ANN, conversion method), one point per conversion at T. A
+// conversion that does not depend on T (no calibration, no bias shift) gives every power-of-two t of its one
+// simulation. Drawn only when the runs simulate conversions at two or more T.
+void latency_section(page & p, const std::vector<run *> & snn) {
+    std::map<std::string, std::map<int64_t, double>> lines;
+    std::map<std::string, std::string> ann_of; // line -> its ANN's accuracy (range over the runs)
+    std::set<int64_t> conversion_ts;
+    std::vector<std::pair<std::string, double>> levels;
+    std::set<std::string> level_seen;
+    for (const run * r : snn) {
+        const json c = r->j.value("conversion", json());
+        if (!c.is_object() || c.empty()) {
+            continue; // a trained SNN: its T is not a latency choice of a conversion
+        }
+        const auto acc = numbers_of(r->j, "accuracy_per_t");
+        const auto T = static_cast<int64_t>(acc.size());
+        if (T == 0) {
+            continue;
+        }
+        const std::string src = source_ann(c);
+        const std::string key = src + ": " + describe_conversion(c, "");
+        const bool per_T = text(c, "calib", "none") != "none" || c.value("bias_shift", false);
+        auto & pts = lines[key];
+        if (per_T) {
+            conversion_ts.insert(T);
+            pts.emplace(T, acc[T - 1]);
+        } else {
+            for (int64_t t = 1; t <= T; t *= 2) {
+                pts.emplace(t, acc[t - 1]);
+            }
+            pts.emplace(T, acc[T - 1]);
+            conversion_ts.insert(T);
+        }
+        const double ann = number(r->j, "ann_accuracy");
+        if (std::isfinite(ann) && level_seen.insert(src + fixed(ann, 2)).second) {
+            levels.push_back({src + " " + fixed(ann, 2) + " %", ann});
+        }
+    }
+    if (conversion_ts.size() < 2) {
+        return;
+    }
+    p.md += "## SNN accuracy against latency T\n\nOne point per conversion at T (calibrated at that T); a conversion "
+            "without calibration or bias shift does not depend on T, so one simulation gives each power-of-two t.\n\n";
+    line_panel lp{"SNN accuracy against latency", "latency T (time steps)", "accuracy %", {}, levels, "outside right top"};
+    lp.log2_x = true;
+    std::set<int64_t> all_t;
+    for (const auto & [key, pts] : lines) {
+        series s{key, {}, {}};
+        for (const auto & [t, a] : pts) {
+            s.x.push_back(static_cast<double>(t));
+            s.y.push_back(a);
+            all_t.insert(t);
+        }
+        s.dashed = key.rfind("ReLU", 0) == 0;
+        lp.lines.push_back(s);
+    }
+    md_table t{{"source ANN: conversion"}, {}};
+    for (int64_t c : all_t) {
+        t.head.push_back("T=" + std::to_string(c));
+    }
+    for (const auto & [key, pts] : lines) {
+        std::vector<std::string> row{key};
+        for (int64_t c : all_t) {
+            const auto it = pts.find(c);
+            row.push_back(it == pts.end() ? "" : fixed(it->second, 2) + " %");
+        }
+        t.rows.push_back(row);
+    }
+    p.lines("accuracy_vs_latency.png", "SNN accuracy against latency T", {lp});
+    p.md += t.str();
+}
+
 void eval_section(page & p, const std::vector<run *> & evals, const std::vector<run *> & stats, const std::vector<run *> & train) {
     std::vector<run *> snn;
     for (run * r : evals) {
@@ -288,6 +369,7 @@ void eval_section(page & p, const std::vector<run *> & evals, const std::vector<
     }
     p.lines("accuracy_vs_t.png", "SNN accuracy vs t", {lp});
     p.md += t.str();
+    latency_section(p, snn);
 
     p.md += "## Per layer\n\n";
     std::vector<std::pair<const run *, json>> rates, errors;

@@ -149,7 +149,9 @@ std::string describe_conversion(const json & c, const std::string & kind) {
             d += (d.empty() ? "" : " + ") + std::string(f.label);
         }
     }
-    const std::string threshold = text(c, "threshold", "max");
+    // a QCFS model's thresholds are its trained lambdas (refined only by a threshold search)
+    const bool qcfs = c.contains("qcfs") && c["qcfs"].is_object();
+    const std::string threshold = qcfs ? "trained lambda" : text(c, "threshold", "max");
     if (!c.value("threshold_search", false) && (threshold != "max" || d.empty())) {
         d = threshold + " threshold" + (d.empty() ? "" : " + " + d);
     }
