@@ -6,6 +6,8 @@
 #include "snnkit/dist/sync_batch_norm.h"
 #include "snnkit/nn/forward.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include <cstring>
 
 namespace snnkit {

@@ -4,6 +4,8 @@
 #include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include <mutex>
 
 namespace snnkit {
