@@ -11,7 +11,7 @@ set -euo pipefail
 
 pkgs=(
   cmake ninja-build ccache g++ make pkg-config git
-  libtorch-dev libgloo-dev
+  libtorch-dev libgloo-dev libdnnl-dev
   libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libjpeg-dev libpng-dev zlib1g-dev

@@ -10,6 +10,7 @@
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/io/model_io.h"
 #include "snnkit/nn/snn_forward.h"
+#include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/stats/measure.h"
 #include "snnkit/stats/stats_json.h"
 #include "snnkit/train/trainer.h"
@@ -35,6 +36,7 @@ struct eval_args {
     bool quiet = false;
     bool stats = false;                  // --stats: SOPs, MACs and energy from the same run
     bool sparse = false;                 // --sparse: event-driven conv / linear layers where the input is sparse
+    bool spike_bf16 = false;             // --spike-bf16: spike-fed convolutions on AMX-BF16 (split weights)
     snnkit::stats_options stats_opt;     // their constants and conventions
 };
 
@@ -135,6 +137,7 @@ void run(eval_args & a) {
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
     ro.sparse = a.sparse;
+    ro.spike_bf16 = a.spike_bf16;
     ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & o) { // o: [T, B, ...]
         count(i, nd, o);
         if (with_ann && nd.op == snnkit::op_kind::spike) {
@@ -162,6 +165,7 @@ void run(eval_args & a) {
     result["simulation_seconds"] = sim_seconds;
     result["images_per_second"] = sim_seconds > 0 ? static_cast<double>(n) / sim_seconds : 0.0;
     result["sparse_layers"] = a.sparse;
+    result["spike_bf16"] = a.spike_bf16 && snnkit::spike_conv_bf16_available(); // asked for and run
     result["conversion"] = meta_json(meta).value("conversion", nlohmann::json::object());
     nlohmann::json layers = nlohmann::json::array();
     const snnkit::network_stats st = collector.result();
@@ -232,6 +236,10 @@ void add_eval(CLI::App & app) {
     s->add_option("--json", a->json_path, "Write results as JSON ('-' = stdout)");
     s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
+    s->add_flag("--spike-bf16", a->spike_bf16,
+                "Run each convolution fed by spikes on the CPU's AMX-BF16 units with its weights split into three "
+                "bfloat16 parts (same results up to float rounding; bench_snn_infer measures the speed); ignored on a CPU "
+                "without AMX-BF16 or a build without oneDNN (libdnnl-dev)");
     s->add_flag("--sparse", a->sparse,
                 "Run a conv / linear layer event-driven (only its nonzero inputs) where its measured input rate is below the crossover bench_sparse measured (same results up to float rounding)");
     s->add_flag("--stats", a->stats, "Also SOPs, ANN MACs and energy per layer, from the same run (see `snnkit stats`)");

@@ -3,9 +3,11 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
+#include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_sparse.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 
@@ -60,6 +62,24 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
     const at::Tensor rows = sparse_weight_rows(n.tensor("weight"));
     return conv ? sparse_conv2d(x, rows, n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding)
                 : sparse_linear(x, rows, n.tensor("bias"));
+}
+
+// The layer on AMX-BF16 (spike_conv_bf16.h) when opt.spike_bf16 allows it, the layer is a conv2d (groups 1) and its
+// input comes straight from a spike node (values 0 or that node's amplitude: V_th for V_th-valued spikes, else 1);
+// an undefined tensor when the float kernel should run.
+at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & x, const snn_options & opt) {
+    if (!opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || n.op != op_kind::conv2d || n.attrs.groups != 1 ||
+        x.dim() != 4 || x.scalar_type() != at::kFloat || g.nodes[n.inputs[0]].op != op_kind::spike ||
+        !spike_conv_bf16_available()) {
+        return at::Tensor();
+    }
+    const node & src = g.nodes[n.inputs[0]];
+    const at::Tensor amp = src.attrs.neuron.spike_vth ? src.tensor("v_th") : at::Tensor();
+    if (amp.defined() && amp.numel() != 1 && amp.numel() != x.size(1)) {
+        return at::Tensor(); // an amplitude per neuron, not per channel: the float kernel
+    }
+    return spike_conv2d_bf16(x, spike_conv_bf16_weight(n.tensor("weight"), amp), n.tensor("bias"), n.attrs.kernel,
+                             n.attrs.stride, n.attrs.padding, n.attrs.dilation);
 }
 
 // A converted max-pool on a time-varying input [T*N, C, H, W]: the gate by accumulated input (spike_max_pool),
@@ -215,7 +235,10 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             } else if (n.op == op_kind::dropout && opt.train && any_temporal && opt.dropout_shared) {
                 out.t = dropout_shared_over_time(ins[0], n.attrs.p, T, opt.dropout_generator);
             } else {
-                out.t = any_temporal ? sparse_layer(n, ins[0], opt) : at::Tensor();
+                out.t = any_temporal ? spike_bf16_layer(g, n, ins[0], opt) : at::Tensor();
+                if (!out.t.defined() && any_temporal) {
+                    out.t = sparse_layer(n, ins[0], opt);
+                }
                 if (!out.t.defined()) {
                     out.t = apply_op(n, ins, opt.train, opt.dropout_generator);
                 }

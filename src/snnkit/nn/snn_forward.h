@@ -69,6 +69,10 @@ struct snn_options {
     /// over time runs event-driven (spike_sparse.h: only nonzero inputs visited) when sparse_path_wins says so
     /// for the nonzero fraction measured on its input in this run; false: always the dense kernels
     bool sparse = false;
+    /// inference: a conv2d (groups 1) whose input is a spike node's output runs on the CPU's AMX-BF16 units with
+    /// the weights split into three bfloat16 parts (spike_conv_bf16.h: equal to the float convolution up to the
+    /// order of float sums) when spike_conv_bf16_available(); ignored where it is not
+    bool spike_bf16 = false;
     /// initial state of gated max-pool nodes (spike_max_pool), by node index; absent: nothing seen yet
     const std::map<int, spike_max_pool_state> * pool_init = nullptr;
 };

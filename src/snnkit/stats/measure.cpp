@@ -38,6 +38,7 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     so.input_std = pre.std;
     so.observer = opt.observer;
     so.sparse = opt.sparse;
+    so.spike_bf16 = opt.spike_bf16;
     progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);
     for (int64_t s = 0; s < n; s += batch) {
         const int64_t e = std::min(n, s + batch);

@@ -29,6 +29,8 @@ struct snn_run_options {
     node_observer observer;
     /// event-driven conv / linear layers where their input is sparse enough (snn_options::sparse)
     bool sparse = false;
+    /// convolutions fed by spikes on AMX-BF16 where the CPU has it (snn_options::spike_bf16)
+    bool spike_bf16 = false;
 };
 
 // The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most

@@ -1,0 +1,36 @@
+// snnkit/nn/spike_conv_bf16.h: convolution of a spike train on the CPU's bfloat16 matrix units (Intel AMX)
+// without giving up float precision.
+//
+// A spike input holds, per channel, only 0 or one amplitude a_c (1, or V_th for V_th-valued spikes), so the
+// convolution is sum over active inputs of a_c * W. The indicator s = [x != 0] is exact in bfloat16, and so are
+// the three bfloat16 parts of each folded weight a_c * W = W1 + W2 + W3 (W1 = bf16(a_c W), W2 = bf16 of the rest,
+// W3 = bf16 of what remains: 24 significant bits, a float's). One oneDNN convolution over the input repeated three
+// times along the channels, [s, s, s], with the weights [W1 | W2 | W3] and a float destination, sums the exact
+// products in float: the result equals at::conv2d(x, W) up to the order of the float sums. It does three times the
+// multiply-adds on units with many times the float rate; whether that wins depends on the layer (small channel
+// counts are bound by memory traffic): bench/bench_snn_infer.cpp measures it end to end.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <array>
+
+namespace snnkit {
+
+// Whether spike_conv2d_bf16 can run here: snnkit was built with oneDNN's headers (Debian: libdnnl-dev) and the
+// CPU has AMX with bfloat16 (without it, bfloat16 convolutions are no faster than float ones).
+bool spike_conv_bf16_available();
+
+// The three bfloat16 parts of weight [O, C, kh, kw] with the amplitudes amp (0-d, or [C] per input channel)
+// folded in, concatenated along the input channels: [O, 3C, kh, kw] bfloat16. Computed once per layer and run.
+at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & amp);
+
+// conv2d (groups 1) of x [N, C, H, W] float, whose every value is 0 or the channel's amplitude, with the parts
+// from spike_conv_bf16_weight and bias [O] (may be undefined): [N, O, OH, OW] float (channels-last strides), equal
+// to at::conv2d(x, weight, bias, ...) up to the order of the float sums. Fails when spike_conv_bf16_available()
+// is false.
+at::Tensor spike_conv2d_bf16(const at::Tensor & x, const at::Tensor & parts, const at::Tensor & bias,
+                             std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                             std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation);
+
+} // namespace snnkit

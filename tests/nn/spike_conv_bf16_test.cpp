@@ -1,0 +1,141 @@
+// Spike convolutions on AMX-BF16 (spike_conv_bf16.h) against a double-precision reference and ATen's float
+// convolution, and the SNN executor with them against the float executor. Skipped, with the reason, where the
+// path is unavailable (no oneDNN headers at build time, or a CPU without AMX-BF16).
+#include "snnkit/convert/convert.h"
+#include "snnkit/core/error.h"
+#include "snnkit/nn/act_stats.h"
+#include "snnkit/nn/snn_forward.h"
+#include "snnkit/nn/spike_conv_bf16.h"
+#include "snnkit/nn/zoo.h"
+
+#include <ATen/core/grad_mode.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace snnkit;
+
+namespace {
+
+#define SKIP_UNLESS_AVAILABLE()                                                                                     \
+    if (!spike_conv_bf16_available()) {                                                                               \
+        GTEST_SKIP() << "AMX-BF16 spike convolutions unavailable here (built without libdnnl-dev, or no AMX-BF16)"; \
+    }
+
+struct geom {
+    int64_t c, o, h, w, kh, kw, s, p, d;
+};
+
+} // namespace
+
+// The error against a double-precision convolution is that of float sums: no larger than ATen's own float
+// convolution's (with a margin for the different order), far below what bfloat16 weights would give (about 4e-3
+// relative). Per-channel and scalar amplitudes (V_th-valued spikes) are folded into the weights.
+TEST(spike_conv_bf16, equals_the_float_convolution_up_to_float_sums) {
+    SKIP_UNLESS_AVAILABLE();
+    at::manual_seed(5);
+    for (const geom & g : {geom{16, 16, 32, 32, 3, 3, 1, 1, 1}, geom{5, 17, 9, 7, 3, 3, 2, 1, 1},
+                           geom{8, 10, 10, 10, 1, 1, 2, 0, 1}, geom{3, 20, 11, 13, 5, 3, 1, 2, 1},
+                           geom{32, 64, 8, 8, 3, 3, 1, 2, 2}, geom{64, 64, 8, 8, 3, 3, 1, 1, 1}}) {
+        for (int amp_kind : {0, 1, 2}) { // 1, a scalar V_th, per-channel V_th
+            for (bool with_bias : {true, false}) {
+                const at::Tensor s = at::bernoulli(at::full({3, g.c, g.h, g.w}, 0.2));
+                at::Tensor amp;
+                if (amp_kind == 1) {
+                    amp = at::scalar_tensor(0.7314);
+                } else if (amp_kind == 2) {
+                    amp = at::rand({g.c}) + 0.25;
+                }
+                const at::Tensor x = amp_kind == 0 ? s : amp_kind == 1 ? s * amp : s * amp.view({1, g.c, 1, 1});
+                const at::Tensor w = at::randn({g.o, g.c, g.kh, g.kw}) * 0.1;
+                const at::Tensor b = with_bias ? at::randn({g.o}) : at::Tensor();
+                const std::array<int64_t, 2> st{g.s, g.s}, pd{g.p, g.p}, dl{g.d, g.d};
+                const at::Tensor want = at::conv2d(x.to(at::kDouble), w.to(at::kDouble),
+                                                   b.defined() ? b.to(at::kDouble) : at::Tensor(), st, pd, dl);
+                const at::Tensor f32 = at::conv2d(x, w, b, st, pd, dl);
+                const at::Tensor got = spike_conv2d_bf16(x, spike_conv_bf16_weight(w, amp), b, {g.kh, g.kw}, st, pd, dl);
+                SCOPED_TRACE("c " + std::to_string(g.c) + " o " + std::to_string(g.o) + " k " + std::to_string(g.kh) + "x" +
+                             std::to_string(g.kw) + " s " + std::to_string(g.s) + " p " + std::to_string(g.p) + " d " +
+                             std::to_string(g.d) + " amplitude kind " + std::to_string(amp_kind));
+                ASSERT_EQ(got.sizes(), want.sizes());
+                // the scale of the sums: the convolution of |x| with |w|
+                const double scale =
+                    at::conv2d(x.abs().to(at::kDouble), w.abs().to(at::kDouble), {}, st, pd, dl).max().item<double>() + 1e-3;
+                const double err = (got.to(at::kDouble) - want).abs().max().item<double>();
+                const double err_f32 = (f32.to(at::kDouble) - want).abs().max().item<double>();
+                EXPECT_LE(err, std::max(4 * err_f32, 2e-7 * scale)) << "float conv's error " << err_f32 << ", scale " << scale;
+            }
+        }
+    }
+}
+
+TEST(spike_conv_bf16, weight_parts_sum_to_the_folded_float_weight) {
+    at::manual_seed(6);
+    const at::Tensor w = at::randn({7, 5, 3, 3});
+    const at::Tensor amp = at::rand({5}) + 0.5;
+    const at::Tensor p = spike_conv_bf16_weight(w, amp);
+    ASSERT_EQ(p.sizes(), (std::vector<int64_t>{7, 15, 3, 3}));
+    ASSERT_EQ(p.scalar_type(), at::kBFloat16);
+    const at::Tensor sum = p.slice(1, 0, 5).to(at::kDouble) + p.slice(1, 5, 10).to(at::kDouble) + p.slice(1, 10, 15).to(at::kDouble);
+    const at::Tensor folded = (w * amp.view({1, 5, 1, 1})).to(at::kDouble);
+    EXPECT_LE((sum - folded).abs().max().item<double>(), 1e-7 * folded.abs().max().item<double>());
+    EXPECT_THROW(spike_conv_bf16_weight(w, at::ones({4})), snnkit::error);
+}
+
+TEST(spike_conv_bf16, bad_input_is_refused) {
+    SKIP_UNLESS_AVAILABLE();
+    const at::Tensor w = spike_conv_bf16_weight(at::randn({4, 3, 3, 3}), at::Tensor());
+    EXPECT_THROW(spike_conv2d_bf16(at::zeros({2, 4, 8, 8}), w, {}, {3, 3}, {1, 1}, {1, 1}, {1, 1}), snnkit::error);
+    EXPECT_THROW(spike_conv2d_bf16(at::zeros({2, 3, 8, 8}, at::kDouble), w, {}, {3, 3}, {1, 1}, {1, 1}, {1, 1}), snnkit::error);
+    EXPECT_THROW(spike_conv2d_bf16(at::zeros({2, 3, 2, 2}), w, {}, {3, 3}, {1, 1}, {0, 0}, {1, 1}), snnkit::error);
+}
+
+// A converted ResNet-20 (random weights, BN statistics of the batch) simulated with the spike convolutions on AMX gives the float executor's outputs up to float
+// sums: nearly all output values agree closely (a spike that the different rounding moves across the threshold
+// changes a few).
+TEST(spike_conv_bf16, executor_matches_the_float_executor) {
+    SKIP_UNLESS_AVAILABLE();
+    at::manual_seed(7);
+    at::NoGradGuard ng;
+    zoo_options zo;
+    zo.arch = "resnet20-he";
+    zo.input_shape = {3, 32, 32};
+    graph ann = zoo_build(zo);
+    const at::Tensor x = at::randn({8, 3, 32, 32});
+    forward_options fo;
+    fo.train = true; // BN statistics from this batch
+    ann_forward(ann, x, fo);
+    record_activation_stats(ann, x);
+    convert_options co;
+    co.T = 8;
+    const graph snn = convert_to_snn(ann, co);
+    snn_options o;
+    o.T = 8;
+    // every conv2d's output over time, from each executor
+    std::map<int, at::Tensor> f32, amx;
+    std::map<int, at::Tensor> * into = &f32;
+    o.observer = [&](int i, const node & n, const at::Tensor & out) {
+        if (n.op == op_kind::conv2d && i > 0 && snn.nodes[n.inputs[0]].op == op_kind::spike) {
+            (*into)[i] = out.clone();
+        }
+    };
+    const at::Tensor want = snn_forward(snn, x, o).out;
+    into = &amx;
+    o.spike_bf16 = true;
+    const at::Tensor got = snn_forward(snn, x, o).out;
+    ASSERT_EQ(got.sizes(), want.sizes());
+    ASSERT_EQ(amx.size(), f32.size());
+    ASSERT_GE(amx.size(), 10u) << "convolutions fed by spikes";
+    int differ = 0;
+    for (const auto & [i, a] : amx) {
+        const at::Tensor & f = f32.at(i);
+        const double scale = f.abs().max().item<double>() + 1e-6;
+        // a spike moved across the threshold by the other rounding changes the layers after it: most values agree
+        const double close = ((a - f).abs() <= 1e-5 * scale).to(at::kDouble).mean().item<double>();
+        EXPECT_GE(close, 0.99) << snn.nodes[i].name;
+        differ += !at::equal(a, f);
+    }
+    EXPECT_GT(differ, 0) << "every layer gave the float executor's bits exactly: did the AMX path run at all?";
+    const double scale = want.abs().max().item<double>() + 1e-6;
+    EXPECT_GE(((got - want).abs() <= 1e-4 * scale).to(at::kDouble).mean().item<double>(), 0.99);
+}
