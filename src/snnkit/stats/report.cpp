@@ -282,7 +282,7 @@ void latency_section(page & p, const std::vector<run *> & snn) {
     }
     p.md += "## SNN accuracy against latency T\n\nOne point per conversion at T (calibrated at that T); a conversion "
             "without calibration or bias shift does not depend on T, so one simulation gives each power-of-two t.\n\n";
-    line_panel lp{"SNN accuracy against latency", "latency T (time steps)", "accuracy %", {}, levels, "outside right top"};
+    line_panel lp{"SNN accuracy against latency", "latency T (time steps)", "accuracy %", {}, levels, "bottom right"};
     lp.log2_x = true;
     std::set<int64_t> all_t;
     for (const auto & [key, pts] : lines) {
