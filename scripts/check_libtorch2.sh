@@ -21,7 +21,7 @@ check_one() { # FILE: prints "== FILE" and its first errors when it does not com
   local f=$1 log
   log="$errs/$(echo "$f" | tr '/' '_').err"
   if ! g++ -fsyntax-only -std=c++17 -fopenmp -Isrc -Itests -I"$inc" -I"$inc/torch/csrc/api/include" \
-       -DSNNKIT_SOURCE_DIR='"."' -DSNNKIT_BINARY_DIR='"."' "$f" 2> "$log"; then
+       -DONNX_ML=1 -DONNX_NAMESPACE=onnx -DSNNKIT_SOURCE_DIR='"."' -DSNNKIT_BINARY_DIR='"."' "$f" 2> "$log"; then
     echo "== $f"; grep -E "error" "$log" | head -5
     return 1
   fi
