@@ -74,7 +74,7 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
                 const snnkit::node & src = g.nodes[n.inputs[0]];
                 if (!parts[i].defined()) {
                     parts[i] = snnkit::spike_conv_bf16_weight(
-                        n.tensor("weight"), src.attrs.neuron.spike_vth ? src.tensor("v_th") : at::Tensor());
+                        n.tensor("weight"), snnkit::spike_amplitude(src));
                 }
                 val[i] = snnkit::spike_conv2d_bf16(val[n.inputs[0]], parts[i], n.tensor("bias"), n.attrs.kernel,
                                                    n.attrs.stride, n.attrs.padding, n.attrs.dilation);

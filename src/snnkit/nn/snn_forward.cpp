@@ -74,7 +74,7 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
         return at::Tensor();
     }
     const node & src = g.nodes[n.inputs[0]];
-    const at::Tensor amp = src.attrs.neuron.spike_vth ? src.tensor("v_th") : at::Tensor();
+    const at::Tensor amp = spike_amplitude(src);
     if (amp.defined() && amp.numel() != 1 && amp.numel() != x.size(1)) {
         return at::Tensor(); // an amplitude per neuron, not per channel: the float kernel
     }
@@ -268,6 +268,10 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     }
     res.out = unfold_time(to_folded(vals[last], T), T);
     return res;
+}
+
+at::Tensor spike_amplitude(const node & spike_node) {
+    return spike_node.attrs.neuron.spike_vth ? spike_node.tensor("v_th") : at::Tensor();
 }
 
 at::Tensor correct_per_step(const at::Tensor & out, const at::Tensor & labels) {

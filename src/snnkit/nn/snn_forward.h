@@ -98,4 +98,8 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
 // prediction at t is the argmax of the mean output over steps 1..t. Returns the number correct per t.
 at::Tensor correct_per_step(const at::Tensor & out, const at::Tensor & labels);
 
+// The value a spike node's spikes carry: its V_th (0-d or per channel) for V_th-valued spikes, else undefined
+// (1). What spike_conv_bf16_weight folds into the next convolution's weights.
+at::Tensor spike_amplitude(const node & spike_node);
+
 } // namespace snnkit

@@ -262,15 +262,10 @@ void latency_section(page & p, const std::vector<run *> & snn) {
         const std::string key = src + ": " + describe_conversion(c, "");
         const bool per_T = text(c, "calib", "none") != "none" || c.value("bias_shift", false);
         auto & pts = lines[key];
-        if (per_T) {
-            conversion_ts.insert(T);
-            pts.emplace(T, acc[T - 1]);
-        } else {
-            for (int64_t t = 1; t <= T; t *= 2) {
-                pts.emplace(t, acc[t - 1]);
-            }
-            pts.emplace(T, acc[T - 1]);
-            conversion_ts.insert(T);
+        conversion_ts.insert(T);
+        pts.emplace(T, acc[T - 1]);
+        for (int64_t t = 1; !per_T && t < T; t *= 2) { // the same conversion at every power-of-two t
+            pts.emplace(t, acc[t - 1]);
         }
         const double ann = number(r->j, "ann_accuracy");
         if (std::isfinite(ann) && level_seen.insert(src + fixed(ann, 2)).second) {
