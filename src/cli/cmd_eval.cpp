@@ -37,6 +37,7 @@ struct eval_args {
     bool stats = false;                  // --stats: SOPs, MACs and energy from the same run
     bool sparse = false;                 // --sparse: event-driven conv / linear layers where the input is sparse
     bool spike_bf16 = false;             // --spike-bf16: spike-fed convolutions on AMX-BF16 (split weights)
+    int spike_bf16_parts = 3;            // --spike-bf16-parts: bfloat16 parts per weight (3 = float-equal)
     snnkit::stats_options stats_opt;     // their constants and conventions
 };
 
@@ -138,6 +139,7 @@ void run(eval_args & a) {
     ro.progress = !a.quiet;
     ro.sparse = a.sparse;
     ro.spike_bf16 = a.spike_bf16;
+    ro.spike_bf16_parts = a.spike_bf16_parts;
     ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & o) { // o: [T, B, ...]
         count(i, nd, o);
         if (with_ann && nd.op == snnkit::op_kind::spike) {
@@ -166,6 +168,7 @@ void run(eval_args & a) {
     result["images_per_second"] = sim_seconds > 0 ? static_cast<double>(n) / sim_seconds : 0.0;
     result["sparse_layers"] = a.sparse;
     result["spike_bf16"] = a.spike_bf16 && snnkit::spike_conv_bf16_available(); // asked for and run
+    result["spike_bf16_parts"] = a.spike_bf16_parts;
     result["conversion"] = meta_json(meta).value("conversion", nlohmann::json::object());
     nlohmann::json layers = nlohmann::json::array();
     const snnkit::network_stats st = collector.result();
@@ -240,6 +243,11 @@ void add_eval(CLI::App & app) {
                 "Run each convolution fed by spikes on the CPU's AMX-BF16 units with its weights split into three "
                 "bfloat16 parts (same results up to float rounding; bench_snn_infer measures the speed); ignored on a CPU "
                 "without AMX-BF16 or a build without oneDNN (libdnnl-dev)");
+    s->add_option("--spike-bf16-parts", a->spike_bf16_parts,
+                  "With --spike-bf16: bfloat16 parts per weight. 3 keeps every bit of the float weight; 2 and 1 round "
+                  "it to 16 and 8 significant bits (fewer multiply-adds, approximate results: compare the accuracy)")
+        ->check(CLI::Range(1, 3))
+        ->capture_default_str();
     s->add_flag("--sparse", a->sparse,
                 "Run a conv / linear layer event-driven (only its nonzero inputs) where its measured input rate is below the crossover bench_sparse measured (same results up to float rounding)");
     s->add_flag("--stats", a->stats, "Also SOPs, ANN MACs and energy per layer, from the same run (see `snnkit stats`)");

@@ -51,6 +51,17 @@ assert d["sparse_layers"] is False and s["sparse_layers"] is True, (d["sparse_la
 assert max(abs(a - b) for a, b in zip(d["accuracy_per_t"], s["accuracy_per_t"])) <= 100 / 300 + 1e-9, \
     (d["accuracy_per_t"], s["accuracy_per_t"])
 PY
+# --spike-bf16 with 1 weight part: the JSON records the request and the parts; a part count outside 1..3 is refused
+# before anything runs. (The zoo cnn pools between its spike layers and convolutions, so the AMX path has no layer
+# here; tests/nn/spike_conv_bf16_test.cpp checks its arithmetic.)
+"$snn" eval --model "$work/snn_max" --T 4 --limit 50 --error-samples 16 --spike-bf16 --spike-bf16-parts 1 \
+  --json "$work/snn_max_bf16.json" --quiet > /dev/null
+$py - "$work" <<'PY'
+import json, sys
+r = json.load(open(f"{sys.argv[1]}/snn_max_bf16.json"))
+assert r["spike_bf16_parts"] == 1 and isinstance(r["spike_bf16"], bool), (r["spike_bf16_parts"], r["spike_bf16"])
+PY
+expect_error "spike-bf16-parts" "$snn" eval --model "$work/snn_max" --T 4 --limit 50 --spike-bf16 --spike-bf16-parts 4
 # The advanced preset (threshold search + WC + PC) end to end through the command: its JSON names the three
 # steps, every layer's WC lowers the report's error, and at T = 8 it is at least as close to the ANN as the
 # uncalibrated conversion. Without the preset's half step (--no-half-step): with it, on this 1-epoch model, WC

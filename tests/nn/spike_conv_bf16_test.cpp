@@ -26,6 +26,22 @@ struct geom {
     int64_t c, o, h, w, kh, kw, s, p, d;
 };
 
+// A zoo network with random weights, BN statistics and activation maxima from batch x [N, 3, 32, 32], converted
+// at T (thresholds from those maxima).
+graph converted_zoo_net(const std::string & arch, const at::Tensor & x, int64_t T) {
+    zoo_options zo;
+    zo.arch = arch;
+    zo.input_shape = {3, 32, 32};
+    graph ann = zoo_build(zo);
+    forward_options fo;
+    fo.train = true; // BN statistics from this batch
+    ann_forward(ann, x, fo);
+    record_activation_stats(ann, x);
+    convert_options co;
+    co.T = T;
+    return convert_to_snn(ann, co);
+}
+
 } // namespace
 
 // The error against a double-precision convolution is that of float sums: no larger than ATen's own float
@@ -97,18 +113,8 @@ TEST(spike_conv_bf16, executor_matches_the_float_executor) {
     SKIP_UNLESS_AVAILABLE();
     at::manual_seed(7);
     at::NoGradGuard ng;
-    zoo_options zo;
-    zo.arch = "resnet20-he";
-    zo.input_shape = {3, 32, 32};
-    graph ann = zoo_build(zo);
     const at::Tensor x = at::randn({8, 3, 32, 32});
-    forward_options fo;
-    fo.train = true; // BN statistics from this batch
-    ann_forward(ann, x, fo);
-    record_activation_stats(ann, x);
-    convert_options co;
-    co.T = 8;
-    const graph snn = convert_to_snn(ann, co);
+    const graph snn = converted_zoo_net("resnet20-he", x, 8);
     snn_options o;
     o.T = 8;
     // every conv2d's output over time, from each executor
@@ -138,4 +144,97 @@ TEST(spike_conv_bf16, executor_matches_the_float_executor) {
     EXPECT_GT(differ, 0) << "every layer gave the float executor's bits exactly: did the AMX path run at all?";
     const double scale = want.abs().max().item<double>() + 1e-6;
     EXPECT_GE(((got - want).abs() <= 1e-4 * scale).to(at::kDouble).mean().item<double>(), 0.99);
+}
+
+// Fewer parts: the convolution with the folded weight rounded to the parts' significant bits (1 part: bfloat16; 2:
+// bfloat16 plus the bfloat16 of the rest), summed in float. Its error against that rounded weight's exact
+// convolution is float summation's, and against the float weight's it is what the rounding gives.
+TEST(spike_conv_bf16, fewer_parts_are_the_convolution_of_the_rounded_weight) {
+    SKIP_UNLESS_AVAILABLE();
+    at::manual_seed(8);
+    const at::Tensor amp = at::rand({24}) + 0.5;
+    const at::Tensor x = at::bernoulli(at::full({4, 24, 12, 12}, 0.3)) * amp.view({1, 24, 1, 1});
+    const at::Tensor s = (x != 0).to(at::kDouble);
+    const at::Tensor w = at::randn({32, 24, 3, 3}) * 0.1;
+    const at::Tensor b = at::randn({32});
+    const at::Tensor folded = w * amp.view({1, 24, 1, 1});
+    const at::Tensor r1 = folded.to(at::kBFloat16).to(at::kFloat);
+    const at::Tensor r2 = r1 + (folded - r1).to(at::kBFloat16).to(at::kFloat);
+    const double scale = at::conv2d(s, folded.abs().to(at::kDouble), {}, 1, 1).max().item<double>();
+    for (int k : {1, 2, 3}) {
+        SCOPED_TRACE("parts " + std::to_string(k));
+        const at::Tensor p = spike_conv_bf16_weight(w, amp, k);
+        ASSERT_EQ(p.size(1), 24 * k);
+        const at::Tensor rounded = k == 1 ? r1 : k == 2 ? r2 : folded;
+        const at::Tensor want = at::conv2d(s, rounded.to(at::kDouble), b.to(at::kDouble), 1, 1);
+        const at::Tensor got = spike_conv2d_bf16(x, p, b, {3, 3}, {1, 1}, {1, 1}, {1, 1}).to(at::kDouble);
+        EXPECT_LE((got - want).abs().max().item<double>(), 1e-6 * scale);
+        // the rounding itself is visible against the float weight for 1 and 2 parts (bfloat16: 8 bits)
+        const double off = (got - at::conv2d(s, folded.to(at::kDouble), b.to(at::kDouble), 1, 1)).abs().max().item<double>();
+        if (k == 1) {
+            EXPECT_GT(off, 1e-4 * scale);
+        } else if (k == 2) {
+            EXPECT_LT(off, 1e-4 * scale);
+        }
+    }
+    EXPECT_THROW(spike_conv_bf16_weight(w, amp, 0), snnkit::error);
+    EXPECT_THROW(spike_conv_bf16_weight(w, amp, 4), snnkit::error);
+}
+
+// The cache prepares a layer once and gives the uncached call's bits; a weight or amplitude changed in place is
+// prepared again (its version moved), and a new input shape gets its own primitive from the same parts.
+TEST(spike_conv_bf16, cache_prepares_once_and_follows_in_place_changes) {
+    SKIP_UNLESS_AVAILABLE();
+    at::manual_seed(9);
+    at::Tensor amp = at::rand({16}) + 0.5;
+    at::Tensor w = at::randn({20, 16, 3, 3}) * 0.1;
+    const at::Tensor b = at::randn({20});
+    const auto x_of = [&](int64_t n, int64_t h) {
+        return at::bernoulli(at::full({n, 16, h, h}, 0.25)) * amp.view({1, 16, 1, 1});
+    };
+    const auto direct = [&](const at::Tensor & x) {
+        return spike_conv2d_bf16(x, spike_conv_bf16_weight(w, amp), b, {3, 3}, {1, 1}, {1, 1}, {1, 1});
+    };
+    spike_conv_bf16_cache cache;
+    const at::Tensor x = x_of(3, 10);
+    for (int rep = 0; rep < 3; ++rep) {
+        EXPECT_TRUE(at::equal(cache.conv2d(x, w, amp, b, {3, 3}, {1, 1}, {1, 1}, {1, 1}), direct(x)));
+    }
+    EXPECT_EQ(cache.layers(), 1u);
+    EXPECT_EQ(cache.preparations(), 1);
+    const at::Tensor x2 = x_of(5, 7); // another shape: same parts, a primitive of its own
+    EXPECT_TRUE(at::equal(cache.conv2d(x2, w, amp, b, {3, 3}, {1, 1}, {1, 1}, {1, 1}), direct(x2)));
+    EXPECT_EQ(cache.preparations(), 1);
+    w.mul_(-1.5); // in place: the cached parts are stale
+    const at::Tensor after = cache.conv2d(x, w, amp, b, {3, 3}, {1, 1}, {1, 1}, {1, 1});
+    EXPECT_TRUE(at::equal(after, direct(x)));
+    EXPECT_EQ(cache.preparations(), 2);
+    amp.add_(0.25); // the amplitude folded into the weights, in place
+    const at::Tensor x3 = x_of(3, 10);
+    EXPECT_TRUE(at::equal(cache.conv2d(x3, w, amp, b, {3, 3}, {1, 1}, {1, 1}, {1, 1}), direct(x3)));
+    EXPECT_EQ(cache.preparations(), 3);
+    const at::Tensor w_other = w.clone(); // same values, another tensor: its own entry
+    EXPECT_TRUE(at::equal(cache.conv2d(x3, w_other, amp, b, {3, 3}, {1, 1}, {1, 1}, {1, 1}), direct(x3)));
+    EXPECT_EQ(cache.layers(), 2u);
+    EXPECT_EQ(cache.preparations(), 4);
+}
+
+// The executor with a cache: the same outputs as without one, every AMX layer prepared once over several runs.
+TEST(spike_conv_bf16, executor_with_a_cache_prepares_each_layer_once) {
+    SKIP_UNLESS_AVAILABLE();
+    at::manual_seed(10);
+    at::NoGradGuard ng;
+    const at::Tensor x = at::randn({4, 3, 32, 32});
+    const graph snn = converted_zoo_net("vgg16", x, 4);
+    snn_options o;
+    o.T = 4;
+    o.spike_bf16 = true;
+    const at::Tensor want = snn_forward(snn, x, o).out;
+    spike_conv_bf16_cache cache;
+    o.spike_bf16_cache = &cache;
+    for (int rep = 0; rep < 3; ++rep) {
+        EXPECT_TRUE(at::equal(snn_forward(snn, x, o).out, want));
+    }
+    EXPECT_GE(cache.layers(), 5u);
+    EXPECT_EQ(cache.preparations(), static_cast<int64_t>(cache.layers()));
 }

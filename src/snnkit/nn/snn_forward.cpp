@@ -78,8 +78,12 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
     if (amp.defined() && amp.numel() != 1 && amp.numel() != x.size(1)) {
         return at::Tensor(); // an amplitude per neuron, not per channel: the float kernel
     }
-    return spike_conv2d_bf16(x, spike_conv_bf16_weight(n.tensor("weight"), amp), n.tensor("bias"), n.attrs.kernel,
-                             n.attrs.stride, n.attrs.padding, n.attrs.dilation);
+    if (opt.spike_bf16_cache != nullptr) {
+        return opt.spike_bf16_cache->conv2d(x, n.tensor("weight"), amp, n.tensor("bias"), n.attrs.kernel, n.attrs.stride,
+                                            n.attrs.padding, n.attrs.dilation, opt.spike_bf16_parts);
+    }
+    return spike_conv2d_bf16(x, spike_conv_bf16_weight(n.tensor("weight"), amp, opt.spike_bf16_parts), n.tensor("bias"),
+                             n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation);
 }
 
 // A converted max-pool on a time-varying input [T*N, C, H, W]: the gate by accumulated input (spike_max_pool),

@@ -15,6 +15,8 @@
 
 namespace snnkit {
 
+class spike_conv_bf16_cache; // spike_conv_bf16.h
+
 // A node's value during a simulation: static ([N, ...], the same at every step) or temporal ([T*N, ...],
 // time folded into the batch). Partial runs hand these over (layer-by-layer calibration).
 struct snn_node_value {
@@ -73,6 +75,11 @@ struct snn_options {
     /// the weights split into three bfloat16 parts (spike_conv_bf16.h: equal to the float convolution up to the
     /// order of float sums) when spike_conv_bf16_available(); ignored where it is not
     bool spike_bf16 = false;
+    /// bfloat16 parts per folded weight on that path: 3 (float-equal sums), or 2 / 1 (weights rounded to 16 / 8
+    /// significant bits: fewer multiply-adds, approximate; measure the accuracy)
+    int spike_bf16_parts = 3;
+    /// prepared AMX layers (weight parts, oneDNN primitives) reused across runs; null: prepared on every run
+    spike_conv_bf16_cache * spike_bf16_cache = nullptr;
     /// initial state of gated max-pool nodes (spike_max_pool), by node index; absent: nothing seen yet
     const std::map<int, spike_max_pool_state> * pool_init = nullptr;
 };

@@ -14,6 +14,7 @@
 #include <ATen/ATen.h>
 
 #include <array>
+#include <memory>
 
 namespace snnkit {
 
@@ -21,16 +22,44 @@ namespace snnkit {
 // CPU has AMX with bfloat16 (without it, bfloat16 convolutions are no faster than float ones).
 bool spike_conv_bf16_available();
 
-// The three bfloat16 parts of weight [O, C, kh, kw] with the amplitudes amp (0-d, or [C] per input channel)
-// folded in, concatenated along the input channels: [O, 3C, kh, kw] bfloat16. Computed once per layer and run.
-at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & amp);
+// The bfloat16 parts of weight [O, C, kh, kw] with the amplitudes amp (0-d, or [C] per input channel) folded in,
+// concatenated along the input channels: [O, nparts*C, kh, kw] bfloat16. nparts = 3 (the default) keeps all 24
+// significant bits of each float weight; 2 keeps 16 and 1 keeps 8 (the weight rounded to bfloat16: fewer
+// multiply-adds, an approximate convolution whose effect on accuracy must be measured).
+at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & amp, int nparts = 3);
 
 // conv2d (groups 1) of x [N, C, H, W] float, whose every value is 0 or the channel's amplitude, with the parts
-// from spike_conv_bf16_weight and bias [O] (may be undefined): [N, O, OH, OW] float (channels-last strides), equal
-// to at::conv2d(x, weight, bias, ...) up to the order of the float sums. Fails when spike_conv_bf16_available()
-// is false.
+// from spike_conv_bf16_weight (their count read from their channels) and bias [O] (may be undefined):
+// [N, O, OH, OW] float (channels-last strides). With 3 parts it equals at::conv2d(x, weight, bias, ...) up to the
+// order of the float sums. Fails when spike_conv_bf16_available() is false.
 at::Tensor spike_conv2d_bf16(const at::Tensor & x, const at::Tensor & parts, const at::Tensor & bias,
                              std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                              std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation);
+
+// Prepared spike convolutions, reused across calls: per layer the weight parts and, per input shape, the oneDNN
+// convolution with the parts already in its blocked weight layout (spike_conv2d_bf16 makes both on every call:
+// for VGG-16 that is about 45 M bfloat16 values split and reordered per forward). A layer is keyed on its weight
+// and amplitude tensors, which the cache holds (so their identity cannot pass to another tensor), and on their
+// version counters: changing either in place prepares the layer again. One cache per run loop (not thread-safe).
+class spike_conv_bf16_cache {
+  public:
+    spike_conv_bf16_cache();
+    ~spike_conv_bf16_cache();
+    spike_conv_bf16_cache(const spike_conv_bf16_cache &) = delete;
+    spike_conv_bf16_cache & operator=(const spike_conv_bf16_cache &) = delete;
+
+    // spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, amp, nparts), bias, ...) with the layer prepared once
+    at::Tensor conv2d(const at::Tensor & x, const at::Tensor & weight, const at::Tensor & amp, const at::Tensor & bias,
+                      std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                      std::array<int64_t, 2> dilation, int nparts = 3);
+
+    // prepared layers held, and times a layer was prepared (again) since the cache was made
+    size_t layers() const;
+    int64_t preparations() const;
+
+  private:
+    struct impl;
+    std::unique_ptr<impl> p_;
+};
 
 } // namespace snnkit

@@ -1,6 +1,8 @@
 // snnkit/stats/measure.cpp
 #include "snnkit/stats/measure.h"
 
+#include "snnkit/nn/spike_conv_bf16.h"
+
 #include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/nn/snn_batch.h"
@@ -39,6 +41,9 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     so.observer = opt.observer;
     so.sparse = opt.sparse;
     so.spike_bf16 = opt.spike_bf16;
+    so.spike_bf16_parts = opt.spike_bf16_parts;
+    spike_conv_bf16_cache prepared; // the AMX layers' weights, prepared once for all batches
+    so.spike_bf16_cache = &prepared;
     progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);
     for (int64_t s = 0; s < n; s += batch) {
         const int64_t e = std::min(n, s + batch);

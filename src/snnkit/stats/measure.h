@@ -31,6 +31,8 @@ struct snn_run_options {
     bool sparse = false;
     /// convolutions fed by spikes on AMX-BF16 where the CPU has it (snn_options::spike_bf16)
     bool spike_bf16 = false;
+    /// bfloat16 weight parts on that path (snn_options::spike_bf16_parts: 3 float-equal, 2 / 1 approximate)
+    int spike_bf16_parts = 3;
 };
 
 // The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most
