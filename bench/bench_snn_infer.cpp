@@ -73,7 +73,9 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
                 v[i] = r.v;
                 val[i] = r.spikes.squeeze(0);
             } else if (amx != nullptr && n.op == snnkit::op_kind::conv2d && n.attrs.groups == 1 &&
-                       g.nodes[n.inputs[0]].op == snnkit::op_kind::spike) {
+                       g.nodes[n.inputs[0]].op == snnkit::op_kind::spike &&
+                       snnkit::spike_conv_bf16_wins(val[n.inputs[0]], n.attrs.kernel, n.attrs.stride, n.attrs.padding,
+                                                    n.attrs.dilation)) { // the executor's rule (snn_forward.cpp)
                 val[i] = amx->conv2d(val[n.inputs[0]], n.tensor("weight"), snnkit::spike_amplitude(g.nodes[n.inputs[0]]),
                                      n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding,
                                      n.attrs.dilation, nparts);

@@ -235,6 +235,68 @@ TEST(spike_conv_bf16, executor_with_a_cache_prepares_each_layer_once) {
     for (int rep = 0; rep < 3; ++rep) {
         EXPECT_TRUE(at::equal(snn_forward(snn, x, o).out, want));
     }
-    EXPECT_GE(cache.layers(), 5u);
+    EXPECT_EQ(cache.layers(), 4u); // the spike-fed convolutions with outputs 8 or more wide (spike_conv_bf16_wins)
     EXPECT_EQ(cache.preparations(), static_cast<int64_t>(cache.layers()));
+}
+
+// The rule that picks the AMX path: output width 8 or more (oneDNN's AMX kernel tiles one output row at a time).
+TEST(spike_conv_bf16, wins_from_an_output_width_of_8) {
+    const at::Tensor x8 = at::zeros({1, 4, 8, 8}), x4 = at::zeros({1, 4, 4, 4});
+    EXPECT_TRUE(spike_conv_bf16_wins(x8, {3, 3}, {1, 1}, {1, 1}, {1, 1}));
+    EXPECT_FALSE(spike_conv_bf16_wins(x8, {3, 3}, {2, 2}, {1, 1}, {1, 1})); // 4 wide
+    EXPECT_FALSE(spike_conv_bf16_wins(x4, {3, 3}, {1, 1}, {1, 1}, {1, 1}));
+    EXPECT_TRUE(spike_conv_bf16_wins(at::zeros({1, 4, 2, 16}), {1, 1}, {1, 1}, {0, 0}, {1, 1}));
+}
+
+// The packing, from a contiguous and from a channels-last input, by the AVX-512 rows and by the plain loop, equals
+// the indicator [x != 0] laid out [N, H, W, copies*C] (odd sizes: partial 16-lanes in both directions).
+TEST(spike_conv_bf16, packing_equals_the_indicator_in_every_layout) {
+    at::manual_seed(11);
+    const at::Tensor x = at::bernoulli(at::full({3, 21, 5, 19}, 0.3)) * 0.75;
+    const at::Tensor x_cl = x.contiguous(at::MemoryFormat::ChannelsLast);
+    ASSERT_FALSE(x_cl.is_contiguous());
+    for (int copies : {1, 3}) {
+        const at::Tensor ind = (x != 0).to(at::kFloat).permute({0, 2, 3, 1});
+        const at::Tensor want = at::cat(std::vector<at::Tensor>(copies, ind), 3);
+        for (bool portable : {false, true}) {
+            for (const at::Tensor * in : {&x, &x_cl}) {
+                const at::Tensor got = spike_conv_bf16_pack(*in, copies, portable);
+                EXPECT_TRUE(at::equal(got.to(at::kFloat), want))
+                    << "copies " << copies << (portable ? " portable" : " avx512") << (in == &x ? " nchw" : " nhwc");
+            }
+        }
+    }
+}
+
+// Behind an AMX convolution the spike node runs on its channels-last output as it is ([T, N*H*W, C] for the
+// kernel): with per-channel V_th and a per-neuron v(0) (calibrated nets) it gives the spikes and final potentials
+// of the same node on the contiguous input, bit for bit.
+TEST(spike_conv_bf16, spike_node_on_a_channels_last_input_equals_the_contiguous_run) {
+    at::manual_seed(12);
+    at::NoGradGuard ng;
+    const int64_t T = 3, N = 2, C = 5, H = 4, W = 6;
+    graph g;
+    g.input_shape = {C, H, W};
+    node in;
+    in.op = op_kind::input;
+    in.name = "x";
+    g.nodes.push_back(in);
+    node sp;
+    sp.op = op_kind::spike;
+    sp.name = "sp";
+    sp.inputs = {0};
+    sp.attrs.neuron.alpha = 1.0;
+    sp.buffers["v_th"] = at::rand({C}) + 0.5;
+    sp.buffers["v0"] = at::rand({C, H, W}) * 0.5;
+    g.nodes.push_back(sp);
+    const at::Tensor x = at::randn({T, N, C, H, W});
+    snn_options o;
+    o.T = T;
+    const snn_output want = snn_forward(g, x, o);
+    const at::Tensor x_cl = x.flatten(0, 1).contiguous(at::MemoryFormat::ChannelsLast).view({T, N, C, H, W});
+    ASSERT_FALSE(x_cl.is_contiguous());
+    const snn_output got = snn_forward(g, x_cl, o);
+    EXPECT_FALSE(got.out.is_contiguous()) << "the channels-last path did not run";
+    EXPECT_TRUE(at::equal(got.out, want.out));
+    EXPECT_TRUE(at::equal(got.v[1], want.v[1]));
 }

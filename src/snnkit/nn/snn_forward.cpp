@@ -64,14 +64,17 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
                 : sparse_linear(x, rows, n.tensor("bias"));
 }
 
-// The layer on AMX-BF16 (spike_conv_bf16.h) when opt.spike_bf16 allows it, the layer is a conv2d (groups 1) and its
-// input comes straight from a spike node (values 0 or that node's amplitude: V_th for V_th-valued spikes, else 1);
-// an undefined tensor when the float kernel should run.
+// The layer on AMX-BF16 (spike_conv_bf16.h) when opt.spike_bf16 allows it, the layer is a conv2d (groups 1), its
+// input comes straight from a spike node (values 0 or that node's amplitude: V_th for V_th-valued spikes, else 1) and
+// spike_conv_bf16_wins for its output width; an undefined tensor when the float kernel should run.
 at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & x, const snn_options & opt) {
     if (!opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || n.op != op_kind::conv2d || n.attrs.groups != 1 ||
         x.dim() != 4 || x.scalar_type() != at::kFloat || g.nodes[n.inputs[0]].op != op_kind::spike ||
         !spike_conv_bf16_available()) {
         return at::Tensor();
+    }
+    if (!spike_conv_bf16_wins(x, n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation)) {
+        return at::Tensor(); // narrow outputs: the float kernel is faster
     }
     const node & src = g.nodes[n.inputs[0]];
     const at::Tensor amp = spike_amplitude(src);
@@ -84,6 +87,35 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
     }
     return spike_conv2d_bf16(x, spike_conv_bf16_weight(n.tensor("weight"), amp, opt.spike_bf16_parts), n.tensor("bias"),
                              n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation);
+}
+
+// Whether a spike node's input xt [T, N, C, H, W] is laid out channels last (the AMX convolution's output) and the
+// node can run on it as it is: inference, no gradient (the layout only changes where each neuron's values lie).
+// The executor uses it only without an observer: eval's statistics on channels-last spikes made its runs 3x slower
+// (129.7 -> 48.2 images/s, the QCFS ResNet-20 at T = 8), more than the copy it saves.
+bool channels_last_input(const at::Tensor & xt, const node & n) {
+    if (xt.dim() != 5 || at::GradMode::is_enabled() || xt.is_contiguous()) {
+        return false;
+    }
+    const at::Tensor alpha = n.tensor("alpha");
+    return xt.permute({0, 1, 3, 4, 2}).is_contiguous() && (!alpha.defined() || !alpha.requires_grad());
+}
+
+// The spike node on a channels-last input without copying it to [T, N, C, H, W]: the same neurons as
+// [T, N*H*W, C], where the kernel's channel dimension (dim 2) is still C, so a per-channel V_th or v(0) applies
+// unchanged; a per-neuron v(0) [N, C, H, W] is laid out the same way. Spikes and the final potential come back as
+// [T, N, C, H, W] and [N, C, H, W] views with channels-last strides (the next AMX convolution packs them directly).
+neuron_result neuron_forward_channels_last(const at::Tensor & xt, const node & n, const at::Tensor & v0) {
+    const int64_t T = xt.size(0), N = xt.size(1), C = xt.size(2), H = xt.size(3), W = xt.size(4);
+    const at::Tensor x = xt.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C}); // a view: already contiguous
+    at::Tensor v = v0;
+    if (v.defined() && v.dim() == 4) { // one potential per neuron [N, C, H, W]
+        v = v.permute({0, 2, 3, 1}).reshape({N * H * W, C});
+    }
+    neuron_result r = neuron_forward(x, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
+    r.spikes = r.spikes.view({T, N, H, W, C}).permute({0, 1, 4, 2, 3});
+    r.v = r.v.view({N, H, W, C}).permute({0, 3, 1, 2});
+    return r;
 }
 
 // A converted max-pool on a time-varying input [T*N, C, H, W]: the gate by accumulated input (spike_max_pool),
@@ -216,7 +248,8 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             }
             neuron_result r;
             try {
-                r = neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron); // alpha: PLIF's, if learned
+                r = !opt.observer && channels_last_input(xt, n) ? neuron_forward_channels_last(xt, n, v0)
+                                               : neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
             } catch (const snnkit::error & e) {
                 fail("layer '" + n.name + "'", e.what());
             }
@@ -244,6 +277,11 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                     out.t = sparse_layer(n, ins[0], opt);
                 }
                 if (!out.t.defined()) {
+                    if (n.op == op_kind::conv2d && !ins[0].is_contiguous()) {
+                        // spikes left channels last by an AMX layer: ATen's float convolution is slower on them
+                        // (measured on VGG-16's narrow layers) than a copy to the contiguous layout first
+                        ins[0] = ins[0].contiguous();
+                    }
                     out.t = apply_op(n, ins, opt.train, opt.dropout_generator);
                 }
             }

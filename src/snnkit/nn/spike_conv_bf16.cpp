@@ -25,13 +25,13 @@ namespace {
 
 constexpr uint16_t bf16_one = 0x3F80; // 1.0 in bfloat16
 
-// One row (n, h) of the packing below: src points at x[n, 0, h, 0] (channel stride cs), row at out[n, h, 0, 0].
-// The row holds, per position, the C indicators `copies` times (one copy per weight part).
-void pack_row_portable(const float * src, int64_t cs, int64_t C, int64_t W, int copies, uint16_t * row) {
+// One row (n, h) of the packing below: src points at x[n, 0, h, 0] (channel stride cs, position stride ws), row at
+// out[n, h, 0, 0]. The row holds, per position, the C indicators `copies` times (one copy per weight part).
+void pack_row_portable(const float * src, int64_t cs, int64_t ws, int64_t C, int64_t W, int copies, uint16_t * row) {
     for (int64_t c = 0; c < C; ++c) {
         const float * s = src + c * cs;
         for (int64_t w = 0; w < W; ++w) {
-            const uint16_t v = s[w] != 0.0f ? bf16_one : 0;
+            const uint16_t v = s[w * ws] != 0.0f ? bf16_one : 0;
             uint16_t * d = row + w * copies * C + c;
             for (int k = 0; k < copies; ++k) {
                 d[k * C] = v;
@@ -47,7 +47,7 @@ void pack_row_portable(const float * src, int64_t cs, int64_t C, int64_t W, int 
 // Tiles of 16 channels x 16 positions: one compare per channel gives a 16-bit mask over the positions, the masks
 // are transposed bit by bit into one 16-bit mask over the channels per position, and each position's 16
 // bfloat16 values (1 or 0) are one masked store per copy.
-void pack_row_avx512(const float * src, int64_t cs, int64_t C, int64_t W, int copies, uint16_t * row) {
+void pack_row_avx512(const float * src, int64_t cs, int64_t /*ws = 1*/, int64_t C, int64_t W, int copies, uint16_t * row) {
     const __m256i one = _mm256_set1_epi16(static_cast<short>(bf16_one));
     for (int64_t w0 = 0; w0 < W; w0 += 16) {
         const int64_t nw = std::min<int64_t>(16, W - w0);
@@ -74,33 +74,63 @@ void pack_row_avx512(const float * src, int64_t cs, int64_t C, int64_t W, int co
         }
     }
 }
+
+// The same from a channels-last row (cs = 1, ws = C): 16 channels per compare, stored as they are.
+void pack_row_cl_avx512(const float * src, int64_t /*cs = 1*/, int64_t /*ws = C*/, int64_t C, int64_t W, int copies,
+                        uint16_t * row) {
+    const __m256i one = _mm256_set1_epi16(static_cast<short>(bf16_one));
+    for (int64_t w = 0; w < W; ++w) {
+        const float * s = src + w * C;
+        uint16_t * d = row + w * copies * C;
+        for (int64_t c0 = 0; c0 < C; c0 += 16) {
+            const auto cmask = static_cast<__mmask16>((1u << std::min<int64_t>(16, C - c0)) - 1);
+            const __mmask16 m = _mm512_mask_cmp_ps_mask(cmask, _mm512_maskz_loadu_ps(cmask, s + c0), _mm512_setzero_ps(),
+                                                        _CMP_NEQ_UQ);
+            const __m256i v = _mm256_maskz_mov_epi16(m, one);
+            for (int k = 0; k < copies; ++k) {
+                _mm256_mask_storeu_epi16(d + k * C + c0, cmask, v);
+            }
+        }
+    }
+}
 #pragma GCC pop_options
 #endif
 
 // [N, C, H, W] float -> [N, H, W, copies*C] bfloat16 holding 1 where x != 0 and 0 elsewhere, the C channels written
-// once per weight part, channels last as oneDNN's AMX convolution reads them.
-at::Tensor pack_spikes_bf16(const at::Tensor & x_in, int copies) {
-    const at::Tensor x = x_in.contiguous();
+// once per weight part, channels last as oneDNN's AMX convolution reads them. x may be contiguous or channels last
+// (a spike node fed by an AMX convolution gives that); any other layout is made contiguous first.
+at::Tensor pack_spikes_bf16(const at::Tensor & x_in, int copies, bool portable) {
+    const bool cl = !x_in.is_contiguous() && x_in.permute({0, 2, 3, 1}).is_contiguous();
+    const at::Tensor x = cl ? x_in : x_in.contiguous();
     const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
     at::Tensor out = at::empty({N, H, W, copies * C}, x.options().dtype(at::kBFloat16));
     const float * src = x.data_ptr<float>();
     auto * dst = reinterpret_cast<uint16_t *>(out.data_ptr());
     auto pack_row = pack_row_portable;
 #ifdef SNNKIT_PACK_AVX512
-    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
-        pack_row = pack_row_avx512;
+    if (!portable && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+        pack_row = cl ? pack_row_cl_avx512 : pack_row_avx512;
     }
 #endif
+    const int64_t cs = cl ? 1 : H * W, ws = cl ? C : 1;
     at::parallel_for(0, N * H, 1, [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
             const int64_t n = r / H, h = r % H;
-            pack_row(src + (n * C * H + h) * W, H * W, C, W, copies, dst + r * W * copies * C);
+            const float * row = cl ? src + (n * H + h) * W * C : src + (n * C * H + h) * W;
+            pack_row(row, cs, ws, C, W, copies, dst + r * W * copies * C);
         }
     });
     return out;
 }
 
 } // namespace
+
+at::Tensor spike_conv_bf16_pack(const at::Tensor & x, int copies, bool portable) {
+    if (x.dim() != 4 || x.scalar_type() != at::kFloat || copies < 1 || copies > 3) {
+        fail("spike_conv_bf16_pack", "x must be float [N, C, H, W] and copies 1..3");
+    }
+    return pack_spikes_bf16(x, copies, portable);
+}
 
 bool spike_conv_bf16_available() {
 #if SNNKIT_HAVE_DNNL
@@ -115,6 +145,18 @@ bool spike_conv_bf16_available() {
 #else
     return false;
 #endif
+}
+
+namespace {
+
+// Output extent of a convolution along one axis, as PyTorch defines it.
+int64_t out_extent(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+
+} // namespace
+
+bool spike_conv_bf16_wins(const at::Tensor & x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                          std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation) {
+    return x.dim() == 4 && out_extent(x.size(3), kernel[1], stride[1], padding[1], dilation[1]) >= 8;
 }
 
 at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & amp, int nparts) {
@@ -195,8 +237,8 @@ conv_geometry geometry_of(const at::Tensor & x, const at::Tensor & parts, const 
     g.stride = stride;
     g.padding = padding;
     g.dilation = dilation;
-    g.OH = (g.H + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) / stride[0] + 1;
-    g.OW = (g.W + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) / stride[1] + 1;
+    g.OH = out_extent(g.H, kernel[0], stride[0], padding[0], dilation[0]);
+    g.OW = out_extent(g.W, kernel[1], stride[1], padding[1], dilation[1]);
     if (g.OH < 1 || g.OW < 1) {
         fail(what, "the input is smaller than the kernel");
     }
@@ -257,7 +299,7 @@ at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Ten
     using tag = dnnl::memory::format_tag;
     const conv_geometry & g = p.g;
     const dnnl::engine & eng = cpu_engine();
-    const at::Tensor src = pack_spikes_bf16(x, g.nparts);
+    const at::Tensor src = pack_spikes_bf16(x, g.nparts, false);
     const at::Tensor b = g.bias ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
     at::Tensor out = at::empty({g.N, g.OH, g.OW, g.O}, x.options());
     dnnl::stream strm(eng);

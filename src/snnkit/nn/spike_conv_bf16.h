@@ -22,6 +22,19 @@ namespace snnkit {
 // CPU has AMX with bfloat16 (without it, bfloat16 convolutions are no faster than float ones).
 bool spike_conv_bf16_available();
 
+// The AMX convolution's input: x [N, C, H, W] float (contiguous or channels last) -> [N, H, W, copies*C] bfloat16,
+// 1 where x != 0 and 0 elsewhere, the C channels repeated once per weight part. portable: the plain loop instead of
+// the AVX-512 one (both are tested against each other).
+at::Tensor spike_conv_bf16_pack(const at::Tensor & x, int copies, bool portable = false);
+
+// Whether the AMX convolution beats oneDNN's float one for an output width out_w: oneDNN's AMX kernel (brgconv)
+// fills its 16-row tiles from one output row, so narrow outputs leave most of each tile empty. Measured on
+// VGG-16's layers (bench_snn_infer's verbose oneDNN log, 2026-12-07, batch 16 x T 32, 3 parts): output width 32,
+// 16 and 8 run 3.2x, 3.3x and 1.75x the float convolution's speed, width 4 and 2 at 0.66x and 0.23x. True from 8,
+// for the output width of x [N, C, H, W] under this geometry.
+bool spike_conv_bf16_wins(const at::Tensor & x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                          std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation);
+
 // The bfloat16 parts of weight [O, C, kh, kw] with the amplitudes amp (0-d, or [C] per input channel) folded in,
 // concatenated along the input channels: [O, nparts*C, kh, kw] bfloat16. nparts = 3 (the default) keeps all 24
 // significant bits of each float weight; 2 keeps 16 and 1 keeps 8 (the weight rounded to bfloat16: fewer
