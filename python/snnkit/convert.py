@@ -86,7 +86,7 @@ def _export_onnx(module, images, opset):
     return buf.getvalue()
 
 
-def convert(module, calib_images, T=8, calib="none", *, threshold="max", channel_wise=False, bias_shift=True,
+def convert(module, calib_images, T=8, calib="none", *, threshold="max", channel_wise=False, bias_shift=False,
             half_init=False, grid=100, wc_iters=300, wc_lr=1e-4, wc_batch=32, memory_budget_mib=1024, seed=0,
             qcfs_lambda="keep", stats_samples=1024, dataset=None, mean=None, std=None, progress=False, opset=13):
     """Converts a trained torch.nn.Module (conv / linear / BN / ReLU / pooling / flatten / residual adds, as the
@@ -98,7 +98,9 @@ def convert(module, calib_images, T=8, calib="none", *, threshold="max", channel
     calib: "none", "light" (threshold search + bias correction) or "advanced" (search + weight calibration +
         potential correction), the presets of `snnkit convert --calib`.
     threshold: "max", "p99.9", "p99.99" (not with a threshold search) or "search"; channel_wise: per channel.
-    bias_shift: the half-step shift b += V_th / (2T) (default on; half_init=True is the v(0) = V_th/2 form).
+    bias_shift: the half-step shift as b += V_th / (2T) (default off, as `snnkit convert`: the light and advanced
+        presets take their half step as v(0) = V_th/2 unless bias_shift=True; half_init=True asks for v(0) = V_th/2
+        without a preset).
     grid, wc_iters, wc_lr, wc_batch, memory_budget_mib, seed, qcfs_lambda: as the command's flags.
     dataset, mean, std: recorded in the metadata so that `snnkit eval --model DIR` normalises the dataset's
         images as the module expects (the dataset's own normalisation when mean / std are not given).

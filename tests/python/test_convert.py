@@ -70,7 +70,9 @@ def test_light_calibration_at_T8_is_within_one_point_of_the_ann():
     assert ann > 80, ann
     assert got >= ann - 1.0, (got, ann)
     conv = snn.meta["conversion"]
-    assert conv["T"] == 8 and conv["threshold_search"] and conv["bias_correction"] and conv["bias_shift"], conv
+    assert conv["T"] == 8 and conv["threshold_search"] and conv["bias_correction"], conv
+    # the preset's half step, as `snnkit convert --calib light` takes it: v(0) = V_th/2, no bias shift
+    assert conv["half_init"] and not conv["bias_shift"], conv
     assert [l["layer"] for l in snn.meta["calibration"]] == ["2.relu", "6.relu"], snn.meta["calibration"]
 
 

@@ -248,8 +248,11 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             }
             neuron_result r;
             try {
-                r = !opt.observer && channels_last_input(xt, n) ? neuron_forward_channels_last(xt, n, v0)
-                                               : neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
+                if (!opt.observer && channels_last_input(xt, n)) {
+                    r = neuron_forward_channels_last(xt, n, v0);
+                } else {
+                    r = neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron); // alpha: PLIF's
+                }
             } catch (const snnkit::error & e) {
                 fail("layer '" + n.name + "'", e.what());
             }

@@ -53,7 +53,9 @@ at::Tensor spike_conv2d_bf16(const at::Tensor & x, const at::Tensor & parts, con
 // convolution with the parts already in its blocked weight layout (spike_conv2d_bf16 makes both on every call:
 // for VGG-16 that is about 45 M bfloat16 values split and reordered per forward). A layer is keyed on its weight
 // and amplitude tensors, which the cache holds (so their identity cannot pass to another tensor), and on their
-// version counters: changing either in place prepares the layer again. One cache per run loop (not thread-safe).
+// version counters: changing either in place prepares the layer again. Every weight it has seen stays held until
+// the cache goes, so it suits one network's run (eval's batches, a benchmark), not a stream of new tensors. One
+// cache per run loop (not thread-safe).
 class spike_conv_bf16_cache {
   public:
     spike_conv_bf16_cache();

@@ -1,11 +1,10 @@
 // snnkit/stats/measure.cpp
 #include "snnkit/stats/measure.h"
 
-#include "snnkit/nn/spike_conv_bf16.h"
-
 #include "snnkit/core/error.h"
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/nn/snn_batch.h"
+#include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/core/progress.h"
 
 #include <ATen/core/grad_mode.h>
