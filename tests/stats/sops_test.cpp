@@ -319,3 +319,35 @@ TEST(Sops, Errors) {
         EXPECT_NE(std::string(e.what()).find("fc1"), std::string::npos) << e.what();
     }
 }
+
+// The same spikes laid out channels last (as the executor's AMX layers leave them) give the same counts, SOPs and
+// rates as the contiguous ones; conv2's fanout depends on the position (stride 2, padding 1), so counts put at the
+// wrong neuron would change its SOPs.
+TEST(Sops, ChannelsLastSpikesCountAsContiguousOnes) {
+    graph_builder b({1, 5, 5}, 3, 0);
+    b.conv2d("conv", 1, 2, 3, 1, 1);
+    b.relu("s1");
+    b.conv2d("conv2", 2, 3, 3, 2, 1);
+    b.flatten("flat");
+    b.linear("fc", 27, 3);
+    graph g = b.finish("custom");
+    make_spike(g, "s1");
+    stats_options o;
+    o.input_events = true;
+    at::manual_seed(3);
+    const at::Tensor in = at::bernoulli(at::full({2, 4, 1, 5, 5}, 0.4));
+    const at::Tensor s1 = at::bernoulli(at::full({2, 4, 2, 5, 5}, 0.3));
+    const at::Tensor s1_cl = s1.flatten(0, 1).contiguous(at::MemoryFormat::ChannelsLast).view({2, 4, 2, 5, 5});
+    ASSERT_FALSE(s1_cl.is_contiguous());
+    network_stats r[2];
+    for (int k = 0; k < 2; ++k) {
+        stats_collector c(g, 2, o);
+        c.observe(0, g.nodes[0], in);
+        c.observe(g.find("s1"), g.nodes[g.find("s1")], k == 0 ? s1 : s1_cl);
+        r[k] = c.result();
+    }
+    EXPECT_GT(layer(r[0], "conv2").sops, 0);
+    EXPECT_DOUBLE_EQ(layer(r[1], "conv2").sops, layer(r[0], "conv2").sops);
+    EXPECT_DOUBLE_EQ(r[1].neurons[1].spikes, r[0].neurons[1].spikes);
+    EXPECT_DOUBLE_EQ(r[1].sops, r[0].sops);
+}

@@ -91,8 +91,8 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
 
 // Whether a spike node's input xt [T, N, C, H, W] is laid out channels last (the AMX convolution's output) and the
 // node can run on it as it is: inference, no gradient (the layout only changes where each neuron's values lie).
-// The executor uses it only without an observer: eval's statistics on channels-last spikes made its runs 3x slower
-// (129.7 -> 48.2 images/s, the QCFS ResNet-20 at T = 8), more than the copy it saves.
+// Observers then see channels-last values too (stats_collector sums them in their own order: summing them into a
+// contiguous [C, H, W] made eval --spike-bf16 3x slower).
 bool channels_last_input(const at::Tensor & xt, const node & n) {
     if (xt.dim() != 5 || at::GradMode::is_enabled() || xt.is_contiguous()) {
         return false;
@@ -248,7 +248,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             }
             neuron_result r;
             try {
-                if (!opt.observer && channels_last_input(xt, n)) {
+                if (channels_last_input(xt, n)) {
                     r = neuron_forward_channels_last(xt, n, v0);
                 } else {
                     r = neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron); // alpha: PLIF's

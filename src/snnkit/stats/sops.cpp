@@ -67,7 +67,13 @@ void stats_collector::observe(int i, const node & n, const at::Tensor & out) {
             const input_norm norm = input_normalisation(opt_.input_mean, opt_.input_std, out.select(0, 0));
             events = (out * norm.std + norm.mean).gt(0.5); // raw spikes are 0 or 1
         }
-        counts_[i] += at::sum(events, at::IntArrayRef{0, 1}, false, at::kDouble);
+        if (events.dim() == 5 && !events.is_contiguous() && events.permute({0, 1, 3, 4, 2}).is_contiguous()) {
+            // channels last (the AMX layers' outputs): sum in that order, then back to [C, H, W]; summing the
+            // strided view into a contiguous [C, H, W] directly was the slow part of eval --spike-bf16
+            counts_[i] += at::sum(events.permute({0, 1, 3, 4, 2}), at::IntArrayRef{0, 1}, false, at::kDouble).permute({2, 0, 1});
+        } else {
+            counts_[i] += at::sum(events, at::IntArrayRef{0, 1}, false, at::kDouble);
+        }
     }
 }
 
