@@ -72,10 +72,7 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
                 const snnkit::neuron_result r = snnkit::neuron_forward(in, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
                 v[i] = r.v;
                 val[i] = r.spikes.squeeze(0);
-            } else if (amx != nullptr && n.op == snnkit::op_kind::conv2d && n.attrs.groups == 1 &&
-                       g.nodes[n.inputs[0]].op == snnkit::op_kind::spike &&
-                       snnkit::spike_conv_bf16_wins(val[n.inputs[0]], n.attrs.kernel, n.attrs.stride, n.attrs.padding,
-                                                    n.attrs.dilation)) { // the executor's rule (snn_forward.cpp)
+            } else if (amx != nullptr && snnkit::spike_bf16_applies(g, n, val[n.inputs[0]])) { // the executor's rule
                 val[i] = amx->conv2d(val[n.inputs[0]], n.tensor("weight"), snnkit::spike_amplitude(g.nodes[n.inputs[0]]),
                                      n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding,
                                      n.attrs.dilation, nparts);

@@ -75,6 +75,12 @@ struct node_attrs {
     neuron_options neuron;
 };
 
+// Output extent along one axis of a conv2d / pool with kernel k, stride s, padding p and dilation d, as PyTorch
+// defines it (floor mode).
+inline int64_t conv_out_extent(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d = 1) {
+    return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
 struct node {
     /// unique name, e.g. "layer1.0.conv1"
     std::string name;

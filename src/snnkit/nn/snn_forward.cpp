@@ -64,23 +64,13 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
                 : sparse_linear(x, rows, n.tensor("bias"));
 }
 
-// The layer on AMX-BF16 (spike_conv_bf16.h) when opt.spike_bf16 allows it, the layer is a conv2d (groups 1), its
-// input comes straight from a spike node (values 0 or that node's amplitude: V_th for V_th-valued spikes, else 1) and
-// spike_conv_bf16_wins for its output width; an undefined tensor when the float kernel should run.
+// The layer on AMX-BF16 when opt.spike_bf16 allows it (inference) and spike_bf16_applies; an undefined tensor when
+// the float kernel should run.
 at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & x, const snn_options & opt) {
-    if (!opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || n.op != op_kind::conv2d || n.attrs.groups != 1 ||
-        x.dim() != 4 || x.scalar_type() != at::kFloat || g.nodes[n.inputs[0]].op != op_kind::spike ||
-        !spike_conv_bf16_available()) {
+    if (!opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || !spike_bf16_applies(g, n, x)) {
         return at::Tensor();
     }
-    if (!spike_conv_bf16_wins(x, n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation)) {
-        return at::Tensor(); // narrow outputs: the float kernel is faster
-    }
-    const node & src = g.nodes[n.inputs[0]];
-    const at::Tensor amp = spike_amplitude(src);
-    if (amp.defined() && amp.numel() != 1 && amp.numel() != x.size(1)) {
-        return at::Tensor(); // an amplitude per neuron, not per channel: the float kernel
-    }
+    const at::Tensor amp = spike_amplitude(g.nodes[n.inputs[0]]);
     if (opt.spike_bf16_cache != nullptr) {
         return opt.spike_bf16_cache->conv2d(x, n.tensor("weight"), amp, n.tensor("bias"), n.attrs.kernel, n.attrs.stride,
                                             n.attrs.padding, n.attrs.dilation, opt.spike_bf16_parts);
@@ -313,6 +303,18 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     }
     res.out = unfold_time(to_folded(vals[last], T), T);
     return res;
+}
+
+bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x) {
+    if (n.op != op_kind::conv2d || n.attrs.groups != 1 || x.dim() != 4 || x.scalar_type() != at::kFloat ||
+        g.nodes[n.inputs[0]].op != op_kind::spike || !spike_conv_bf16_available()) {
+        return false;
+    }
+    if (!spike_conv_bf16_wins(x, n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation)) {
+        return false; // narrow outputs: the float kernel is faster
+    }
+    const at::Tensor amp = spike_amplitude(g.nodes[n.inputs[0]]);
+    return !amp.defined() || amp.numel() == 1 || amp.numel() == x.size(1); // not an amplitude per neuron
 }
 
 at::Tensor spike_amplitude(const node & spike_node) {

@@ -2,6 +2,7 @@
 #include "snnkit/nn/spike_conv_bf16.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/nn/graph.h"
 
 #include <ATen/Parallel.h>
 
@@ -147,16 +148,9 @@ bool spike_conv_bf16_available() {
 #endif
 }
 
-namespace {
-
-// Output extent of a convolution along one axis, as PyTorch defines it.
-int64_t out_extent(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
-
-} // namespace
-
 bool spike_conv_bf16_wins(const at::Tensor & x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                           std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation) {
-    return x.dim() == 4 && out_extent(x.size(3), kernel[1], stride[1], padding[1], dilation[1]) >= 8;
+    return x.dim() == 4 && conv_out_extent(x.size(3), kernel[1], stride[1], padding[1], dilation[1]) >= 8;
 }
 
 at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & amp, int nparts) {
@@ -237,8 +231,8 @@ conv_geometry geometry_of(const at::Tensor & x, const at::Tensor & parts, const 
     g.stride = stride;
     g.padding = padding;
     g.dilation = dilation;
-    g.OH = out_extent(g.H, kernel[0], stride[0], padding[0], dilation[0]);
-    g.OW = out_extent(g.W, kernel[1], stride[1], padding[1], dilation[1]);
+    g.OH = conv_out_extent(g.H, kernel[0], stride[0], padding[0], dilation[0]);
+    g.OW = conv_out_extent(g.W, kernel[1], stride[1], padding[1], dilation[1]);
     if (g.OH < 1 || g.OW < 1) {
         fail(what, "the input is smaller than the kernel");
     }

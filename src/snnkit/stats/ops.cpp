@@ -10,8 +10,6 @@ namespace snnkit {
 
 namespace {
 
-int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
-
 // The transparent op with every weight 1 (sum instead of mean): its transpose counts paths.
 at::Tensor summing_op(const node & n, const at::Tensor & y) {
     const auto & a = n.attrs;
@@ -54,13 +52,13 @@ std::vector<std::vector<int64_t>> node_shapes(const graph & g) {
             if (in[0] != a.in) {
                 fail(where, "conv2d expects " + std::to_string(a.in) + " input channels, got " + shape_text(in));
             }
-            s[i] = {a.out, out_size(in[1], a.kernel[0], a.stride[0], a.padding[0], a.dilation[0]),
-                    out_size(in[2], a.kernel[1], a.stride[1], a.padding[1], a.dilation[1])};
+            s[i] = {a.out, conv_out_extent(in[1], a.kernel[0], a.stride[0], a.padding[0], a.dilation[0]),
+                    conv_out_extent(in[2], a.kernel[1], a.stride[1], a.padding[1], a.dilation[1])};
             break;
         case op_kind::avg_pool:
         case op_kind::max_pool:
-            s[i] = {in[0], out_size(in[1], a.kernel[0], a.stride[0], a.padding[0], 1),
-                    out_size(in[2], a.kernel[1], a.stride[1], a.padding[1], 1)};
+            s[i] = {in[0], conv_out_extent(in[1], a.kernel[0], a.stride[0], a.padding[0], 1),
+                    conv_out_extent(in[2], a.kernel[1], a.stride[1], a.padding[1], 1)};
             break;
         case op_kind::global_avg_pool:
             s[i] = {in[0], 1, 1};
