@@ -92,8 +92,19 @@ TEST(trainer, a_nan_is_reported_with_its_layer_and_step) {
         kv.second.mutable_grad() = at::zeros_like(kv.second);
     }
     EXPECT_EQ(first_nonfinite_grad(h), "");
+    // finite gradients whose float sum overflows: the quick check fails, the exact search finds nothing
+    for (auto & kv : h.named_params()) {
+        kv.second.mutable_grad().fill_(3e38);
+    }
+    EXPECT_EQ(first_nonfinite_grad(h), "");
+    for (auto & kv : h.named_params()) {
+        kv.second.mutable_grad().zero_();
+    }
     h.nodes[h.find("fc")].params["bias"].mutable_grad()[1] = INFINITY;
     EXPECT_EQ(first_nonfinite_grad(h), "fc.bias");
+    h.nodes[h.find("fc")].params["bias"].mutable_grad()[1] = 0;
+    h.nodes[h.find("fc")].params["weight"].mutable_grad()[0][2] = NAN;
+    EXPECT_EQ(first_nonfinite_grad(h), "fc.weight");
 }
 
 // A resume must lay out the same steps and schedule: another batch size, training-set size, learning rate,

@@ -103,6 +103,21 @@ void data_parallel::broadcast_tensors(const std::vector<at::Tensor> & tensors, c
 
 void data_parallel::sum(at::Tensor & t, const std::string & what) { pg_.all_reduce_sum(t, what); }
 
+void data_parallel::start_sum(at::Tensor & t, const std::string & what) {
+    if (pending_sum_) {
+        fail("data_parallel", "start_sum() while another sum is pending (call wait_sum() first)");
+    }
+    pending_sum_ = pg_.all_reduce_sum_async(t, what);
+}
+
+void data_parallel::wait_sum() {
+    if (!pending_sum_) {
+        fail("data_parallel", "wait_sum() without start_sum()");
+    }
+    std::unique_ptr<pending_collective> p = std::move(pending_sum_);
+    p->wait();
+}
+
 void data_parallel::attach(graph & g) {
     std::vector<at::Tensor> params;
     for (auto & kv : g.named_params()) {

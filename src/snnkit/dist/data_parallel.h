@@ -38,6 +38,8 @@ public:
     std::string broadcast_bytes(const std::string & bytes, const std::string & what) override;
     void broadcast_tensors(const std::vector<at::Tensor> & tensors, const std::string & what) override;
     void sum(at::Tensor & t, const std::string & what) override;
+    void start_sum(at::Tensor & t, const std::string & what) override;
+    void wait_sum() override;
     void attach(graph & g) override;
     void begin_step() override;
     void end_step() override;
@@ -52,6 +54,7 @@ private:
     process_group pg_;
     grad_reducer_options bucket_opt_;
     std::unique_ptr<grad_reducer> reducer_;
+    std::unique_ptr<pending_collective> pending_sum_; // start_sum's, until wait_sum
     bool sync_bn_ = false;
 };
 

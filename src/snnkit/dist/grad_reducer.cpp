@@ -5,6 +5,9 @@
 #include "snnkit/core/error.h"
 
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include <mutex>
 
@@ -29,7 +32,10 @@ struct bucket {
 struct grad_reducer::impl {
     process_group * pg = nullptr;
     std::vector<at::Tensor> params;
-    std::vector<unsigned> hooks;                   // each parameter's hook handle
+    // each parameter's gradient accumulator (autograd keeps only a weak reference: held here so that the hook
+    // stays on the node every backward uses) and its post-hook's key
+    std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+    std::vector<uintptr_t> hooks;
     std::vector<std::pair<size_t, size_t>> where;  // param -> (bucket, slot)
     std::vector<bool> got;                         // param's gradient copied in this pass
     std::vector<bucket> buckets;
@@ -47,18 +53,40 @@ struct grad_reducer::impl {
         }
     }
 
-    void on_grad(size_t i, const at::Tensor & g) {
+    // The slot of parameter i in its bucket, shaped like the parameter.
+    at::Tensor slot_view(size_t i) {
+        const auto [bi, si] = where[i];
+        const at::Tensor & p = params[i];
+        return buckets[bi].flat.narrow(0, buckets[bi].slots[si].offset, p.numel()).view(p.sizes());
+    }
+
+    // Points parameter i's .grad at its slot (keeping the gradient it holds), so that autograd accumulates
+    // straight into the bucket (PyTorch DDP's gradient_as_bucket_view): no copy in, no copy out.
+    void bind(size_t i) {
+        at::Tensor & p = params[i];
+        at::Tensor v = slot_view(i);
+        if (p.grad().defined() && !p.grad().is_same(v)) {
+            at::NoGradGuard no_grad;
+            v.copy_(p.grad());
+        }
+        p.mutable_grad() = v;
+    }
+
+    // After autograd accumulated parameter i's gradient of this pass (into its .grad, normally the slot).
+    void on_accumulated(size_t i) {
         std::lock_guard<std::mutex> lock(mu);
         if (!armed || got[i]) {
             return;
         }
-        const auto [bi, si] = where[i];
-        bucket & b = buckets[bi];
-        const at::Tensor & p = params[i];
-        // averaged as it goes in: the all-reduce sums the ranks' gradient / world_size
-        b.flat.narrow(0, b.slots[si].offset, p.numel()).copy_(g.reshape({-1})).div_(pg->world_size());
+        at::NoGradGuard no_grad;
+        const at::Tensor & g = params[i].grad();
+        if (!g.defined() || g.data_ptr() != slot_view(i).data_ptr()) { // someone replaced .grad: take it in again
+            bind(i);
+        }
+        // averaged as it goes in (while it is hot in cache): the all-reduce sums the ranks' gradient / world_size
+        params[i].grad().div_(pg->world_size());
         got[i] = true;
-        ++b.ready;
+        ++buckets[where[i].first].ready;
         launch_ready();
     }
 };
@@ -101,13 +129,20 @@ grad_reducer::grad_reducer(process_group & pg, std::vector<at::Tensor> params, c
     }
     impl * self = p_.get();
     for (size_t k = 0; k < p_->params.size(); ++k) {
-        p_->hooks.push_back(p_->params[k].register_hook([self, k](const at::Tensor & g) { self->on_grad(k, g); }));
+        p_->bind(k);
+        auto acc = torch::autograd::impl::grad_accumulator(p_->params[k]);
+        p_->hooks.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+            [self, k](const torch::autograd::variable_list & outputs, const torch::autograd::variable_list &) {
+                self->on_accumulated(k);
+                return outputs;
+            })));
+        p_->accumulators.push_back(std::move(acc));
     }
 }
 
 grad_reducer::~grad_reducer() {
-    for (size_t k = 0; k < p_->params.size(); ++k) {
-        p_->params[k].remove_hook(p_->hooks[k]);
+    for (size_t k = 0; k < p_->accumulators.size(); ++k) {
+        p_->accumulators[k]->del_post_hook(p_->hooks[k]);
     }
 }
 
@@ -128,13 +163,13 @@ void grad_reducer::finish() {
         if (!p_->armed) {
             fail("grad_reducer", "finish() without arm()");
         }
+        at::NoGradGuard no_grad;
         for (size_t k = 0; k < p_->params.size(); ++k) { // no gradient this pass: zero, as in every rank's sum
             if (!p_->got[k]) {
-                const auto [bi, si] = p_->where[k];
-                bucket & b = p_->buckets[bi];
-                b.flat.narrow(0, b.slots[si].offset, p_->params[k].numel()).zero_();
+                p_->bind(k);
+                p_->params[k].mutable_grad().zero_();
                 p_->got[k] = true;
-                ++b.ready;
+                ++p_->buckets[p_->where[k].first].ready;
             }
         }
         p_->launch_ready();
@@ -146,18 +181,7 @@ void grad_reducer::finish() {
         b.pending.reset();
     }
     p_->exposed += seconds_since(t0);
-    at::NoGradGuard no_grad;
-    for (bucket & b : p_->buckets) {
-        for (const slot & s : b.slots) {
-            at::Tensor & p = p_->params[s.param];
-            const at::Tensor avg = b.flat.narrow(0, s.offset, p.numel()).view(p.sizes());
-            if (p.grad().defined()) {
-                p.mutable_grad().copy_(avg);
-            } else {
-                p.mutable_grad() = avg.clone();
-            }
-        }
-    }
+    // every .grad is its slot (bound in on_accumulated or above), which now holds the average over ranks
 }
 
 size_t grad_reducer::buckets() const { return p_->buckets.size(); }

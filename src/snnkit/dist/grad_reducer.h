@@ -1,8 +1,11 @@
 // snnkit/dist/grad_reducer.h: gradient averaging over ranks by bucketed all-reduce, overlapped with backward.
-// The parameters are laid into buckets in reverse order (the last layer's gradient is ready first); an autograd
-// hook on each parameter copies its gradient into its bucket, and a full bucket's all-reduce starts at once, in
-// bucket order on every rank (as PyTorch DDP's Reducer, which Debian's headers do not expose), while backward
-// goes on with the layers below. finish() waits for the rest and writes the averages into the .grad fields.
+// The parameters are laid into buckets in reverse order (the last layer's gradient is ready first). Each
+// parameter's .grad is a view of its slot in a bucket (DDP's gradient_as_bucket_view), so autograd accumulates
+// into the bucket itself; a post-hook on the parameter's gradient accumulator divides the slot by the world size,
+// and a full bucket's all-reduce starts at once, in bucket order on every rank (as PyTorch DDP's Reducer, which
+// Debian's headers do not expose), while backward goes on with the layers below. finish() waits for the rest;
+// the .grad fields then hold the averages. Zero gradients in place (optimizer::zero_grad) to keep the views; a
+// .grad replaced by another tensor is copied back into its slot when its gradient arrives.
 #pragma once
 
 #include "snnkit/dist/process_group.h"
@@ -22,8 +25,9 @@ struct grad_reducer_options {
 
 class grad_reducer {
 public:
-    // Hooks every tensor of `params` (each requires_grad); their gradients are averaged over pg's ranks in the
-    // backward passes between arm() and finish(). Hooks outside those (e.g. a probe's own backward) do nothing.
+    // Hooks every tensor of `params` (each requires_grad) and points its .grad at its bucket slot (keeping the
+    // values a .grad held); their gradients are averaged over pg's ranks in the backward passes between arm() and
+    // finish(). Backward passes outside those (e.g. a probe's own) accumulate into .grad as usual.
     grad_reducer(process_group & pg, std::vector<at::Tensor> params, const grad_reducer_options & o = {});
     ~grad_reducer();
     grad_reducer(const grad_reducer &) = delete;
@@ -32,7 +36,7 @@ public:
     // The next backward pass's gradients are to be averaged.
     void arm();
     // Starts the buckets still waiting (parameters that got no gradient count as zero), waits for every
-    // all-reduce and sets each parameter's .grad to the average over ranks.
+    // all-reduce: each parameter's .grad then holds the average over ranks.
     void finish();
 
     /// number of buckets

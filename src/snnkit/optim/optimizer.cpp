@@ -3,10 +3,91 @@
 
 #include "snnkit/core/error.h"
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <cmath>
 
 namespace snnkit {
+
+namespace {
+
+// The fused updates below run one pass over each parameter's elements instead of 3-5 ATen ops with a temporary
+// (4.5 ms against about 1 ms a step for the 815 k weights of the zoo cnn on one thread). They take contiguous
+// tensors of one floating dtype; anything else goes through the ATen formulas in optimizer::step. The arithmetic
+// is the same, in the dtype of the parameter; a compiler may contract a multiply-add, as ATen's vector code does.
+constexpr int64_t update_grain = 1 << 15;
+
+bool fusable(const at::Tensor & p, std::initializer_list<at::Tensor> others) {
+    if (!p.is_cpu() || !p.is_contiguous() || (p.scalar_type() != at::kFloat && p.scalar_type() != at::kDouble)) {
+        return false;
+    }
+    for (const at::Tensor & t : others) {
+        if (!t.is_cpu() || !t.is_contiguous() || t.scalar_type() != p.scalar_type() || t.numel() != p.numel()) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// SGD (torch.optim.SGD): d = g + wd p; buf = momentum buf + d (buf = d on the first step);
+// p -= lr (nesterov ? d + momentum buf : buf); without momentum p -= lr d.
+void sgd_update(at::Tensor & p, const at::Tensor & g, at::Tensor & buf, double lr, double wd, double momentum,
+                bool nesterov, bool first) {
+    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "sgd_update", [&] {
+        scalar_t * pp = p.data_ptr<scalar_t>();
+        const scalar_t * gp = g.data_ptr<scalar_t>();
+        scalar_t * bp = buf.data_ptr<scalar_t>();
+        const auto lr_ = static_cast<scalar_t>(lr), wd_ = static_cast<scalar_t>(wd);
+        const auto mom = static_cast<scalar_t>(momentum);
+        at::parallel_for(0, p.numel(), update_grain, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) {
+                scalar_t d = gp[i] + wd_ * pp[i];
+                if (momentum != 0) {
+                    const scalar_t m = first ? d : bp[i] * mom + d;
+                    bp[i] = m;
+                    d = nesterov ? d + mom * m : m;
+                }
+                pp[i] = pp[i] - lr_ * d;
+            }
+        });
+    });
+}
+
+// Adam / AdamW (torch.optim.Adam / AdamW): adamw p *= 1 - lr wd, adam g += wd p; m = b1 m + (1 - b1) g;
+// v = b2 v + (1 - b2) g^2; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+void adam_update(at::Tensor & p, const at::Tensor & g, at::Tensor & m1, at::Tensor & m2, double lr,
+                 const optimizer_options & o, double bc1, double bc2) {
+    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adam_update", [&] {
+        scalar_t * pp = p.data_ptr<scalar_t>();
+        const scalar_t * gp = g.data_ptr<scalar_t>();
+        scalar_t * mp = m1.data_ptr<scalar_t>();
+        scalar_t * vp = m2.data_ptr<scalar_t>();
+        const bool decoupled = o.kind == "adamw";
+        const auto decay = static_cast<scalar_t>(1.0 - lr * o.weight_decay), wd = static_cast<scalar_t>(o.weight_decay);
+        const auto b1 = static_cast<scalar_t>(o.beta1), c1 = static_cast<scalar_t>(1.0 - o.beta1);
+        const auto b2 = static_cast<scalar_t>(o.beta2), c2 = static_cast<scalar_t>(1.0 - o.beta2);
+        const auto sbc2 = static_cast<scalar_t>(std::sqrt(bc2)), eps = static_cast<scalar_t>(o.eps);
+        const auto step = static_cast<scalar_t>(-lr / bc1);
+        at::parallel_for(0, p.numel(), update_grain, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) {
+                scalar_t gi = gp[i];
+                if (decoupled) {
+                    pp[i] = pp[i] * decay;
+                } else if (o.weight_decay != 0) {
+                    gi = gi + wd * pp[i];
+                }
+                const scalar_t m = mp[i] * b1 + c1 * gi;
+                const scalar_t v = vp[i] * b2 + c2 * gi * gi;
+                mp[i] = m;
+                vp[i] = v;
+                pp[i] = pp[i] + step * (m / (std::sqrt(v) / sbc2 + eps));
+            }
+        });
+    });
+}
+
+} // namespace
 
 optimizer::optimizer(named_tensors params, optimizer_options opt) : params_(std::move(params)), opt_(std::move(opt)) {
     if (opt_.kind != "sgd" && opt_.kind != "adam" && opt_.kind != "adamw") {
@@ -37,7 +118,12 @@ void optimizer::step(double lr) {
         if (!g0.defined()) {
             continue;
         }
-        if (opt_.kind == "sgd") {
+        if (opt_.kind == "sgd" && fusable(p, {g0, m1_[i]})) {
+            sgd_update(p, g0, m1_[i], lr, wd, opt_.momentum, opt_.nesterov, steps_ == 1);
+        } else if (opt_.kind != "sgd" && fusable(p, {g0, m1_[i], m2_[i]})) {
+            adam_update(p, g0, m1_[i], m2_[i], lr, opt_, 1.0 - std::pow(opt_.beta1, static_cast<double>(steps_)),
+                        1.0 - std::pow(opt_.beta2, static_cast<double>(steps_)));
+        } else if (opt_.kind == "sgd") {
             // d = g + wd p; buf = momentum buf + d (buf = d on the first step); p -= lr (buf or d + momentum buf)
             at::Tensor d = wd != 0 ? g0.add(p, wd) : g0;
             at::Tensor & buf = m1_[i];

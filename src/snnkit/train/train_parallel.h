@@ -28,6 +28,10 @@ public:
     virtual void broadcast_tensors(const std::vector<at::Tensor> & tensors, const std::string & what) = 0;
     // Element-wise sum over ranks, in place.
     virtual void sum(at::Tensor & t, const std::string & what) = 0;
+    // The same sum started without waiting (t must stay alive and untouched); wait_sum() blocks until it is done.
+    // One at a time: the trainer sums a step's metrics while backward runs.
+    virtual void start_sum(at::Tensor & t, const std::string & what) = 0;
+    virtual void wait_sum() = 0;
     // Hooks the gradients of g's parameters (after they were set to require grad).
     virtual void attach(graph & g) = 0;
     // The next backward pass's gradients are to be averaged over ranks.

@@ -483,6 +483,16 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                                      (layer.empty() ? std::string() : "; the first NaN/Inf value is the output of layer '" + layer + "'") +
                                      " (lower the learning rate? checkpoints saved before are kept)");
             }
+            // The global batch's loss and accuracy, and whether any rank got a signal (all stop after this
+            // step), summed over ranks while backward runs.
+            const int64_t right = logits.detach().argmax(1).eq(y).sum().item<int64_t>();
+            const double metrics[4] = {lv * static_cast<double>(y.size(0)), static_cast<double>(right),
+                                       static_cast<double>(y.size(0)), g_signal.load() != 0 ? 1.0 : 0.0};
+            at::Tensor metrics_sum;
+            if (par) {
+                metrics_sum = at::tensor(c10::ArrayRef<double>(metrics, 4), at::kDouble);
+                par->start_sum(metrics_sum, "step metrics");
+            }
             if (loss_weight != 1.0) {
                 (loss * loss_weight).backward();
             } else {
@@ -499,19 +509,16 @@ train_result train_loop(graph & g, const forward_fn & forward, const dataset & t
                 }
             }
             opt.step(lr);
-            const int64_t right = logits.detach().argmax(1).eq(y).sum().item<int64_t>();
             bool any_signal = g_signal.load() != 0;
-            if (par) { // the global batch's loss and accuracy; a signal on any rank stops all after this step
-                at::Tensor m = at::tensor({lv * static_cast<double>(y.size(0)), static_cast<double>(right),
-                                           static_cast<double>(y.size(0)), any_signal ? 1.0 : 0.0},
-                                          at::kDouble);
-                par->sum(m, "step metrics");
-                pos.loss_sum += m[0].item<double>();
-                pos.correct += static_cast<int64_t>(m[1].item<double>());
-                pos.seen += static_cast<int64_t>(m[2].item<double>());
-                any_signal = m[3].item<double>() > 0;
+            if (par) { // only the summed flag, so that every rank stops after the same step
+                par->wait_sum();
+                const double * m = metrics_sum.data_ptr<double>();
+                pos.loss_sum += m[0];
+                pos.correct += static_cast<int64_t>(m[1]);
+                pos.seen += static_cast<int64_t>(m[2]);
+                any_signal = m[3] > 0;
             } else {
-                pos.loss_sum += lv * static_cast<double>(y.size(0));
+                pos.loss_sum += metrics[0];
                 pos.correct += right;
                 pos.seen += y.size(0);
             }
