@@ -130,6 +130,16 @@ TEST(GradReducer, AveragesGradientsLikeTheMeanOfEachRanksOwn) {
             }
             EXPECT_TRUE(at::equal(p[4].grad(), at::zeros({3}))); // no gradient on any rank: zero
         }
+        // a .grad replaced by a fresh tensor (not zeroed in place) still gets the average
+        p[1].mutable_grad() = at::zeros({16});
+        for (auto & t : p) {
+            t.mutable_grad().zero_();
+        }
+        red.arm();
+        loss_of(p, pg.rank()).backward();
+        red.finish();
+        EXPECT_TRUE(at::allclose(p[1].grad(), want[1], 1e-6, 1e-7)) << "replaced .grad";
+        EXPECT_TRUE(at::allclose(p[0].grad(), want[0], 1e-6, 1e-7));
         // a backward outside arm()/finish() (e.g. Dspike's probe) leaves the gradients alone
         for (auto & t : p) {
             t.mutable_grad().zero_();
