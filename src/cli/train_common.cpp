@@ -46,6 +46,7 @@ std::vector<std::string> worker_argv(int threads) {
     lo.nproc = a.nproc;
     lo.timeout_s = a.dist_timeout;
     lo.argv = worker_argv(std::max(1, total / a.nproc));
+    lo.cpus_per_worker = a.no_cpu_bind ? 0 : std::max(1, total / a.nproc);
     if (const char * port = std::getenv("MASTER_PORT")) { // else a free port
         lo.master_port = std::atoi(port);
     }
@@ -129,6 +130,9 @@ void add_train_flags(CLI::App * s, train_cli & a) {
                                                 "overlap with backward, more messages)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    s->add_flag("--no-cpu-bind", a.no_cpu_bind,
+                "Data-parallel --nproc: leave the workers unbound (default: worker k runs on its own --threads/N "
+                "CPUs when N groups fit, as Intel's PyTorch launcher binds its instances)");
     s->add_flag("--sync-bn", a.sync_bn, "Data-parallel: BatchNorm normalises with the statistics of the global batch "
                                         "(all ranks), not each rank's share");
     s->add_flag("--no-grad-check", [&a](int64_t) { a.train.check_grads = false; },
@@ -143,10 +147,11 @@ snnkit::train_job_options job_options(train_cli & a, const char * command) {
     if (a.nproc > 1) {
         launch_and_exit(a, command);
     }
+    a.cpus = snnkit::bind_cpus_from_env(); // a --nproc worker: first, before threads start
     set_threads(a.threads);
     join_job(a);
     if (a.cli) {
-        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib"}, a.dist != nullptr,
+        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib", "--no-cpu-bind"}, a.dist != nullptr,
                             "has an effect only in data-parallel training (--nproc N > 1, torchrun)");
     }
     if (a.dist) { // every rank must run the same job (the library compares the model and data settings)
@@ -188,6 +193,7 @@ nlohmann::json dist_json(const train_cli & a) {
             {"launch", a.launch},
             {"timeout_s", a.dist_timeout},
             {"gradient_buckets", a.dist ? a.dist->buckets() : 0},
+            {"cpus", a.cpus.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.cpus)},
             {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0}};
 }
 

@@ -33,6 +33,10 @@ struct train_cli : snnkit::train_job_options {
     double dist_timeout = 60.0;
     /// --bucket-kib: gradient bytes per all-reduce bucket, KiB
     int64_t bucket_kib = 256;
+    /// --no-cpu-bind: leave --nproc workers unbound (default: each bound to its own CPUs when they fit)
+    bool no_cpu_bind = false;
+    /// the CPUs this rank was bound to (SNNKIT_DIST_CPUS; empty: unbound)
+    std::vector<int> cpus;
     /// --sync-bn: BatchNorm statistics of the global batch in data-parallel training
     bool sync_bn = false;
     /// the data-parallel job this process is a rank of (set by job_options; null = alone)

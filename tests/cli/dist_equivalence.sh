@@ -33,6 +33,10 @@ assert a1["dist"]["world_size"] == 1 and a1["dist"]["launch"] == "single", a1["d
 d = a2["dist"]
 assert d["world_size"] == 2 and d["launch"] == "snnkit" and d["timeout_s"] == 60 and d["gradient_buckets"] >= 1, d
 assert a2["train"]["threads"] == 1, "each of 2 workers gets 1 of --threads 2"
+import os
+allowed = sorted(os.sched_getaffinity(0))  # rank 0 is bound to the first of them when 2 CPUs are there to share
+assert d["cpus"] == (allowed[:1] if len(allowed) >= 2 else None), (d["cpus"], allowed)
+assert a1["dist"]["cpus"] is None, a1["dist"]
 assert abs(a1["test_accuracy"] - a2["test_accuracy"]) < 1e-9, "sharded evaluation, counts summed"
 for k in ("train_loss", "train_accuracy"):  # the global batch's, summed over ranks
     assert abs(a1["history"][-1][k] - a2["history"][-1][k]) < 1e-4, (k, a1["history"][-1], a2["history"][-1])
@@ -42,8 +46,11 @@ PY
 
 # 2. a global batch that 2 ranks cannot split evenly (63 = 32 + 31): the weighted average is still exact
 $T "$snn" train-ann $ann --epochs 1 --batch-size 63 --out "$work/b1" --threads 1
-$T "$snn" train-ann $ann --epochs 1 --batch-size 63 --out "$work/b2" --threads 2 --nproc 2
+$T "$snn" train-ann $ann --epochs 1 --batch-size 63 --out "$work/b2" --threads 2 --nproc 2 --no-cpu-bind \
+  --json "$work/b2.json"
 same "$work/b1/checkpoint.safetensors" "$work/b2/checkpoint.safetensors"
+/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['dist']; assert d['cpus'] is None, d" \
+  "$work/b2.json" || fail "--no-cpu-bind: the workers were bound"
 
 # 3. train-snn (T = 4, BPTT through LIF neurons): 2 ranks == 1
 snnf="--dataset fmnist --arch mlp --T 4 --limit-train 384 --limit-test 200 --lr 0.05 --quiet --epochs 1 --batch-size 64"

@@ -5,6 +5,7 @@
 #include "snnkit/dist/data_parallel.h"
 #include "snnkit/dist/dist_options.h"
 #include "snnkit/dist/grad_reducer.h"
+#include "snnkit/dist/launch.h"
 #include "snnkit/dist/process_group.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -266,4 +267,42 @@ TEST(DistEnv, LocalAddressTowardsLoopback) {
     EXPECT_EQ(local_address_towards("127.0.0.1"), "127.0.0.1");
     EXPECT_EQ(local_address_towards("localhost"), "127.0.0.1");
     EXPECT_THROW(local_address_towards("no-such-host.invalid"), snnkit::error);
+}
+
+// --nproc's CPU binding: worker k gets the k-th group of CPUs among those allowed, or none when the groups do not
+// fit; a worker binds itself (and the threads it starts) to the list its launcher put in SNNKIT_DIST_CPUS.
+TEST(Launch, WorkerCpusSplitTheAllowedSetOrNothing) {
+    const std::vector<int> four = {0, 1, 2, 3}, gaps = {4, 6, 9};
+    EXPECT_EQ(worker_cpus(four, 2, 2, 0), (std::vector<int>{0, 1}));
+    EXPECT_EQ(worker_cpus(four, 2, 2, 1), (std::vector<int>{2, 3}));
+    EXPECT_EQ(worker_cpus(four, 4, 1, 3), (std::vector<int>{3}));
+    EXPECT_EQ(worker_cpus(gaps, 3, 1, 1), (std::vector<int>{6}));
+    EXPECT_TRUE(worker_cpus(four, 3, 2, 0).empty()); // 6 CPUs wanted, 4 allowed: unbound
+    EXPECT_TRUE(worker_cpus(four, 2, 0, 0).empty());
+    EXPECT_TRUE(worker_cpus(four, 2, 1, 2).empty()); // no such rank
+    const std::vector<int> allowed = allowed_cpus();
+    ASSERT_FALSE(allowed.empty());
+
+    // binding happens in a thread of its own, so that this test process keeps all its CPUs
+    std::vector<int> bound, seen;
+    std::string error;
+    setenv(dist_cpus_env(), std::to_string(allowed.back()).c_str(), 1);
+    std::thread([&] {
+        bound = bind_cpus_from_env();
+        seen = allowed_cpus();
+    }).join();
+    EXPECT_EQ(bound, std::vector<int>{allowed.back()});
+    EXPECT_EQ(seen, std::vector<int>{allowed.back()});
+    EXPECT_EQ(allowed_cpus(), allowed);
+    setenv(dist_cpus_env(), "0,x", 1);
+    std::thread([&] {
+        try {
+            bind_cpus_from_env();
+        } catch (const snnkit::error & e) {
+            error = e.what();
+        }
+    }).join();
+    EXPECT_NE(error.find("SNNKIT_DIST_CPUS=0,x: not a comma-separated list of CPU numbers"), std::string::npos) << error;
+    unsetenv(dist_cpus_env());
+    EXPECT_TRUE(bind_cpus_from_env().empty());
 }

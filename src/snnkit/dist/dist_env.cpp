@@ -3,7 +3,12 @@
 
 #include "snnkit/core/error.h"
 
+#include <sched.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace snnkit {
@@ -68,6 +73,33 @@ dist_options dist_options_from_env(double timeout_s) {
         o.launch = "env";
     }
     return o;
+}
+
+std::vector<int> bind_cpus_from_env() {
+    const char * text = env(dist_cpus_env());
+    if (text == nullptr) {
+        return {};
+    }
+    std::vector<int> cpus;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    const std::string list = text;
+    for (size_t s = 0; s <= list.size();) {
+        const size_t e = std::min(list.find(',', s), list.size());
+        const std::string item = list.substr(s, e - s);
+        char * end = nullptr;
+        const long c = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || c < 0 || c >= CPU_SETSIZE) {
+            fail(std::string(dist_cpus_env()) + "=" + list, "not a comma-separated list of CPU numbers");
+        }
+        cpus.push_back(static_cast<int>(c));
+        CPU_SET(static_cast<int>(c), &set);
+        s = e + 1;
+    }
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        fail(std::string(dist_cpus_env()) + "=" + list, std::string("cannot bind to these CPUs: ") + std::strerror(errno));
+    }
+    return cpus;
 }
 
 } // namespace snnkit

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace snnkit {
 
@@ -43,5 +44,13 @@ dist_options dist_options_from_env(double timeout_s);
 
 // The environment variable snnkit's launcher sets in its workers ("snnkit" launch mode).
 inline const char * dist_launcher_env() { return "SNNKIT_DIST_LAUNCHER"; }
+
+// The variable that carries a worker's CPUs from snnkit's launcher ("0,1"; launch_options::cpus_per_worker).
+inline const char * dist_cpus_env() { return "SNNKIT_DIST_CPUS"; }
+
+// Binds the calling thread, and so the threads it starts later (OpenMP, Gloo), to the CPUs SNNKIT_DIST_CPUS
+// lists; call it first, before threads start. Returns those CPUs (empty when the variable is unset); a malformed
+// list or a refused binding fails naming the variable.
+std::vector<int> bind_cpus_from_env();
 
 } // namespace snnkit

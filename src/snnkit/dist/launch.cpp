@@ -6,6 +6,7 @@
 #include "snnkit/dist/dist_options.h"
 #include "snnkit/dist/process_group.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -26,9 +27,9 @@ std::atomic<int> g_launcher_signal{0};
 extern "C" void on_launcher_signal(int sig) { g_launcher_signal.store(sig); }
 
 // The environment of worker `rank`: this process's, without the job variables, plus the job's.
-std::vector<std::string> worker_env(const launch_options & o, int rank, int port) {
+std::vector<std::string> worker_env(const launch_options & o, int rank, int port, const std::vector<int> & cpus) {
     const char * const job_vars[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "MASTER_ADDR=",
-                                     "MASTER_PORT=", "TORCHELASTIC_", "SNNKIT_DIST_LAUNCHER="};
+                                     "MASTER_PORT=", "TORCHELASTIC_", "SNNKIT_DIST_LAUNCHER=", "SNNKIT_DIST_CPUS="};
     std::vector<std::string> env;
     for (char ** e = environ; *e != nullptr; ++e) {
         bool job = false;
@@ -46,6 +47,13 @@ std::vector<std::string> worker_env(const launch_options & o, int rank, int port
     env.push_back("MASTER_ADDR=" + o.master_addr);
     env.push_back("MASTER_PORT=" + std::to_string(port));
     env.push_back(std::string(dist_launcher_env()) + "=1");
+    if (!cpus.empty()) {
+        std::string list;
+        for (const int c : cpus) {
+            list += (list.empty() ? "" : ",") + std::to_string(c);
+        }
+        env.push_back(std::string(dist_cpus_env()) + "=" + list);
+    }
     return env;
 }
 
@@ -68,6 +76,29 @@ std::string describe(int rank, pid_t pid, int st) {
 
 } // namespace
 
+std::vector<int> worker_cpus(const std::vector<int> & allowed, int nproc, int per_worker, int rank) {
+    if (per_worker <= 0 || nproc <= 0 || static_cast<size_t>(nproc) * static_cast<size_t>(per_worker) > allowed.size() ||
+        rank < 0 || rank >= nproc) {
+        return {};
+    }
+    return std::vector<int>(allowed.begin() + static_cast<ptrdiff_t>(rank) * per_worker,
+                            allowed.begin() + static_cast<ptrdiff_t>(rank + 1) * per_worker);
+}
+
+std::vector<int> allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<int> cpus;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        for (int c = 0; c < CPU_SETSIZE; ++c) {
+            if (CPU_ISSET(c, &set)) {
+                cpus.push_back(c);
+            }
+        }
+    }
+    return cpus;
+}
+
 launch_result launch_workers(const launch_options & o) {
     if (o.nproc < 1) {
         fail("--nproc", "must be at least 1");
@@ -88,8 +119,9 @@ launch_result launch_workers(const launch_options & o) {
     std::vector<std::string> args = o.argv;
     std::vector<char *> argv = c_strings(args);
     launch_result r;
+    const std::vector<int> cpus = allowed_cpus();
     for (int rank = 0; rank < o.nproc; ++rank) {
-        std::vector<std::string> env = worker_env(o, rank, port);
+        std::vector<std::string> env = worker_env(o, rank, port, worker_cpus(cpus, o.nproc, o.cpus_per_worker, rank));
         std::vector<char *> envp = c_strings(env);
         pid_t pid = -1;
         const int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data());

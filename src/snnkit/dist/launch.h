@@ -21,6 +21,9 @@ struct launch_options {
     int master_port = 0;
     /// seconds the others get to stop after one failed, before SIGKILL (the job's --dist-timeout)
     double timeout_s = 60.0;
+    /// CPUs per worker: worker k is bound to the k-th group of this many CPUs among those the launcher may use
+    /// (SNNKIT_DIST_CPUS, applied by bind_cpus_from_env), when nproc groups fit; 0 = no binding
+    int cpus_per_worker = 0;
 };
 
 struct launch_result {
@@ -31,5 +34,12 @@ struct launch_result {
 };
 
 launch_result launch_workers(const launch_options & o);
+
+// The CPUs of worker `rank`: the rank-th group of `per_worker` CPUs of `allowed` (in its order); empty when
+// nproc groups do not fit or per_worker is 0 (oversubscribed: binding would only add contention).
+std::vector<int> worker_cpus(const std::vector<int> & allowed, int nproc, int per_worker, int rank);
+
+// The CPUs this process may run on (sched_getaffinity), ascending.
+std::vector<int> allowed_cpus();
 
 } // namespace snnkit
