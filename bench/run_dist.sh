@@ -78,12 +78,12 @@ for name, tag in (("train-ann cnn", "ann"), ("train-snn cnn T=4", "snn")):
     print(f"  {name:20s} 1 proc x 2 threads: free {med(free):7.1f} [{min(free):.1f}, {max(free):.1f}], bound "
           f"{med(bound):7.1f} [{min(bound):.1f}, {max(bound):.1f}]")
     print(f"  {'':20s} 2 procs x 1 thread (bound) {med(two):7.1f} [{min(two):.1f}, {max(two):.1f}]   ratio to the "
-          f"{how} baseline {ratio:.2f} (target >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'})")
+          f"{how} baseline {ratio:.3f} (target >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'})")
     if runs(tag + "_2x1u"):
         un = [ips(r) for r in runs(tag + "_2x1u")]
         res["throughput"][name]["2x1_unbound"] = un
         print(f"  {'':20s} 2 procs x 1 thread unbound (--no-cpu-bind) {med(un):7.1f} [{min(un):.1f}, {max(un):.1f}]"
-              f"   ratio {med(un) / med(one):.2f}")
+              f"   ratio {med(un) / med(one):.3f}")
     print(f"  {'':20s} (1 proc x 1 thread {med(single):.1f})")
 print("\n2. waiting for gradient all-reduce after backward, share of training time (2 x 1; median)")
 for name, tag in (("cnn", "ann_2x1"), ("resnet20-he", "res_2x1")):

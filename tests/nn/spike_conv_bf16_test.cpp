@@ -52,10 +52,18 @@ TEST(spike_conv_bf16, equals_the_float_convolution_up_to_float_sums) {
     at::manual_seed(5);
     for (const geom & g : {geom{16, 16, 32, 32, 3, 3, 1, 1, 1}, geom{5, 17, 9, 7, 3, 3, 2, 1, 1},
                            geom{8, 10, 10, 10, 1, 1, 2, 0, 1}, geom{3, 20, 11, 13, 5, 3, 1, 2, 1},
-                           geom{32, 64, 8, 8, 3, 3, 1, 2, 2}, geom{64, 64, 8, 8, 3, 3, 1, 1, 1}}) {
+                           geom{32, 64, 8, 8, 3, 3, 1, 2, 2}, geom{64, 64, 8, 8, 3, 3, 1, 1, 1},
+                           // narrow outputs that keep their width: strips of images side by side (25 images: the
+                           // last strip is part empty); tiny maps as one dense product (2 x 2, 2 x 2 -> 1 x 1 by
+                           // stride 2, 1 x 3)
+                           geom{8, 16, 4, 4, 3, 3, 1, 1, 1}, geom{8, 8, 3, 5, 5, 5, 1, 2, 1},
+                           geom{128, 8, 8, 8, 3, 3, 1, 1, 1},
+                           geom{16, 24, 2, 2, 3, 3, 1, 1, 1}, geom{6, 10, 2, 2, 3, 3, 2, 1, 1},
+                           geom{5, 7, 1, 3, 3, 3, 1, 1, 1}, geom{4, 8, 3, 3, 1, 1, 1, 0, 1}}) {
+        const int64_t n = g.w < 16 ? 25 : 3;
         for (int amp_kind : {0, 1, 2}) { // 1, a scalar V_th, per-channel V_th
             for (bool with_bias : {true, false}) {
-                const at::Tensor s = at::bernoulli(at::full({3, g.c, g.h, g.w}, 0.2));
+                const at::Tensor s = at::bernoulli(at::full({n, g.c, g.h, g.w}, 0.2));
                 at::Tensor amp;
                 if (amp_kind == 1) {
                     amp = at::scalar_tensor(0.7314);
@@ -235,17 +243,27 @@ TEST(spike_conv_bf16, executor_with_a_cache_prepares_each_layer_once) {
     for (int rep = 0; rep < 3; ++rep) {
         EXPECT_TRUE(at::equal(snn_forward(snn, x, o).out, want));
     }
-    EXPECT_EQ(cache.layers(), 4u); // the spike-fed convolutions with outputs 8 or more wide (spike_conv_bf16_wins)
+    // every convolution fed by spikes straight from a spike node (8 of VGG-16's 13; the first reads the image, those
+    // behind a pooling layer read pooled counts): 4 with outputs 8 or more wide, 4 narrower ones on strips
+    EXPECT_EQ(cache.layers(), 8u);
     EXPECT_EQ(cache.preparations(), static_cast<int64_t>(cache.layers()));
 }
 
-// The rule that picks the AMX path: output width 8 or more (oneDNN's AMX kernel tiles one output row at a time).
-TEST(spike_conv_bf16, wins_from_an_output_width_of_8) {
+// The rule that picks the AMX path (oneDNN's AMX kernel tiles one output row at a time): wide outputs, narrower
+// ones that keep their width (run on strips of images side by side), tiny maps (a dense product).
+TEST(spike_conv_bf16, wins_on_wide_outputs_strips_or_dense) {
     const at::Tensor x8 = at::zeros({1, 4, 8, 8}), x4 = at::zeros({1, 4, 4, 4});
     EXPECT_TRUE(spike_conv_bf16_wins(x8, {3, 3}, {1, 1}, {1, 1}, {1, 1}));
-    EXPECT_FALSE(spike_conv_bf16_wins(x8, {3, 3}, {2, 2}, {1, 1}, {1, 1})); // 4 wide
-    EXPECT_FALSE(spike_conv_bf16_wins(x4, {3, 3}, {1, 1}, {1, 1}, {1, 1}));
+    EXPECT_FALSE(spike_conv_bf16_wins(x8, {3, 3}, {2, 2}, {1, 1}, {1, 1})); // 4 wide, stride 2: no strip
+    EXPECT_TRUE(spike_conv_bf16_wins(x4, {3, 3}, {1, 1}, {1, 1}, {1, 1}));  // 4 wide, same width: strips
+    EXPECT_FALSE(spike_conv_bf16_wins(x4, {3, 3}, {1, 1}, {0, 0}, {1, 1})); // 2 wide, shrinks: no strip
+    EXPECT_FALSE(spike_conv_bf16_wins(x4, {3, 3}, {1, 1}, {1, 1}, {2, 2})); // dilated
+    const at::Tensor x2 = at::zeros({1, 4, 2, 2});
+    EXPECT_TRUE(spike_conv_bf16_wins(x2, {3, 3}, {1, 1}, {1, 1}, {1, 1}));  // 2 x 2: one dense product
+    EXPECT_FALSE(spike_conv_bf16_wins(x2, {3, 3}, {1, 1}, {0, 0}, {1, 1})); // no output
     EXPECT_TRUE(spike_conv_bf16_wins(at::zeros({1, 4, 2, 16}), {1, 1}, {1, 1}, {0, 0}, {1, 1}));
+    EXPECT_TRUE(spike_conv_bf16_strip_fits(5, 1, 2, 1));
+    EXPECT_FALSE(spike_conv_bf16_strip_fits(3, 1, 2, 1));
 }
 
 // The packing, from a contiguous and from a channels-last input, by the AVX-512 rows and by the plain loop, equals

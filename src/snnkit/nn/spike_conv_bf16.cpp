@@ -11,6 +11,7 @@
 #endif
 
 #include <algorithm>
+#include <numeric>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -100,11 +101,15 @@ void pack_row_cl_avx512(const float * src, int64_t /*cs = 1*/, int64_t /*ws = C*
 // [N, C, H, W] float -> [N, H, W, copies*C] bfloat16 holding 1 where x != 0 and 0 elsewhere, the C channels written
 // once per weight part, channels last as oneDNN's AMX convolution reads them. x may be contiguous or channels last
 // (a spike node fed by an AMX convolution gives that); any other layout is made contiguous first.
-at::Tensor pack_spikes_bf16(const at::Tensor & x_in, int copies, bool portable) {
+//
+// In a strip of k images (k > 1), images n = g*k + j lie side by side in row g: image j's W positions start at
+// position j*(W + gap), and the gap positions after each image are 0: [ceil(N/k), H, k*(W + gap), copies*C].
+at::Tensor pack_spikes_bf16(const at::Tensor & x_in, int copies, bool portable, int64_t k = 1, int64_t gap = 0) {
     const bool cl = !x_in.is_contiguous() && x_in.permute({0, 2, 3, 1}).is_contiguous();
     const at::Tensor x = cl ? x_in : x_in.contiguous();
     const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-    at::Tensor out = at::empty({N, H, W, copies * C}, x.options().dtype(at::kBFloat16));
+    const int64_t G = (N + k - 1) / k, row_w = k * (W + gap);
+    at::Tensor out = at::empty({G, H, row_w, copies * C}, x.options().dtype(at::kBFloat16));
     const float * src = x.data_ptr<float>();
     auto * dst = reinterpret_cast<uint16_t *>(out.data_ptr());
     auto pack_row = pack_row_portable;
@@ -118,9 +123,16 @@ at::Tensor pack_spikes_bf16(const at::Tensor & x_in, int copies, bool portable) 
         for (int64_t r = b; r < e; ++r) {
             const int64_t n = r / H, h = r % H;
             const float * row = cl ? src + (n * H + h) * W * C : src + (n * C * H + h) * W;
-            pack_row(row, cs, ws, C, W, copies, dst + r * W * copies * C);
+            const int64_t pos = ((n / k) * H + h) * row_w + (n % k) * (W + gap); // (n / k, h, (n % k) * (W + gap))
+            pack_row(row, cs, ws, C, W, copies, dst + pos * copies * C);
+            std::fill_n(dst + (pos + W) * copies * C, gap * copies * C, uint16_t{0}); // the gap after the image
         }
     });
+    // the empty places of the last strip
+    const int64_t filled = (N - (G - 1) * k) * (W + gap);
+    for (int64_t h = 0; h < H && G * k > N; ++h) {
+        std::fill_n(dst + (((G - 1) * H + h) * row_w + filled) * copies * C, (row_w - filled) * copies * C, uint16_t{0});
+    }
     return out;
 }
 
@@ -148,9 +160,56 @@ bool spike_conv_bf16_available() {
 #endif
 }
 
+bool spike_conv_bf16_strip_fits(int64_t kernel_w, int64_t stride_w, int64_t padding_w, int64_t dilation_w) {
+    return stride_w == 1 && dilation_w == 1 && kernel_w == 2 * padding_w + 1;
+}
+
+namespace {
+
+// How the AMX path runs a convolution of C channels from H x W to OH x OW, by measurement (bench_snn_infer's
+// oneDNN verbose log, batch 16 x T 32, 3 parts, 2026-12-07; time against oneDNN's float convolution of the same
+// layer, and end to end):
+// - direct: output width 16 or more (3.2x, 3.3x at width 32, 16 on VGG-16);
+// - strip, when the convolution keeps the width: images side by side in rows of whole 16-position tiles. Width 4
+//   to 7 (1.3x on VGG-16's 512-channel layers, where the direct AMX convolution ran at 0.66x); width 8 to 15 with
+//   128 or more channels (VGG-16's 256-channel layers: 1.9x against 1.2x direct, 8 % faster end to end), but not
+//   with fewer (ResNet-20's 64-channel width-8 layers: end to end 6 % slower than direct, as the packing and the
+//   gathering of the outputs outweigh the fuller tiles);
+// - dense: a tiny map (H W OH OW <= 16, and H W no more than the kernel's taps, so no more multiply-adds than
+//   the direct convolution over its padding) as one matrix product with the weights scattered into a dense
+//   [H W C, OH OW O] matrix (VGG-16's 2 x 2 layers: 2.4x, where strips ran at 0.85x and direct at 0.23x);
+// - none: the float convolution (other narrow outputs, where direct AMX loses).
+enum class amx_layout { none, direct, strip, dense };
+
+amx_layout choose_layout(int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, std::array<int64_t, 2> kernel,
+                         std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation) {
+    if (OH < 1 || OW < 1) {
+        return amx_layout::none;
+    }
+    const bool strip_fits = spike_conv_bf16_strip_fits(kernel[1], stride[1], padding[1], dilation[1]);
+    if (strip_fits && ((OW >= 4 && OW < 8) || (OW >= 8 && OW < 16 && C >= 128))) {
+        return amx_layout::strip;
+    }
+    if (OW >= 8) {
+        return amx_layout::direct;
+    }
+    if (H * W * OH * OW <= 16 && H * W <= kernel[0] * kernel[1]) {
+        return amx_layout::dense;
+    }
+    return amx_layout::none;
+}
+
+} // namespace
+
 bool spike_conv_bf16_wins(const at::Tensor & x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                           std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation) {
-    return x.dim() == 4 && conv_out_extent(x.size(3), kernel[1], stride[1], padding[1], dilation[1]) >= 8;
+    if (x.dim() != 4) {
+        return false;
+    }
+    const int64_t H = x.size(2), W = x.size(3);
+    return choose_layout(x.size(1), H, W, conv_out_extent(H, kernel[0], stride[0], padding[0], dilation[0]),
+                         conv_out_extent(W, kernel[1], stride[1], padding[1], dilation[1]), kernel, stride, padding,
+                         dilation) != amx_layout::none;
 }
 
 at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & amp, int nparts) {
@@ -193,6 +252,8 @@ struct conv_geometry {
     int nparts = 3;
     bool bias = false;
     std::array<int64_t, 2> kernel{}, stride{}, padding{}, dilation{}, pad_end{};
+    int64_t strip = 1; // images side by side per row (pack_spikes_bf16); the primitive's N and W are the strip's
+    bool dense = false; // one matrix product [N, H W nparts C] x [H W nparts C, OH OW O] (choose_layout)
 
     bool operator==(const conv_geometry & o) const {
         return N == o.N && C == o.C && H == o.H && W == o.W && O == o.O && nparts == o.nparts && bias == o.bias &&
@@ -239,7 +300,37 @@ conv_geometry geometry_of(const at::Tensor & x, const at::Tensor & parts, const 
     // PyTorch pads both sides by `padding`; oneDNN wants the right/bottom padding that gives the same output size
     g.pad_end = {(g.OH - 1) * stride[0] + (kernel[0] - 1) * dilation[0] + 1 - g.H - padding[0],
                  (g.OW - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1 - g.W - padding[1]};
+    // A narrow output leaves the AMX tiles mostly empty (choose_layout). Strips: when the convolution keeps the
+    // width, lay k images side by side in one row with padding[1] zero positions after each. The zeros are each
+    // image's right padding and its right neighbour's left padding, so every image's outputs are its own
+    // convolution's; the outputs at the gaps are dropped. k: rows of whole 16-position tiles, 32 or more. A tiny map
+    // is one dense matrix product instead.
+    const amx_layout layout = choose_layout(g.C, g.H, g.W, g.OH, g.OW, kernel, stride, padding, dilation);
+    if (layout == amx_layout::strip) { // rows of whole 16-position tiles: k (W + gap) a multiple of 16, >= 32
+        const int64_t step = g.W + padding[1];
+        int64_t k = 16 / std::gcd<int64_t>(step, 16);
+        while (k * step < 32) {
+            k *= 2;
+        }
+        g.strip = std::min<int64_t>(g.N, k);
+    }
+    g.dense = layout == amx_layout::dense;
     return g;
+}
+
+// The convolution oneDNN runs for g: g itself, or for a strip the rows of k images (the last one filled up with
+// zero images) and a right padding of padding[1] (the last image's gap holds the rest).
+conv_geometry primitive_geometry(const conv_geometry & g) {
+    if (g.strip <= 1) {
+        return g;
+    }
+    conv_geometry p = g;
+    p.N = (g.N + g.strip - 1) / g.strip;
+    p.W = g.strip * (g.W + g.padding[1]);
+    p.OW = p.W;
+    p.pad_end[1] = g.padding[1];
+    p.strip = 1;
+    return p;
 }
 
 #if SNNKIT_HAVE_DNNL
@@ -251,16 +342,68 @@ const dnnl::engine & cpu_engine() {
 // One geometry's oneDNN convolution, with the weight parts in the layout it reads.
 struct prepared_conv {
     conv_geometry g;
-    dnnl::convolution_forward prim;
+    dnnl::primitive prim; // a convolution, or for g.dense a matmul
     dnnl::memory wmem;
     at::Tensor wbuf; // owns wmem's storage (the plain parts when the primitive reads them as they are)
 };
 
-prepared_conv prepare_conv(const conv_geometry & g, const at::Tensor & parts_in) {
+// The weights in the layout the primitive reads: reordered once into wmem (owned by wbuf), or used as they are.
+void set_weights(prepared_conv & p, const dnnl::memory::desc & wanted, dnnl::memory plain, const at::Tensor & data) {
+    const dnnl::engine & eng = cpu_engine();
+    if (wanted == plain.get_desc()) {
+        p.wbuf = data;
+        p.wmem = plain;
+        return;
+    }
+    p.wbuf = at::empty({static_cast<int64_t>(wanted.get_size())}, data.options().dtype(at::kByte));
+    p.wmem = dnnl::memory(wanted, eng, p.wbuf.data_ptr());
+    dnnl::stream strm(eng);
+    dnnl::reorder(plain, p.wmem).execute(strm, plain, p.wmem);
+    strm.wait();
+}
+
+// The dense matrix of a tiny convolution: row (h, w, k) of the packed input [N, H, W, nparts*C] feeds column
+// (oh, ow, o) of the output [N, OH, OW, O] through the tap that joins them, zero where no tap does.
+at::Tensor dense_weights(const conv_geometry & g, const at::Tensor & parts) {
+    const int64_t CK = g.nparts * g.C;
+    at::Tensor d = at::zeros({g.H, g.W, CK, g.OH, g.OW, g.O}, parts.options());
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+            for (int64_t i = 0; i < g.kernel[0]; ++i) {
+                const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
+                for (int64_t j = 0; j < g.kernel[1]; ++j) {
+                    const int64_t w = ow * g.stride[1] - g.padding[1] + j * g.dilation[1];
+                    if (h >= 0 && h < g.H && w >= 0 && w < g.W) {
+                        d.select(0, h).select(0, w).select(1, oh).select(1, ow).copy_(parts.select(3, j).select(2, i).t());
+                    }
+                }
+            }
+        }
+    }
+    return d.reshape({g.H * g.W * CK, g.OH * g.OW * g.O});
+}
+
+prepared_conv prepare_conv(const conv_geometry & key, const at::Tensor & parts_in) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
+    const conv_geometry g = primitive_geometry(key);
     const dnnl::engine & eng = cpu_engine();
     const int64_t CK = g.nparts * g.C;
+    const at::Tensor parts = parts_in.contiguous();
+    prepared_conv p;
+    p.g = key;
+    if (g.dense) {
+        const int64_t K = g.H * g.W * CK, M = g.OH * g.OW * g.O;
+        const dnnl::memory::desc wei_md({K, M}, dt::bf16, tag::any);
+        const dnnl::memory::desc bias_md = g.bias ? dnnl::memory::desc({1, M}, dt::f32, tag::ab) : dnnl::memory::desc();
+        const dnnl::matmul::desc d(dnnl::memory::desc({g.N, K}, dt::bf16, tag::ab), wei_md, bias_md,
+                                   dnnl::memory::desc({g.N, M}, dt::f32, tag::ab));
+        const dnnl::matmul::primitive_desc pd(d, eng);
+        p.prim = dnnl::matmul(pd);
+        const at::Tensor dense = dense_weights(g, parts);
+        set_weights(p, pd.weights_desc(), dnnl::memory({{K, M}, dt::bf16, tag::ab}, eng, dense.data_ptr()), dense);
+        return p;
+    }
     const dnnl::memory::desc src_md({g.N, CK, g.H, g.W}, dt::bf16, tag::nhwc);
     const dnnl::memory::desc wei_md({g.O, CK, g.kernel[0], g.kernel[1]}, dt::bf16, tag::any);
     const dnnl::memory::desc dst_md({g.N, g.O, g.OH, g.OW}, dt::f32, tag::nhwc);
@@ -270,41 +413,48 @@ prepared_conv prepare_conv(const conv_geometry & g, const at::Tensor & parts_in)
         {g.stride[0], g.stride[1]}, {g.dilation[0] - 1, g.dilation[1] - 1}, {g.padding[0], g.padding[1]},
         {g.pad_end[0], g.pad_end[1]});
     const dnnl::convolution_forward::primitive_desc pd(d, eng);
-    prepared_conv p;
-    p.g = g;
     p.prim = dnnl::convolution_forward(pd);
-    const at::Tensor parts = parts_in.contiguous();
-    dnnl::memory wplain({{g.O, CK, g.kernel[0], g.kernel[1]}, dt::bf16, tag::oihw}, eng, parts.data_ptr());
-    if (pd.weights_desc() == wplain.get_desc()) {
-        p.wbuf = parts;
-        p.wmem = wplain;
-    } else {
-        p.wbuf = at::empty({static_cast<int64_t>(pd.weights_desc().get_size())}, parts.options().dtype(at::kByte));
-        p.wmem = dnnl::memory(pd.weights_desc(), eng, p.wbuf.data_ptr());
-        dnnl::stream strm(eng);
-        dnnl::reorder(wplain, p.wmem).execute(strm, wplain, p.wmem);
-        strm.wait();
-    }
+    set_weights(p, pd.weights_desc(),
+                dnnl::memory({{g.O, CK, g.kernel[0], g.kernel[1]}, dt::bf16, tag::oihw}, eng, parts.data_ptr()), parts);
     return p;
 }
 
 at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Tensor & bias) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
-    const conv_geometry & g = p.g;
+    const conv_geometry & key = p.g;
+    const conv_geometry g = primitive_geometry(key);
     const dnnl::engine & eng = cpu_engine();
-    const at::Tensor src = pack_spikes_bf16(x, g.nparts, false);
-    const at::Tensor b = g.bias ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
+    const at::Tensor src = pack_spikes_bf16(x, g.nparts, false, key.strip, key.strip > 1 ? key.padding[1] : 0);
+    at::Tensor b = g.bias ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
     at::Tensor out = at::empty({g.N, g.OH, g.OW, g.O}, x.options());
     dnnl::stream strm(eng);
-    dnnl::memory smem({{g.N, g.nparts * g.C, g.H, g.W}, dt::bf16, tag::nhwc}, eng, src.data_ptr());
-    dnnl::memory dmem({{g.N, g.O, g.OH, g.OW}, dt::f32, tag::nhwc}, eng, out.data_ptr());
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, smem}, {DNNL_ARG_WEIGHTS, p.wmem}, {DNNL_ARG_DST, dmem}};
-    if (g.bias) {
-        args.emplace(DNNL_ARG_BIAS, dnnl::memory({{g.O}, dt::f32, tag::a}, eng, b.data_ptr()));
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_WEIGHTS, p.wmem}};
+    if (g.dense) { // [N, H W CK] x [H W CK, OH OW O] (+ the bias of each output channel at every position)
+        const int64_t K = g.H * g.W * g.nparts * g.C, M = g.OH * g.OW * g.O;
+        args.emplace(DNNL_ARG_SRC, dnnl::memory({{g.N, K}, dt::bf16, tag::ab}, eng, src.data_ptr()));
+        args.emplace(DNNL_ARG_DST, dnnl::memory({{g.N, M}, dt::f32, tag::ab}, eng, out.data_ptr()));
+        if (g.bias) {
+            b = b.repeat({g.OH * g.OW});
+            args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, M}, dt::f32, tag::ab}, eng, b.data_ptr()));
+        }
+    } else {
+        args.emplace(DNNL_ARG_SRC, dnnl::memory({{g.N, g.nparts * g.C, g.H, g.W}, dt::bf16, tag::nhwc}, eng, src.data_ptr()));
+        args.emplace(DNNL_ARG_DST, dnnl::memory({{g.N, g.O, g.OH, g.OW}, dt::f32, tag::nhwc}, eng, out.data_ptr()));
+        if (g.bias) {
+            args.emplace(DNNL_ARG_BIAS, dnnl::memory({{g.O}, dt::f32, tag::a}, eng, b.data_ptr()));
+        }
     }
     p.prim.execute(strm, args);
     strm.wait();
+    if (key.strip > 1) { // [G, OH, k*(W + gap), O] -> each image's W columns -> [N, OH, OW, O]
+        const int64_t k = key.strip;
+        out = out.view({g.N, g.OH, k, key.W + key.padding[1], g.O})
+                  .narrow(3, 0, key.OW)
+                  .permute({0, 2, 1, 3, 4})
+                  .reshape({g.N * k, g.OH, key.OW, g.O})
+                  .narrow(0, 0, key.N);
+    }
     return out.permute({0, 3, 1, 2}); // [N, O, OH, OW] with channels-last strides
 }
 #endif

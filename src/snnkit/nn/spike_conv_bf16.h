@@ -27,13 +27,18 @@ bool spike_conv_bf16_available();
 // the AVX-512 one (both are tested against each other).
 at::Tensor spike_conv_bf16_pack(const at::Tensor & x, int copies, bool portable = false);
 
-// Whether the AMX convolution beats oneDNN's float one for an output width out_w: oneDNN's AMX kernel (brgconv)
-// fills its 16-row tiles from one output row, so narrow outputs leave most of each tile empty. Measured on
-// VGG-16's layers (bench_snn_infer's verbose oneDNN log, 2026-12-07, batch 16 x T 32, 3 parts): output width 32,
-// 16 and 8 run 3.2x, 3.3x and 1.75x the float convolution's speed, width 4 and 2 at 0.66x and 0.23x. True from 8,
-// for the output width of x [N, C, H, W] under this geometry.
+// Whether the AMX convolution beats oneDNN's float one for x [N, C, H, W] under this geometry. oneDNN's AMX
+// kernel (brgconv) fills its 16-row tiles from one output row, so narrow outputs leave most of each tile empty.
+// By measurement on VGG-16 and ResNet-20 (spike_conv_bf16.cpp, choose_layout): true for an output width of 16 or
+// more; for width 4 to 15 when the convolution keeps the width (spike_conv_bf16_strip_fits; from width 8 only
+// with 128 or more channels), run on strips of images side by side; for a tiny map (2 x 2 under a 3 x 3 kernel)
+// as one dense matrix product; else false.
 bool spike_conv_bf16_wins(const at::Tensor & x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                           std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation);
+
+// Whether a convolution along the width keeps it (stride 1, dilation 1, kernel 2 * padding + 1, as VGG's and
+// ResNet's 3x3 / pad 1): then images laid side by side in one row, padding zeros between them, convolve as one.
+bool spike_conv_bf16_strip_fits(int64_t kernel_w, int64_t stride_w, int64_t padding_w, int64_t dilation_w);
 
 // The bfloat16 parts of weight [O, C, kh, kw] with the amplitudes amp (0-d, or [C] per input channel) folded in,
 // concatenated along the input channels: [O, nparts*C, kh, kw] bfloat16. nparts = 3 (the default) keeps all 24
@@ -44,7 +49,9 @@ at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & 
 // conv2d (groups 1) of x [N, C, H, W] float, whose every value is 0 or the channel's amplitude, with the parts
 // from spike_conv_bf16_weight (their count read from their channels) and bias [O] (may be undefined):
 // [N, O, OH, OW] float (channels-last strides). With 3 parts it equals at::conv2d(x, weight, bias, ...) up to the
-// order of the float sums. Fails when spike_conv_bf16_available() is false.
+// order of the float sums. Narrow outputs run as spike_conv_bf16_wins says: on strips (k images side by side with
+// padding zeros between them, the outputs at the gaps dropped) or as one dense matrix product. Fails when
+// spike_conv_bf16_available() is false.
 at::Tensor spike_conv2d_bf16(const at::Tensor & x, const at::Tensor & parts, const at::Tensor & bias,
                              std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                              std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation);
