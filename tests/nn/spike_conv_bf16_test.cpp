@@ -93,6 +93,43 @@ TEST(spike_conv_bf16, equals_the_float_convolution_up_to_float_sums) {
     }
 }
 
+// Spikes average-pooled over 2 x 2 (values amplitude * q / 4): the cache folds amplitude / 4 into the weights and
+// packs q; the error against a double-precision convolution is that of float sums, in the direct, strip and dense
+// layouts, for amplitudes 1, scalar and per channel.
+TEST(spike_conv_bf16, pooled_spikes_equal_the_float_convolution_up_to_float_sums) {
+    SKIP_UNLESS_AVAILABLE();
+    at::manual_seed(15);
+    for (const geom & g : {geom{16, 24, 32, 32, 3, 3, 1, 1, 1}, geom{128, 16, 16, 16, 3, 3, 1, 1, 1},
+                           geom{8, 16, 8, 8, 3, 3, 1, 1, 1}, geom{16, 8, 4, 4, 3, 3, 1, 1, 1}}) {
+        for (int amp_kind : {0, 1, 2}) {
+            const at::Tensor s = at::bernoulli(at::full({25, g.c, g.h, g.w}, 0.3));
+            at::Tensor amp;
+            if (amp_kind == 1) {
+                amp = at::scalar_tensor(0.7314);
+            } else if (amp_kind == 2) {
+                amp = at::rand({g.c}) + 0.25;
+            }
+            const at::Tensor spikes = amp_kind == 0 ? s : amp_kind == 1 ? s * amp : s * amp.view({1, g.c, 1, 1});
+            const at::Tensor x = at::avg_pool2d(spikes, {2, 2}, {2, 2});
+            const at::Tensor w = at::randn({g.o, g.c, g.kh, g.kw}) * 0.1;
+            const at::Tensor b = at::randn({g.o});
+            const std::array<int64_t, 2> st{g.s, g.s}, pd{g.p, g.p}, dl{g.d, g.d};
+            const at::Tensor want = at::conv2d(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble), st, pd, dl);
+            const at::Tensor f32 = at::conv2d(x, w, b, st, pd, dl);
+            spike_conv_bf16_cache cache;
+            const at::Tensor got = cache.conv2d(x, w, amp, b, {g.kh, g.kw}, st, pd, dl, 3, 4);
+            SCOPED_TRACE("c " + std::to_string(g.c) + " pooled to " + std::to_string(g.h / 2) + " x " +
+                         std::to_string(g.w / 2) + " amplitude kind " + std::to_string(amp_kind));
+            ASSERT_EQ(got.sizes(), want.sizes());
+            const double scale =
+                at::conv2d(x.abs().to(at::kDouble), w.abs().to(at::kDouble), {}, st, pd, dl).max().item<double>() + 1e-3;
+            const double err = (got.to(at::kDouble) - want).abs().max().item<double>();
+            const double err_f32 = (f32.to(at::kDouble) - want).abs().max().item<double>();
+            EXPECT_LE(err, std::max(4 * err_f32, 2e-7 * scale)) << "float conv's error " << err_f32 << ", scale " << scale;
+        }
+    }
+}
+
 TEST(spike_conv_bf16, weight_parts_sum_to_the_folded_float_weight) {
     at::manual_seed(6);
     const at::Tensor w = at::randn({7, 5, 3, 3});
@@ -243,9 +280,9 @@ TEST(spike_conv_bf16, executor_with_a_cache_prepares_each_layer_once) {
     for (int rep = 0; rep < 3; ++rep) {
         EXPECT_TRUE(at::equal(snn_forward(snn, x, o).out, want));
     }
-    // every convolution fed by spikes straight from a spike node (8 of VGG-16's 13; the first reads the image, those
-    // behind a pooling layer read pooled counts): 4 with outputs 8 or more wide, 4 narrower ones on strips
-    EXPECT_EQ(cache.layers(), 8u);
+    // every convolution fed by spikes (12 of VGG-16's 13; the first reads the image): 8 straight from a spike node,
+    // 4 through a 2 x 2 average pool (values in quarters of the amplitude)
+    EXPECT_EQ(cache.layers(), 12u);
     EXPECT_EQ(cache.preparations(), static_cast<int64_t>(cache.layers()));
 }
 

@@ -70,13 +70,15 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
     if (!opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || !spike_bf16_applies(g, n, x)) {
         return at::Tensor();
     }
-    const at::Tensor amp = spike_amplitude(g.nodes[n.inputs[0]]);
+    int levels = 1;
+    const at::Tensor amp = spike_amplitude(g.nodes[spike_bf16_source(g, n, &levels)]);
     if (opt.spike_bf16_cache != nullptr) {
         return opt.spike_bf16_cache->conv2d(x, n.tensor("weight"), amp, n.tensor("bias"), n.attrs.kernel, n.attrs.stride,
-                                            n.attrs.padding, n.attrs.dilation, opt.spike_bf16_parts);
+                                            n.attrs.padding, n.attrs.dilation, opt.spike_bf16_parts, levels);
     }
-    return spike_conv2d_bf16(x, spike_conv_bf16_weight(n.tensor("weight"), amp, opt.spike_bf16_parts), n.tensor("bias"),
-                             n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation);
+    spike_conv_bf16_cache once; // prepares the layer for this call only
+    return once.conv2d(x, n.tensor("weight"), amp, n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding,
+                       n.attrs.dilation, opt.spike_bf16_parts, levels);
 }
 
 // Whether a spike node's input xt [T, N, C, H, W] is laid out channels last (the AMX convolution's output) and the
@@ -305,15 +307,40 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     return res;
 }
 
+int spike_bf16_source(const graph & g, const node & n, int * levels) {
+    if (levels != nullptr) {
+        *levels = 1;
+    }
+    if (n.inputs.empty()) {
+        return -1;
+    }
+    const int in = n.inputs[0];
+    if (g.nodes[in].op == op_kind::spike) {
+        return in;
+    }
+    const node & pool = g.nodes[in];
+    const int64_t area = pool.attrs.kernel[0] * pool.attrs.kernel[1];
+    const bool whole_windows = (pool.attrs.padding[0] == 0 && pool.attrs.padding[1] == 0) || pool.attrs.count_include_pad;
+    if (pool.op != op_kind::avg_pool || !whole_windows || area < 1 || area > 256 || pool.inputs.empty() ||
+        g.nodes[pool.inputs[0]].op != op_kind::spike) {
+        return -1;
+    }
+    if (levels != nullptr) {
+        *levels = static_cast<int>(area);
+    }
+    return pool.inputs[0];
+}
+
 bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x) {
     if (n.op != op_kind::conv2d || n.attrs.groups != 1 || x.dim() != 4 || x.scalar_type() != at::kFloat ||
-        g.nodes[n.inputs[0]].op != op_kind::spike || !spike_conv_bf16_available()) {
+        !spike_conv_bf16_available()) {
         return false;
     }
-    if (!spike_conv_bf16_wins(x, n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation)) {
-        return false; // narrow outputs: the float kernel is faster
+    const int src = spike_bf16_source(g, n, nullptr);
+    if (src < 0 || !spike_conv_bf16_wins(x, n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation)) {
+        return false; // not fed by spikes, or a narrow output where the float kernel is faster
     }
-    const at::Tensor amp = spike_amplitude(g.nodes[n.inputs[0]]);
+    const at::Tensor amp = spike_amplitude(g.nodes[src]);
     return !amp.defined() || amp.numel() == 1 || amp.numel() == x.size(1); // not an amplitude per neuron
 }
 

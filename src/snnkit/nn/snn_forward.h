@@ -110,9 +110,14 @@ at::Tensor correct_per_step(const at::Tensor & out, const at::Tensor & labels);
 at::Tensor spike_amplitude(const node & spike_node);
 
 // Whether conv2d node n, given its input x [N, C, H, W], can run on AMX-BF16 (spike_conv_bf16.h): groups 1, a float
-// input straight from a spike node (values 0 or that node's amplitude, scalar or per channel), the path available
-// here and spike_conv_bf16_wins for its output width. The executor's rule with snn_options::spike_bf16; a
-// step-wise loop asks the same.
+// input from a spike node (values 0 or that node's amplitude, scalar or per channel), straight or through an
+// average pool over whole k x k windows (values amplitude * q / (k*k)), the path available here and
+// spike_conv_bf16_wins for its output width. The executor's rule with snn_options::spike_bf16; a step-wise loop
+// asks the same.
 bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x);
+
+// The spike node whose spikes reach node n's first input, straight or through such an average pool (then *levels
+// = k*k, else 1); -1 when there is none.
+int spike_bf16_source(const graph & g, const node & n, int * levels);
 
 } // namespace snnkit

@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/nn/graph.h"
+#include "snnkit/nn/spike_pack_bf16.h"
 
 #include <ATen/Parallel.h>
 
@@ -17,133 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 namespace snnkit {
-
-namespace {
-
-constexpr uint16_t bf16_one = 0x3F80; // 1.0 in bfloat16
-
-// One row (n, h) of the packing below: src points at x[n, 0, h, 0] (channel stride cs, position stride ws), row at
-// out[n, h, 0, 0]. The row holds, per position, the C indicators `copies` times (one copy per weight part).
-void pack_row_portable(const float * src, int64_t cs, int64_t ws, int64_t C, int64_t W, int copies, uint16_t * row) {
-    for (int64_t c = 0; c < C; ++c) {
-        const float * s = src + c * cs;
-        for (int64_t w = 0; w < W; ++w) {
-            const uint16_t v = s[w * ws] != 0.0f ? bf16_one : 0;
-            uint16_t * d = row + w * copies * C + c;
-            for (int k = 0; k < copies; ++k) {
-                d[k * C] = v;
-            }
-        }
-    }
-}
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define SNNKIT_PACK_AVX512 1
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl")
-// Tiles of 16 channels x 16 positions: one compare per channel gives a 16-bit mask over the positions, the masks
-// are transposed bit by bit into one 16-bit mask over the channels per position, and each position's 16
-// bfloat16 values (1 or 0) are one masked store per copy.
-void pack_row_avx512(const float * src, int64_t cs, int64_t /*ws = 1*/, int64_t C, int64_t W, int copies, uint16_t * row) {
-    const __m256i one = _mm256_set1_epi16(static_cast<short>(bf16_one));
-    for (int64_t w0 = 0; w0 < W; w0 += 16) {
-        const int64_t nw = std::min<int64_t>(16, W - w0);
-        const auto wmask = static_cast<__mmask16>((1u << nw) - 1);
-        for (int64_t c0 = 0; c0 < C; c0 += 16) {
-            const int64_t nc = std::min<int64_t>(16, C - c0);
-            uint32_t m[16];
-            for (int64_t c = 0; c < nc; ++c) {
-                const __m512 v = _mm512_maskz_loadu_ps(wmask, src + (c0 + c) * cs + w0);
-                m[c] = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-            }
-            const auto cmask = static_cast<__mmask16>((1u << nc) - 1);
-            for (int64_t w = 0; w < nw; ++w) {
-                uint32_t mw = 0;
-                for (int64_t c = 0; c < nc; ++c) {
-                    mw |= ((m[c] >> w) & 1u) << c;
-                }
-                const __m256i v = _mm256_maskz_mov_epi16(static_cast<__mmask16>(mw), one);
-                uint16_t * d = row + (w0 + w) * copies * C + c0;
-                for (int k = 0; k < copies; ++k) {
-                    _mm256_mask_storeu_epi16(d + k * C, cmask, v);
-                }
-            }
-        }
-    }
-}
-
-// The same from a channels-last row (cs = 1, ws = C): 16 channels per compare, stored as they are.
-void pack_row_cl_avx512(const float * src, int64_t /*cs = 1*/, int64_t /*ws = C*/, int64_t C, int64_t W, int copies,
-                        uint16_t * row) {
-    const __m256i one = _mm256_set1_epi16(static_cast<short>(bf16_one));
-    for (int64_t w = 0; w < W; ++w) {
-        const float * s = src + w * C;
-        uint16_t * d = row + w * copies * C;
-        for (int64_t c0 = 0; c0 < C; c0 += 16) {
-            const auto cmask = static_cast<__mmask16>((1u << std::min<int64_t>(16, C - c0)) - 1);
-            const __mmask16 m = _mm512_mask_cmp_ps_mask(cmask, _mm512_maskz_loadu_ps(cmask, s + c0), _mm512_setzero_ps(),
-                                                        _CMP_NEQ_UQ);
-            const __m256i v = _mm256_maskz_mov_epi16(m, one);
-            for (int k = 0; k < copies; ++k) {
-                _mm256_mask_storeu_epi16(d + k * C + c0, cmask, v);
-            }
-        }
-    }
-}
-#pragma GCC pop_options
-#endif
-
-// [N, C, H, W] float -> [N, H, W, copies*C] bfloat16 holding 1 where x != 0 and 0 elsewhere, the C channels written
-// once per weight part, channels last as oneDNN's AMX convolution reads them. x may be contiguous or channels last
-// (a spike node fed by an AMX convolution gives that); any other layout is made contiguous first.
-//
-// In a strip of k images (k > 1), images n = g*k + j lie side by side in row g: image j's W positions start at
-// position j*(W + gap), and the gap positions after each image are 0: [ceil(N/k), H, k*(W + gap), copies*C].
-at::Tensor pack_spikes_bf16(const at::Tensor & x_in, int copies, bool portable, int64_t k = 1, int64_t gap = 0) {
-    const bool cl = !x_in.is_contiguous() && x_in.permute({0, 2, 3, 1}).is_contiguous();
-    const at::Tensor x = cl ? x_in : x_in.contiguous();
-    const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-    const int64_t G = (N + k - 1) / k, row_w = k * (W + gap);
-    at::Tensor out = at::empty({G, H, row_w, copies * C}, x.options().dtype(at::kBFloat16));
-    const float * src = x.data_ptr<float>();
-    auto * dst = reinterpret_cast<uint16_t *>(out.data_ptr());
-    auto pack_row = pack_row_portable;
-#ifdef SNNKIT_PACK_AVX512
-    if (!portable && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
-        pack_row = cl ? pack_row_cl_avx512 : pack_row_avx512;
-    }
-#endif
-    const int64_t cs = cl ? 1 : H * W, ws = cl ? C : 1;
-    at::parallel_for(0, N * H, 1, [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
-            const int64_t n = r / H, h = r % H;
-            const float * row = cl ? src + (n * H + h) * W * C : src + (n * C * H + h) * W;
-            const int64_t pos = ((n / k) * H + h) * row_w + (n % k) * (W + gap); // (n / k, h, (n % k) * (W + gap))
-            pack_row(row, cs, ws, C, W, copies, dst + pos * copies * C);
-            std::fill_n(dst + (pos + W) * copies * C, gap * copies * C, uint16_t{0}); // the gap after the image
-        }
-    });
-    // the empty places of the last strip
-    const int64_t filled = (N - (G - 1) * k) * (W + gap);
-    for (int64_t h = 0; h < H && G * k > N; ++h) {
-        std::fill_n(dst + (((G - 1) * H + h) * row_w + filled) * copies * C, (row_w - filled) * copies * C, uint16_t{0});
-    }
-    return out;
-}
-
-} // namespace
-
-at::Tensor spike_conv_bf16_pack(const at::Tensor & x, int copies, bool portable) {
-    if (x.dim() != 4 || x.scalar_type() != at::kFloat || copies < 1 || copies > 3) {
-        fail("spike_conv_bf16_pack", "x must be float [N, C, H, W] and copies 1..3");
-    }
-    return pack_spikes_bf16(x, copies, portable);
-}
 
 bool spike_conv_bf16_available() {
 #if SNNKIT_HAVE_DNNL
@@ -252,7 +127,7 @@ struct conv_geometry {
     int nparts = 3;
     bool bias = false;
     std::array<int64_t, 2> kernel{}, stride{}, padding{}, dilation{}, pad_end{};
-    int64_t strip = 1; // images side by side per row (pack_spikes_bf16); the primitive's N and W are the strip's
+    int64_t strip = 1; // images side by side per row (spike_pack_bf16); the primitive's N and W are the strip's
     bool dense = false; // one matrix product [N, H W nparts C] x [H W nparts C, OH OW O] (choose_layout)
 
     bool operator==(const conv_geometry & o) const {
@@ -260,6 +135,29 @@ struct conv_geometry {
                kernel == o.kernel && stride == o.stride && padding == o.padding && dilation == o.dilation;
     }
 };
+
+// What the input holds: spikes (levels 1, the indicator), or integers q = 0..levels times a quantum per channel
+// (spikes average-pooled over levels = k*k positions: quantum = amplitude / levels), packed as q.
+struct input_levels {
+    int levels = 1;
+    at::Tensor inv_quantum; // levels > 1: levels / amplitude, 0-d or [C]
+};
+
+// The quantum (folded into the weights) and the input's levels for spikes of amplitude amp (undefined: 1) seen
+// through an average over `levels` positions.
+std::pair<at::Tensor, input_levels> quantum_of(const at::Tensor & amp, int levels) {
+    if (levels < 1 || levels > 256) {
+        fail("spike_conv2d_bf16", "levels must be 1..256, got " + std::to_string(levels));
+    }
+    input_levels in;
+    in.levels = levels;
+    if (levels == 1) {
+        return {amp, in};
+    }
+    const at::Tensor a = amp.defined() ? amp.detach().to(at::kFloat) : at::ones({}, at::kFloat);
+    in.inv_quantum = static_cast<double>(levels) / a;
+    return {a / static_cast<double>(levels), in};
+}
 
 conv_geometry geometry_of(const at::Tensor & x, const at::Tensor & parts, const at::Tensor & bias,
                           std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
@@ -419,13 +317,19 @@ prepared_conv prepare_conv(const conv_geometry & key, const at::Tensor & parts_i
     return p;
 }
 
-at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Tensor & bias) {
+at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Tensor & bias, const input_levels & in) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
     const conv_geometry & key = p.g;
     const conv_geometry g = primitive_geometry(key);
     const dnnl::engine & eng = cpu_engine();
-    const at::Tensor src = pack_spikes_bf16(x, g.nparts, false, key.strip, key.strip > 1 ? key.padding[1] : 0);
+    spike_pack_layout pl;
+    pl.copies = g.nparts;
+    pl.strip = key.strip;
+    pl.gap = key.strip > 1 ? key.padding[1] : 0;
+    pl.levels = in.levels;
+    pl.inv_quantum = in.inv_quantum;
+    const at::Tensor src = spike_pack_bf16(x, pl);
     at::Tensor b = g.bias ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
     at::Tensor out = at::empty({g.N, g.OH, g.OW, g.O}, x.options());
     dnnl::stream strm(eng);
@@ -474,11 +378,13 @@ int64_t version_of(const at::Tensor & t) {
 
 at::Tensor spike_conv2d_bf16(const at::Tensor & x, const at::Tensor & parts, const at::Tensor & bias,
                              std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
-                             std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation) {
+                             std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, const at::Tensor & amp,
+                             int levels) {
     const conv_geometry g = geometry_of(x, parts, bias, kernel, stride, padding, dilation);
+    const input_levels in = quantum_of(amp, levels).second;
 #if SNNKIT_HAVE_DNNL
     try {
-        return run_conv(prepare_conv(g, parts), x, bias);
+        return run_conv(prepare_conv(g, parts), x, bias, in);
     } catch (const dnnl::error & e) {
         fail("spike_conv2d_bf16", std::string("oneDNN: ") + e.what());
     }
@@ -491,6 +397,7 @@ struct spike_conv_bf16_cache::impl {
         at::Tensor weight, amp; // held: their identity keys the entry
         int64_t weight_version = 0, amp_version = 0;
         int nparts = 3;
+        int levels = 1;
         at::Tensor parts;
 #if SNNKIT_HAVE_DNNL
         std::vector<prepared_conv> convs; // one per input geometry seen
@@ -509,17 +416,19 @@ int64_t spike_conv_bf16_cache::preparations() const { return p_->preparations; }
 at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor & weight, const at::Tensor & amp,
                                          const at::Tensor & bias, std::array<int64_t, 2> kernel,
                                          std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
-                                         std::array<int64_t, 2> dilation, int nparts) {
+                                         std::array<int64_t, 2> dilation, int nparts, int levels) {
     const int64_t wv = version_of(weight), av = version_of(amp);
+    const auto [quantum, in] = quantum_of(amp, levels);
     if (wv < 0 || av < 0) { // no version to key on: prepare on every call
-        return spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, amp, nparts), bias, kernel, stride, padding, dilation);
+        return spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, quantum, nparts), bias, kernel, stride, padding,
+                                 dilation, amp, levels);
     }
     auto same = [](const at::Tensor & a, const at::Tensor & b) {
         return a.defined() == b.defined() && (!a.defined() || a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl());
     };
     impl::layer * l = nullptr;
     for (impl::layer & c : p_->layers) {
-        if (same(c.weight, weight) && same(c.amp, amp) && c.nparts == nparts) {
+        if (same(c.weight, weight) && same(c.amp, amp) && c.nparts == nparts && c.levels == levels) {
             l = &c;
             break;
         }
@@ -530,9 +439,10 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
         l->weight = weight;
         l->amp = amp;
         l->nparts = nparts;
+        l->levels = levels;
     }
     if (!l->parts.defined() || l->weight_version != wv || l->amp_version != av) {
-        l->parts = spike_conv_bf16_weight(weight, amp, nparts);
+        l->parts = spike_conv_bf16_weight(weight, quantum, nparts);
         l->weight_version = wv;
         l->amp_version = av;
 #if SNNKIT_HAVE_DNNL
@@ -545,11 +455,11 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
     try {
         for (const prepared_conv & c : l->convs) {
             if (c.g == g) {
-                return run_conv(c, x, bias);
+                return run_conv(c, x, bias, in);
             }
         }
         l->convs.push_back(prepare_conv(g, l->parts));
-        return run_conv(l->convs.back(), x, bias);
+        return run_conv(l->convs.back(), x, bias, in);
     } catch (const dnnl::error & e) {
         fail("spike_conv2d_bf16", std::string("oneDNN: ") + e.what());
     }

@@ -50,11 +50,14 @@ at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & 
 // from spike_conv_bf16_weight (their count read from their channels) and bias [O] (may be undefined):
 // [N, O, OH, OW] float (channels-last strides). With 3 parts it equals at::conv2d(x, weight, bias, ...) up to the
 // order of the float sums. Narrow outputs run as spike_conv_bf16_wins says: on strips (k images side by side with
-// padding zeros between them, the outputs at the gaps dropped) or as one dense matrix product. Fails when
-// spike_conv_bf16_available() is false.
+// padding zeros between them, the outputs at the gaps dropped) or as one dense matrix product. levels > 1: x holds
+// spikes of amplitude amp (0-d or [C]; undefined: 1) averaged over `levels` positions (an average pool of k*k,
+// levels = k*k <= 256), the values amp * q / levels for integers q, packed as q; the parts must then fold
+// amp / levels into the weights (the cache does). Fails when spike_conv_bf16_available() is false.
 at::Tensor spike_conv2d_bf16(const at::Tensor & x, const at::Tensor & parts, const at::Tensor & bias,
                              std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
-                             std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation);
+                             std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation,
+                             const at::Tensor & amp = {}, int levels = 1);
 
 // Prepared spike convolutions, reused across calls: per layer the weight parts and, per input shape, the oneDNN
 // convolution with the parts already in its blocked weight layout (spike_conv2d_bf16 makes both on every call:
@@ -70,10 +73,11 @@ class spike_conv_bf16_cache {
     spike_conv_bf16_cache(const spike_conv_bf16_cache &) = delete;
     spike_conv_bf16_cache & operator=(const spike_conv_bf16_cache &) = delete;
 
-    // spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, amp, nparts), bias, ...) with the layer prepared once
+    // spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, amp / levels, nparts), bias, ..., amp, levels) with the
+    // layer prepared once (levels 1: spikes; k*k: spikes average-pooled over k x k)
     at::Tensor conv2d(const at::Tensor & x, const at::Tensor & weight, const at::Tensor & amp, const at::Tensor & bias,
                       std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
-                      std::array<int64_t, 2> dilation, int nparts = 3);
+                      std::array<int64_t, 2> dilation, int nparts = 3, int levels = 1);
 
     // prepared layers held, and times a layer was prepared (again) since the cache was made
     size_t layers() const;
