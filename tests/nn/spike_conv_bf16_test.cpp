@@ -42,6 +42,29 @@ graph converted_zoo_net(const std::string & arch, const at::Tensor & x, int64_t 
     return convert_to_snn(ann, co);
 }
 
+// The amplitude of spikes in the tests: 1 (undefined), a scalar V_th, or a V_th per channel.
+at::Tensor amplitude_of(int kind, int64_t c) {
+    return kind == 0 ? at::Tensor() : kind == 1 ? at::scalar_tensor(0.7314) : at::rand({c}) + 0.25;
+}
+
+// spikes s [N, C, H, W] (0 / 1) carrying amplitude amp
+at::Tensor with_amplitude(const at::Tensor & s, const at::Tensor & amp) {
+    return !amp.defined() ? s : amp.dim() == 0 ? s * amp : s * amp.view({1, -1, 1, 1});
+}
+
+// got, the AMX convolution of x, against a double-precision convolution: no larger an error than ATen's float
+// convolution's (with a margin for the different order of the sums), or 2e-7 of the scale of the sums.
+void expect_float_sum_error(const at::Tensor & got, const at::Tensor & x, const at::Tensor & w, const at::Tensor & b,
+                            std::array<int64_t, 2> st, std::array<int64_t, 2> pd, std::array<int64_t, 2> dl) {
+    const at::Tensor want =
+        at::conv2d(x.to(at::kDouble), w.to(at::kDouble), b.defined() ? b.to(at::kDouble) : at::Tensor(), st, pd, dl);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    const double scale = at::conv2d(x.abs().to(at::kDouble), w.abs().to(at::kDouble), {}, st, pd, dl).max().item<double>() + 1e-3;
+    const double err = (got.to(at::kDouble) - want).abs().max().item<double>();
+    const double err_f32 = (at::conv2d(x, w, b, st, pd, dl).to(at::kDouble) - want).abs().max().item<double>();
+    EXPECT_LE(err, std::max(4 * err_f32, 2e-7 * scale)) << "float conv's error " << err_f32 << ", scale " << scale;
+}
+
 } // namespace
 
 // The error against a double-precision convolution is that of float sums: no larger than ATen's own float
@@ -63,31 +86,16 @@ TEST(spike_conv_bf16, equals_the_float_convolution_up_to_float_sums) {
         const int64_t n = g.w < 16 ? 25 : 3;
         for (int amp_kind : {0, 1, 2}) { // 1, a scalar V_th, per-channel V_th
             for (bool with_bias : {true, false}) {
-                const at::Tensor s = at::bernoulli(at::full({n, g.c, g.h, g.w}, 0.2));
-                at::Tensor amp;
-                if (amp_kind == 1) {
-                    amp = at::scalar_tensor(0.7314);
-                } else if (amp_kind == 2) {
-                    amp = at::rand({g.c}) + 0.25;
-                }
-                const at::Tensor x = amp_kind == 0 ? s : amp_kind == 1 ? s * amp : s * amp.view({1, g.c, 1, 1});
+                const at::Tensor amp = amplitude_of(amp_kind, g.c);
+                const at::Tensor x = with_amplitude(at::bernoulli(at::full({n, g.c, g.h, g.w}, 0.2)), amp);
                 const at::Tensor w = at::randn({g.o, g.c, g.kh, g.kw}) * 0.1;
                 const at::Tensor b = with_bias ? at::randn({g.o}) : at::Tensor();
                 const std::array<int64_t, 2> st{g.s, g.s}, pd{g.p, g.p}, dl{g.d, g.d};
-                const at::Tensor want = at::conv2d(x.to(at::kDouble), w.to(at::kDouble),
-                                                   b.defined() ? b.to(at::kDouble) : at::Tensor(), st, pd, dl);
-                const at::Tensor f32 = at::conv2d(x, w, b, st, pd, dl);
-                const at::Tensor got = spike_conv2d_bf16(x, spike_conv_bf16_weight(w, amp), b, {g.kh, g.kw}, st, pd, dl);
                 SCOPED_TRACE("c " + std::to_string(g.c) + " o " + std::to_string(g.o) + " k " + std::to_string(g.kh) + "x" +
                              std::to_string(g.kw) + " s " + std::to_string(g.s) + " p " + std::to_string(g.p) + " d " +
                              std::to_string(g.d) + " amplitude kind " + std::to_string(amp_kind));
-                ASSERT_EQ(got.sizes(), want.sizes());
-                // the scale of the sums: the convolution of |x| with |w|
-                const double scale =
-                    at::conv2d(x.abs().to(at::kDouble), w.abs().to(at::kDouble), {}, st, pd, dl).max().item<double>() + 1e-3;
-                const double err = (got.to(at::kDouble) - want).abs().max().item<double>();
-                const double err_f32 = (f32.to(at::kDouble) - want).abs().max().item<double>();
-                EXPECT_LE(err, std::max(4 * err_f32, 2e-7 * scale)) << "float conv's error " << err_f32 << ", scale " << scale;
+                expect_float_sum_error(spike_conv2d_bf16(x, spike_conv_bf16_weight(w, amp), b, {g.kh, g.kw}, st, pd, dl), x,
+                                       w, b, st, pd, dl);
             }
         }
     }
@@ -102,30 +110,16 @@ TEST(spike_conv_bf16, pooled_spikes_equal_the_float_convolution_up_to_float_sums
     for (const geom & g : {geom{16, 24, 32, 32, 3, 3, 1, 1, 1}, geom{128, 16, 16, 16, 3, 3, 1, 1, 1},
                            geom{8, 16, 8, 8, 3, 3, 1, 1, 1}, geom{16, 8, 4, 4, 3, 3, 1, 1, 1}}) {
         for (int amp_kind : {0, 1, 2}) {
-            const at::Tensor s = at::bernoulli(at::full({25, g.c, g.h, g.w}, 0.3));
-            at::Tensor amp;
-            if (amp_kind == 1) {
-                amp = at::scalar_tensor(0.7314);
-            } else if (amp_kind == 2) {
-                amp = at::rand({g.c}) + 0.25;
-            }
-            const at::Tensor spikes = amp_kind == 0 ? s : amp_kind == 1 ? s * amp : s * amp.view({1, g.c, 1, 1});
-            const at::Tensor x = at::avg_pool2d(spikes, {2, 2}, {2, 2});
+            const at::Tensor amp = amplitude_of(amp_kind, g.c);
+            const at::Tensor x = at::avg_pool2d(with_amplitude(at::bernoulli(at::full({25, g.c, g.h, g.w}, 0.3)), amp),
+                                                {2, 2}, {2, 2});
             const at::Tensor w = at::randn({g.o, g.c, g.kh, g.kw}) * 0.1;
             const at::Tensor b = at::randn({g.o});
             const std::array<int64_t, 2> st{g.s, g.s}, pd{g.p, g.p}, dl{g.d, g.d};
-            const at::Tensor want = at::conv2d(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble), st, pd, dl);
-            const at::Tensor f32 = at::conv2d(x, w, b, st, pd, dl);
-            spike_conv_bf16_cache cache;
-            const at::Tensor got = cache.conv2d(x, w, amp, b, {g.kh, g.kw}, st, pd, dl, 3, 4);
             SCOPED_TRACE("c " + std::to_string(g.c) + " pooled to " + std::to_string(g.h / 2) + " x " +
                          std::to_string(g.w / 2) + " amplitude kind " + std::to_string(amp_kind));
-            ASSERT_EQ(got.sizes(), want.sizes());
-            const double scale =
-                at::conv2d(x.abs().to(at::kDouble), w.abs().to(at::kDouble), {}, st, pd, dl).max().item<double>() + 1e-3;
-            const double err = (got.to(at::kDouble) - want).abs().max().item<double>();
-            const double err_f32 = (f32.to(at::kDouble) - want).abs().max().item<double>();
-            EXPECT_LE(err, std::max(4 * err_f32, 2e-7 * scale)) << "float conv's error " << err_f32 << ", scale " << scale;
+            spike_conv_bf16_cache cache;
+            expect_float_sum_error(cache.conv2d(x, w, amp, b, {g.kh, g.kw}, st, pd, dl, 3, 4), x, w, b, st, pd, dl);
         }
     }
 }
