@@ -73,9 +73,7 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
                 v[i] = r.v;
                 val[i] = r.spikes.squeeze(0);
             } else if (amx != nullptr && snnkit::spike_bf16_applies(g, n, val[n.inputs[0]])) { // the executor's rule
-                val[i] = amx->conv2d(val[n.inputs[0]], n.tensor("weight"), snnkit::spike_amplitude(g.nodes[n.inputs[0]]),
-                                     n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding,
-                                     n.attrs.dilation, nparts);
+                val[i] = snnkit::spike_bf16_conv(g, n, val[n.inputs[0]], *amx, nparts);
             } else {
                 ins.clear();
                 for (int j : n.inputs) {

@@ -70,15 +70,11 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
     if (!opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || !spike_bf16_applies(g, n, x)) {
         return at::Tensor();
     }
-    int levels = 1;
-    const at::Tensor amp = spike_amplitude(g.nodes[spike_bf16_source(g, n, &levels)]);
     if (opt.spike_bf16_cache != nullptr) {
-        return opt.spike_bf16_cache->conv2d(x, n.tensor("weight"), amp, n.tensor("bias"), n.attrs.kernel, n.attrs.stride,
-                                            n.attrs.padding, n.attrs.dilation, opt.spike_bf16_parts, levels);
+        return spike_bf16_conv(g, n, x, *opt.spike_bf16_cache, opt.spike_bf16_parts);
     }
     spike_conv_bf16_cache once; // prepares the layer for this call only
-    return once.conv2d(x, n.tensor("weight"), amp, n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding,
-                       n.attrs.dilation, opt.spike_bf16_parts, levels);
+    return spike_bf16_conv(g, n, x, once, opt.spike_bf16_parts);
 }
 
 // Whether a spike node's input xt [T, N, C, H, W] is laid out channels last (the AMX convolution's output) and the
@@ -342,6 +338,17 @@ bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x) {
     }
     const at::Tensor amp = spike_amplitude(g.nodes[src]);
     return !amp.defined() || amp.numel() == 1 || amp.numel() == x.size(1); // not an amplitude per neuron
+}
+
+at::Tensor spike_bf16_conv(const graph & g, const node & n, const at::Tensor & x, spike_conv_bf16_cache & cache,
+                           int nparts) {
+    int levels = 1;
+    const int src = spike_bf16_source(g, n, &levels);
+    if (src < 0) {
+        fail(n.name, "spike_bf16_conv: the layer's input comes from no spike node");
+    }
+    return cache.conv2d(x, n.tensor("weight"), spike_amplitude(g.nodes[src]), n.tensor("bias"), n.attrs.kernel,
+                        n.attrs.stride, n.attrs.padding, n.attrs.dilation, nparts, levels);
 }
 
 at::Tensor spike_amplitude(const node & spike_node) {

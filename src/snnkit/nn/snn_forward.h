@@ -116,6 +116,12 @@ at::Tensor spike_amplitude(const node & spike_node);
 // asks the same.
 bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x);
 
+// Conv2d node n on AMX-BF16 for its input x, prepared through `cache`, where spike_bf16_applies: the amplitude of
+// the spike node that feeds it and the levels of an average pool between them folded in; nparts bfloat16 weight
+// parts (3: float-equal). The executor's layer (snn_options::spike_bf16) and a step-wise loop's.
+at::Tensor spike_bf16_conv(const graph & g, const node & n, const at::Tensor & x, spike_conv_bf16_cache & cache,
+                           int nparts = 3);
+
 // The spike node whose spikes reach node n's first input, straight or through such an average pool (then *levels
 // = k*k, else 1); -1 when there is none.
 int spike_bf16_source(const graph & g, const node & n, int * levels);
