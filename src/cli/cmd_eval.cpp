@@ -240,9 +240,9 @@ void add_eval(CLI::App & app) {
     s->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_flag("--quiet", a->quiet, "No progress output");
     s->add_flag("--spike-bf16", a->spike_bf16,
-                "Run each convolution fed by spikes on the CPU's AMX-BF16 units with its weights split into three "
-                "bfloat16 parts (same results up to float rounding; bench_snn_infer measures the speed); ignored on a CPU "
-                "without AMX-BF16 or a build without oneDNN (libdnnl-dev)");
+                "Run each convolution fed by spikes (straight or through an average pool) on the CPU's AMX-BF16 units "
+                "with its weights split into three bfloat16 parts (same results up to float rounding; bench_snn_infer "
+                "measures the speed); ignored on a CPU without AMX-BF16 or a build without oneDNN (libdnnl-dev)");
     s->add_option("--spike-bf16-parts", a->spike_bf16_parts,
                   "With --spike-bf16: bfloat16 parts per weight. 3 keeps every bit of the float weight; 2 and 1 round "
                   "it to 16 and 8 significant bits (fewer multiply-adds, approximate results: compare the accuracy)")
