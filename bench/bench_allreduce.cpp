@@ -80,6 +80,10 @@ int main(int argc, char ** argv) {
     std::vector<int64_t> sizes = {4096, 65536, 262144, 1048576, 4194304, 16777216};
     for (int i = 1; i < argc; ++i) {
         const std::string k = argv[i];
+        if (k == "--help" || k == "-h") {
+            std::printf("usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] | --params\n");
+            return 0;
+        }
         if (k == "--params") {
             return print_params();
         }

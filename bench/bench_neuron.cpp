@@ -173,6 +173,9 @@ int main(int argc, char ** argv) {
             quick = true;
         } else if (a == "--default-malloc") {
             tune_malloc = false;
+        } else if (a == "--help" || a == "-h") {
+            std::printf("usage: bench_neuron [--threads N] [--reps R] [--warmup W] [--quick] [--default-malloc]\n");
+            return 0;
         } else {
             std::fprintf(stderr, "usage: bench_neuron [--threads N] [--reps R] [--warmup W] [--quick] [--default-malloc]\n");
             return 2;

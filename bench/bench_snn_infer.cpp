@@ -22,6 +22,7 @@
 // The spike rates column: the spiking layers' firing rates in that run, min / median / max.
 // Weights are the zoo's seeded initialisation with BN statistics and thresholds from one random batch: the
 // dense ops' speed does not depend on the values; the sparse path's does (see the spike rates column).
+#include "bench_args.h"
 #include "snnkit/convert/convert.h"
 #include "bench_common.h"
 #include "snnkit/core/runtime.h"
@@ -122,22 +123,22 @@ int main(int argc, char ** argv) {
     int64_t batch = 16, reps = 5, warmup = 2;
     int threads = 2, nparts = 3;
     bool sparse = true, bf16 = true;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], val = argv[i + 1];
-        if (k == "--arch") arch_list = val;
-        else if (k == "--T") t_list = val;
-        else if (k == "--batch") batch = std::stoll(val);
-        else if (k == "--reps") reps = std::stoll(val);
-        else if (k == "--warmup") warmup = std::stoll(val);
-        else if (k == "--threads") threads = std::stoi(val);
-        else if (k == "--sparse") sparse = val == "on";
-        else if (k == "--bf16") bf16 = val == "on";
-        else if (k == "--bf16-parts") nparts = std::stoi(val);
-        else {
-            std::fprintf(stderr, "bench_snn_infer: unknown flag %s\n", k.c_str());
-            return 2;
-        }
-    }
+    bench::parse_flag_pairs(argc, argv,
+                            "usage: bench_snn_infer [--arch cnn,resnet20-he,vgg16] [--T 4,8,32] [--batch 16] [--reps 5] "
+                            "[--warmup 2] [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3]",
+                            [&](const std::string & k, const std::string & val) {
+                                if (k == "--arch") arch_list = val;
+                                else if (k == "--T") t_list = val;
+                                else if (k == "--batch") batch = std::stoll(val);
+                                else if (k == "--reps") reps = std::stoll(val);
+                                else if (k == "--warmup") warmup = std::stoll(val);
+                                else if (k == "--threads") threads = std::stoi(val);
+                                else if (k == "--sparse") sparse = val == "on";
+                                else if (k == "--bf16") bf16 = val == "on";
+                                else if (k == "--bf16-parts") nparts = std::stoi(val);
+                                else return false;
+                                return true;
+                            });
     snnkit::runtime_init(threads);
     if (bf16 && !snnkit::spike_conv_bf16_available()) {
         std::printf("(AMX-BF16 spike convolutions unavailable here: built without libdnnl-dev or no AMX-BF16; "

@@ -7,6 +7,7 @@
 // --memory 1: no timing and no ANN; `steps` SNN steps only, then the peak resident memory above what the
 // process held just before them (the training step's own memory: activations kept for BPTT, gradients,
 // optimizer state), as "RESULT snn_step_peak_extra_mib ARCH MiB" (bench/run_snn_memory.sh).
+#include "bench_args.h"
 #include "snnkit/core/runtime.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
@@ -65,22 +66,22 @@ int main(int argc, char ** argv) {
     std::string arch = "cnn", shape = "1,28,28", surrogate = "atan";
     int64_t batch = 128, T = 4, steps = 10, rounds = 5, threads = 2;
     bool memory_only = false;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--arch") arch = v;
-        else if (k == "--batch") batch = std::stoll(v);
-        else if (k == "--T") T = std::stoll(v);
-        else if (k == "--steps") steps = std::stoll(v);
-        else if (k == "--rounds") rounds = std::stoll(v);
-        else if (k == "--threads") threads = std::stoll(v);
-        else if (k == "--surrogate") surrogate = v;
-        else if (k == "--shape") shape = v;
-        else if (k == "--memory" && (v == "0" || v == "1")) memory_only = v == "1";
-        else {
-            std::fprintf(stderr, "bench_snn_step: unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    bench::parse_flag_pairs(argc, argv,
+                            "usage: bench_snn_step [--arch cnn] [--batch 128] [--T 4] [--steps 10] [--rounds 5] "
+                            "[--threads 2] [--surrogate atan] [--shape 1,28,28] [--memory 0|1]",
+                            [&](const std::string & k, const std::string & v) {
+                                if (k == "--arch") arch = v;
+                                else if (k == "--batch") batch = std::stoll(v);
+                                else if (k == "--T") T = std::stoll(v);
+                                else if (k == "--steps") steps = std::stoll(v);
+                                else if (k == "--rounds") rounds = std::stoll(v);
+                                else if (k == "--threads") threads = std::stoll(v);
+                                else if (k == "--surrogate") surrogate = v;
+                                else if (k == "--shape") shape = v;
+                                else if (k == "--memory" && (v == "0" || v == "1")) memory_only = v == "1";
+                                else return false;
+                                return true;
+                            });
     snnkit::runtime_init(static_cast<int>(threads));
     snnkit::zoo_options zo;
     zo.arch = arch;

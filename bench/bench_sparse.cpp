@@ -14,6 +14,7 @@
 // usage: bench_sparse [--nets cnn,resnet20-he,vgg16] [--rates 0.001,0.005,0.01,0.02,0.05,0.1,0.2] [--batch 64]
 //                     [--reps 5] [--warmup 2] [--threads 2]
 // --batch is the executor's T x N (time folded into the batch).
+#include "bench_args.h"
 #include "bench_common.h"
 #include "snnkit/core/runtime.h"
 #include "snnkit/nn/spike_sparse.h"
@@ -102,19 +103,19 @@ int main(int argc, char ** argv) {
     std::string nets = "cnn,resnet20-he,vgg16", rate_list = "0.001,0.005,0.01,0.02,0.05,0.1,0.2";
     int64_t batch = 64, reps = 5, warmup = 2;
     int threads = 2;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], val = argv[i + 1];
-        if (k == "--nets") nets = val;
-        else if (k == "--rates") rate_list = val;
-        else if (k == "--batch") batch = std::stoll(val);
-        else if (k == "--reps") reps = std::stoll(val);
-        else if (k == "--warmup") warmup = std::stoll(val);
-        else if (k == "--threads") threads = std::stoi(val);
-        else {
-            std::fprintf(stderr, "bench_sparse: unknown flag %s\n", k.c_str());
-            return 2;
-        }
-    }
+    bench::parse_flag_pairs(argc, argv,
+                            "usage: bench_sparse [--nets cnn,resnet20-he,vgg16] [--rates 0.001,0.005,...] [--batch 64] "
+                            "[--reps 5] [--warmup 2] [--threads 2]",
+                            [&](const std::string & k, const std::string & val) {
+                                if (k == "--nets") nets = val;
+                                else if (k == "--rates") rate_list = val;
+                                else if (k == "--batch") batch = std::stoll(val);
+                                else if (k == "--reps") reps = std::stoll(val);
+                                else if (k == "--warmup") warmup = std::stoll(val);
+                                else if (k == "--threads") threads = std::stoi(val);
+                                else return false;
+                                return true;
+                            });
     snnkit::runtime_init(threads);
     at::NoGradGuard ng;
     std::vector<double> rates;

@@ -3,6 +3,7 @@
 // (bench/py/train_step.py; bench/run_train_step.sh prints the ratio).
 //
 // usage: bench_train_step [--arch cnn] [--batch 128] [--steps 30] [--threads 2] [--shape 1,28,28]
+#include "bench_args.h"
 #include "snnkit/core/runtime.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/zoo.h"
@@ -21,18 +22,17 @@
 int main(int argc, char ** argv) {
     std::string arch = "cnn", shape = "1,28,28";
     int64_t batch = 128, steps = 30, threads = 2;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string k = argv[i];
-        if (k == "--arch") arch = argv[i + 1];
-        else if (k == "--batch") batch = std::stoll(argv[i + 1]);
-        else if (k == "--steps") steps = std::stoll(argv[i + 1]);
-        else if (k == "--threads") threads = std::stoll(argv[i + 1]);
-        else if (k == "--shape") shape = argv[i + 1];
-        else {
-            std::fprintf(stderr, "unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
+    bench::parse_flag_pairs(argc, argv,
+                            "usage: bench_train_step [--arch cnn] [--batch 128] [--steps 30] [--threads 2] [--shape 1,28,28]",
+                            [&](const std::string & k, const std::string & v) {
+                                if (k == "--arch") arch = v;
+                                else if (k == "--batch") batch = std::stoll(v);
+                                else if (k == "--steps") steps = std::stoll(v);
+                                else if (k == "--threads") threads = std::stoll(v);
+                                else if (k == "--shape") shape = v;
+                                else return false;
+                                return true;
+                            });
     snnkit::runtime_init(static_cast<int>(threads));
     snnkit::zoo_options zo;
     zo.arch = arch;
