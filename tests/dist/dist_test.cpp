@@ -303,6 +303,14 @@ TEST(Launch, WorkerCpusSplitTheAllowedSetOrNothing) {
         }
     }).join();
     EXPECT_NE(error.find("SNNKIT_DIST_CPUS=0,x: not a comma-separated list of CPU numbers"), std::string::npos) << error;
+    // a CPU this machine does not have: the system refuses, the process goes on unbound (a warning, no error)
+    setenv(dist_cpus_env(), "1000", 1);
+    std::thread([&] {
+        bound = bind_cpus_from_env();
+        seen = allowed_cpus();
+    }).join();
+    EXPECT_TRUE(bound.empty());
+    EXPECT_EQ(seen, allowed);
     unsetenv(dist_cpus_env());
     EXPECT_TRUE(bind_cpus_from_env().empty());
 }

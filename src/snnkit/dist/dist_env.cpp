@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -96,8 +97,10 @@ std::vector<int> bind_cpus_from_env() {
         CPU_SET(static_cast<int>(c), &set);
         s = e + 1;
     }
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-        fail(std::string(dist_cpus_env()) + "=" + list, std::string("cannot bind to these CPUs: ") + std::strerror(errno));
+    if (sched_setaffinity(0, sizeof set, &set) != 0) { // binding only speeds things up: go on unbound
+        std::fprintf(stderr, "snnkit: warning: %s=%s: cannot bind to these CPUs (%s); running unbound\n",
+                     dist_cpus_env(), list.c_str(), std::strerror(errno));
+        return {};
     }
     return cpus;
 }

@@ -49,8 +49,9 @@ inline const char * dist_launcher_env() { return "SNNKIT_DIST_LAUNCHER"; }
 inline const char * dist_cpus_env() { return "SNNKIT_DIST_CPUS"; }
 
 // Binds the calling thread, and so the threads it starts later (OpenMP, Gloo), to the CPUs SNNKIT_DIST_CPUS
-// lists; call it first, before threads start. Returns those CPUs (empty when the variable is unset); a malformed
-// list or a refused binding fails naming the variable.
+// lists; call it first, before threads start. Returns those CPUs: empty when the variable is unset, or when the
+// system refuses the binding (a one-line warning; the process runs unbound). A malformed list fails naming the
+// variable.
 std::vector<int> bind_cpus_from_env();
 
 } // namespace snnkit
