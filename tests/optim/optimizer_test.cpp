@@ -98,7 +98,8 @@ void reference_step(reference_state & s, const at::Tensor & g32, const optimizer
 } // namespace
 
 // Every rule and option on float tensors of an odd size (vector tails), over steps with fresh gradients; a
-// gradient that is not contiguous (a transposed view) takes the per-op path and must agree as well.
+// gradient or a parameter that is not contiguous (a transposed view) is staged in a contiguous copy (and the
+// parameter and its moments written back) and must agree as well.
 TEST(optimizer, float_updates_match_the_reference_rules_for_every_option) {
     struct config {
         const char * kind;
@@ -108,12 +109,14 @@ TEST(optimizer, float_updates_match_the_reference_rules_for_every_option) {
     const config configs[] = {{"sgd", 0.9, 5e-4, false}, {"sgd", 0.9, 5e-4, true}, {"sgd", 0.0, 1e-2, false},
                               {"sgd", 0.9, 0.0, false},  {"adam", 0, 1e-2, false}, {"adamw", 0, 1e-2, false}};
     for (const config & c : configs) {
-        for (const bool transposed_grad : {false, true}) {
+        for (const int layout : {0, 1, 2}) { // all contiguous, a transposed gradient, a transposed parameter
+            const bool transposed_grad = layout == 1;
             const std::string what = std::string(c.kind) + " momentum " + std::to_string(c.momentum) + " wd " +
                                      std::to_string(c.wd) + (c.nesterov ? " nesterov" : "") +
-                                     (transposed_grad ? " transposed grad" : "");
+                                     (layout == 1 ? " transposed grad" : layout == 2 ? " transposed param" : "");
             at::manual_seed(3);
-            at::Tensor p = at::randn({37, 29});
+            at::Tensor p = layout == 2 ? at::randn({29, 37}).t() : at::randn({37, 29});
+            ASSERT_EQ(p.is_contiguous(), layout != 2);
             p.requires_grad_(true);
             optimizer_options o;
             o.kind = c.kind;
