@@ -4,6 +4,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/spike_conv_bf16.h"
+#include "snnkit/nn/spike_pack_bf16.h"
 #include "snnkit/nn/spike_sparse.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -317,7 +318,7 @@ int spike_bf16_source(const graph & g, const node & n, int * levels) {
     const node & pool = g.nodes[in];
     const int64_t area = pool.attrs.kernel[0] * pool.attrs.kernel[1];
     const bool whole_windows = (pool.attrs.padding[0] == 0 && pool.attrs.padding[1] == 0) || pool.attrs.count_include_pad;
-    if (pool.op != op_kind::avg_pool || !whole_windows || area < 1 || area > 256 || pool.inputs.empty() ||
+    if (pool.op != op_kind::avg_pool || !whole_windows || area < 1 || area > spike_pack_max_levels || pool.inputs.empty() ||
         g.nodes[pool.inputs[0]].op != op_kind::spike) {
         return -1;
     }

@@ -15,6 +15,7 @@
 #include <numeric>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -146,8 +147,9 @@ struct input_levels {
 // The quantum (folded into the weights) and the input's levels for spikes of amplitude amp (undefined: 1) seen
 // through an average over `levels` positions.
 std::pair<at::Tensor, input_levels> quantum_of(const at::Tensor & amp, int levels) {
-    if (levels < 1 || levels > 256) {
-        fail("spike_conv2d_bf16", "levels must be 1..256, got " + std::to_string(levels));
+    if (levels < 1 || levels > spike_pack_max_levels) {
+        fail("spike_conv2d_bf16", "levels must be 1.." + std::to_string(spike_pack_max_levels) + ", got " +
+                                      std::to_string(levels));
     }
     input_levels in;
     in.levels = levels;
@@ -399,6 +401,7 @@ struct spike_conv_bf16_cache::impl {
         int nparts = 3;
         int levels = 1;
         at::Tensor parts;
+        input_levels in; // the packing's levels and 1 / quantum, prepared with the parts
 #if SNNKIT_HAVE_DNNL
         std::vector<prepared_conv> convs; // one per input geometry seen
 #endif
@@ -418,10 +421,9 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
                                          std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
                                          std::array<int64_t, 2> dilation, int nparts, int levels) {
     const int64_t wv = version_of(weight), av = version_of(amp);
-    const auto [quantum, in] = quantum_of(amp, levels);
     if (wv < 0 || av < 0) { // no version to key on: prepare on every call
-        return spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, quantum, nparts), bias, kernel, stride, padding,
-                                 dilation, amp, levels);
+        return spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, quantum_of(amp, levels).first, nparts), bias,
+                                 kernel, stride, padding, dilation, amp, levels);
     }
     auto same = [](const at::Tensor & a, const at::Tensor & b) {
         return a.defined() == b.defined() && (!a.defined() || a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl());
@@ -442,6 +444,8 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
         l->levels = levels;
     }
     if (!l->parts.defined() || l->weight_version != wv || l->amp_version != av) {
+        at::Tensor quantum;
+        std::tie(quantum, l->in) = quantum_of(amp, levels); // what the packing needs, with the weights
         l->parts = spike_conv_bf16_weight(weight, quantum, nparts);
         l->weight_version = wv;
         l->amp_version = av;
@@ -455,11 +459,11 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
     try {
         for (const prepared_conv & c : l->convs) {
             if (c.g == g) {
-                return run_conv(c, x, bias, in);
+                return run_conv(c, x, bias, l->in);
             }
         }
         l->convs.push_back(prepare_conv(g, l->parts));
-        return run_conv(l->convs.back(), x, bias, in);
+        return run_conv(l->convs.back(), x, bias, l->in);
     } catch (const dnnl::error & e) {
         fail("spike_conv2d_bf16", std::string("oneDNN: ") + e.what());
     }

@@ -137,8 +137,8 @@ at::Tensor spike_pack_bf16(const at::Tensor & x_in, const spike_pack_layout & o,
     if (x_in.dim() != 4 || x_in.scalar_type() != at::kFloat || !x_in.device().is_cpu()) {
         fail(what, "x must be a float CPU tensor [N, C, H, W]");
     }
-    if (o.copies < 1 || o.copies > 3 || o.strip < 1 || o.gap < 0 || o.levels < 1 || o.levels > 256) {
-        fail(what, "copies must be 1..3, strip >= 1, gap >= 0 and levels 1..256");
+    if (o.copies < 1 || o.copies > 3 || o.strip < 1 || o.gap < 0 || o.levels < 1 || o.levels > spike_pack_max_levels) {
+        fail(what, "copies must be 1..3, strip >= 1, gap >= 0 and levels 1.." + std::to_string(spike_pack_max_levels));
     }
     const int64_t C = x_in.size(1);
     std::vector<float> inv_q;
@@ -204,10 +204,7 @@ at::Tensor spike_pack_bf16(const at::Tensor & x_in, const spike_pack_layout & o,
 }
 
 at::Tensor spike_conv_bf16_pack(const at::Tensor & x, int copies, bool portable) {
-    if (x.dim() != 4 || x.scalar_type() != at::kFloat || copies < 1 || copies > 3) {
-        fail("spike_conv_bf16_pack", "x must be float [N, C, H, W] and copies 1..3");
-    }
-    spike_pack_layout o;
+    spike_pack_layout o; // spike_pack_bf16 checks x and copies
     o.copies = copies;
     return spike_pack_bf16(x, o, portable);
 }

@@ -10,6 +10,9 @@
 
 namespace snnkit {
 
+// The most levels a packed value may take: integers 0..256 are exact in bfloat16 (8 significant bits).
+constexpr int spike_pack_max_levels = 256;
+
 struct spike_pack_layout {
     /// copies of the C channels at each position, one per bfloat16 weight part (1..3)
     int copies = 3;
@@ -18,7 +21,7 @@ struct spike_pack_layout {
     int64_t strip = 1;
     /// zero positions after each image of a strip
     int64_t gap = 0;
-    /// 1: the indicator [x != 0] (spikes); L > 1: q = round(x * inv_quantum), integers 0..L (at most 256)
+    /// 1: the indicator [x != 0] (spikes); L > 1: q = round(x * inv_quantum), integers 0..L (L <= spike_pack_max_levels)
     int levels = 1;
     /// levels > 1: 1 / the quantum, one value (0-d) or one per channel [C], float
     at::Tensor inv_quantum;
