@@ -23,7 +23,7 @@ struct slot {
 struct bucket {
     at::Tensor flat;          // the gradients of its parameters, one after another
     std::vector<slot> slots;
-    size_t ready = 0;         // gradients copied in during this pass
+    size_t ready = 0;         // gradients accumulated (or zeroed) in its slots this pass
     std::unique_ptr<pending_collective> pending;
 };
 
@@ -37,7 +37,7 @@ struct grad_reducer::impl {
     std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
     std::vector<uintptr_t> hooks;
     std::vector<std::pair<size_t, size_t>> where;  // param -> (bucket, slot)
-    std::vector<bool> got;                         // param's gradient copied in this pass
+    std::vector<bool> got;                         // param's gradient accumulated (or zeroed) this pass
     std::vector<bucket> buckets;
     size_t next_launch = 0;                        // buckets launch in index order on every rank
     bool armed = false;
