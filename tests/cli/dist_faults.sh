@@ -17,8 +17,9 @@ trap cleanup EXIT
 
 ann="--dataset fmnist --limit-test 200 --lr 0.05 --stats-samples 64 --quiet"
 
-# 1. SIGKILL of rank 1 mid-epoch
-timeout 300 "$snn" train-ann $ann --arch cnn --limit-train 3000 --epochs 1 --batch-size 32 --checkpoint-steps 10 \
+# 1. SIGKILL of rank 1 mid-epoch (12,000 images: about 3 s of training after the first checkpoint here, so that
+#    the job is still running when the workers are found and killed, on a quiet machine too)
+timeout 300 "$snn" train-ann $ann --arch cnn --limit-train 12000 --epochs 1 --batch-size 32 --checkpoint-steps 10 \
   --nproc 2 --threads 2 --dist-timeout 10 --out "$work/k" > "$work/k.out" 2> "$work/k.err" &
 launcher=$!
 pids+=("$launcher")
@@ -42,7 +43,7 @@ grep -q "rank 1 (pid $r1) was killed by signal 9" "$work/k.err" || { cat "$work/
 [ "$(grep -c 'rank 1 (pid' "$work/k.err")" = 1 ] || { cat "$work/k.err"; fail "the lost rank should be named once"; }
 echo "killed rank 1: launcher status $rc after ${dt}s: $(grep 'was killed' "$work/k.err")"
 # the last checkpoint is intact and resumes (with 1 process, 2 threads)
-timeout 300 "$snn" train-ann $ann --arch cnn --limit-train 3000 --epochs 1 --batch-size 32 --checkpoint-steps 10 \
+timeout 300 "$snn" train-ann $ann --arch cnn --limit-train 12000 --epochs 1 --batch-size 32 --checkpoint-steps 10 \
   --threads 2 --out "$work/k" --resume > /dev/null 2> "$work/k2.err" || { cat "$work/k2.err"; fail "resume after the kill"; }
 [ -s "$work/k/model.safetensors" ] || fail "resumed run wrote no model"
 
