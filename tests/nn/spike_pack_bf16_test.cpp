@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,31 @@ TEST(spike_pack_bf16, levels_of_pooled_spikes_are_their_integers) {
                 for (const at::Tensor & in : {x, x.contiguous(at::MemoryFormat::ChannelsLast)}) {
                     const at::Tensor got = spike_pack_bf16(in, o, portable).to(at::kFloat);
                     EXPECT_TRUE(at::equal(got, want)) << "amplitude kind " << amp_kind << ", copies " << copies
+                                                       << (portable ? " portable" : " avx512")
+                                                       << (in.is_contiguous() ? " nchw" : " nhwc");
+                }
+            }
+        }
+    }
+}
+
+// Spikes as their indicator from both layouts, with widths and channel counts that leave partial 16 x 16 tiles
+// (the contiguous input's bit transposition), spike values other than 1, and a NaN, which counts as a spike as
+// in the comparison x != 0.
+TEST(spike_pack_bf16, spikes_from_either_layout_are_their_indicator) {
+    at::manual_seed(23);
+    for (const std::vector<int64_t> & shape : {std::vector<int64_t>{3, 37, 5, 35}, {2, 16, 3, 16}, {1, 5, 2, 7}}) {
+        at::Tensor x = at::bernoulli(at::full(shape, 0.3)) * 0.625;
+        x.view({-1})[7] = std::numeric_limits<float>::quiet_NaN();
+        const at::Tensor ind = x.ne(0).to(at::kFloat);
+        for (int copies : {1, 2, 3}) {
+            spike_pack_layout o;
+            o.copies = copies;
+            const at::Tensor want = laid_out(ind, copies);
+            for (bool portable : {false, true}) {
+                for (const at::Tensor & in : {x, x.contiguous(at::MemoryFormat::ChannelsLast)}) {
+                    const at::Tensor got = spike_pack_bf16(in, o, portable).to(at::kFloat);
+                    EXPECT_TRUE(at::equal(got, want)) << "shape " << x.sizes() << ", copies " << copies
                                                        << (portable ? " portable" : " avx512")
                                                        << (in.is_contiguous() ? " nchw" : " nhwc");
                 }

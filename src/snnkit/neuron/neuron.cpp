@@ -19,7 +19,7 @@ namespace snnkit {
 namespace kernel {
 
 neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
-                                  const at::Tensor & v0) {
+                                  const at::Tensor & v0, bool copy_x) {
     if (!x.defined()) fail(where, "x is undefined");
     if (!x.device().is_cpu()) fail(where, "x is on " + x.device().str() + "; only CPU tensors are supported");
     if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble)
@@ -29,7 +29,7 @@ neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & 
         fail(where, "x has T = 0 time steps (shape " + shape_text(x.sizes()) + "); need T >= 1");
 
     neuron_inputs in;
-    in.x = x.contiguous();
+    if (copy_x) in.x = x.contiguous();
     neuron_shape & sh = in.shape;
     sh.T = x.size(0);
     sh.M = x.numel() / sh.T;
@@ -141,8 +141,12 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
                                  const kernel::neuron_shape & sh, kernel::fill_kind vth_kind,
                                  kernel::fill_kind v0_kind, const std::string & where) {
         const at::Tensor v0 = v0_opt.has_value() ? v0_opt->contiguous() : at::Tensor();
-        at::Tensor spikes = empty_output(x.sizes(), x.options());
-        at::Tensor v = at::empty(x.sizes().slice(1), x.options());
+        // x is [T, N, ...], or one step [N, ...] repeated T times (sh.x_repeated)
+        const at::IntArrayRef step = sh.x_repeated ? x.sizes() : x.sizes().slice(1);
+        std::vector<int64_t> out_sizes{sh.T};
+        out_sizes.insert(out_sizes.end(), step.begin(), step.end());
+        at::Tensor spikes = empty_output(out_sizes, x.options());
+        at::Tensor v = at::empty(step, x.options());
         bool finite = true;
         AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_forward", [&] {
             finite = kernel::neuron_forward_kernel<scalar_t>(p, sh, x.data_ptr<scalar_t>(),
@@ -166,6 +170,7 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
         d["M"] = sh.M;
         d["C"] = sh.C;
         d["S"] = sh.S;
+        d["x_repeated"] = sh.x_repeated;
         d["vth_kind"] = static_cast<int64_t>(vth_kind);
         d["v0_kind"] = static_cast<int64_t>(v0_kind);
         d["where"] = where;
@@ -196,16 +201,20 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
         sh.M = d.at("M").toInt();
         sh.C = d.at("C").toInt();
         sh.S = d.at("S").toInt();
+        sh.x_repeated = d.at("x_repeated").toBool();
         const auto vth_kind = static_cast<kernel::fill_kind>(d.at("vth_kind").toInt());
         const auto v0_kind = static_cast<kernel::fill_kind>(d.at("v0_kind").toInt());
 
         const variable_list none(9);
         if (!grads[0].defined() && !grads[1].defined()) return none;
-        const at::Tensor gs = grads[0].defined() ? grads[0].contiguous() : at::zeros_like(x);
+        const at::IntArrayRef step = sh.x_repeated ? x.sizes() : x.sizes().slice(1);
+        std::vector<int64_t> all_steps{sh.T};
+        all_steps.insert(all_steps.end(), step.begin(), step.end());
+        const at::Tensor gs = grads[0].defined() ? grads[0].contiguous() : at::zeros(all_steps, x.options());
         const at::Tensor gv = grads[1].defined() ? grads[1].contiguous() : at::Tensor();
         const bool want_v0 = v0.defined() && v0_kind != kernel::fill_kind::zero && ctx->needs_input_grad(2);
-        at::Tensor gx = empty_output(x.sizes(), x.options());
-        at::Tensor gv0 = want_v0 ? at::empty(x.sizes().slice(1), x.options()) : at::Tensor();
+        at::Tensor gx = empty_output(x.sizes(), x.options()); // a repeated step's gradient: the sum over the steps
+        at::Tensor gv0 = want_v0 ? at::empty(step, x.options()) : at::Tensor();
         const bool want_alpha = d.at("has_alpha").toBool() &&
                                 ctx->needs_input_grad(static_cast<size_t>(d.at("alpha_edge").toInt()));
         double galpha = 0.0;
@@ -232,8 +241,10 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
 
 // alpha: undefined (opt.alpha, no gradient) or a 0-d / one-element tensor whose value replaces opt.alpha and
 // which gets dL/dalpha when it requires grad.
+// repeat > 0: x is one step [N, ...], the input of each of `repeat` steps (read, not copied, T times).
 neuron_result run_fused(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
-                        const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt) {
+                        const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt,
+                        int64_t repeat = 0) {
     neuron_options o = opt;
     c10::optional<at::Tensor> alpha_opt;
     if (alpha.defined()) {
@@ -245,7 +256,17 @@ neuron_result run_fused(const std::string & where, const at::Tensor & x, const a
         if (alpha.requires_grad() && at::GradMode::is_enabled()) alpha_opt = alpha.reshape({});
     }
     check_neuron_options(where, o);
-    const kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x, v_th, v0);
+    kernel::neuron_inputs in;
+    if (repeat > 0) { // checked as the [T, N, ...] view it stands for
+        if (!x.defined() || x.dim() < 1) fail(where, "x is undefined or 0-d; expected one step [N, ...]");
+        std::vector<int64_t> all{repeat};
+        all.insert(all.end(), x.sizes().begin(), x.sizes().end());
+        in = kernel::check_neuron_inputs(where, x.unsqueeze(0).expand(all), v_th, v0, false);
+        in.x = x.contiguous();
+        in.shape.x_repeated = true;
+    } else {
+        in = kernel::check_neuron_inputs(where, x, v_th, v0);
+    }
     const c10::optional<at::Tensor> v0_opt = in.v0.defined() ? c10::optional<at::Tensor>(in.v0) : c10::nullopt;
     const variable_list out = neuron_function::apply(in.x, in.v_th, v0_opt, alpha_opt, to_params(o), in.shape,
                                                      in.vth_kind, in.v0_kind, where);
@@ -272,6 +293,12 @@ neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, cons
 neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                              const at::Tensor & alpha, const neuron_options & opt) {
     return run_fused("neuron_forward", x, v_th, v0, alpha, opt);
+}
+
+neuron_result neuron_forward_repeated(const at::Tensor & x_step, int64_t T, const at::Tensor & v_th,
+                                      const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt) {
+    if (T < 1) fail("neuron_forward_repeated", "T = " + std::to_string(T) + " time steps; need T >= 1");
+    return run_fused("neuron_forward_repeated", x_step, v_th, v0, alpha, opt, T);
 }
 
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,

@@ -56,6 +56,13 @@ neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, cons
 neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v0,
                              const at::Tensor & alpha, const neuron_options & opt);
 
+// The multi-step neuron on an input that is the same at each of T steps (a static input: the first
+// convolution of an image under direct encoding): x_step [N, ...] is read at every step, not copied T times.
+// Equal to neuron_forward(x_step.unsqueeze(0).expand({T, N, ...}), ...): spikes [T, N, ...], v [N, ...]; the
+// gradient of x_step is the sum of the T steps' gradients. alpha as in the overload above (may be undefined).
+neuron_result neuron_forward_repeated(const at::Tensor & x_step, int64_t T, const at::Tensor & v_th,
+                                      const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt);
+
 // One step: x [N, ...], v [N, ...] (or undefined = zeros). Same kernel with T = 1.
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,
                           const neuron_options & opt);

@@ -106,12 +106,14 @@ inline void store_fence() {
 }
 
 // The pointers and sizes of one block of n neurons (j0 .. j0 + n - 1) over all T steps. x, gs and out point
-// at neuron j0 of step 0 of [T, M] tensors; th, v, gv, row are n-element buffers (V_th, potential, dL/dv,
-// one output row) and ub a [T][n] buffer. Backward with an alpha gradient: v0b holds v0 and ga accumulates
-// the per-neuron sum of du_t v_t (both n elements; null when dL/dalpha is not wanted).
+// at neuron j0 of step 0 of [T, M] tensors (x's steps xs apart: M, or 0 for an input repeated at every step);
+// th, v, gv, row are n-element buffers (V_th, potential, dL/dv, one output row) and ub a [T][n] buffer.
+// Backward with an alpha gradient: v0b holds v0 and ga accumulates the per-neuron sum of du_t v_t (both n
+// elements; null when dL/dalpha is not wanted). Backward of a repeated input: gxs (n elements) accumulates
+// dL/dx over the steps instead of out being written per step.
 template <typename T>
 struct block_args {
-    int64_t steps, M, n;
+    int64_t steps, M, xs, n;
     const T * x;
     const T * gs;   // backward: dL/dspikes
     T * out;        // forward: spikes; backward: dL/dx
@@ -123,6 +125,7 @@ struct block_args {
     bool stream;
     const T * v0b = nullptr;
     T * ga = nullptr;
+    T * gxs = nullptr;
 };
 
 // Forward: v holds v0 in and v_T out.
@@ -133,7 +136,7 @@ SNNKIT_ALWAYS_INLINE void forward_block(T alpha, const block_args<T> & a) {
     T * __restrict v = a.v;
     T * __restrict row = a.row;
     for (int64_t t = 0; t < a.steps; ++t) {
-        const T * __restrict xt = a.x + t * a.M;
+        const T * __restrict xt = a.x + t * a.xs;
         for (int64_t i = 0; i < n; ++i) {
             const T u = alpha * v[i] + xt[i];          // charge
             const T thi = th[i];
@@ -186,7 +189,7 @@ SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_ar
     T * __restrict gv = a.gv;
     T * __restrict row = a.row;
     for (int64_t t = 0; t < a.steps; ++t) {
-        const T * __restrict xt = a.x + t * a.M;
+        const T * __restrict xt = a.x + t * a.xs;
         T * __restrict ut = a.ub + t * n;
         for (int64_t i = 0; i < n; ++i) {
             const T u = alpha * v[i] + xt[i];
@@ -223,7 +226,12 @@ SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_ar
             gv[i] = alpha * du;
         }
         if (a.ga) accumulate_alpha_grad<T, SOFT>(a, t);
-        store_row(a.out + t * a.M, row, n, a.stream);
+        if (a.gxs) {
+            T * __restrict gxs = a.gxs;
+            for (int64_t i = 0; i < n; ++i) gxs[i] += row[i];
+        } else {
+            store_row(a.out + t * a.M, row, n, a.stream);
+        }
     }
 }
 
@@ -312,7 +320,8 @@ bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, con
         const int64_t n = std::min(B, sh.M - j0);
         fill_block(vth, sh, j0, n, th);
         fill_block(v0, sh, j0, n, v);
-        run_forward_block<T>(p, {sh.T, sh.M, n, x + j0, nullptr, spikes + j0, th, v, nullptr, nullptr, row, stream});
+        const int64_t xs = sh.x_repeated ? 0 : sh.M;
+        run_forward_block<T>(p, {sh.T, sh.M, xs, n, x + j0, nullptr, spikes + j0, th, v, nullptr, nullptr, row, stream});
         bool nan = false;
         for (int64_t i = 0; i < n; ++i) nan |= v[i] != v[i];
         if (nan) finite.store(false, std::memory_order_relaxed);
@@ -329,18 +338,19 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
     if (sh.M == 0) return;
     const int64_t B = std::min(neuron_block_size(sh.T, sizeof(T), true), (sh.M + 63) / 64 * 64);
     const int64_t blocks = (sh.M + B - 1) / B;
-    const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
+    const bool stream = !sh.x_repeated && sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
     // dL/dalpha: one partial sum per block, added up in block order afterwards (the same result for any
     // thread count).
     std::vector<double> alpha_part(grad_alpha ? static_cast<size_t>(blocks) : 0, 0.0);
-    for_each_block<T>(blocks, (6 + sh.T) * B, [&](int64_t b, T * scratch) {
+    for_each_block<T>(blocks, (7 + sh.T) * B, [&](int64_t b, T * scratch) {
         T * th = scratch;
         T * v = th + B;
         T * gv = v + B;
         T * row = gv + B;
         T * v0b = row + B;
         T * ga = v0b + B;
-        T * ub = ga + B;
+        T * gxs = ga + B;
+        T * ub = gxs + B;
         const int64_t j0 = b * B;
         const int64_t n = std::min(B, sh.M - j0);
         fill_block(vth, sh, j0, n, th);
@@ -350,7 +360,12 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
         } else {
             std::fill(gv, gv + n, T(0));
         }
-        block_args<T> args{sh.T, sh.M, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream};
+        const int64_t xs = sh.x_repeated ? 0 : sh.M;
+        block_args<T> args{sh.T, sh.M, xs, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream};
+        if (sh.x_repeated) {
+            std::fill(gxs, gxs + n, T(0));
+            args.gxs = gxs;
+        }
         if (grad_alpha) {
             std::copy(v, v + n, v0b);
             std::fill(ga, ga + n, T(0));
@@ -358,6 +373,7 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
             args.ga = ga;
         }
         run_backward_block<T>(p, args);
+        if (sh.x_repeated) std::copy(gxs, gxs + n, grad_x + j0);
         if (grad_v0) std::copy(gv, gv + n, grad_v0 + j0);
         if (grad_alpha) {
             double sum = 0.0;

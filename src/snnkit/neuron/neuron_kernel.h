@@ -1,6 +1,6 @@
 // snnkit/neuron/neuron_kernel.h: the fused LIF/IF kernel over raw pointers (internal to the neuron engine).
 //
-// Layout: x, spikes, grad_x are contiguous [T, M] (M = neurons per step = N * C * S, S = product of the
+// Layout: x, spikes, grad_x are contiguous [T, M] (x and grad_x [M] with neuron_shape::x_repeated) (M = neurons per step = N * C * S, S = product of the
 // dims after the channel dim). A per-neuron quantity q (V_th, v0) is given as a `neuron_fill`:
 //   zero     q_j = 0
 //   scalar   q_j = data[0]
@@ -42,6 +42,9 @@ struct neuron_shape {
     int64_t C = 1;
     /// neurons per channel row (product of the dims after the channel dim)
     int64_t S = 1;
+    /// x holds one step [M], the input of every one of the T steps (a static input such as an image's first
+    /// convolution), instead of [T, M]; backward then writes dL/dx as that step's gradient, the sum over the steps
+    bool x_repeated = false;
 };
 
 struct neuron_params {
@@ -89,8 +92,9 @@ struct neuron_inputs {
 };
 
 // Checks x [T, N, ...], v_th and v0 (see neuron.h); throws snnkit::error naming `where` and the problem.
+// copy_x = false leaves neuron_inputs::x undefined (the caller lays x out itself).
 neuron_inputs check_neuron_inputs(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
-                                  const at::Tensor & v0);
+                                  const at::Tensor & v0, bool copy_x = true);
 
 // q (a V_th or v0 of the given kind) as a tensor that broadcasts against one step [N, C, ...] of step_dim
 // dims: scalar -> 0-d, channel -> [C, 1, ..., 1], neuron -> q itself, zero -> undefined.

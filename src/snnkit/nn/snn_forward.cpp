@@ -227,17 +227,23 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             out = in;
         } else if (n.op == op_kind::spike) {
             const value & src = vals[n.inputs[0]];
-            const at::Tensor xt = unfold_time(to_folded(src, T), T);
+            // a static input (the same at every step: direct encoding's first layers) is read T times by the
+            // kernel, not copied T times; a temporal one is [T, N, ...]
+            const at::Tensor xt = src.temporal ? unfold_time(src.t, T) : src.t;
+            const at::IntArrayRef step = src.temporal ? xt.sizes().slice(1) : xt.sizes();
             at::Tensor v0 = n.tensor("v0");
             if (v_init && static_cast<size_t>(i) < v_init->size() && (*v_init)[i].defined()) {
                 v0 = (*v_init)[i];
             }
-            if (v0.defined() && v0.dim() >= 1 && v0.dim() == xt.dim() - 2 && v0.sizes() == xt.sizes().slice(2)) {
-                v0 = v0.unsqueeze(0).expand(xt.sizes().slice(1)).contiguous(); // one potential per neuron, shared by the batch
+            if (v0.defined() && v0.dim() >= 1 && v0.dim() == static_cast<int64_t>(step.size()) - 1 &&
+                v0.sizes() == step.slice(1)) {
+                v0 = v0.unsqueeze(0).expand(step).contiguous(); // one potential per neuron, shared by the batch
             }
             neuron_result r;
             try {
-                if (channels_last_input(xt, n)) {
+                if (!src.temporal) {
+                    r = neuron_forward_repeated(xt, T, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
+                } else if (channels_last_input(xt, n)) {
                     r = neuron_forward_channels_last(xt, n, v0);
                 } else {
                     r = neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron); // alpha: PLIF's
@@ -245,7 +251,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             } catch (const snnkit::error & e) {
                 fail("layer '" + n.name + "'", e.what());
             }
-            out.t = r.spikes.flatten(0, 1); // [T, N, ...] -> [T*N, ...] (a view: no second broadcast copy of src)
+            out.t = r.spikes.flatten(0, 1); // [T, N, ...] -> [T*N, ...] (a view)
             out.temporal = true;
             res.v[i] = r.v;
         } else if (is_ann_activation(n.op)) {

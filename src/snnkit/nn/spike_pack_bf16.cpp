@@ -60,9 +60,10 @@ void pack_row_levels_portable(const float * src, int64_t cs, int64_t ws, int64_t
 #define SNNKIT_PACK_AVX512 1
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl")
-// Tiles of 16 channels x 16 positions: one compare per channel gives a 16-bit mask over the positions, the masks
-// are transposed bit by bit into one 16-bit mask over the channels per position, and each position's 16
-// bfloat16 values (1 or 0) are one masked store per copy.
+// Tiles of 16 channels x 16 positions: one compare per channel gives a 16-bit mask over the positions (lane c of
+// a vector of 16-bit lanes); the 16 x 16 bit matrix is then transposed by reading the lanes' top bits
+// (movepi16_mask) after shifting position w to the top, which gives position w's mask over the channels; each
+// position's 16 bfloat16 values (1 or 0) are one masked store per copy.
 void pack_row_avx512(const float * src, int64_t cs, int64_t /*ws = 1*/, int64_t C, int64_t W, int copies, uint16_t * row) {
     const __m256i one = _mm256_set1_epi16(static_cast<short>(bf16_one));
     for (int64_t w0 = 0; w0 < W; w0 += 16) {
@@ -70,18 +71,16 @@ void pack_row_avx512(const float * src, int64_t cs, int64_t /*ws = 1*/, int64_t 
         const auto wmask = static_cast<__mmask16>((1u << nw) - 1);
         for (int64_t c0 = 0; c0 < C; c0 += 16) {
             const int64_t nc = std::min<int64_t>(16, C - c0);
-            uint32_t m[16];
+            alignas(32) uint16_t m[16] = {};
             for (int64_t c = 0; c < nc; ++c) {
                 const __m512 v = _mm512_maskz_loadu_ps(wmask, src + (c0 + c) * cs + w0);
                 m[c] = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
             }
             const auto cmask = static_cast<__mmask16>((1u << nc) - 1);
-            for (int64_t w = 0; w < nw; ++w) {
-                uint32_t mw = 0;
-                for (int64_t c = 0; c < nc; ++c) {
-                    mw |= ((m[c] >> w) & 1u) << c;
-                }
-                const __m256i v = _mm256_maskz_mov_epi16(static_cast<__mmask16>(mw), one);
+            __m256i bits = _mm256_slli_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(m)), 16 - static_cast<int>(nw));
+            for (int64_t w = nw - 1; w >= 0; --w) { // bit w of every lane at the top, from the last position down
+                const __m256i v = _mm256_maskz_mov_epi16(_mm256_movepi16_mask(bits), one);
+                bits = _mm256_slli_epi16(bits, 1);
                 uint16_t * d = row + (w0 + w) * copies * C + c0;
                 for (int k = 0; k < copies; ++k) {
                     _mm256_mask_storeu_epi16(d + k * C, cmask, v);
