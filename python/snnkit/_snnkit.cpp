@@ -42,7 +42,7 @@ std::tuple<at::Tensor, at::Tensor> neuron_forward(const at::Tensor & x, const at
                                                   const c10::optional<at::Tensor> & alpha, double alpha_value,
                                                   const std::string & reset, bool detach_reset, bool spike_vth,
                                                   const std::string & surrogate, double surrogate_param,
-                                                  double surrogate_width) {
+                                                  double surrogate_width, int64_t repeat) {
     snnkit::neuron_options opt;
     opt.alpha = alpha_value;
     opt.reset = reset_from_string(reset);
@@ -51,8 +51,9 @@ std::tuple<at::Tensor, at::Tensor> neuron_forward(const at::Tensor & x, const at
     opt.surrogate.kind = snnkit::surrogate_from_string(surrogate);
     opt.surrogate.param = surrogate_param;
     opt.surrogate.width = surrogate_width;
-    const snnkit::neuron_result r = snnkit::neuron_forward(x, v_th, v0.value_or(at::Tensor()),
-                                                           alpha.value_or(at::Tensor()), opt);
+    const snnkit::neuron_result r =
+        repeat > 0 ? snnkit::neuron_forward_repeated(x, repeat, v_th, v0.value_or(at::Tensor()), alpha.value_or(at::Tensor()), opt)
+                   : snnkit::neuron_forward(x, v_th, v0.value_or(at::Tensor()), alpha.value_or(at::Tensor()), opt);
     return {r.spikes, r.v};
 }
 
@@ -311,9 +312,10 @@ PYBIND11_MODULE(_snnkit, m) {
     m.def("neuron_forward", &neuron_forward, pybind11::arg("x"), pybind11::arg("v_th"), pybind11::arg("v0"),
           pybind11::arg("alpha"), pybind11::arg("alpha_value"), pybind11::arg("reset"),
           pybind11::arg("detach_reset"), pybind11::arg("spike_vth"), pybind11::arg("surrogate"),
-          pybind11::arg("surrogate_param"), pybind11::arg("surrogate_width"),
+          pybind11::arg("surrogate_param"), pybind11::arg("surrogate_width"), pybind11::arg("repeat") = 0,
           "Fused multi-step LIF/IF over x [T, N, ...]: returns (spikes [T, N, ...], v [N, ...]). alpha: None (fixed "
-          "alpha_value) or a 0-d tensor (its value is used, and it gets a gradient when it requires grad).");
+          "alpha_value) or a 0-d tensor (its value is used, and it gets a gradient when it requires grad). "
+          "repeat = T > 0: x is one step [N, ...], the input of each of the T steps (read T times, not copied).");
     m.def("surrogate_grad", [](const std::string & name, double param, double width, double x) {
         snnkit::surrogate_options s;
         s.kind = snnkit::surrogate_from_string(name);

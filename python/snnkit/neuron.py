@@ -4,6 +4,9 @@
 
 Multi-step, time-major: x is [T, N, ...] (any trailing shape), the state v is [N, ...]. There is no hidden
 state: forward takes v0 (None: zeros) and returns (spikes, v), so nothing needs resetting between batches.
+A static input (direct encoding: the same image, or its first convolution, at every step) is passed once as
+x [N, ...] with T=...: the kernel reads it at each step instead of a [T, N, ...] copy, and its gradient is the
+sum over the steps (as for x.unsqueeze(0).expand(T, ...)).
 """
 import torch
 
@@ -13,8 +16,9 @@ SURROGATES = ("rect", "triangle", "exp", "sigmoid", "atan", "dspike")
 
 
 def neuron_forward(x, v_th=1.0, v0=None, alpha=1.0, reset="soft", detach_reset=False, surrogate="atan",
-                   surrogate_param=0.0, surrogate_width=1.0, spike_vth=False):
-    """Functional form: (spikes, v) = neuron_forward(x [T, N, ...], ...).
+                   surrogate_param=0.0, surrogate_width=1.0, spike_vth=False, T=None):
+    """Functional form: (spikes, v) = neuron_forward(x [T, N, ...], ...), or with T=... a static x [N, ...]
+    that is the input of each of the T steps (spikes [T, N, ...]; no [T, N, ...] copy of x is made).
 
     v_th: float, 0-d tensor or [C] tensor (C = x.shape[2]); v0: None, 0-d, [C] or one step [N, ...];
     alpha: float (fixed) or 0-d tensor (a gradient flows to it when it requires grad);
@@ -29,8 +33,13 @@ def neuron_forward(x, v_th=1.0, v0=None, alpha=1.0, reset="soft", detach_reset=F
         alpha_t, alpha_value = alpha, 0.0
     else:
         alpha_t, alpha_value = None, float(alpha)
+    repeat = 0
+    if T is not None:
+        if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+            raise _snnkit.Error(f"snnkit.neuron_forward: T must be a positive int (the steps of a static x), got {T!r}")
+        repeat = T
     return _snnkit.neuron_forward(x, v_th, v0, alpha_t, alpha_value, reset, bool(detach_reset), bool(spike_vth),
-                                  surrogate, float(surrogate_param), float(surrogate_width))
+                                  surrogate, float(surrogate_param), float(surrogate_width), repeat)
 
 
 class _Neuron(torch.nn.Module):
@@ -58,10 +67,11 @@ class _Neuron(torch.nn.Module):
         self.surrogate_width = float(surrogate_width)
         self.spike_vth = bool(spike_vth)
 
-    def forward(self, x, v0=None):
-        """x [T, N, ...], v0 None (zeros) / 0-d / [C] / [N, ...] -> (spikes [T, N, ...], v [N, ...])."""
+    def forward(self, x, v0=None, T=None):
+        """x [T, N, ...], v0 None (zeros) / 0-d / [C] / [N, ...] -> (spikes [T, N, ...], v [N, ...]).
+        T=...: x is one step [N, ...], the same input at each of T steps (read T times, not copied)."""
         return neuron_forward(x, self.v_th, v0, self.alpha, self.reset, self.detach_reset, self.surrogate,
-                              self.surrogate_param, self.surrogate_width, self.spike_vth)
+                              self.surrogate_param, self.surrogate_width, self.spike_vth, T)
 
     def extra_repr(self):
         alpha = f"{float(self.alpha):.4g}" + (" (learned)" if isinstance(self.alpha, torch.nn.Parameter) else "")

@@ -212,3 +212,36 @@ def test_non_contiguous_inputs_are_handled():
     ga, = torch.autograd.grad((sa * w).sum() + va.sum(), xa)
     gb, = torch.autograd.grad((sb * w).sum() + vb.sum(), xb)
     assert torch.equal(ga, gb)
+
+
+@pytest.mark.parametrize("reset", ["soft", "hard"])
+def test_static_input_with_T_equals_the_repeated_input(reset):
+    """lif(x, T=...) on a static x [N, ...] (direct encoding) against lif on x repeated T times, as SpikingJelly
+    users write it (x.unsqueeze(0).repeat(T, 1, ...)): spikes and v equal, the gradients of x (the sum over the
+    steps), v0 and a learnable alpha within float rounding."""
+    torch.manual_seed(9)
+    T = 6
+    x = torch.randn(4, 3, 5, 5, dtype=torch.float64) * 0.6 + 0.4
+    v0 = torch.rand(3, dtype=torch.float64) * 0.5
+    ws = torch.randn(T, 4, 3, 5, 5, dtype=torch.float64)
+    lif = snnkit.LIF(alpha=0.8, reset=reset, learn_alpha=True)
+
+    def go(static):
+        xi = x.clone().requires_grad_(True)
+        vi = v0.clone().requires_grad_(True)
+        s, v = lif(xi, v0=vi, T=T) if static else lif(xi.unsqueeze(0).repeat(T, 1, 1, 1, 1), v0=vi)
+        gx, gv0, ga = torch.autograd.grad((s * ws).sum() + v.sum(), [xi, vi, lif.alpha])
+        return s, v, gx, gv0, ga
+
+    a, b = go(True), go(False)
+    assert a[0].shape == (T, 4, 3, 5, 5)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert 0.05 < a[0].mean().item() < 0.95
+    for ga_, gb_ in zip(a[2:], b[2:]):
+        assert close(ga_, gb_, 1e-10)
+
+
+def test_static_input_bad_T():
+    raises(r"T must be a positive int", lambda: snnkit.LIF()(torch.zeros(2, 3), T=0))
+    raises(r"T must be a positive int", lambda: snnkit.LIF()(torch.zeros(2, 3), T=2.5))
+    raises(r"x is on meta", lambda: snnkit.LIF()(torch.zeros(2, 3, device="meta"), T=2))
