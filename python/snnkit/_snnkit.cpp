@@ -15,8 +15,11 @@
 #include "snnkit/nn/input_check.h"
 #include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
+#include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/stats/stats_json.h"
 #include <filesystem>
+#include <memory>
+#include <mutex>
 // ---- conversion: end of includes ----
 #include "snnkit/neuron/surrogate.h"
 #include "snnkit/train/train_job.h" // training block below
@@ -66,6 +69,17 @@ struct snn_model {
     snnkit::model_meta meta;
     snnkit::graph ann; // empty (no nodes) after load()
     snnkit::model_meta ann_meta;
+    // the AMX layers prepared once for this model's runs with spike_bf16 (weight parts, oneDNN primitives); the
+    // cache is not thread-safe: runs that use it take the mutex (the GIL is released while they run)
+    std::shared_ptr<snnkit::spike_conv_bf16_cache> amx = std::make_shared<snnkit::spike_conv_bf16_cache>();
+    std::shared_ptr<std::mutex> amx_mu = std::make_shared<std::mutex>();
+};
+
+// The executor's inference paths a run may take (snn_options: sparse, spike_bf16, spike_bf16_parts).
+struct run_paths {
+    bool sparse = false;
+    bool spike_bf16 = false;
+    int spike_bf16_parts = 3;
 };
 
 snn_model convert_onnx(const pybind11::bytes & onnx, const at::Tensor & images, const std::string & ann_meta_json,
@@ -102,8 +116,12 @@ snn_model convert_onnx(const pybind11::bytes & onnx, const at::Tensor & images, 
 
 // Per-step outputs [T, N, K] of the SNN on x ([N, ...] direct input, or time-major [T, N, ...]), in batches
 // that keep one activation tensor within the default memory budget.
-at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, const snnkit::node_observer & observer) {
+at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, const snnkit::node_observer & observer,
+                   const run_paths & paths = {}) {
     if (T < 1) snnkit::fail("T", "must be >= 1, got " + std::to_string(T));
+    if (paths.spike_bf16_parts < 1 || paths.spike_bf16_parts > 3) {
+        snnkit::fail("spike_bf16_parts", "must be 1, 2 or 3, got " + std::to_string(paths.spike_bf16_parts));
+    }
     const at::Tensor x = snnkit::check_input_batch(x_in, m.snn.input_shape, "x", true);
     const bool temporal = x.dim() == static_cast<int64_t>(m.snn.input_shape.size()) + 2;
     if (temporal && x.size(0) != T) {
@@ -115,6 +133,14 @@ at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, cons
     snnkit::snn_options o;
     o.T = T;
     o.observer = observer;
+    o.sparse = paths.sparse;
+    o.spike_bf16 = paths.spike_bf16 && snnkit::spike_conv_bf16_available();
+    o.spike_bf16_parts = paths.spike_bf16_parts;
+    std::unique_lock<std::mutex> amx_lock(*m.amx_mu, std::defer_lock);
+    if (o.spike_bf16) {
+        amx_lock.lock();
+        o.spike_bf16_cache = m.amx.get();
+    }
     std::vector<at::Tensor> outs;
     for (int64_t i = 0; i < n; i += batch) {
         const at::Tensor xb = x.slice(temporal ? 1 : 0, i, std::min(n, i + batch));
@@ -130,18 +156,22 @@ void bind_conversion(pybind11::module_ & m) {
         .def_property_readonly("input_shape", [](const snn_model & s) { return s.snn.input_shape; })
         .def_property_readonly("num_classes", [](const snn_model & s) { return s.snn.num_classes; })
         .def_property_readonly("has_ann", [](const snn_model & s) { return !s.ann.nodes.empty(); })
-        .def("run", [](const snn_model & s, const at::Tensor & x, int64_t T) {
+        .def("run", [](const snn_model & s, const at::Tensor & x, int64_t T, bool sparse, bool spike_bf16,
+                       int spike_bf16_parts) {
             py::gil_scoped_release nogil;
             at::NoGradGuard ng;
-            return snn_run(s, x, T, {});
-        }, py::arg("x"), py::arg("T"))
-        .def("stats", [](const snn_model & s, const at::Tensor & x, int64_t T) {
+            return snn_run(s, x, T, {}, {sparse, spike_bf16, spike_bf16_parts});
+        }, py::arg("x"), py::arg("T"), py::arg("sparse") = false, py::arg("spike_bf16") = false,
+           py::arg("spike_bf16_parts") = 3)
+        .def("stats", [](const snn_model & s, const at::Tensor & x, int64_t T, bool sparse, bool spike_bf16,
+                         int spike_bf16_parts) {
             py::gil_scoped_release nogil;
             at::NoGradGuard ng;
             snnkit::stats_collector c(s.snn, T);
-            snn_run(s, x, T, c.observer());
+            snn_run(s, x, T, c.observer(), {sparse, spike_bf16, spike_bf16_parts});
             return snnkit::stats_to_json(c.result());
-        }, py::arg("x"), py::arg("T"))
+        }, py::arg("x"), py::arg("T"), py::arg("sparse") = false, py::arg("spike_bf16") = false,
+           py::arg("spike_bf16_parts") = 3)
         .def("save", [](const snn_model & s, const std::string & dir) {
             snnkit::model_meta meta = s.meta;
             if (!s.ann.nodes.empty()) {
@@ -165,6 +195,9 @@ void bind_conversion(pybind11::module_ & m) {
           py::arg("seed"), py::arg("qcfs_lambda"), py::arg("stats_samples"), py::arg("progress"),
           "Imports the ONNX bytes of an ANN, records its statistics on images, converts and calibrates it "
           "(run_convert_job): an SnnModel.");
+    m.def("spike_bf16_available", &snnkit::spike_conv_bf16_available,
+          "Whether spike_bf16 runs can use AMX-BF16 here (libsnnkit built with oneDNN and a CPU with AMX-BF16); "
+          "elsewhere spike_bf16=True runs the float path.");
     m.def("load_model", [](const std::string & dir) {
         snn_model s;
         s.snn = snnkit::load_model(dir, &s.meta);

@@ -132,6 +132,12 @@ def convert(module, calib_images, T=8, calib="none", *, threshold="max", channel
     return SNN(model)
 
 
+def _parts(n):
+    if isinstance(n, bool) or not isinstance(n, int) or n not in (1, 2, 3):
+        _fail(f"spike_bf16_parts must be 1, 2 or 3, got {n!r}")
+    return n
+
+
 def load(path):
     """Reads a model directory as `snnkit convert` (or SNN.save) writes it into an snnkit.SNN."""
     model = _snnkit.load_model(os.fspath(path))
@@ -166,21 +172,31 @@ class SNN:
     def num_classes(self):
         return int(self._m.num_classes)
 
-    def run(self, x, T=None):
-        """The output layer's value at every step, [T, N, K] (its mean over the steps is the prediction)."""
+    def run(self, x, T=None, sparse=False, spike_bf16=False, spike_bf16_parts=3):
+        """The output layer's value at every step, [T, N, K] (its mean over the steps is the prediction).
+
+        The inference paths of `snnkit eval`: sparse=True runs conv / linear layers event-driven where their input
+        is sparse enough (--sparse); spike_bf16=True runs the convolutions fed by spikes on AMX-BF16
+        (--spike-bf16), with spike_bf16_parts bfloat16 parts per weight: 3 equals the float result up to the order
+        of float sums, 2 / 1 round the weights (approximate). spike_bf16 needs oneDNN and an AMX-BF16 CPU
+        (snnkit.spike_bf16_available()); elsewhere it runs the float path. The AMX layers are prepared once per
+        SNN and reused by later calls."""
         x = _check_images(x, "SNN.run: x")
-        return self._m.run(x, int(self.T if T is None else T))
+        return self._m.run(x, int(self.T if T is None else T), bool(sparse), bool(spike_bf16),
+                           _parts(spike_bf16_parts))
 
-    def __call__(self, x, T=None):
-        """Class scores [N, K]: the output averaged over T steps (argmax = the prediction, as `snnkit eval`)."""
-        return self.run(x, T).mean(0)
+    def __call__(self, x, T=None, **paths):
+        """Class scores [N, K]: the output averaged over T steps (argmax = the prediction, as `snnkit eval`);
+        paths: run's sparse / spike_bf16 / spike_bf16_parts."""
+        return self.run(x, T, **paths).mean(0)
 
-    def stats(self, x, T=None):
+    def stats(self, x, T=None, sparse=False, spike_bf16=False, spike_bf16_parts=3):
         """Per-layer firing rates, synaptic operations and energy estimates over x, per image (a dict:
         "neurons" [{layer, neurons, spikes, firing_rate}], "layers" [{layer, op, sops, snn_energy_pj, ...}],
-        "totals" {...}; the same figures as `snnkit stats --json`)."""
+        "totals" {...}; the same figures as `snnkit stats --json`); the paths as in run."""
         x = _check_images(x, "SNN.stats: x")
-        return json.loads(self._m.stats(x, int(self.T if T is None else T)))
+        return json.loads(self._m.stats(x, int(self.T if T is None else T), bool(sparse), bool(spike_bf16),
+                                        _parts(spike_bf16_parts)))
 
     def save(self, path):
         """Writes the model directory `snnkit eval --model` reads (model.json + model.safetensors, each written

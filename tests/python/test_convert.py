@@ -93,6 +93,30 @@ def test_run_call_and_stats(random_snn):
     assert {l["layer"] for l in s["layers"]} >= {"0.conv", "4.conv", "9"}  # BN folded into the convs by the export
 
 
+def test_inference_paths_of_eval_agree(random_snn):
+    """run / __call__ / stats with eval's --sparse and --spike-bf16 paths: the event-driven layers give the float
+    result up to float sums; AMX-BF16 with three weight parts the same up to the order of float sums (a spike that
+    this moves across the threshold changes the layers after it, so classes are held to 90 %), the same on a
+    second call (the layers prepared once are reused); where AMX-BF16 is unavailable it is the float path."""
+    snn, _, x = random_snn
+    ref = snn.run(x, T=8)
+    assert torch.allclose(snn.run(x, T=8, sparse=True), ref, atol=1e-4, rtol=1e-4)
+    amx = snn.run(x, T=8, spike_bf16=True)
+    assert amx.shape == ref.shape
+    assert (amx.mean(0).argmax(1) == ref.mean(0).argmax(1)).double().mean().item() >= 0.9
+    assert torch.equal(snn.run(x, T=8, spike_bf16=True), amx)
+    assert torch.equal(snn(x, T=8, spike_bf16=True), amx.mean(0))
+    if not snnkit.spike_bf16_available():
+        assert torch.equal(amx, ref)
+    one = snn.run(x, T=8, spike_bf16=True, spike_bf16_parts=1)
+    assert (one.mean(0).argmax(1) == ref.mean(0).argmax(1)).double().mean().item() >= 0.9
+    s = snn.stats(x[:8], spike_bf16=True, sparse=True)
+    assert s["images"] == 8 and len(s["neurons"]) == 2
+    for bad in (0, 4, 2.0, True):
+        with pytest.raises(ValueError, match="spike_bf16_parts must be 1, 2 or 3"):
+            snn.run(x, spike_bf16=True, spike_bf16_parts=bad)
+
+
 def test_save_load_round_trip_and_snnkit_eval_reads_it(random_snn, tmp_path):
     snn, _, _ = random_snn
     d = tmp_path / "snn"
