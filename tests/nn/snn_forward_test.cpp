@@ -1,9 +1,14 @@
 // The SNN executor: input encodings, time-major input, and errors.
 #include "snnkit/core/error.h"
+#include "snnkit/neuron/neuron.h"
+#include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_forward.h"
 
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
+
+#include <map>
+#include <string>
 
 using namespace snnkit;
 
@@ -197,4 +202,104 @@ TEST(snn_forward, dropout_mask_shared_over_time_or_drawn_per_step) {
     };
     snn_forward(g, x, so);
     EXPECT_TRUE(out.eq(1.0f).all().item<bool>());
+}
+
+// Without gradients, convolutions run channels last on wide maps (conv_input_layout) and the spiking layers
+// behind them on that layout (the static first layer through neuron_forward_repeated, the later ones per step):
+// the output equals the same network written with contiguous ATen ops and the neuron on contiguous tensors,
+// within float rounding (per-channel thresholds, alpha 0.8). Training keeps the contiguous layout.
+TEST(snn_forward, channels_last_inference_equals_the_contiguous_reference) {
+    {
+        at::NoGradGuard ng;
+        EXPECT_TRUE(conv_input_layout(at::zeros({2, 8, 16, 16})).is_contiguous(at::MemoryFormat::ChannelsLast));
+        EXPECT_TRUE(conv_input_layout(at::zeros({2, 8, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast)).is_contiguous());
+        EXPECT_TRUE(conv_input_layout(at::zeros({2, 1, 28, 28})).is_contiguous());
+    }
+    EXPECT_TRUE(conv_input_layout(at::zeros({2, 8, 16, 16}).contiguous(at::MemoryFormat::ChannelsLast)).is_contiguous());
+    graph_builder b({3, 16, 16}, 5, 4);
+    b.conv2d("c1", 3, 8, 3, 1, 1, true);
+    b.relu("r1");
+    b.conv2d("c2", 8, 8, 3, 1, 1, true);
+    b.relu("r2");
+    b.global_avg_pool("gap");
+    b.flatten("flat");
+    b.linear("fc", 8, 5);
+    graph g = b.finish("custom");
+    at::manual_seed(11);
+    for (auto & n : g.nodes) {
+        if (n.op == op_kind::relu) {
+            n.op = op_kind::spike;
+            n.attrs.neuron.alpha = 0.8;
+            n.buffers["v_th"] = at::rand({8}) * 0.3 + 0.2;
+        }
+    }
+    at::NoGradGuard ng;
+    const at::Tensor x = at::randn({4, 3, 16, 16});
+    const int64_t T = 3;
+    snn_options o;
+    o.T = T;
+    const at::Tensor out = snn_forward(g, x, o).out; // [T, N, 5]
+    const node & c1 = g.nodes[g.find("c1")];
+    const node & s1 = g.nodes[g.find("r1")];
+    const node & c2 = g.nodes[g.find("c2")];
+    const node & s2 = g.nodes[g.find("r2")];
+    const node & fc = g.nodes[g.find("fc")];
+    const at::Tensor a1 = at::conv2d(x, c1.tensor("weight"), c1.tensor("bias"), 1, 1).contiguous();
+    const at::Tensor z1 = neuron_forward(a1.unsqueeze(0).expand({T, 4, 8, 16, 16}).contiguous(), s1.tensor("v_th"),
+                                         at::Tensor(), s1.attrs.neuron).spikes;
+    const at::Tensor a2 = at::conv2d(z1.flatten(0, 1).contiguous(), c2.tensor("weight"), c2.tensor("bias"), 1, 1).contiguous();
+    const at::Tensor z2 = neuron_forward(a2.view({T, 4, 8, 16, 16}), s2.tensor("v_th"), at::Tensor(), s2.attrs.neuron).spikes;
+    const at::Tensor ref = at::linear(z2.mean({3, 4}), fc.tensor("weight"), fc.tensor("bias")); // [T, N, 5]
+    EXPECT_GT(z1.mean().item<double>(), 0.05);
+    EXPECT_GT(z2.mean().item<double>(), 0.05);
+    EXPECT_TRUE(at::allclose(out, ref, 1e-5, 1e-6)) << (out - ref).abs().max().item<double>();
+}
+
+// A spiking layer on a channels-last input (static [N, C, H, W], or time-major [T, N, C, H, W]) runs on it as it
+// is in training too, with a per-neuron v0: the output and the gradients of the input, a learnable alpha and the
+// classifier equal those of the contiguous input (float64: within 1e-12).
+TEST(snn_forward, channels_last_spike_layer_trains_like_the_contiguous_one) {
+    graph_builder b({6, 5, 7}, 3, 4);
+    b.relu("r");
+    b.global_avg_pool("gap");
+    b.flatten("flat");
+    b.linear("fc", 6, 3);
+    graph g = b.finish("custom");
+    at::manual_seed(12);
+    node & s = g.nodes[g.find("r")];
+    s.op = op_kind::spike;
+    s.attrs.neuron.alpha = 0.7;
+    s.buffers["v_th"] = (at::rand({6}) * 0.5 + 0.3).to(at::kDouble);
+    s.params["alpha"] = at::full({}, 0.7, at::kDouble);
+    s.buffers["v0"] = (at::rand({6, 5, 7}) * 0.3).to(at::kDouble);
+    for (auto & kv : g.named_params()) {
+        kv.second.set_data(kv.second.to(at::kDouble));
+        kv.second.requires_grad_(true);
+    }
+    const int64_t T = 4;
+    for (bool temporal : {false, true}) {
+        const at::Tensor base = temporal ? at::randn({T, 3, 6, 5, 7}, at::kDouble) + 0.3 : at::randn({3, 6, 5, 7}, at::kDouble) + 0.3;
+        const at::Tensor cl = temporal ? base.permute({0, 1, 3, 4, 2}).contiguous().permute({0, 1, 4, 2, 3})
+                                       : base.contiguous(at::MemoryFormat::ChannelsLast);
+        ASSERT_FALSE(cl.is_contiguous());
+        std::vector<at::Tensor> grads[2];
+        at::Tensor outs[2];
+        for (int k = 0; k < 2; ++k) {
+            const at::Tensor x = (k == 0 ? base : cl).detach().requires_grad_(true);
+            snn_options o;
+            o.T = T;
+            o.train = true;
+            outs[k] = snn_forward(g, x, o).out;
+            (outs[k] * outs[k]).sum().backward();
+            grads[k].push_back(x.grad().contiguous());
+            for (auto & kv : g.named_params()) {
+                grads[k].push_back(kv.second.grad().clone());
+                kv.second.mutable_grad() = at::Tensor();
+            }
+        }
+        EXPECT_TRUE(at::allclose(outs[0], outs[1], 1e-12, 1e-12)) << (temporal ? "temporal" : "static");
+        for (size_t j = 0; j < grads[0].size(); ++j) {
+            EXPECT_TRUE(at::allclose(grads[0][j], grads[1][j], 1e-12, 1e-12)) << (temporal ? "temporal" : "static") << " grad " << j;
+        }
+    }
 }

@@ -145,9 +145,16 @@ TEST(spike_conv_bf16, bad_input_is_refused) {
     EXPECT_THROW(spike_conv2d_bf16(at::zeros({2, 3, 2, 2}), w, {}, {3, 3}, {1, 1}, {0, 0}, {1, 1}), snnkit::error);
 }
 
+// The fraction of images (dim 1 of [T, N, ...]) in which at least `share` of the values of a and b lie within tol.
+double images_agreeing(const at::Tensor & a, const at::Tensor & b, double tol, double share) {
+    const at::Tensor close = ((a - b).abs() <= tol).to(at::kDouble).transpose(0, 1).flatten(1).mean(1); // [N]
+    return (close >= share).to(at::kDouble).mean().item<double>();
+}
+
 // The executor with AMX layers against the float executor, layer by layer, on a converted zoo net at T = 8 with
 // its thresholds lowered so that every layer fires (checked): every convolution fed by spikes, straight or through an average pool, in every
 // layout (ResNet-20: direct; VGG-16: direct, strips, dense, pooled inputs).
+
 void expect_executor_matches_the_float_executor(const std::string & arch, size_t min_layers) {
     at::manual_seed(7);
     at::NoGradGuard ng;
@@ -182,15 +189,16 @@ void expect_executor_matches_the_float_executor(const std::string & arch, size_t
         EXPECT_GT((f - f.select(-1, 0).select(-1, 0).unsqueeze(-1).unsqueeze(-1)).abs().max().item<double>(), 0.0)
             << arch << " " << snn.nodes[i].name << ": silent input";
         const double scale = f.abs().max().item<double>() + 1e-6;
-        // a spike moved across the threshold by the other rounding changes the layers after it: most values agree
-        const double close = ((a - f).abs() <= 1e-5 * scale).to(at::kDouble).mean().item<double>();
-        EXPECT_GE(close, 0.99) << arch << " " << snn.nodes[i].name;
+        // a spike moved across the threshold by the other rounding changes the layers after it in that image (in
+        // these random nets with lowered thresholds, often most of its later values): per layer, 75 % of the
+        // images agree in 99 % of their values (a wrong AMX path fails every image)
+        EXPECT_GE(images_agreeing(a, f, 1e-5 * scale, 0.99), 0.75) << arch << " " << snn.nodes[i].name;
         differ += !at::equal(a, f);
     }
     EXPECT_GT(differ, 0) << "every layer gave the float executor's bits exactly: did the AMX path run at all?";
-    // the output, after every layer's threshold crossings have had their effect (640 values; 0.984 for ResNet-20)
+    // the output [T, N, K], after every layer's threshold crossings have had their effect
     const double scale = want.abs().max().item<double>() + 1e-6;
-    EXPECT_GE(((got - want).abs() <= 1e-4 * scale).to(at::kDouble).mean().item<double>(), 0.95) << arch;
+    EXPECT_GE(images_agreeing(got, want, 1e-4 * scale, 0.95), 0.75) << arch;
 }
 
 TEST(spike_conv_bf16, executor_matches_the_float_executor) {

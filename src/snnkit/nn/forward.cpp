@@ -4,6 +4,8 @@
 #include "snnkit/core/error.h"
 #include "snnkit/nn/qcfs.h"
 
+#include <ATen/core/grad_mode.h>
+
 namespace snnkit {
 
 namespace {
@@ -14,6 +16,17 @@ batch_norm_override & bn_override() {
 }
 
 } // namespace
+
+at::Tensor conv_input_layout(const at::Tensor & x) {
+    if (x.dim() != 4 || x.size(1) < 2) {
+        return x; // (one channel: both layouts are the same memory)
+    }
+    if (at::GradMode::is_enabled()) { // training: see conv_channels_last_min_positions
+        return x.contiguous();
+    }
+    return x.size(2) * x.size(3) >= conv_channels_last_min_positions ? x.contiguous(at::MemoryFormat::ChannelsLast)
+                                                                     : x.contiguous();
+}
 
 void set_batch_norm_override(batch_norm_override f) { bn_override() = std::move(f); }
 
@@ -42,7 +55,10 @@ at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool tra
                                                 std::to_string(x.dim()) + "-d with " +
                                                 std::to_string(x.dim() > 1 ? x.size(1) : 0) + " channels");
         }
-        return at::conv2d(x, n.tensor("weight"), n.tensor("bias"), a.stride, a.padding, a.dilation, a.groups);
+        // the output in the rule's layout too: a one-channel input leaves it contiguous, and the BatchNorm,
+        // activations and pools after a wide convolution run faster channels last as well
+        return conv_input_layout(at::conv2d(conv_input_layout(x), n.tensor("weight"), n.tensor("bias"), a.stride,
+                                            a.padding, a.dilation, a.groups));
     case op_kind::linear:
         if (x.dim() != 2 || x.size(1) != a.in) {
             fail("layer '" + n.name + "'", "linear expects [N, " + std::to_string(a.in) + "] input");

@@ -78,30 +78,39 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
     return spike_bf16_conv(g, n, x, once, opt.spike_bf16_parts);
 }
 
-// Whether a spike node's input xt [T, N, C, H, W] is laid out channels last (the AMX convolution's output) and the
-// node can run on it as it is: inference, no gradient (the layout only changes where each neuron's values lie).
+// Whether a spike node's input xt ([T, N, C, H, W], or one static step [N, C, H, W]) is laid out channels last
+// (a convolution's output: conv_input_layout, or the AMX convolution's) and the node runs on it as it is, in
+// training too: the layout only changes where each neuron's values lie, and the views below carry the gradient.
 // Observers then see channels-last values too (stats_collector sums them in their own order: summing them into a
 // contiguous [C, H, W] made eval --spike-bf16 3x slower).
-bool channels_last_input(const at::Tensor & xt, const node & n) {
-    if (xt.dim() != 5 || at::GradMode::is_enabled() || xt.is_contiguous()) {
+bool channels_last_input(const at::Tensor & xt) {
+    if ((xt.dim() != 5 && xt.dim() != 4) || xt.is_contiguous()) {
         return false;
     }
-    const at::Tensor alpha = n.tensor("alpha");
-    return xt.permute({0, 1, 3, 4, 2}).is_contiguous() && (!alpha.defined() || !alpha.requires_grad());
+    return xt.dim() == 5 ? xt.permute({0, 1, 3, 4, 2}).is_contiguous() : xt.permute({0, 2, 3, 1}).is_contiguous();
 }
 
 // The spike node on a channels-last input without copying it to [T, N, C, H, W]: the same neurons as
 // [T, N*H*W, C], where the kernel's channel dimension (dim 2) is still C, so a per-channel V_th or v(0) applies
 // unchanged; a per-neuron v(0) [N, C, H, W] is laid out the same way. Spikes and the final potential come back as
-// [T, N, C, H, W] and [N, C, H, W] views with channels-last strides (the next AMX convolution packs them directly).
-neuron_result neuron_forward_channels_last(const at::Tensor & xt, const node & n, const at::Tensor & v0) {
-    const int64_t T = xt.size(0), N = xt.size(1), C = xt.size(2), H = xt.size(3), W = xt.size(4);
-    const at::Tensor x = xt.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C}); // a view: already contiguous
+// [T, N, C, H, W] and [N, C, H, W] views with channels-last strides (the next convolution takes them as they are).
+// xt may also be one static step [N, C, H, W], run T times (neuron_forward_repeated).
+neuron_result neuron_forward_channels_last(const at::Tensor & xt, int64_t T, const node & n, const at::Tensor & v0) {
+    const bool repeated = xt.dim() == 4;
+    const at::Tensor step = repeated ? xt : xt[0];
+    const int64_t N = step.size(0), C = step.size(1), H = step.size(2), W = step.size(3);
     at::Tensor v = v0;
     if (v.defined() && v.dim() == 4) { // one potential per neuron [N, C, H, W]
         v = v.permute({0, 2, 3, 1}).reshape({N * H * W, C});
     }
-    neuron_result r = neuron_forward(x, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
+    neuron_result r;
+    if (repeated) {
+        const at::Tensor x = xt.permute({0, 2, 3, 1}).reshape({N * H * W, C}); // a view: already contiguous
+        r = neuron_forward_repeated(x, T, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
+    } else {
+        const at::Tensor x = xt.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C});
+        r = neuron_forward(x, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
+    }
     r.spikes = r.spikes.view({T, N, H, W, C}).permute({0, 1, 4, 2, 3});
     r.v = r.v.view({N, H, W, C}).permute({0, 3, 1, 2});
     return r;
@@ -241,10 +250,10 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             }
             neuron_result r;
             try {
-                if (!src.temporal) {
+                if (channels_last_input(xt)) {
+                    r = neuron_forward_channels_last(xt, T, n, v0);
+                } else if (!src.temporal) {
                     r = neuron_forward_repeated(xt, T, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
-                } else if (channels_last_input(xt, n)) {
-                    r = neuron_forward_channels_last(xt, n, v0);
                 } else {
                     r = neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron); // alpha: PLIF's
                 }
@@ -275,12 +284,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                     out.t = sparse_layer(n, ins[0], opt);
                 }
                 if (!out.t.defined()) {
-                    if (n.op == op_kind::conv2d && !ins[0].is_contiguous()) {
-                        // spikes left channels last by an AMX layer: ATen's float convolution is slower on them
-                        // (measured on VGG-16's narrow layers) than a copy to the contiguous layout first
-                        ins[0] = ins[0].contiguous();
-                    }
-                    out.t = apply_op(n, ins, opt.train, opt.dropout_generator);
+                    out.t = apply_op(n, ins, opt.train, opt.dropout_generator); // (conv_input_layout for a conv)
                 }
             }
             out.temporal = any_temporal;
