@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 namespace bench {
@@ -38,6 +39,14 @@ inline void parse_flag_pairs(int argc, char ** argv, const char * usage,
         }
         ++i;
     }
+}
+
+// "on" -> true, "off" -> false; anything else throws (parse_flag_pairs reports it as an invalid value).
+inline bool on_off(const std::string & v) {
+    if (v != "on" && v != "off") {
+        throw std::invalid_argument("expected on or off");
+    }
+    return v == "on";
 }
 
 } // namespace bench

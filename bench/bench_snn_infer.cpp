@@ -72,7 +72,7 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
                 }
                 const at::Tensor & step = val[n.inputs[0]];
                 if (step.dim() == 4 && !step.is_contiguous() && step.permute({0, 2, 3, 1}).is_contiguous()) {
-                    // channels last (the convolution's layout, conv_input_layout): the neurons as they lie, as
+                    // channels last (the convolution's layout, conv_layout): the neurons as they lie, as
                     // the executor runs them, instead of a copy to the contiguous layout every step
                     const int64_t N = step.size(0), C = step.size(1), H = step.size(2), W = step.size(3);
                     at::Tensor vcl = v0;
@@ -149,8 +149,8 @@ int main(int argc, char ** argv) {
                                 else if (k == "--reps") reps = std::stoll(val);
                                 else if (k == "--warmup") warmup = std::stoll(val);
                                 else if (k == "--threads") threads = std::stoi(val);
-                                else if (k == "--sparse") sparse = val == "on";
-                                else if (k == "--bf16") bf16 = val == "on";
+                                else if (k == "--sparse") sparse = bench::on_off(val);
+                                else if (k == "--bf16") bf16 = bench::on_off(val);
                                 else if (k == "--bf16-parts") nparts = std::stoi(val);
                                 else return false;
                                 return true;

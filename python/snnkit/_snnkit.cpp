@@ -75,12 +75,6 @@ struct snn_model {
     std::shared_ptr<std::mutex> amx_mu = std::make_shared<std::mutex>();
 };
 
-// The executor's inference paths a run may take (snn_options: sparse, spike_bf16, spike_bf16_parts).
-struct run_paths {
-    bool sparse = false;
-    bool spike_bf16 = false;
-    int spike_bf16_parts = 3;
-};
 
 snn_model convert_onnx(const pybind11::bytes & onnx, const at::Tensor & images, const std::string & ann_meta_json,
                        int64_t T, const std::string & threshold, bool channel_wise, bool bias_shift, bool half_init,
@@ -116,12 +110,11 @@ snn_model convert_onnx(const pybind11::bytes & onnx, const at::Tensor & images, 
 
 // Per-step outputs [T, N, K] of the SNN on x ([N, ...] direct input, or time-major [T, N, ...]), in batches
 // that keep one activation tensor within the default memory budget.
-at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, const snnkit::node_observer & observer,
-                   const run_paths & paths = {}) {
+// o: T, the observer and the inference paths (sparse, spike_bf16, spike_bf16_parts: the library checks the parts);
+// spike_bf16 runs on this model's prepared AMX layers.
+at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, snnkit::snn_options o) {
+    const int64_t T = o.T;
     if (T < 1) snnkit::fail("T", "must be >= 1, got " + std::to_string(T));
-    if (paths.spike_bf16_parts < 1 || paths.spike_bf16_parts > 3) {
-        snnkit::fail("spike_bf16_parts", "must be 1, 2 or 3, got " + std::to_string(paths.spike_bf16_parts));
-    }
     const at::Tensor x = snnkit::check_input_batch(x_in, m.snn.input_shape, "x", true);
     const bool temporal = x.dim() == static_cast<int64_t>(m.snn.input_shape.size()) + 2;
     if (temporal && x.size(0) != T) {
@@ -130,12 +123,7 @@ at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, cons
     const int64_t n = x.size(temporal ? 1 : 0);
     const at::Tensor sample = temporal ? x[0].slice(0, 0, 1) : x.slice(0, 0, 1);
     const int64_t batch = snnkit::snn_batch_for_memory(m.snn, sample, T, 256);
-    snnkit::snn_options o;
-    o.T = T;
-    o.observer = observer;
-    o.sparse = paths.sparse;
-    o.spike_bf16 = paths.spike_bf16 && snnkit::spike_conv_bf16_available();
-    o.spike_bf16_parts = paths.spike_bf16_parts;
+    o.spike_bf16 = o.spike_bf16 && snnkit::spike_conv_bf16_available();
     std::unique_lock<std::mutex> amx_lock(*m.amx_mu, std::defer_lock);
     if (o.spike_bf16) {
         amx_lock.lock();
@@ -149,6 +137,15 @@ at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, int64_t T, cons
     return at::cat(outs, 1);
 }
 
+snnkit::snn_options run_options(int64_t T, bool sparse, bool spike_bf16, int spike_bf16_parts) {
+    snnkit::snn_options o;
+    o.T = T;
+    o.sparse = sparse;
+    o.spike_bf16 = spike_bf16;
+    o.spike_bf16_parts = spike_bf16_parts;
+    return o;
+}
+
 void bind_conversion(pybind11::module_ & m) {
     namespace py = pybind11;
     py::class_<snn_model>(m, "SnnModel", "A converted SNN (use snnkit.SNN)")
@@ -160,7 +157,7 @@ void bind_conversion(pybind11::module_ & m) {
                        int spike_bf16_parts) {
             py::gil_scoped_release nogil;
             at::NoGradGuard ng;
-            return snn_run(s, x, T, {}, {sparse, spike_bf16, spike_bf16_parts});
+            return snn_run(s, x, run_options(T, sparse, spike_bf16, spike_bf16_parts));
         }, py::arg("x"), py::arg("T"), py::arg("sparse") = false, py::arg("spike_bf16") = false,
            py::arg("spike_bf16_parts") = 3)
         .def("stats", [](const snn_model & s, const at::Tensor & x, int64_t T, bool sparse, bool spike_bf16,
@@ -168,7 +165,9 @@ void bind_conversion(pybind11::module_ & m) {
             py::gil_scoped_release nogil;
             at::NoGradGuard ng;
             snnkit::stats_collector c(s.snn, T);
-            snn_run(s, x, T, c.observer(), {sparse, spike_bf16, spike_bf16_parts});
+            snnkit::snn_options o = run_options(T, sparse, spike_bf16, spike_bf16_parts);
+            o.observer = c.observer();
+            snn_run(s, x, o);
             return snnkit::stats_to_json(c.result());
         }, py::arg("x"), py::arg("T"), py::arg("sparse") = false, py::arg("spike_bf16") = false,
            py::arg("spike_bf16_parts") = 3)

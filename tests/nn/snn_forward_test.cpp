@@ -204,18 +204,18 @@ TEST(snn_forward, dropout_mask_shared_over_time_or_drawn_per_step) {
     EXPECT_TRUE(out.eq(1.0f).all().item<bool>());
 }
 
-// Without gradients, convolutions run channels last on wide maps (conv_input_layout) and the spiking layers
+// Without gradients, convolutions run channels last on wide maps (conv_layout) and the spiking layers
 // behind them on that layout (the static first layer through neuron_forward_repeated, the later ones per step):
 // the output equals the same network written with contiguous ATen ops and the neuron on contiguous tensors,
 // within float rounding (per-channel thresholds, alpha 0.8). Training keeps the contiguous layout.
 TEST(snn_forward, channels_last_inference_equals_the_contiguous_reference) {
     {
         at::NoGradGuard ng;
-        EXPECT_TRUE(conv_input_layout(at::zeros({2, 8, 16, 16})).is_contiguous(at::MemoryFormat::ChannelsLast));
-        EXPECT_TRUE(conv_input_layout(at::zeros({2, 8, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast)).is_contiguous());
-        EXPECT_TRUE(conv_input_layout(at::zeros({2, 1, 28, 28})).is_contiguous());
+        EXPECT_TRUE(conv_layout(at::zeros({2, 8, 16, 16})).is_contiguous(at::MemoryFormat::ChannelsLast));
+        EXPECT_TRUE(conv_layout(at::zeros({2, 8, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast)).is_contiguous());
+        EXPECT_TRUE(conv_layout(at::zeros({2, 1, 28, 28})).is_contiguous());
     }
-    EXPECT_TRUE(conv_input_layout(at::zeros({2, 8, 16, 16}).contiguous(at::MemoryFormat::ChannelsLast)).is_contiguous());
+    EXPECT_TRUE(conv_layout(at::zeros({2, 8, 16, 16}).contiguous(at::MemoryFormat::ChannelsLast)).is_contiguous());
     graph_builder b({3, 16, 16}, 5, 4);
     b.conv2d("c1", 3, 8, 3, 1, 1, true);
     b.relu("r1");

@@ -132,6 +132,19 @@ kernel::neuron_fill<T> fill_of(const at::Tensor & q, kernel::fill_kind kind) {
     return {kind, kind == kernel::fill_kind::zero ? nullptr : q.data_ptr<T>()};
 }
 
+// The sizes of one step [N, ...] and of all T steps [T, N, ...] for the kernel's x: [T, N, ...], or one step
+// repeated T times (sh.x_repeated).
+at::IntArrayRef one_step(const at::Tensor & x, const kernel::neuron_shape & sh) {
+    return sh.x_repeated ? x.sizes() : x.sizes().slice(1);
+}
+
+std::vector<int64_t> all_steps(const at::Tensor & x, const kernel::neuron_shape & sh) {
+    std::vector<int64_t> s{sh.T};
+    const at::IntArrayRef step = one_step(x, sh);
+    s.insert(s.end(), step.begin(), step.end());
+    return s;
+}
+
 // The autograd node of the fused kernel. Saves x (an input: no copy) and v0 (small); nothing [T, M]-sized.
 struct neuron_function : public torch::autograd::Function<neuron_function> {
     // alpha_opt: a 0-d tensor whose value is p.alpha, given only when dL/dalpha may be wanted (PLIF).
@@ -141,12 +154,8 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
                                  const kernel::neuron_shape & sh, kernel::fill_kind vth_kind,
                                  kernel::fill_kind v0_kind, const std::string & where) {
         const at::Tensor v0 = v0_opt.has_value() ? v0_opt->contiguous() : at::Tensor();
-        // x is [T, N, ...], or one step [N, ...] repeated T times (sh.x_repeated)
-        const at::IntArrayRef step = sh.x_repeated ? x.sizes() : x.sizes().slice(1);
-        std::vector<int64_t> out_sizes{sh.T};
-        out_sizes.insert(out_sizes.end(), step.begin(), step.end());
-        at::Tensor spikes = empty_output(out_sizes, x.options());
-        at::Tensor v = at::empty(step, x.options());
+        at::Tensor spikes = empty_output(all_steps(x, sh), x.options());
+        at::Tensor v = at::empty(one_step(x, sh), x.options());
         bool finite = true;
         AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_forward", [&] {
             finite = kernel::neuron_forward_kernel<scalar_t>(p, sh, x.data_ptr<scalar_t>(),
@@ -207,14 +216,11 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
 
         const variable_list none(9);
         if (!grads[0].defined() && !grads[1].defined()) return none;
-        const at::IntArrayRef step = sh.x_repeated ? x.sizes() : x.sizes().slice(1);
-        std::vector<int64_t> all_steps{sh.T};
-        all_steps.insert(all_steps.end(), step.begin(), step.end());
-        const at::Tensor gs = grads[0].defined() ? grads[0].contiguous() : at::zeros(all_steps, x.options());
+        const at::Tensor gs = grads[0].defined() ? grads[0].contiguous() : at::zeros(all_steps(x, sh), x.options());
         const at::Tensor gv = grads[1].defined() ? grads[1].contiguous() : at::Tensor();
         const bool want_v0 = v0.defined() && v0_kind != kernel::fill_kind::zero && ctx->needs_input_grad(2);
         at::Tensor gx = empty_output(x.sizes(), x.options()); // a repeated step's gradient: the sum over the steps
-        at::Tensor gv0 = want_v0 ? at::empty(step, x.options()) : at::Tensor();
+        at::Tensor gv0 = want_v0 ? at::empty(one_step(x, sh), x.options()) : at::Tensor();
         const bool want_alpha = d.at("has_alpha").toBool() &&
                                 ctx->needs_input_grad(static_cast<size_t>(d.at("alpha_edge").toInt()));
         double galpha = 0.0;

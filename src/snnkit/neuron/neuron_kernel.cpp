@@ -109,8 +109,8 @@ inline void store_fence() {
 // at neuron j0 of step 0 of [T, M] tensors (x's steps xs apart: M, or 0 for an input repeated at every step);
 // th, v, gv, row are n-element buffers (V_th, potential, dL/dv, one output row) and ub a [T][n] buffer.
 // Backward with an alpha gradient: v0b holds v0 and ga accumulates the per-neuron sum of du_t v_t (both n
-// elements; null when dL/dalpha is not wanted). Backward of a repeated input: gxs (n elements) accumulates
-// dL/dx over the steps instead of out being written per step.
+// elements; null when dL/dalpha is not wanted). Backward of a repeated input (sum_steps): out is the step's n
+// gradients, zeroed, and accumulates dL/dx over the steps instead of one row being written per step.
 template <typename T>
 struct block_args {
     int64_t steps, M, xs, n;
@@ -125,7 +125,7 @@ struct block_args {
     bool stream;
     const T * v0b = nullptr;
     T * ga = nullptr;
-    T * gxs = nullptr;
+    bool sum_steps = false;
 };
 
 // Forward: v holds v0 in and v_T out.
@@ -226,9 +226,9 @@ SNNKIT_ALWAYS_INLINE void backward_block(const neuron_params & p, const block_ar
             gv[i] = alpha * du;
         }
         if (a.ga) accumulate_alpha_grad<T, SOFT>(a, t);
-        if (a.gxs) {
-            T * __restrict gxs = a.gxs;
-            for (int64_t i = 0; i < n; ++i) gxs[i] += row[i];
+        if (a.sum_steps) {
+            T * __restrict gx = a.out;
+            for (int64_t i = 0; i < n; ++i) gx[i] += row[i];
         } else {
             store_row(a.out + t * a.M, row, n, a.stream);
         }
@@ -342,15 +342,14 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
     // dL/dalpha: one partial sum per block, added up in block order afterwards (the same result for any
     // thread count).
     std::vector<double> alpha_part(grad_alpha ? static_cast<size_t>(blocks) : 0, 0.0);
-    for_each_block<T>(blocks, (7 + sh.T) * B, [&](int64_t b, T * scratch) {
+    for_each_block<T>(blocks, (6 + sh.T) * B, [&](int64_t b, T * scratch) {
         T * th = scratch;
         T * v = th + B;
         T * gv = v + B;
         T * row = gv + B;
         T * v0b = row + B;
         T * ga = v0b + B;
-        T * gxs = ga + B;
-        T * ub = gxs + B;
+        T * ub = ga + B;
         const int64_t j0 = b * B;
         const int64_t n = std::min(B, sh.M - j0);
         fill_block(vth, sh, j0, n, th);
@@ -362,9 +361,9 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
         }
         const int64_t xs = sh.x_repeated ? 0 : sh.M;
         block_args<T> args{sh.T, sh.M, xs, n, x + j0, grad_spikes + j0, grad_x + j0, th, v, gv, ub, row, stream};
-        if (sh.x_repeated) {
-            std::fill(gxs, gxs + n, T(0));
-            args.gxs = gxs;
+        if (sh.x_repeated) { // grad_x is the step's [M]: summed in place
+            std::fill(grad_x + j0, grad_x + j0 + n, T(0));
+            args.sum_steps = true;
         }
         if (grad_alpha) {
             std::copy(v, v + n, v0b);
@@ -373,7 +372,6 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
             args.ga = ga;
         }
         run_backward_block<T>(p, args);
-        if (sh.x_repeated) std::copy(gxs, gxs + n, grad_x + j0);
         if (grad_v0) std::copy(gv, gv + n, grad_v0 + j0);
         if (grad_alpha) {
             double sum = 0.0;

@@ -17,7 +17,7 @@ batch_norm_override & bn_override() {
 
 } // namespace
 
-at::Tensor conv_input_layout(const at::Tensor & x) {
+at::Tensor conv_layout(const at::Tensor & x) {
     if (x.dim() != 4 || x.size(1) < 2) {
         return x; // (one channel: both layouts are the same memory)
     }
@@ -57,8 +57,8 @@ at::Tensor apply_op(const node & n, const std::vector<at::Tensor> & in, bool tra
         }
         // the output in the rule's layout too: a one-channel input leaves it contiguous, and the BatchNorm,
         // activations and pools after a wide convolution run faster channels last as well
-        return conv_input_layout(at::conv2d(conv_input_layout(x), n.tensor("weight"), n.tensor("bias"), a.stride,
-                                            a.padding, a.dilation, a.groups));
+        return conv_layout(at::conv2d(conv_layout(x), n.tensor("weight"), n.tensor("bias"), a.stride, a.padding,
+                                      a.dilation, a.groups));
     case op_kind::linear:
         if (x.dim() != 2 || x.size(1) != a.in) {
             fail("layer '" + n.name + "'", "linear expects [N, " + std::to_string(a.in) + "] input");

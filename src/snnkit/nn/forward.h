@@ -34,7 +34,7 @@ at::Tensor ann_forward(const graph & g, const at::Tensor & x, const forward_opti
 // 28 against the contiguous kernel's), which puts 2-rank --sync-bn training (statistics summed in double) 5e-5
 // away from 1 process after 3 steps, beyond the 1e-5 that the data-parallel equivalence test holds it to.
 constexpr int64_t conv_channels_last_min_positions = 144;
-at::Tensor conv_input_layout(const at::Tensor & x);
+at::Tensor conv_layout(const at::Tensor & x);
 
 // One stateless op on a batch (for the SNN executor, with time folded into the batch dimension).
 // Not for input and spike nodes. dropout_gen: the random source of a training dropout (undefined: ATen's

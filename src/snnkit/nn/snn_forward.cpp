@@ -79,7 +79,7 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
 }
 
 // Whether a spike node's input xt ([T, N, C, H, W], or one static step [N, C, H, W]) is laid out channels last
-// (a convolution's output: conv_input_layout, or the AMX convolution's) and the node runs on it as it is, in
+// (a convolution's output: conv_layout, or the AMX convolution's) and the node runs on it as it is, in
 // training too: the layout only changes where each neuron's values lie, and the views below carry the gradient.
 // Observers then see channels-last values too (stats_collector sums them in their own order: summing them into a
 // contiguous [C, H, W] made eval --spike-bf16 3x slower).
@@ -97,8 +97,8 @@ bool channels_last_input(const at::Tensor & xt) {
 // xt may also be one static step [N, C, H, W], run T times (neuron_forward_repeated).
 neuron_result neuron_forward_channels_last(const at::Tensor & xt, int64_t T, const node & n, const at::Tensor & v0) {
     const bool repeated = xt.dim() == 4;
-    const at::Tensor step = repeated ? xt : xt[0];
-    const int64_t N = step.size(0), C = step.size(1), H = step.size(2), W = step.size(3);
+    const int64_t d = repeated ? 0 : 1; // the batch dimension
+    const int64_t N = xt.size(d), C = xt.size(d + 1), H = xt.size(d + 2), W = xt.size(d + 3);
     at::Tensor v = v0;
     if (v.defined() && v.dim() == 4) { // one potential per neuron [N, C, H, W]
         v = v.permute({0, 2, 3, 1}).reshape({N * H * W, C});
@@ -284,7 +284,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                     out.t = sparse_layer(n, ins[0], opt);
                 }
                 if (!out.t.defined()) {
-                    out.t = apply_op(n, ins, opt.train, opt.dropout_generator); // (conv_input_layout for a conv)
+                    out.t = apply_op(n, ins, opt.train, opt.dropout_generator); // (conv_layout for a conv)
                 }
             }
             out.temporal = any_temporal;
