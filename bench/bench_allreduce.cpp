@@ -1,8 +1,10 @@
 // bench/bench_allreduce.cpp: Gloo all-reduce time against message size and rank count on this machine's
 // loopback, through snnkit's process_group (c10d ProcessGroupGloo over a TCPStore): the measured points of the
 // communication model in docs/dist.md. It starts its own ranks (snnkit::launch_workers, as `--nproc`); rank 0
-// prints one JSON line per size: {"ranks", "bytes", "median_us", "min_us", "max_us", "reps"}. With --params it
-// prints instead the gradient bytes per step of the zoo nets the docs project ({"arch", "params", "bytes"}).
+// prints one JSON line per size: {"ranks", "bytes", "median_us", "min_us", "max_us", "cpu_us", "reps"},
+// cpu_us being the median CPU time rank 0's process spent on one all-reduce (all its threads: Gloo's, c10d's).
+// With --params it prints instead the gradient bytes per step of the zoo nets the docs project ({"arch",
+// "params", "bytes"}).
 //
 // usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] | --params
 #include "snnkit/core/clock.h"
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <ctime>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -42,28 +45,39 @@ int print_params() {
     return 0;
 }
 
+// CPU seconds used so far by this process, all threads.
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 int worker(const std::vector<int64_t> & sizes, int reps) {
     at::set_num_threads(1);
     snnkit::process_group pg(snnkit::dist_options_from_env(60.0));
     for (const int64_t bytes : sizes) {
         at::Tensor t = at::ones({std::max<int64_t>(1, bytes / 4)}, at::kFloat);
         at::Tensor sync = at::zeros({1}, at::kFloat);
-        std::vector<double> us;
+        std::vector<double> us, cpu_us;
         for (int i = 0; i < reps + 3; ++i) {
             pg.all_reduce_sum(sync, "sync"); // start together
+            const double c0 = process_cpu_seconds();
             const auto t0 = snnkit::clock_now();
             pg.all_reduce_sum(t, "all-reduce");
             if (i >= 3) {
                 us.push_back(1e6 * snnkit::seconds_since(t0));
+                cpu_us.push_back(1e6 * (process_cpu_seconds() - c0));
             }
         }
         std::sort(us.begin(), us.end());
+        std::sort(cpu_us.begin(), cpu_us.end());
         if (pg.rank() == 0) {
             std::printf("%s\n", nlohmann::json({{"ranks", pg.world_size()},
                                                 {"bytes", bytes},
                                                 {"median_us", us[us.size() / 2]},
                                                 {"min_us", us.front()},
                                                 {"max_us", us.back()},
+                                                {"cpu_us", cpu_us[cpu_us.size() / 2]},
                                                 {"reps", reps}})
                                     .dump()
                                     .c_str());

@@ -93,9 +93,10 @@ for name, tag in (("cnn", "ann_2x1"), ("resnet20-he", "res_2x1")):
     print(f"  {name:12s} {100 * med(sh):5.1f} % [{100 * min(sh):.1f}, {100 * max(sh):.1f}]  ({b} buckets; target <= 10 %)")
 ar = {n: [json.loads(l) for l in open(f"{work}/allreduce_{n}.jsonl")] for n in (2, 4)}
 res["allreduce"] = ar
-print("\n3. Gloo all-reduce on loopback, median us (bytes: 2 ranks / 4 ranks)")
+print("\n3. Gloo all-reduce on loopback, median us of wall time and of rank 0's CPU time (all its threads)")
+print("                   wall: 2 ranks  4 ranks    CPU: 2 ranks  4 ranks")
 for a, b in zip(ar[2], ar[4]):
-    print(f"  {a['bytes']:>9d} B   {a['median_us']:9.0f}   {b['median_us']:9.0f}")
+    print(f"  {a['bytes']:>9d} B   {a['median_us']:9.0f}  {b['median_us']:7.0f}         {a['cpu_us']:7.0f}  {b['cpu_us']:7.0f}")
 params = {p["arch"]: p for p in (json.loads(l) for l in open(f"{work}/params.jsonl"))}
 steps = {a: json.load(open(f"{work}/step_{a}.json")) for a in ("resnet20", "vgg16")}
 res["params"], res["step"] = params, steps

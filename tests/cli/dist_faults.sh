@@ -32,6 +32,8 @@ rank_pid() { # the worker with RANK=$1 in its environment: a grandchild (timeout
 }
 r0=$(rank_pid 0); r1=$(rank_pid 1)
 [ -n "$r0" ] && [ -n "$r1" ] || fail "workers not found"
+# the workers are named as the program in ps / top (spawned from the file /proc/self/exe names, not as "exe")
+[ "$(cat /proc/"$r1"/comm)" = "$(basename "$snn")" ] || fail "worker process name is '$(cat /proc/"$r1"/comm)'"
 kill -9 "$r1"
 t0=$(date +%s)
 set +e; wait "$launcher"; rc=$?; set -e

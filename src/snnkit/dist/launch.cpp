@@ -57,6 +57,21 @@ std::vector<std::string> worker_env(const launch_options & o, int rank, int port
     return env;
 }
 
+// The program to spawn for argv[0]: /proc/self/exe resolved to the file it names, so that a worker's process
+// name (ps, top) is the program's ("snnkit") rather than "exe"; /proc/self/exe itself when the file is gone.
+std::string spawn_path(const std::string & argv0) {
+    if (argv0 != "/proc/self/exe") {
+        return argv0;
+    }
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) {
+        return argv0;
+    }
+    const std::string path(buf, static_cast<size_t>(n));
+    return access(path.c_str(), X_OK) == 0 ? path : argv0;
+}
+
 std::vector<char *> c_strings(std::vector<std::string> & v) {
     std::vector<char *> p;
     for (auto & s : v) {
@@ -117,6 +132,7 @@ launch_result launch_workers(const launch_options & o) {
 
     std::vector<pid_t> pids(static_cast<size_t>(o.nproc), -1);
     std::vector<std::string> args = o.argv;
+    args[0] = spawn_path(args[0]);
     std::vector<char *> argv = c_strings(args);
     launch_result r;
     const std::vector<int> cpus = allowed_cpus();

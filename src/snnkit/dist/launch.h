@@ -13,7 +13,7 @@ namespace snnkit {
 struct launch_options {
     /// number of worker processes
     int nproc = 2;
-    /// each worker's command line; argv[0] is the program's path (the command uses /proc/self/exe)
+    /// each worker's command line; argv[0] is the program's path (/proc/self/exe runs the file it names)
     std::vector<std::string> argv;
     /// address the workers reach the store at (this machine)
     std::string master_addr = "127.0.0.1";
