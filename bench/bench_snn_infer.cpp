@@ -9,7 +9,7 @@
 // for resnet20-he and vgg16.
 //
 // usage: bench_snn_infer [--arch cnn,resnet20-he,vgg16] [--T 4,8,32] [--batch 16] [--reps 5] [--warmup 2]
-//                        [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3]
+//                        [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3] [--groups on|off]
 // --sparse on (default) adds a third contender, the executor with snn_options::sparse (event-driven conv / linear
 // layers where spike_sparse.h's rule picks them from the measured input rate), checked equal to the dense one.
 // --bf16 on (default, where spike_conv_bf16_available()) adds the executor with snn_options::spike_bf16 (spike-fed
@@ -19,7 +19,9 @@
 // Both AMX contenders prepare each layer once (spike_conv_bf16_cache: weight parts and oneDNN primitives, made in
 // the check run before timing), as `snnkit eval` does across its batches. --bf16-parts 2 or 1 rounds the weights
 // to 16 or 8 significant bits (approximate: those AMX columns then do not count toward the target).
-// The spike rates column: the spiking layers' firing rates in that run, min / median / max.
+// The spike rates column: the spiking layers' firing rates in that run, min / median / max. The executors run the
+// batch in groups of images where the network is bound by memory traffic (snn_options::chunk, snn_chunk.h); the
+// images per group column says how many; --groups off runs every executor on the whole batch at once.
 // Weights are the zoo's seeded initialisation with BN statistics and thresholds from one random batch: the
 // dense ops' speed does not depend on the values; the sparse path's does (see the spike rates column).
 #include "bench_args.h"
@@ -29,6 +31,7 @@
 #include "snnkit/neuron/neuron.h"
 #include "snnkit/nn/act_stats.h"
 #include "snnkit/nn/forward.h"
+#include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_sparse.h"
@@ -104,10 +107,13 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
     return sum;
 }
 
+bool g_groups = true; // --groups: the executors' snn_options::chunk automatic (on) or -1 (off)
+
 at::Tensor fused(const snnkit::graph & g, const at::Tensor & x, int64_t T, bool sparse = false,
                  snnkit::spike_conv_bf16_cache * amx = nullptr, int nparts = 3) {
     snnkit::snn_options so;
     so.T = T;
+    so.chunk = g_groups ? 0 : -1;
     so.sparse = sparse;
     so.spike_bf16 = amx != nullptr;
     so.spike_bf16_cache = amx;
@@ -141,7 +147,7 @@ int main(int argc, char ** argv) {
     bool sparse = true, bf16 = true;
     bench::parse_flag_pairs(argc, argv,
                             "usage: bench_snn_infer [--arch cnn,resnet20-he,vgg16] [--T 4,8,32] [--batch 16] [--reps 5] "
-                            "[--warmup 2] [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3]",
+                            "[--warmup 2] [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3] [--groups on|off]",
                             [&](const std::string & k, const std::string & val) {
                                 if (k == "--arch") arch_list = val;
                                 else if (k == "--T") t_list = val;
@@ -152,6 +158,7 @@ int main(int argc, char ** argv) {
                                 else if (k == "--sparse") sparse = bench::on_off(val);
                                 else if (k == "--bf16") bf16 = bench::on_off(val);
                                 else if (k == "--bf16-parts") nparts = std::stoi(val);
+                                else if (k == "--groups") g_groups = bench::on_off(val);
                                 else return false;
                                 return true;
                             });
@@ -166,9 +173,9 @@ int main(int argc, char ** argv) {
                 "AMX weight parts %d%s\n",
                 static_cast<long long>(batch), at::get_num_threads(), static_cast<long long>(warmup),
                 static_cast<long long>(reps), nparts, nparts == 3 ? " (float-equal)" : " (approximate)");
-    std::printf("| arch | T | spike rates | snnkit images/s | per-step loop images/s | ratio | snnkit + sparse layers "
+    std::printf("| arch | T | spike rates | images per group | snnkit images/s | per-step loop images/s | ratio | snnkit + sparse layers "
                 "images/s | its ratio | snnkit + AMX-BF16 images/s | its ratio | per-step loop + AMX-BF16 images/s | "
-                "AMX executor / AMX loop | target (fastest snnkit / loop) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "AMX executor / AMX loop | target (fastest snnkit / loop) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const std::string & arch : bench::split(arch_list)) {
         snnkit::zoo_options zo;
         zo.arch = arch;
@@ -250,8 +257,9 @@ int main(int argc, char ** argv) {
                 std::snprintf(am, sizeof am, "%.1f [%.1f, %.1f] (classes %.1f %% as float) | %.3fx | %.1f [%.1f, %.1f] | %.3fx",
                               sd.med, sd.lo, sd.hi, 100.0 * amx_agree, sd.med / sb.med, se.med, se.lo, se.hi, sd.med / se.med);
             }
-            std::printf("| %s | %lld | %s | %.1f [%.1f, %.1f] | %.1f [%.1f, %.1f] | %.3fx | %s | %s | %s |\n", arch.c_str(),
-                        static_cast<long long>(T), rates_of(snn, x, T).c_str(), sa.med, sa.lo, sa.hi, sb.med, sb.lo,
+            const int64_t group = g_groups ? snnkit::snn_chunk_images(snnkit::snn_profile_of(snn), T, batch) : batch;
+            std::printf("| %s | %lld | %s | %lld | %.1f [%.1f, %.1f] | %.1f [%.1f, %.1f] | %.3fx | %s | %s | %s |\n",
+                        arch.c_str(), static_cast<long long>(T), rates_of(snn, x, T).c_str(), static_cast<long long>(group), sa.med, sa.lo, sa.hi, sb.med, sb.lo,
                         sb.hi, sa.med / sb.med, sp, am, target);
             std::fflush(stdout);
         }

@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/core/rng.h"
+#include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_pack_bf16.h"
 #include "snnkit/nn/spike_sparse.h"
@@ -138,6 +139,62 @@ at::Tensor gated_max_pool(const node & n, int i, const at::Tensor & folded, int6
     return r.out.flatten(0, 1);
 }
 
+// Images per group when the run may go in groups (snn_options::chunk) and a group is smaller than the batch of
+// n_batch, else 0.
+int64_t group_images(const graph & g, const snn_options & opt, const std::vector<at::Tensor> * v_init, int64_t n_batch) {
+    const bool whole_inference = !opt.train && !at::GradMode::is_enabled() && !opt.observer && opt.stop_at < 0 &&
+                                 opt.first == 0 && opt.hold.empty() && opt.resume == nullptr && v_init == nullptr &&
+                                 opt.pool_init == nullptr;
+    if (!whole_inference || opt.chunk < 0 || n_batch < 2) {
+        return 0;
+    }
+    const int64_t per = opt.chunk > 0 ? opt.chunk : snn_chunk_images(snn_profile_of(g), opt.T, n_batch);
+    return per < n_batch ? per : 0;
+}
+
+// Tensors of the groups joined along dimension d; undefined when any is.
+at::Tensor join(const std::vector<at::Tensor> & parts, int64_t d) {
+    for (const at::Tensor & t : parts) {
+        if (!t.defined()) {
+            return at::Tensor();
+        }
+    }
+    return at::cat(parts, d);
+}
+
+// snn_forward over the batch in groups of `per` images (batch dimension bd of x: 1 time-major, else 0).
+snn_output forward_in_groups(const graph & g, const at::Tensor & x, int64_t bd, int64_t per, const snn_options & opt) {
+    snn_options one = opt;
+    one.chunk = -1;
+    std::vector<snn_output> outs;
+    for (int64_t s = 0; s < x.size(bd); s += per) {
+        outs.push_back(snn_forward(g, x.narrow(bd, s, std::min(per, x.size(bd) - s)), one));
+    }
+    snn_output res;
+    std::vector<at::Tensor> parts;
+    for (const snn_output & o : outs) {
+        parts.push_back(o.out);
+    }
+    res.out = join(parts, 1); // [T, N, ...]
+    res.v.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        parts.clear();
+        for (const snn_output & o : outs) {
+            parts.push_back(o.v[i]);
+        }
+        res.v[i] = join(parts, 0); // [N, ...]
+    }
+    for (const auto & kv : outs.front().pool_state) {
+        std::vector<at::Tensor> sums, gates;
+        for (const snn_output & o : outs) {
+            sums.push_back(o.pool_state.at(kv.first).sum);
+            gates.push_back(o.pool_state.at(kv.first).gate);
+        }
+        res.pool_state[kv.first] = spike_max_pool_state{join(sums, 0), join(gates, 0)};
+    }
+    return res;
+}
+
 } // namespace
 
 input_norm input_normalisation(const std::vector<float> & mean, const std::vector<float> & std, const at::Tensor & x) {
@@ -166,8 +223,15 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
         fail("--T", "the number of time steps must be at least 1, got " + std::to_string(T));
     }
     const auto & is = g.input_shape;
+    const bool time_major = x.dim() == static_cast<int64_t>(is.size()) + 2 && x.sizes().slice(2).vec() == is;
+    if (time_major || (x.dim() == static_cast<int64_t>(is.size()) + 1 && opt.encoding == "direct")) {
+        const int64_t bd = time_major ? 1 : 0;
+        if (const int64_t per = group_images(g, opt, v_init, x.size(bd)); per > 0) {
+            return forward_in_groups(g, x, bd, per, opt);
+        }
+    }
     value in;
-    if (x.dim() == static_cast<int64_t>(is.size()) + 2 && x.sizes().slice(2).vec() == is) {
+    if (time_major) {
         if (x.size(0) != T) {
             fail("input", "time-major input has " + std::to_string(x.size(0)) + " steps, expected T = " +
                               std::to_string(T));

@@ -82,6 +82,11 @@ struct snn_options {
     spike_conv_bf16_cache * spike_bf16_cache = nullptr;
     /// initial state of gated max-pool nodes (spike_max_pool), by node index; absent: nothing seen yet
     const std::map<int, spike_max_pool_state> * pool_init = nullptr;
+    /// inference over a whole run (not train, no gradient, no observer / stop_at / first / hold / v_init /
+    /// pool_init, direct encoding or a time-major input): images simulated at once, the batch run in groups of
+    /// this many, the whole network deep, and the outputs (out, v, pool_state) joined (snn_chunk.h); 0: chosen by
+    /// snn_chunk_images from the network's profile (groups only where the network is bound by memory traffic)
+    int64_t chunk = 0;
 };
 
 struct snn_output {

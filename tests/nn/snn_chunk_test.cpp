@@ -1,0 +1,135 @@
+// Inference in groups of images (snn_chunk.h): the profile against its closed form, the rule, and a grouped run
+// against the whole batch at once.
+#include "snnkit/core/error.h"
+#include "snnkit/nn/snn_chunk.h"
+#include "snnkit/nn/snn_forward.h"
+
+#include <ATen/core/grad_mode.h>
+#include <gtest/gtest.h>
+
+using namespace snnkit;
+
+namespace {
+
+// [2, 6, 6] -> conv 2->8 (8x6x6 = 288 floats) -> spike -> avg-pool 2 -> flatten -> fc 72->3
+graph small_snn() {
+    graph_builder b({2, 6, 6}, 3, 1);
+    b.conv2d("c1", 2, 8, 3, 1, 1, true);
+    b.relu("r1");
+    b.avg_pool("p1", 2, 2);
+    b.flatten("flat");
+    b.linear("fc", 8 * 3 * 3, 3);
+    graph g = b.finish("custom");
+    for (auto & n : g.nodes) {
+        if (n.op == op_kind::relu) {
+            n.op = op_kind::spike;
+            n.buffers["v_th"] = at::full({}, 0.5);
+        }
+    }
+    return g;
+}
+
+// conv -> spike -> conv -> spike -> residual add -> spike -> gated max-pool -> conv -> spike -> fc: every kind of
+// state a run hands back (potentials, the max-pool's gate and sums)
+graph stateful_snn() {
+    graph_builder b({3, 8, 8}, 4, 7);
+    b.conv2d("c1", 3, 6, 3, 1, 1, true);
+    const int r1 = b.relu("r1");
+    b.conv2d("c2", 6, 6, 3, 1, 1, true);
+    b.relu("r2");
+    b.add("add", {b.last(), r1});
+    b.relu("r3");
+    const int mp = b.max_pool("mp", 2, 2);
+    b.conv2d("c3", 6, 5, 3, 1, 1, true);
+    b.relu("r4");
+    b.flatten("flat");
+    b.linear("fc", 5 * 4 * 4, 4);
+    graph g = b.finish("custom");
+    g.nodes[mp].attrs.gated = true;
+    at::manual_seed(5);
+    for (auto & n : g.nodes) {
+        if (n.op == op_kind::relu) {
+            n.op = op_kind::spike;
+            n.buffers["v_th"] = at::rand({6}) * 0.3 + 0.3; // per channel (r4, 5 channels: below)
+        }
+    }
+    g.nodes[g.find("r4")].buffers["v_th"] = at::full({}, 0.4);
+    return g;
+}
+
+} // namespace
+
+// One sample at one step: every node's output (the input's 72 floats, c1's and r1's 288, the pool's and the
+// flatten's 72, fc's 3), the largest (288), and the multiply-adds (c1: 288 outputs x 2*3*3, fc: 3 x 72).
+TEST(snn_chunk, profile_is_the_closed_form) {
+    const snn_profile p = snn_profile_of(small_snn());
+    EXPECT_EQ(p.largest_bytes, 288 * 4);
+    EXPECT_EQ(p.activation_bytes, (72 + 288 + 288 + 72 + 72 + 3) * 4);
+    EXPECT_EQ(p.macs, 288 * 18 + 3 * 72);
+    const graph g = small_snn();
+    EXPECT_EQ(snn_profile_of(g).macs, p.macs); // remembered per graph: the same
+}
+
+TEST(snn_chunk, images_per_group) {
+    snn_profile p;
+    p.largest_bytes = 64 << 10; // 2 MiB over T = 32: 4 images in 8 MiB
+    p.activation_bytes = 1 << 20;
+    p.macs = 10 << 20; // 10 multiply-adds per byte: bound by memory traffic
+    EXPECT_EQ(snn_chunk_images(p, 32, 16), 4);
+    EXPECT_EQ(snn_chunk_images(p, 32, 10), 4);   // 4 + 4 + 2
+    EXPECT_EQ(snn_chunk_images(p, 32, 3), 3);    // the whole batch fits
+    EXPECT_EQ(snn_chunk_images(p, 8, 100), 15);  // 16 per group, evened out: 7 groups of 15 (the last 10)
+    EXPECT_EQ(snn_chunk_images(p, 512, 16), 1);  // one image is already over the target: 1
+    p.largest_bytes = 50 << 10;                  // 1.56 MiB over T = 32: 5 images fit, run as 4 x 4
+    EXPECT_EQ(snn_chunk_images(p, 32, 16), 4);
+    p.macs = static_cast<int64_t>(snn_chunk_max_intensity * static_cast<double>(p.activation_bytes)); // bound by compute
+    EXPECT_EQ(snn_chunk_images(p, 32, 16), 16);
+    EXPECT_THROW(snn_chunk_images(p, 0, 16), error);
+    EXPECT_THROW(snn_chunk_images(p, 4, 0), error);
+}
+
+// A batch of 7 in groups of 3 (3 + 3 + 1) gives the outputs, final potentials and max-pool states of the whole
+// batch at once, from an [N, ...] input and from a time-major one; the automatic choice too. A run with an
+// observer is not grouped: the observer sees the whole batch.
+TEST(snn_chunk, grouped_run_equals_the_whole_batch) {
+    const graph g = stateful_snn();
+    at::NoGradGuard ng;
+    at::manual_seed(9);
+    const int64_t T = 5;
+    const at::Tensor x = at::randn({7, 3, 8, 8}) + 0.5;
+    const at::Tensor xt = at::randn({T, 7, 3, 8, 8}) + 0.5;
+    for (const at::Tensor & in : {x, xt}) {
+        snn_options whole;
+        whole.T = T;
+        whole.chunk = -1;
+        const snn_output want = snn_forward(g, in, whole);
+        EXPECT_GT(want.out.abs().sum().item<double>(), 0.0);
+        ASSERT_EQ(want.pool_state.size(), 1u);
+        for (const int64_t per : {3, 0}) {
+            snn_options o = whole;
+            o.chunk = per;
+            const snn_output got = snn_forward(g, in, o);
+            ASSERT_EQ(got.out.sizes(), want.out.sizes()) << per;
+            EXPECT_TRUE(at::allclose(got.out, want.out, 1e-6, 1e-6)) << per;
+            for (size_t i = 0; i < g.nodes.size(); ++i) {
+                ASSERT_EQ(got.v[i].defined(), want.v[i].defined()) << i;
+                if (want.v[i].defined()) {
+                    ASSERT_EQ(got.v[i].sizes(), want.v[i].sizes()) << g.nodes[i].name;
+                    EXPECT_TRUE(at::allclose(got.v[i], want.v[i], 1e-6, 1e-6)) << g.nodes[i].name;
+                }
+            }
+            ASSERT_EQ(got.pool_state.size(), 1u);
+            const auto & a = got.pool_state.begin()->second;
+            const auto & b = want.pool_state.begin()->second;
+            EXPECT_TRUE(at::equal(a.gate, b.gate)) << per;
+            EXPECT_TRUE(at::allclose(a.sum, b.sum, 1e-6, 1e-6)) << per;
+        }
+    }
+    snn_options seen;
+    seen.T = T;
+    seen.chunk = 3;
+    int64_t batch = 0;
+    seen.observer = [&](int, const node &, const at::Tensor & out) { batch = std::max(batch, out.size(1)); };
+    snn_forward(g, x, seen);
+    EXPECT_EQ(batch, 7);
+}
