@@ -98,6 +98,21 @@ for la, lb in zip(a["layers"], b["layers"]):
     assert la["layer"] == lb["layer"] and la["conversion_mse"] > 0, (la, lb)
     assert abs(la["conversion_mse"] - lb["conversion_mse"]) <= 1e-4 * la["conversion_mse"], (la, lb)
 PY
+# The cnn runs each batch in groups of images (images_per_group < batch_size); --whole-batch simulates each batch
+# at once: the same accuracies and per-layer errors.
+"$snn" eval --model "$work/snn_light" --T 8 --limit 300 --error-samples 64 --whole-batch --json "$work/whole.json" \
+  --quiet > /dev/null
+$py - "$work/snn_light.json" "$work/whole.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert 1 <= a["images_per_group"] < a["batch_size"], (a["images_per_group"], a["batch_size"])
+assert b["images_per_group"] == b["batch_size"] == a["batch_size"], (b["images_per_group"], b["batch_size"])
+assert a["accuracy_per_t"] == b["accuracy_per_t"], (a["accuracy_per_t"], b["accuracy_per_t"])
+for la, lb in zip(a["layers"], b["layers"]):
+    assert la["layer"] == lb["layer"] and la["conversion_mse"] > 0, (la, lb)
+    assert abs(la["conversion_mse"] - lb["conversion_mse"]) <= 1e-4 * la["conversion_mse"], (la, lb)
+print("groups of %d images in batches of %d: as the whole batch" % (a["images_per_group"], a["batch_size"]))
+PY
 # Evaluating a bias-shifted model at another T says that the shift assumed T = 8.
 "$snn" eval --model "$work/snn_light" --T 4 --limit 50 --error-samples 8 > /dev/null 2> "$work/t4.err"
 grep -q "converted for T = 8" "$work/t4.err" || fail "eval at T = 4 of a T = 8 bias-shifted model gives no note"

@@ -90,7 +90,7 @@ TEST(snn_chunk, images_per_group) {
 
 // A batch of 7 in groups of 3 (3 + 3 + 1) gives the outputs, final potentials and max-pool states of the whole
 // batch at once, from an [N, ...] input and from a time-major one; the automatic choice too. A run with an
-// observer is not grouped: the observer sees the whole batch.
+// observer is not grouped (the observer sees the whole batch) unless the observer accepts groups.
 TEST(snn_chunk, grouped_run_equals_the_whole_batch) {
     const graph g = stateful_snn();
     at::NoGradGuard ng;
@@ -132,4 +132,15 @@ TEST(snn_chunk, grouped_run_equals_the_whole_batch) {
     seen.observer = [&](int, const node &, const at::Tensor & out) { batch = std::max(batch, out.size(1)); };
     snn_forward(g, x, seen);
     EXPECT_EQ(batch, 7);
+    // one that sums over batches may see the groups: every image once, in groups of at most 3
+    seen.observe_in_groups = true;
+    int64_t images = 0;
+    batch = 0;
+    seen.observer = [&](int i, const node &, const at::Tensor & out) {
+        batch = std::max(batch, out.size(1));
+        images += i == 0 ? out.size(1) : 0;
+    };
+    snn_forward(g, x, seen);
+    EXPECT_EQ(batch, 3);
+    EXPECT_EQ(images, 7);
 }

@@ -142,9 +142,9 @@ at::Tensor gated_max_pool(const node & n, int i, const at::Tensor & folded, int6
 // Images per group when the run may go in groups (snn_options::chunk) and a group is smaller than the batch of
 // n_batch, else 0.
 int64_t group_images(const graph & g, const snn_options & opt, const std::vector<at::Tensor> * v_init, int64_t n_batch) {
-    const bool whole_inference = !opt.train && !at::GradMode::is_enabled() && !opt.observer && opt.stop_at < 0 &&
-                                 opt.first == 0 && opt.hold.empty() && opt.resume == nullptr && v_init == nullptr &&
-                                 opt.pool_init == nullptr;
+    const bool whole_inference = !opt.train && !at::GradMode::is_enabled() && opt.stop_at < 0 && opt.first == 0 &&
+                                 opt.hold.empty() && opt.resume == nullptr && v_init == nullptr &&
+                                 opt.pool_init == nullptr && (!opt.observer || opt.observe_in_groups);
     if (!whole_inference || opt.chunk < 0 || n_batch < 2) {
         return 0;
     }

@@ -82,11 +82,15 @@ struct snn_options {
     spike_conv_bf16_cache * spike_bf16_cache = nullptr;
     /// initial state of gated max-pool nodes (spike_max_pool), by node index; absent: nothing seen yet
     const std::map<int, spike_max_pool_state> * pool_init = nullptr;
-    /// inference over a whole run (not train, no gradient, no observer / stop_at / first / hold / v_init /
-    /// pool_init, direct encoding or a time-major input): images simulated at once, the batch run in groups of
-    /// this many, the whole network deep, and the outputs (out, v, pool_state) joined (snn_chunk.h); 0: chosen by
-    /// snn_chunk_images from the network's profile (groups only where the network is bound by memory traffic)
+    /// inference over a whole run (not train, no gradient, no stop_at / first / hold / v_init / pool_init, no
+    /// observer unless observe_in_groups, direct encoding or a time-major input): images simulated at once, the
+    /// batch run in groups of this many, the whole network deep, and the outputs (out, v, pool_state) joined
+    /// (snn_chunk.h); 0: chosen by snn_chunk_images from the network's profile (groups only where the network is
+    /// bound by memory traffic); -1: the whole batch at once
     int64_t chunk = 0;
+    /// the observer may see a run as groups of images (each node's output once per group, group after group), as
+    /// an observer that sums over batches does not mind: such a run may go in groups (chunk)
+    bool observe_in_groups = false;
 };
 
 struct snn_output {

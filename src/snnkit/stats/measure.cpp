@@ -38,6 +38,8 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     so.input_mean = pre.mean; // Poisson spikes are drawn from the raw intensities, then normalised
     so.input_std = pre.std;
     so.observer = opt.observer;
+    so.observe_in_groups = true; // the observers of eval and stats sum over batches
+    so.chunk = opt.chunk;
     so.sparse = opt.sparse;
     so.spike_bf16 = opt.spike_bf16;
     so.spike_bf16_parts = opt.spike_bf16_parts;

@@ -25,7 +25,8 @@ struct snn_run_options {
     std::string encoding = "direct";
     /// show a progress line on stderr
     bool progress = false;
-    /// sees every node's output over time (statistics); may be empty
+    /// sees every node's output over time (statistics), batch by batch, or group of images by group
+    /// (snn_options::observe_in_groups): it must sum over calls; may be empty
     node_observer observer;
     /// event-driven conv / linear layers where their input is sparse enough (snn_options::sparse)
     bool sparse = false;
@@ -33,6 +34,8 @@ struct snn_run_options {
     bool spike_bf16 = false;
     /// bfloat16 weight parts on that path (snn_options::spike_bf16_parts: 3 float-equal, 2 / 1 approximate)
     int spike_bf16_parts = 3;
+    /// images simulated at once within a batch (snn_options::chunk: 0 automatic, -1 the whole batch)
+    int64_t chunk = 0;
 };
 
 // The images per simulation batch for `requested` (opt.batch): requested when > 0; 0 = auto: at most
