@@ -18,7 +18,10 @@
 // executor against the plain per-step loop (the peers' way); the AMX executor against the AMX loop is printed too.
 // Both AMX contenders prepare each layer once (spike_conv_bf16_cache: weight parts and oneDNN primitives, made in
 // the check run before timing), as `snnkit eval` does across its batches. --bf16-parts 2 or 1 rounds the weights
-// to 16 or 8 significant bits (approximate: those AMX columns then do not count toward the target).
+// to 16 or 8 significant bits (approximate: those AMX columns then do not count toward the target). --int8 on runs
+// both AMX contenders with snn_options::spike_int8 (spike_conv_int8.h: layers of 128 or more input channels on
+// three int8 weight parts per output channel with exact integer sums, the float result up to float sums as
+// tests/nn/spike_conv_int8_test.cpp checks; the rest on bfloat16), which counts toward the target as 3 parts do.
 // The spike rates column: the spiking layers' firing rates in that run, min / median / max. The executors run the
 // batch in groups of images where the network is bound by memory traffic (snn_options::chunk, snn_chunk.h); the
 // images per group column says how many; --groups off runs every executor on the whole batch at once.
@@ -49,6 +52,9 @@
 #include <vector>
 
 namespace {
+
+bool g_groups = true; // --groups: the executors' snn_options::chunk automatic (on) or -1 (off)
+bool g_int8 = false;  // --int8: the AMX contenders on the int8 scheme (spike_conv_int8.h) instead of bfloat16
 
 // The per-time-step loop: step t runs every node on [N, ...]; a spike node advances its neurons one step
 // from the potential it holds. Returns the output summed over the T steps, [N, classes].
@@ -93,7 +99,7 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
                 v[i] = r.v;
                 val[i] = r.spikes.squeeze(0);
             } else if (amx != nullptr && snnkit::spike_bf16_applies(g, n, val[n.inputs[0]])) { // the executor's rule
-                val[i] = snnkit::spike_bf16_conv(g, n, val[n.inputs[0]], *amx, nparts);
+                val[i] = snnkit::spike_bf16_conv(g, n, val[n.inputs[0]], *amx, nparts, g_int8);
             } else {
                 ins.clear();
                 for (int j : n.inputs) {
@@ -107,8 +113,6 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
     return sum;
 }
 
-bool g_groups = true; // --groups: the executors' snn_options::chunk automatic (on) or -1 (off)
-
 at::Tensor fused(const snnkit::graph & g, const at::Tensor & x, int64_t T, bool sparse = false,
                  snnkit::spike_conv_bf16_cache * amx = nullptr, int nparts = 3) {
     snnkit::snn_options so;
@@ -118,6 +122,7 @@ at::Tensor fused(const snnkit::graph & g, const at::Tensor & x, int64_t T, bool 
     so.spike_bf16 = amx != nullptr;
     so.spike_bf16_cache = amx;
     so.spike_bf16_parts = nparts;
+    so.spike_int8 = g_int8;
     return snnkit::snn_forward(g, x, so).out.sum(0);
 }
 
@@ -147,7 +152,8 @@ int main(int argc, char ** argv) {
     bool sparse = true, bf16 = true;
     bench::parse_flag_pairs(argc, argv,
                             "usage: bench_snn_infer [--arch cnn,resnet20-he,vgg16] [--T 4,8,32] [--batch 16] [--reps 5] "
-                            "[--warmup 2] [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3] [--groups on|off]",
+                            "[--warmup 2] [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3] [--groups on|off] "
+                            "[--int8 on|off]",
                             [&](const std::string & k, const std::string & val) {
                                 if (k == "--arch") arch_list = val;
                                 else if (k == "--T") t_list = val;
@@ -159,6 +165,7 @@ int main(int argc, char ** argv) {
                                 else if (k == "--bf16") bf16 = bench::on_off(val);
                                 else if (k == "--bf16-parts") nparts = std::stoi(val);
                                 else if (k == "--groups") g_groups = bench::on_off(val);
+                                else if (k == "--int8") g_int8 = bench::on_off(val);
                                 else return false;
                                 return true;
                             });
@@ -170,9 +177,12 @@ int main(int argc, char ** argv) {
     }
     at::NoGradGuard ng;
     std::printf("converted-SNN inference, batch %lld, %d threads, %lld warm-up + %lld timed runs each, alternating; "
-                "AMX weight parts %d%s\n",
+                "AMX weight parts %d%s%s\n",
                 static_cast<long long>(batch), at::get_num_threads(), static_cast<long long>(warmup),
-                static_cast<long long>(reps), nparts, nparts == 3 ? " (float-equal)" : " (approximate)");
+                static_cast<long long>(reps), nparts, nparts == 3 ? " (float-equal)" : " (approximate)",
+                g_int8 ? "; int8 scheme (3 int8 parts per output channel, exact integer sums) on layers of 128+ input "
+                         "channels"
+                       : "");
     std::printf("| arch | T | spike rates | images per group | snnkit images/s | per-step loop images/s | ratio | snnkit + sparse layers "
                 "images/s | its ratio | snnkit + AMX-BF16 images/s | its ratio | per-step loop + AMX-BF16 images/s | "
                 "AMX executor / AMX loop | target (fastest snnkit / loop) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");

@@ -137,12 +137,13 @@ at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, snnkit::snn_opt
     return at::cat(outs, 1);
 }
 
-snnkit::snn_options run_options(int64_t T, bool sparse, bool spike_bf16, int spike_bf16_parts) {
+snnkit::snn_options run_options(int64_t T, bool sparse, bool spike_bf16, int spike_bf16_parts, bool spike_int8) {
     snnkit::snn_options o;
     o.T = T;
     o.sparse = sparse;
-    o.spike_bf16 = spike_bf16;
+    o.spike_bf16 = spike_bf16 || spike_int8;
     o.spike_bf16_parts = spike_bf16_parts;
+    o.spike_int8 = spike_int8;
     return o;
 }
 
@@ -154,23 +155,24 @@ void bind_conversion(pybind11::module_ & m) {
         .def_property_readonly("num_classes", [](const snn_model & s) { return s.snn.num_classes; })
         .def_property_readonly("has_ann", [](const snn_model & s) { return !s.ann.nodes.empty(); })
         .def("run", [](const snn_model & s, const at::Tensor & x, int64_t T, bool sparse, bool spike_bf16,
-                       int spike_bf16_parts) {
+                       int spike_bf16_parts, bool spike_int8) {
             py::gil_scoped_release nogil;
             at::NoGradGuard ng;
-            return snn_run(s, x, run_options(T, sparse, spike_bf16, spike_bf16_parts));
+            return snn_run(s, x, run_options(T, sparse, spike_bf16, spike_bf16_parts, spike_int8));
         }, py::arg("x"), py::arg("T"), py::arg("sparse") = false, py::arg("spike_bf16") = false,
-           py::arg("spike_bf16_parts") = 3)
+           py::arg("spike_bf16_parts") = 3, py::arg("spike_int8") = false)
         .def("stats", [](const snn_model & s, const at::Tensor & x, int64_t T, bool sparse, bool spike_bf16,
-                         int spike_bf16_parts) {
+                         int spike_bf16_parts, bool spike_int8) {
             py::gil_scoped_release nogil;
             at::NoGradGuard ng;
             snnkit::stats_collector c(s.snn, T);
-            snnkit::snn_options o = run_options(T, sparse, spike_bf16, spike_bf16_parts);
+            snnkit::snn_options o = run_options(T, sparse, spike_bf16, spike_bf16_parts, spike_int8);
             o.observer = c.observer();
+            o.observe_in_groups = true; // the collector sums over calls
             snn_run(s, x, o);
             return snnkit::stats_to_json(c.result());
         }, py::arg("x"), py::arg("T"), py::arg("sparse") = false, py::arg("spike_bf16") = false,
-           py::arg("spike_bf16_parts") = 3)
+           py::arg("spike_bf16_parts") = 3, py::arg("spike_int8") = false)
         .def("save", [](const snn_model & s, const std::string & dir) {
             snnkit::model_meta meta = s.meta;
             if (!s.ann.nodes.empty()) {

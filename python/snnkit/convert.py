@@ -172,31 +172,33 @@ class SNN:
     def num_classes(self):
         return int(self._m.num_classes)
 
-    def run(self, x, T=None, sparse=False, spike_bf16=False, spike_bf16_parts=3):
+    def run(self, x, T=None, sparse=False, spike_bf16=False, spike_bf16_parts=3, spike_int8=False):
         """The output layer's value at every step, [T, N, K] (its mean over the steps is the prediction).
 
         The inference paths of `snnkit eval`: sparse=True runs conv / linear layers event-driven where their input
         is sparse enough (--sparse); spike_bf16=True runs the convolutions fed by spikes on AMX-BF16
         (--spike-bf16), with spike_bf16_parts bfloat16 parts per weight: 3 equals the float result up to the order
         of float sums, 2 / 1 round the weights (approximate). spike_bf16 needs oneDNN and an AMX-BF16 CPU
-        (snnkit.spike_bf16_available()); elsewhere it runs the float path. The AMX layers are prepared once per
-        SNN and reused by later calls."""
+        (snnkit.spike_bf16_available()); elsewhere it runs the float path. spike_int8=True (--spike-int8, implies
+        spike_bf16) runs the AMX layers of 128 or more input channels on int8 instead: three int8 weight parts
+        per output channel and exact integer sums, the float result up to float sums as well, faster on wide
+        layers (VGG-16). The AMX layers are prepared once per SNN and reused by later calls."""
         x = _check_images(x, "SNN.run: x")
         return self._m.run(x, int(self.T if T is None else T), bool(sparse), bool(spike_bf16),
-                           _parts(spike_bf16_parts))
+                           _parts(spike_bf16_parts), bool(spike_int8))
 
     def __call__(self, x, T=None, **paths):
         """Class scores [N, K]: the output averaged over T steps (argmax = the prediction, as `snnkit eval`);
-        paths: run's sparse / spike_bf16 / spike_bf16_parts."""
+        paths: run's sparse / spike_bf16 / spike_bf16_parts / spike_int8."""
         return self.run(x, T, **paths).mean(0)
 
-    def stats(self, x, T=None, sparse=False, spike_bf16=False, spike_bf16_parts=3):
+    def stats(self, x, T=None, sparse=False, spike_bf16=False, spike_bf16_parts=3, spike_int8=False):
         """Per-layer firing rates, synaptic operations and energy estimates over x, per image (a dict:
         "neurons" [{layer, neurons, spikes, firing_rate}], "layers" [{layer, op, sops, snn_energy_pj, ...}],
         "totals" {...}; the same figures as `snnkit stats --json`); the paths as in run."""
         x = _check_images(x, "SNN.stats: x")
         return json.loads(self._m.stats(x, int(self.T if T is None else T), bool(sparse), bool(spike_bf16),
-                                        _parts(spike_bf16_parts)))
+                                        _parts(spike_bf16_parts), bool(spike_int8)))
 
     def save(self, path):
         """Writes the model directory `snnkit eval --model` reads (model.json + model.safetensors, each written

@@ -39,6 +39,7 @@ struct eval_args {
     bool sparse = false;                 // --sparse: event-driven conv / linear layers where the input is sparse
     bool spike_bf16 = false;             // --spike-bf16: spike-fed convolutions on AMX-BF16 (split weights)
     bool whole_batch = false;            // --whole-batch: no groups of images within a batch (snn_options::chunk)
+    bool spike_int8 = false;             // --spike-int8: the AMX path's int8 scheme on wide layers
     int spike_bf16_parts = 3;            // --spike-bf16-parts: bfloat16 parts per weight (3 = float-equal)
     snnkit::stats_options stats_opt;     // their constants and conventions
 };
@@ -140,7 +141,8 @@ void run(eval_args & a) {
     ro.encoding = a.encoding;
     ro.progress = !a.quiet;
     ro.sparse = a.sparse;
-    ro.spike_bf16 = a.spike_bf16;
+    ro.spike_bf16 = a.spike_bf16 || a.spike_int8;
+    ro.spike_int8 = a.spike_int8;
     ro.chunk = a.whole_batch ? -1 : 0;
     ro.spike_bf16_parts = a.spike_bf16_parts;
     ro.observer = [&](int i, const snnkit::node & nd, const at::Tensor & o) { // o: [T, B, ...]
@@ -170,7 +172,8 @@ void run(eval_args & a) {
     result["simulation_seconds"] = sim_seconds;
     result["images_per_second"] = sim_seconds > 0 ? static_cast<double>(n) / sim_seconds : 0.0;
     result["sparse_layers"] = a.sparse;
-    result["spike_bf16"] = a.spike_bf16 && snnkit::spike_conv_bf16_available(); // asked for and run
+    result["spike_bf16"] = (a.spike_bf16 || a.spike_int8) && snnkit::spike_conv_bf16_available(); // asked for and run
+    result["spike_int8"] = a.spike_int8 && snnkit::spike_conv_bf16_available();
     // images simulated at once within a batch of batch_size (groups where the network is bound by memory traffic)
     result["images_per_group"] = a.whole_batch ? a.batch : snnkit::snn_chunk_images(snnkit::snn_profile_of(g), a.T, a.batch);
     result["spike_bf16_parts"] = a.spike_bf16_parts;
@@ -253,6 +256,9 @@ void add_eval(CLI::App & app) {
                   "it to 16 and 8 significant bits (fewer multiply-adds, approximate results: compare the accuracy)")
         ->check(CLI::Range(1, 3))
         ->capture_default_str();
+    s->add_flag("--spike-int8", a->spike_int8,
+                "--spike-bf16 with the int8 scheme on layers of 128 or more input channels: three int8 weight parts "
+                "per output channel, exact integer sums (the float result up to float sums; faster on wide layers)");
     s->add_flag("--whole-batch", a->whole_batch,
                 "Simulate each batch's images all at once (by default a network bound by memory traffic, few channels "
                 "as ResNet-20's, runs in groups of images, the whole network deep, so that its tensors stay in the "

@@ -62,6 +62,14 @@ r = json.load(open(f"{sys.argv[1]}/snn_max_bf16.json"))
 assert r["spike_bf16_parts"] == 1 and isinstance(r["spike_bf16"], bool), (r["spike_bf16_parts"], r["spike_bf16"])
 PY
 expect_error "spike-bf16-parts" "$snn" eval --model "$work/snn_max" --T 4 --limit 50 --spike-bf16 --spike-bf16-parts 4
+# --spike-int8 asks for the AMX path (recorded as spike_bf16 and spike_int8, both true where it can run)
+"$snn" eval --model "$work/snn_max" --T 4 --limit 50 --error-samples 16 --spike-int8 --json "$work/snn_max_int8.json" \
+  --quiet > /dev/null
+$py - "$work" <<'PY'
+import json, sys
+r = json.load(open(f"{sys.argv[1]}/snn_max_int8.json"))
+assert r["spike_int8"] == r["spike_bf16"] and isinstance(r["spike_int8"], bool), (r["spike_int8"], r["spike_bf16"])
+PY
 # The advanced preset (threshold search + WC + PC) end to end through the command: its JSON names the three
 # steps, every layer's WC lowers the report's error, and at T = 8 it is at least as close to the ANN as the
 # uncalibrated conversion. Without the preset's half step (--no-half-step): with it, on this 1-epoch model, WC

@@ -110,8 +110,12 @@ def test_inference_paths_of_eval_agree(random_snn):
         assert torch.equal(amx, ref)
     one = snn.run(x, T=8, spike_bf16=True, spike_bf16_parts=1)
     assert (one.mean(0).argmax(1) == ref.mean(0).argmax(1)).double().mean().item() >= 0.9
+    # spike_int8 implies the AMX path and takes int8 on layers of 128+ input channels: this net's 1 / 16 channel
+    # convolutions stay on bfloat16, so its output is the spike_bf16 one bit for bit (tests/nn: the int8 layers)
+    assert torch.equal(snn.run(x, T=8, spike_int8=True), amx)
     s = snn.stats(x[:8], spike_bf16=True, sparse=True)
     assert s["images"] == 8 and len(s["neurons"]) == 2
+    assert snn.stats(x[:8], spike_int8=True)["images"] == 8
     for bad in (0, 4, 2.0, True):
         with pytest.raises(ValueError, match="spike_bf16_parts must be 1, 2 or 3"):
             snn.run(x, spike_bf16=True, spike_bf16_parts=bad)

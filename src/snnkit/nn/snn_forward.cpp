@@ -5,6 +5,7 @@
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/spike_conv_bf16.h"
+#include "snnkit/nn/spike_conv_int8.h"
 #include "snnkit/nn/spike_pack_bf16.h"
 #include "snnkit/nn/spike_sparse.h"
 
@@ -73,10 +74,10 @@ at::Tensor spike_bf16_layer(const graph & g, const node & n, const at::Tensor & 
         return at::Tensor();
     }
     if (opt.spike_bf16_cache != nullptr) {
-        return spike_bf16_conv(g, n, x, *opt.spike_bf16_cache, opt.spike_bf16_parts);
+        return spike_bf16_conv(g, n, x, *opt.spike_bf16_cache, opt.spike_bf16_parts, opt.spike_int8);
     }
     spike_conv_bf16_cache once; // prepares the layer for this call only
-    return spike_bf16_conv(g, n, x, once, opt.spike_bf16_parts);
+    return spike_bf16_conv(g, n, x, once, opt.spike_bf16_parts, opt.spike_int8);
 }
 
 // Whether a spike node's input xt ([T, N, C, H, W], or one static step [N, C, H, W]) is laid out channels last
@@ -416,14 +417,15 @@ bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x) {
 }
 
 at::Tensor spike_bf16_conv(const graph & g, const node & n, const at::Tensor & x, spike_conv_bf16_cache & cache,
-                           int nparts) {
+                           int nparts, bool int8) {
     int levels = 1;
     const int src = spike_bf16_source(g, n, &levels);
     if (src < 0) {
         fail(n.name, "spike_bf16_conv: the layer's input comes from no spike node");
     }
     return cache.conv2d(x, n.tensor("weight"), spike_amplitude(g.nodes[src]), n.tensor("bias"), n.attrs.kernel,
-                        n.attrs.stride, n.attrs.padding, n.attrs.dilation, nparts, levels);
+                        n.attrs.stride, n.attrs.padding, n.attrs.dilation, nparts, levels,
+                        int8 && spike_int8_applies(x.size(1), levels));
 }
 
 at::Tensor spike_amplitude(const node & spike_node) {

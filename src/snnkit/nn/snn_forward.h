@@ -78,6 +78,10 @@ struct snn_options {
     /// bfloat16 parts per folded weight on that path: 3 (float-equal sums), or 2 / 1 (weights rounded to 16 / 8
     /// significant bits: fewer multiply-adds, approximate; measure the accuracy)
     int spike_bf16_parts = 3;
+    /// on that path, the int8 scheme instead for layers of at least spike_int8_min_channels input channels, where it
+    /// measured faster (spike_conv_int8.h: three int8 weight parts per output channel, each channel's weights kept
+    /// to 6.1e-8 of its largest, exact integer sums: the float result up to float sums, as the three bfloat16 parts)
+    bool spike_int8 = false;
     /// prepared AMX layers (weight parts, oneDNN primitives) reused across runs; null: prepared on every run
     spike_conv_bf16_cache * spike_bf16_cache = nullptr;
     /// initial state of gated max-pool nodes (spike_max_pool), by node index; absent: nothing seen yet
@@ -129,7 +133,7 @@ bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x);
 // the spike node that feeds it and the levels of an average pool between them folded in; nparts bfloat16 weight
 // parts (3: float-equal). The executor's layer (snn_options::spike_bf16) and a step-wise loop's.
 at::Tensor spike_bf16_conv(const graph & g, const node & n, const at::Tensor & x, spike_conv_bf16_cache & cache,
-                           int nparts = 3);
+                           int nparts = 3, bool int8 = false);
 
 // The spike node whose spikes reach node n's first input, straight or through such an average pool (then *levels
 // = k*k, else 1); -1 when there is none.

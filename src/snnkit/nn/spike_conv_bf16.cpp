@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/nn/graph.h"
+#include "snnkit/nn/spike_conv_int8.h"
 #include "snnkit/nn/spike_pack_bf16.h"
 
 #include <ATen/Parallel.h>
@@ -126,13 +127,15 @@ namespace {
 struct conv_geometry {
     int64_t N = 0, C = 0, H = 0, W = 0, O = 0, OH = 0, OW = 0;
     int nparts = 3;
+    bool int8 = false; // the int8 scheme (spike_conv_int8.h): parts [3 O, C, kh, kw] int8, 3 O outputs
     bool bias = false;
     std::array<int64_t, 2> kernel{}, stride{}, padding{}, dilation{}, pad_end{};
     int64_t strip = 1; // images side by side per row (spike_pack_bf16); the primitive's N and W are the strip's
     bool dense = false; // one matrix product [N, H W nparts C] x [H W nparts C, OH OW O] (choose_layout)
 
     bool operator==(const conv_geometry & o) const {
-        return N == o.N && C == o.C && H == o.H && W == o.W && O == o.O && nparts == o.nparts && bias == o.bias &&
+        return N == o.N && C == o.C && H == o.H && W == o.W && O == o.O && nparts == o.nparts && int8 == o.int8 &&
+               bias == o.bias &&
                kernel == o.kernel && stride == o.stride && padding == o.padding && dilation == o.dilation;
     }
 };
@@ -172,18 +175,23 @@ conv_geometry geometry_of(const at::Tensor & x, const at::Tensor & parts, const 
         fail(what, "x must be a float CPU tensor [N, C, H, W]");
     }
     const int64_t C = x.size(1);
-    if (parts.dim() != 4 || parts.scalar_type() != at::kBFloat16 || C < 1 || parts.size(1) % C != 0 ||
-        parts.size(1) / C < 1 || parts.size(1) / C > 3 || parts.size(2) != kernel[0] || parts.size(3) != kernel[1]) {
-        fail(what, "weight parts must be spike_conv_bf16_weight's [O, k*C, kh, kw] (k = 1..3) for C = " +
-                       std::to_string(C));
+    const bool int8 = parts.scalar_type() == at::kChar;
+    if (int8 ? parts.dim() != 4 || parts.size(0) % 3 != 0 || parts.size(1) != C || parts.size(2) != kernel[0] ||
+                   parts.size(3) != kernel[1]
+             : parts.dim() != 4 || parts.scalar_type() != at::kBFloat16 || C < 1 || parts.size(1) % C != 0 ||
+                   parts.size(1) / C < 1 || parts.size(1) / C > 3 || parts.size(2) != kernel[0] ||
+                   parts.size(3) != kernel[1]) {
+        fail(what, "weight parts must be spike_conv_bf16_weight's [O, k*C, kh, kw] (k = 1..3) or spike_conv_int8_weight's "
+                   "[3 O, C, kh, kw] for C = " + std::to_string(C));
     }
     conv_geometry g;
     g.N = x.size(0);
     g.C = C;
     g.H = x.size(2);
     g.W = x.size(3);
-    g.O = parts.size(0);
-    g.nparts = static_cast<int>(parts.size(1) / C);
+    g.int8 = int8;
+    g.O = int8 ? parts.size(0) / 3 : parts.size(0);
+    g.nparts = int8 ? 3 : static_cast<int>(parts.size(1) / C);
     g.bias = bias.defined();
     if (g.bias && bias.numel() != g.O) {
         fail(what, "bias has " + std::to_string(bias.numel()) + " values for " + std::to_string(g.O) + " outputs");
@@ -283,13 +291,60 @@ at::Tensor dense_weights(const conv_geometry & g, const at::Tensor & parts) {
     return d.reshape({g.H * g.W * CK, g.OH * g.OW * g.O});
 }
 
-prepared_conv prepare_conv(const conv_geometry & key, const at::Tensor & parts_in) {
+// The int8 scheme's primitive: uint8 spikes [N, H, W, C] times the parts [3 O, C, kh, kw] into float [N, OH, OW,
+// 3 O], each output channel scaled by its part's scale (a dense layout: columns (oh, ow, part, o)).
+prepared_conv prepare_int8(const conv_geometry & key, const at::Tensor & parts, const at::Tensor & scales) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    const conv_geometry g = primitive_geometry(key);
+    const dnnl::engine & eng = cpu_engine();
+    const int64_t O3 = 3 * g.O;
+    prepared_conv p;
+    p.g = key;
+    dnnl::primitive_attr attr;
+    if (g.dense) {
+        const int64_t K = g.H * g.W * g.C, M = g.OH * g.OW * O3;
+        conv_geometry one = g;
+        one.nparts = 1;
+        std::vector<at::Tensor> cols;
+        for (int64_t k = 0; k < 3; ++k) {
+            cols.push_back(dense_weights(one, parts.narrow(0, k * g.O, g.O)).view({K, g.OH * g.OW, 1, g.O}));
+        }
+        const at::Tensor dense = at::cat(cols, 2).reshape({K, M}).contiguous();
+        const at::Tensor cs = scales.view({1, 3, g.O}).expand({g.OH * g.OW, 3, g.O}).contiguous();
+        attr.set_output_scales(1 << 1, std::vector<float>(cs.data_ptr<float>(), cs.data_ptr<float>() + M));
+        const dnnl::matmul::desc d(dnnl::memory::desc({g.N, K}, dt::u8, tag::ab),
+                                   dnnl::memory::desc({K, M}, dt::s8, tag::any),
+                                   dnnl::memory::desc({g.N, M}, dt::f32, tag::ab));
+        const dnnl::matmul::primitive_desc pd(d, attr, eng);
+        p.prim = dnnl::matmul(pd);
+        set_weights(p, pd.weights_desc(), dnnl::memory({{K, M}, dt::s8, tag::ab}, eng, dense.data_ptr()), dense);
+        return p;
+    }
+    attr.set_output_scales(1 << 1, std::vector<float>(scales.data_ptr<float>(), scales.data_ptr<float>() + O3));
+    const dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+        dnnl::memory::desc({g.N, g.C, g.H, g.W}, dt::u8, tag::nhwc),
+        dnnl::memory::desc({O3, g.C, g.kernel[0], g.kernel[1]}, dt::s8, tag::any),
+        dnnl::memory::desc({g.N, O3, g.OH, g.OW}, dt::f32, tag::nhwc), {g.stride[0], g.stride[1]},
+        {g.dilation[0] - 1, g.dilation[1] - 1}, {g.padding[0], g.padding[1]}, {g.pad_end[0], g.pad_end[1]});
+    const dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+    p.prim = dnnl::convolution_forward(pd);
+    set_weights(p, pd.weights_desc(),
+                dnnl::memory({{O3, g.C, g.kernel[0], g.kernel[1]}, dt::s8, tag::oihw}, eng, parts.data_ptr()), parts);
+    return p;
+}
+
+prepared_conv prepare_conv(const conv_geometry & key, const at::Tensor & parts_in, const at::Tensor & scales = {}) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
     const conv_geometry g = primitive_geometry(key);
     const dnnl::engine & eng = cpu_engine();
     const int64_t CK = g.nparts * g.C;
     const at::Tensor parts = parts_in.contiguous();
+    if (g.int8) {
+        return prepare_int8(key, parts, scales.contiguous());
+    }
     prepared_conv p;
     p.g = key;
     if (g.dense) {
@@ -319,12 +374,58 @@ prepared_conv prepare_conv(const conv_geometry & key, const at::Tensor & parts_i
     return p;
 }
 
+// The primitive's output [G, OH, OW', O] as the layer's [N, O, OH, OW] (channels-last strides): for strips,
+// [G, OH, k*(W + gap), O] -> each image's W columns.
+at::Tensor unstrip(const conv_geometry & key, at::Tensor out) {
+    if (key.strip > 1) {
+        const int64_t k = key.strip;
+        out = out.view({out.size(0), key.OH, k, key.W + key.padding[1], key.O})
+                  .narrow(3, 0, key.OW)
+                  .permute({0, 2, 1, 3, 4})
+                  .reshape({out.size(0) * k, key.OH, key.OW, key.O})
+                  .narrow(0, 0, key.N);
+    }
+    return out.permute({0, 3, 1, 2});
+}
+
+// The int8 scheme: x packed as uint8, the three parts' scaled outputs [.., 3 O] added with the bias into [G, OH,
+// OW', O].
+at::Tensor run_int8(const prepared_conv & p, const at::Tensor & x, const at::Tensor & bias, const input_levels & in) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    const conv_geometry & key = p.g;
+    const conv_geometry g = primitive_geometry(key);
+    const dnnl::engine & eng = cpu_engine();
+    const at::Tensor src = spike_pack_u8(x, key.strip, key.strip > 1 ? key.padding[1] : 0, in.levels, in.inv_quantum);
+    const int64_t O3 = 3 * g.O;
+    at::Tensor y = at::empty({g.N, g.OH, g.OW, O3}, x.options());
+    dnnl::stream strm(eng);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_WEIGHTS, p.wmem}};
+    if (g.dense) {
+        const int64_t K = g.H * g.W * g.C, M = g.OH * g.OW * O3;
+        args.emplace(DNNL_ARG_SRC, dnnl::memory({{g.N, K}, dt::u8, tag::ab}, eng, src.data_ptr()));
+        args.emplace(DNNL_ARG_DST, dnnl::memory({{g.N, M}, dt::f32, tag::ab}, eng, y.data_ptr()));
+    } else {
+        args.emplace(DNNL_ARG_SRC, dnnl::memory({{g.N, g.C, g.H, g.W}, dt::u8, tag::nhwc}, eng, src.data_ptr()));
+        args.emplace(DNNL_ARG_DST, dnnl::memory({{g.N, O3, g.OH, g.OW}, dt::f32, tag::nhwc}, eng, y.data_ptr()));
+    }
+    p.prim.execute(strm, args);
+    strm.wait();
+    at::Tensor out = at::empty({g.N, g.OH, g.OW, g.O}, x.options());
+    at::Tensor rows = out.view({-1, g.O});
+    spike_combine_parts(y.view({-1, O3}), g.bias ? bias : at::Tensor(), rows);
+    return out;
+}
+
 at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Tensor & bias, const input_levels & in) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
     const conv_geometry & key = p.g;
     const conv_geometry g = primitive_geometry(key);
     const dnnl::engine & eng = cpu_engine();
+    if (g.int8) {
+        return unstrip(key, run_int8(p, x, bias, in));
+    }
     spike_pack_layout pl;
     pl.copies = g.nparts;
     pl.strip = key.strip;
@@ -353,15 +454,7 @@ at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Ten
     }
     p.prim.execute(strm, args);
     strm.wait();
-    if (key.strip > 1) { // [G, OH, k*(W + gap), O] -> each image's W columns -> [N, OH, OW, O]
-        const int64_t k = key.strip;
-        out = out.view({g.N, g.OH, k, key.W + key.padding[1], g.O})
-                  .narrow(3, 0, key.OW)
-                  .permute({0, 2, 1, 3, 4})
-                  .reshape({g.N * k, g.OH, key.OW, g.O})
-                  .narrow(0, 0, key.N);
-    }
-    return out.permute({0, 3, 1, 2}); // [N, O, OH, OW] with channels-last strides
+    return unstrip(key, out);
 }
 #endif
 
@@ -400,7 +493,9 @@ struct spike_conv_bf16_cache::impl {
         int64_t weight_version = 0, amp_version = 0;
         int nparts = 3;
         int levels = 1;
+        bool int8 = false;
         at::Tensor parts;
+        at::Tensor scales; // int8: the parts' scales
         input_levels in; // the packing's levels and 1 / quantum, prepared with the parts
 #if SNNKIT_HAVE_DNNL
         std::vector<prepared_conv> convs; // one per input geometry seen
@@ -419,18 +514,35 @@ int64_t spike_conv_bf16_cache::preparations() const { return p_->preparations; }
 at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor & weight, const at::Tensor & amp,
                                          const at::Tensor & bias, std::array<int64_t, 2> kernel,
                                          std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
-                                         std::array<int64_t, 2> dilation, int nparts, int levels) {
+                                         std::array<int64_t, 2> dilation, int nparts, int levels, bool int8) {
+    if (int8 && (levels < 1 || levels > spike_int8_max_levels)) {
+        fail("spike_conv2d_bf16", "the int8 scheme takes 1.." + std::to_string(spike_int8_max_levels) + " levels, got " +
+                                      std::to_string(levels));
+    }
     const int64_t wv = version_of(weight), av = version_of(amp);
     if (wv < 0 || av < 0) { // no version to key on: prepare on every call
-        return spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, quantum_of(amp, levels).first, nparts), bias,
-                                 kernel, stride, padding, dilation, amp, levels);
+        if (!int8) {
+            return spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, quantum_of(amp, levels).first, nparts), bias,
+                                     kernel, stride, padding, dilation, amp, levels);
+        }
+        const auto [quantum, in] = quantum_of(amp, levels);
+        const auto [parts, scales] = spike_conv_int8_weight(weight, quantum);
+        const conv_geometry g = geometry_of(x, parts, bias, kernel, stride, padding, dilation);
+#if SNNKIT_HAVE_DNNL
+        try {
+            return run_conv(prepare_conv(g, parts, scales), x, bias, in);
+        } catch (const dnnl::error & e) {
+            fail("spike_conv2d_bf16", std::string("oneDNN: ") + e.what());
+        }
+#endif
+        return at::Tensor();
     }
     auto same = [](const at::Tensor & a, const at::Tensor & b) {
         return a.defined() == b.defined() && (!a.defined() || a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl());
     };
     impl::layer * l = nullptr;
     for (impl::layer & c : p_->layers) {
-        if (same(c.weight, weight) && same(c.amp, amp) && c.nparts == nparts && c.levels == levels) {
+        if (same(c.weight, weight) && same(c.amp, amp) && c.nparts == nparts && c.levels == levels && c.int8 == int8) {
             l = &c;
             break;
         }
@@ -442,11 +554,16 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
         l->amp = amp;
         l->nparts = nparts;
         l->levels = levels;
+        l->int8 = int8;
     }
     if (!l->parts.defined() || l->weight_version != wv || l->amp_version != av) {
         at::Tensor quantum;
         std::tie(quantum, l->in) = quantum_of(amp, levels); // what the packing needs, with the weights
-        l->parts = spike_conv_bf16_weight(weight, quantum, nparts);
+        if (int8) {
+            std::tie(l->parts, l->scales) = spike_conv_int8_weight(weight, quantum);
+        } else {
+            l->parts = spike_conv_bf16_weight(weight, quantum, nparts);
+        }
         l->weight_version = wv;
         l->amp_version = av;
 #if SNNKIT_HAVE_DNNL
@@ -462,7 +579,7 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
                 return run_conv(c, x, bias, l->in);
             }
         }
-        l->convs.push_back(prepare_conv(g, l->parts));
+        l->convs.push_back(prepare_conv(g, l->parts, l->scales));
         return run_conv(l->convs.back(), x, bias, l->in);
     } catch (const dnnl::error & e) {
         fail("spike_conv2d_bf16", std::string("oneDNN: ") + e.what());

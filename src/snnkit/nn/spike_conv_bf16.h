@@ -74,10 +74,12 @@ class spike_conv_bf16_cache {
     spike_conv_bf16_cache & operator=(const spike_conv_bf16_cache &) = delete;
 
     // spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, amp / levels, nparts), bias, ..., amp, levels) with the
-    // layer prepared once (levels 1: spikes; k*k: spikes average-pooled over k x k)
+    // layer prepared once (levels 1: spikes; k*k: spikes average-pooled over k x k). int8: the int8 scheme instead
+    // (spike_conv_int8.h: three int8 parts per output channel, exact integer sums; nparts is then ignored, levels
+    // at most spike_int8_max_levels), in the same layouts
     at::Tensor conv2d(const at::Tensor & x, const at::Tensor & weight, const at::Tensor & amp, const at::Tensor & bias,
                       std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
-                      std::array<int64_t, 2> dilation, int nparts = 3, int levels = 1);
+                      std::array<int64_t, 2> dilation, int nparts = 3, int levels = 1, bool int8 = false);
 
     // prepared layers held, and times a layer was prepared (again) since the cache was made
     size_t layers() const;

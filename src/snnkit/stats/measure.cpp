@@ -43,6 +43,7 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     so.sparse = opt.sparse;
     so.spike_bf16 = opt.spike_bf16;
     so.spike_bf16_parts = opt.spike_bf16_parts;
+    so.spike_int8 = opt.spike_int8;
     spike_conv_bf16_cache prepared; // the AMX layers' weights, prepared once for all batches
     so.spike_bf16_cache = &prepared;
     progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);

@@ -34,6 +34,8 @@ struct snn_run_options {
     bool spike_bf16 = false;
     /// bfloat16 weight parts on that path (snn_options::spike_bf16_parts: 3 float-equal, 2 / 1 approximate)
     int spike_bf16_parts = 3;
+    /// on that path, the int8 scheme on wide layers (snn_options::spike_int8)
+    bool spike_int8 = false;
     /// images simulated at once within a batch (snn_options::chunk: 0 automatic, -1 the whole batch)
     int64_t chunk = 0;
 };
