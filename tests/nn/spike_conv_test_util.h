@@ -9,6 +9,7 @@
 #include "snnkit/nn/zoo.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
