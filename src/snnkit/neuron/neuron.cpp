@@ -307,6 +307,40 @@ neuron_result neuron_forward_repeated(const at::Tensor & x_step, int64_t T, cons
     return run_fused("neuron_forward_repeated", x_step, v_th, v0, alpha, opt, T);
 }
 
+neuron_result neuron_forward_sum(const at::Tensor & x, const at::Tensor & x_add, const at::Tensor & v_th,
+                                 const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt) {
+    const std::string where = "neuron_forward_sum";
+    if (!x_add.defined() || !x.defined() || x_add.sizes() != x.sizes() || x_add.scalar_type() != x.scalar_type() ||
+        !x_add.device().is_cpu()) {
+        fail(where, "x_add must be a CPU tensor of x's sizes and dtype");
+    }
+    if (at::GradMode::is_enabled() && (x.requires_grad() || x_add.requires_grad() || (v_th.defined() && v_th.requires_grad()) ||
+                                       (v0.defined() && v0.requires_grad()) || (alpha.defined() && alpha.requires_grad()))) {
+        fail(where, "inference only: no gradient flows through it (use neuron_forward(x + x_add, ...))");
+    }
+    neuron_options o = opt;
+    if (alpha.defined()) {
+        if (alpha.numel() != 1) fail(where, "alpha must be 0-d (one leak factor per layer)");
+        o.alpha = alpha.detach().to(at::kDouble).item<double>();
+    }
+    check_neuron_options(where, o);
+    const kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x, v_th, v0);
+    const at::Tensor add = x_add.contiguous();
+    const kernel::neuron_params p = to_params(o);
+    const at::Tensor v0c = in.v0.defined() ? in.v0.contiguous() : at::Tensor();
+    at::Tensor spikes = empty_output(all_steps(in.x, in.shape), in.x.options());
+    at::Tensor v = at::empty(one_step(in.x, in.shape), in.x.options());
+    bool finite = true;
+    AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "neuron_forward_sum", [&] {
+        finite = kernel::neuron_forward_kernel<scalar_t>(p, in.shape, in.x.data_ptr<scalar_t>(),
+                                                         fill_of<scalar_t>(in.v_th, in.vth_kind),
+                                                         fill_of<scalar_t>(v0c, in.v0_kind), spikes.data_ptr<scalar_t>(),
+                                                         v.data_ptr<scalar_t>(), add.data_ptr<scalar_t>());
+    });
+    if (!finite) fail(where, "NaN in x, x_add or v0 (it reached the membrane potential)");
+    return {spikes, v};
+}
+
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,
                           const neuron_options & opt) {
     if (!x.defined()) fail("neuron_step", "x is undefined");

@@ -63,6 +63,13 @@ neuron_result neuron_forward(const at::Tensor & x, const at::Tensor & v_th, cons
 neuron_result neuron_forward_repeated(const at::Tensor & x_step, int64_t T, const at::Tensor & v_th,
                                       const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt);
 
+// Inference (no autograd: fails when gradients are on and an input requires one): the multi-step neuron on
+// x + x_add, x_add the same sizes and dtype as x [T, N, ...], each sum formed inside the kernel as a separate add
+// forms it, never stored (a residual add whose only reader is a spike layer). Equal, bit for bit, to
+// neuron_forward(x + x_add, v_th, v0, alpha, opt); alpha may be undefined.
+neuron_result neuron_forward_sum(const at::Tensor & x, const at::Tensor & x_add, const at::Tensor & v_th,
+                                 const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt);
+
 // One step: x [N, ...], v [N, ...] (or undefined = zeros). Same kernel with T = 1.
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,
                           const neuron_options & opt);

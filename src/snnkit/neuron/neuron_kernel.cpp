@@ -126,19 +126,21 @@ struct block_args {
     const T * v0b = nullptr;
     T * ga = nullptr;
     bool sum_steps = false;
+    const T * x2 = nullptr; // forward: a second input added to x (same layout), or null
 };
 
-// Forward: v holds v0 in and v_T out.
-template <typename T, bool SOFT, bool SPIKE_VTH>
-SNNKIT_ALWAYS_INLINE void forward_block(T alpha, const block_args<T> & a) {
+// Forward: v holds v0 in and v_T out. ADD: the input is x + x2, summed first (as a separate add would).
+template <typename T, bool SOFT, bool SPIKE_VTH, bool ADD>
+SNNKIT_ALWAYS_INLINE void forward_rows(T alpha, const block_args<T> & a) {
     const int64_t n = a.n;
     const T * __restrict th = a.th;
     T * __restrict v = a.v;
     T * __restrict row = a.row;
     for (int64_t t = 0; t < a.steps; ++t) {
         const T * __restrict xt = a.x + t * a.xs;
+        const T * __restrict x2t = ADD ? a.x2 + t * a.xs : nullptr;
         for (int64_t i = 0; i < n; ++i) {
-            const T u = alpha * v[i] + xt[i];          // charge
+            const T u = alpha * v[i] + (ADD ? xt[i] + x2t[i] : xt[i]); // charge
             const T thi = th[i];
             const T theta = u >= thi ? T(1) : T(0);    // fire (as 0/1 arithmetic: the loop stays branch-free)
             row[i] = SPIKE_VTH ? theta * thi : theta;
@@ -150,6 +152,11 @@ SNNKIT_ALWAYS_INLINE void forward_block(T alpha, const block_args<T> & a) {
         }
         store_row(a.out + t * a.M, row, n, a.stream);
     }
+}
+
+template <typename T, bool SOFT, bool SPIKE_VTH>
+SNNKIT_ALWAYS_INLINE void forward_block(T alpha, const block_args<T> & a) {
+    a.x2 != nullptr ? forward_rows<T, SOFT, SPIKE_VTH, true>(alpha, a) : forward_rows<T, SOFT, SPIKE_VTH, false>(alpha, a);
 }
 
 // ga[i] += du_t v_t for step t (du_t in row): v_t is v0 at t = 0, else forward's reset of u_{t-1}.
@@ -306,7 +313,7 @@ int64_t neuron_block_size(int64_t T, int64_t elem, bool backward) {
 
 template <typename T>
 bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
-                           neuron_fill<T> v0, T * spikes, T * v_out) {
+                           neuron_fill<T> v0, T * spikes, T * v_out, const T * x_add) {
     if (sh.M == 0) return true;
     const int64_t B = std::min(neuron_block_size(sh.T, sizeof(T), false), (sh.M + 63) / 64 * 64);
     const int64_t blocks = (sh.M + B - 1) / B;
@@ -321,7 +328,9 @@ bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, con
         fill_block(vth, sh, j0, n, th);
         fill_block(v0, sh, j0, n, v);
         const int64_t xs = sh.x_repeated ? 0 : sh.M;
-        run_forward_block<T>(p, {sh.T, sh.M, xs, n, x + j0, nullptr, spikes + j0, th, v, nullptr, nullptr, row, stream});
+        block_args<T> args{sh.T, sh.M, xs, n, x + j0, nullptr, spikes + j0, th, v, nullptr, nullptr, row, stream};
+        args.x2 = x_add != nullptr ? x_add + j0 : nullptr;
+        run_forward_block<T>(p, args);
         bool nan = false;
         for (int64_t i = 0; i < n; ++i) nan |= v[i] != v[i];
         if (nan) finite.store(false, std::memory_order_relaxed);
@@ -385,9 +394,10 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
 }
 
 template bool neuron_forward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
-                                           neuron_fill<float>, neuron_fill<float>, float *, float *);
+                                           neuron_fill<float>, neuron_fill<float>, float *, float *, const float *);
 template bool neuron_forward_kernel<double>(const neuron_params &, const neuron_shape &, const double *,
-                                            neuron_fill<double>, neuron_fill<double>, double *, double *);
+                                            neuron_fill<double>, neuron_fill<double>, double *, double *,
+                                            const double *);
 template void neuron_backward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
                                             neuron_fill<float>, neuron_fill<float>, const float *, const float *,
                                             float *, float *, double *);

@@ -63,10 +63,11 @@ struct neuron_params {
 };
 
 // Forward over all T. spikes [T, M] and v_out [M] are written. Returns false when a NaN reached the membrane
-// potential (a NaN in x or v0 stays in v for good, so checking v_out finds it at no extra cost).
+// potential (a NaN in x or v0 stays in v for good, so checking v_out finds it at no extra cost). x_add (may be
+// null, laid out as x): the input is x + x_add, each sum formed as a separate add would form it.
 template <typename T>
 bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
-                           neuron_fill<T> v0, T * spikes, T * v_out);
+                           neuron_fill<T> v0, T * spikes, T * v_out, const T * x_add = nullptr);
 
 // BPTT over all T in reverse. grad_spikes [T, M] is required; grad_v [M] (grad of the final v) may be null.
 // Writes grad_x [T, M] and, when not null, grad_v0 [M] (the gradient of the per-neuron initial potential)

@@ -97,7 +97,8 @@ bool channels_last_input(const at::Tensor & xt) {
 // unchanged; a per-neuron v(0) [N, C, H, W] is laid out the same way. Spikes and the final potential come back as
 // [T, N, C, H, W] and [N, C, H, W] views with channels-last strides (the next convolution takes them as they are).
 // xt may also be one static step [N, C, H, W], run T times (neuron_forward_repeated).
-neuron_result neuron_forward_channels_last(const at::Tensor & xt, int64_t T, const node & n, const at::Tensor & v0) {
+neuron_result neuron_forward_channels_last(const at::Tensor & xt, int64_t T, const node & n, const at::Tensor & v0,
+                                           const at::Tensor & x_add = {}) {
     const bool repeated = xt.dim() == 4;
     const int64_t d = repeated ? 0 : 1; // the batch dimension
     const int64_t N = xt.size(d), C = xt.size(d + 1), H = xt.size(d + 2), W = xt.size(d + 3);
@@ -111,7 +112,9 @@ neuron_result neuron_forward_channels_last(const at::Tensor & xt, int64_t T, con
         r = neuron_forward_repeated(x, T, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
     } else {
         const at::Tensor x = xt.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C});
-        r = neuron_forward(x, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
+        r = x_add.defined() ? neuron_forward_sum(x, x_add.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C}),
+                                                 n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron)
+                            : neuron_forward(x, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
     }
     r.spikes = r.spikes.view({T, N, H, W, C}).permute({0, 1, 4, 2, 3});
     r.v = r.v.view({N, H, W, C}).permute({0, 3, 1, 2});
@@ -271,6 +274,17 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     }
 
     std::vector<int> uses = g.consumer_counts();
+    // In inference without an observer, a residual add of two time-varying values whose only reader is a spike
+    // node is not formed: the neuron kernel adds its two inputs as it reads them (neuron_forward_sum), and the
+    // [T*N, ...] sum is never written. sole[k]: node k's one reader, or -1.
+    const bool fuse_adds = !opt.train && !at::GradMode::is_enabled() && !opt.observer;
+    std::vector<int> sole(g.nodes.size(), -1);
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        for (int j : g.nodes[k].inputs) {
+            sole[j] = uses[j] == 1 ? static_cast<int>(k) : -1;
+        }
+    }
+    std::map<int, std::pair<at::Tensor, at::Tensor>> deferred; // add node -> its two folded inputs
     std::vector<value> vals(g.nodes.size());
     snn_output res;
     res.v.resize(g.nodes.size());
@@ -302,8 +316,19 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
         } else if (n.op == op_kind::spike) {
             const value & src = vals[n.inputs[0]];
             // a static input (the same at every step: direct encoding's first layers) is read T times by the
-            // kernel, not copied T times; a temporal one is [T, N, ...]
-            const at::Tensor xt = src.temporal ? unfold_time(src.t, T) : src.t;
+            // kernel, not copied T times; a temporal one is [T, N, ...]; a deferred add: its two inputs
+            at::Tensor xt, x_add;
+            if (const auto d = deferred.find(n.inputs[0]); d != deferred.end()) {
+                xt = unfold_time(d->second.first, T);
+                x_add = unfold_time(d->second.second, T);
+                deferred.erase(d);
+                if (xt.strides() != x_add.strides() || !(xt.is_contiguous() || channels_last_input(xt))) {
+                    xt = xt + x_add; // laid out differently: the add after all
+                    x_add = at::Tensor();
+                }
+            } else {
+                xt = src.temporal ? unfold_time(src.t, T) : src.t;
+            }
             const at::IntArrayRef step = src.temporal ? xt.sizes().slice(1) : xt.sizes();
             at::Tensor v0 = n.tensor("v0");
             if (v_init && static_cast<size_t>(i) < v_init->size() && (*v_init)[i].defined()) {
@@ -316,9 +341,11 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             neuron_result r;
             try {
                 if (channels_last_input(xt)) {
-                    r = neuron_forward_channels_last(xt, T, n, v0);
+                    r = neuron_forward_channels_last(xt, T, n, v0, x_add);
                 } else if (!src.temporal) {
                     r = neuron_forward_repeated(xt, T, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
+                } else if (x_add.defined()) {
+                    r = neuron_forward_sum(xt, x_add, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
                 } else {
                     r = neuron_forward(xt, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron); // alpha: PLIF's
                 }
@@ -339,7 +366,13 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             for (int j : n.inputs) {
                 ins.push_back(any_temporal ? to_folded(vals[j], T) : vals[j].t);
             }
-            if (n.op == op_kind::max_pool && n.attrs.gated && any_temporal) {
+            const int reader = sole[i];
+            if (fuse_adds && n.op == op_kind::add && n.inputs.size() == 2 && vals[n.inputs[0]].temporal &&
+                vals[n.inputs[1]].temporal && reader > i && reader <= last && i != last &&
+                g.nodes[reader].op == op_kind::spike &&
+                std::find(opt.hold.begin(), opt.hold.end(), i) == opt.hold.end()) {
+                deferred[i] = {ins[0], ins[1]}; // formed inside the spike node's kernel
+            } else if (n.op == op_kind::max_pool && n.attrs.gated && any_temporal) {
                 out.t = gated_max_pool(n, i, ins[0], T, opt, res);
             } else if (n.op == op_kind::dropout && opt.train && any_temporal && opt.dropout_shared) {
                 out.t = dropout_shared_over_time(ins[0], n.attrs.p, T, opt.dropout_generator);
