@@ -89,6 +89,23 @@ bool spike_conv_bf16_wins(const at::Tensor & x, std::array<int64_t, 2> kernel, s
                          dilation) != amx_layout::none;
 }
 
+at::Tensor spike_folded_weight(const at::Tensor & weight, const at::Tensor & amp, at::ScalarType dt,
+                               const char * what) {
+    const int64_t C = weight.size(1);
+    at::Tensor w = weight.detach().to(dt).contiguous();
+    if (!amp.defined()) {
+        return w;
+    }
+    if (amp.numel() == 1) {
+        return w * amp.detach().to(dt).reshape({});
+    }
+    if (amp.numel() != C) {
+        fail(what, "amplitude has " + std::to_string(amp.numel()) + " values for " + std::to_string(C) +
+                       " input channels");
+    }
+    return w * amp.detach().to(dt).reshape({1, C, 1, 1});
+}
+
 at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & amp, int nparts) {
     const char * what = "spike_conv_bf16_weight";
     if (weight.dim() != 4) {
@@ -97,18 +114,7 @@ at::Tensor spike_conv_bf16_weight(const at::Tensor & weight, const at::Tensor & 
     if (nparts < 1 || nparts > 3) {
         fail(what, "parts must be 1, 2 or 3, got " + std::to_string(nparts));
     }
-    const int64_t C = weight.size(1);
-    at::Tensor w = weight.detach().to(at::kFloat).contiguous();
-    if (amp.defined()) {
-        if (amp.dim() == 0 || amp.numel() == 1) {
-            w = w * amp.detach().to(at::kFloat).reshape({});
-        } else if (amp.numel() == C) {
-            w = w * amp.detach().to(at::kFloat).reshape({1, C, 1, 1});
-        } else {
-            fail(what, "amplitude has " + std::to_string(amp.numel()) + " values for " + std::to_string(C) +
-                           " input channels");
-        }
-    }
+    const at::Tensor w = spike_folded_weight(weight, amp, at::kFloat, what);
     // a float's 24 significant bits in three bfloat16 parts of 8: each remainder is exact in float
     std::vector<at::Tensor> parts;
     at::Tensor rest = w;

@@ -40,6 +40,11 @@ bool spike_conv_bf16_wins(const at::Tensor & x, std::array<int64_t, 2> kernel, s
 // ResNet's 3x3 / pad 1): then images laid side by side in one row, padding zeros between them, convolve as one.
 bool spike_conv_bf16_strip_fits(int64_t kernel_w, int64_t stride_w, int64_t padding_w, int64_t dilation_w);
 
+// weight [O, C, kh, kw] (4-d: the caller checks) with the spike amplitudes amp folded in: undefined (1), one value,
+// or [C] per input channel (else fails naming `what`), as a contiguous tensor of dtype dt.
+at::Tensor spike_folded_weight(const at::Tensor & weight, const at::Tensor & amp, at::ScalarType dt,
+                               const char * what);
+
 // The bfloat16 parts of weight [O, C, kh, kw] with the amplitudes amp (0-d, or [C] per input channel) folded in,
 // concatenated along the input channels: [O, nparts*C, kh, kw] bfloat16. nparts = 3 (the default) keeps all 24
 // significant bits of each float weight; 2 keeps 16 and 1 keeps 8 (the weight rounded to bfloat16: fewer

@@ -2,6 +2,7 @@
 #include "snnkit/nn/spike_conv_int8.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/nn/spike_conv_bf16.h"
 
 #include <ATen/Parallel.h>
 
@@ -14,18 +15,8 @@ std::pair<at::Tensor, at::Tensor> spike_conv_int8_weight(const at::Tensor & weig
     if (weight.dim() != 4) {
         fail(what, "weight must be [O, C, kh, kw], got " + std::to_string(weight.dim()) + " dims");
     }
-    const int64_t O = weight.size(0), C = weight.size(1);
-    at::Tensor w = weight.detach().to(at::kDouble).contiguous();
-    if (amp.defined()) {
-        if (amp.numel() == 1) {
-            w = w * amp.detach().to(at::kDouble).reshape({});
-        } else if (amp.numel() == C) {
-            w = w * amp.detach().to(at::kDouble).reshape({1, C, 1, 1});
-        } else {
-            fail(what, "amplitude has " + std::to_string(amp.numel()) + " values for " + std::to_string(C) +
-                           " input channels");
-        }
-    }
+    const int64_t O = weight.size(0);
+    const at::Tensor w = spike_folded_weight(weight, amp, at::kDouble, what);
     if (!at::isfinite(w).all().item<bool>()) {
         fail(what, "the weights hold NaN or Inf");
     }
