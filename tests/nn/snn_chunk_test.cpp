@@ -3,31 +3,15 @@
 #include "snnkit/core/error.h"
 #include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/snn_forward.h"
+#include "nn/small_nets.h"
 
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 using namespace snnkit;
+using snnkit_test::conv_pool_net;
 
 namespace {
-
-// [2, 6, 6] -> conv 2->8 (8x6x6 = 288 floats) -> spike -> avg-pool 2 -> flatten -> fc 72->3
-graph small_snn() {
-    graph_builder b({2, 6, 6}, 3, 1);
-    b.conv2d("c1", 2, 8, 3, 1, 1, true);
-    b.relu("r1");
-    b.avg_pool("p1", 2, 2);
-    b.flatten("flat");
-    b.linear("fc", 8 * 3 * 3, 3);
-    graph g = b.finish("custom");
-    for (auto & n : g.nodes) {
-        if (n.op == op_kind::relu) {
-            n.op = op_kind::spike;
-            n.buffers["v_th"] = at::full({}, 0.5);
-        }
-    }
-    return g;
-}
 
 // conv -> spike -> conv -> spike -> residual add -> spike -> gated max-pool -> conv -> spike -> fc: every kind of
 // state a run hands back (potentials, the max-pool's gate and sums)
@@ -62,11 +46,11 @@ graph stateful_snn() {
 // One sample at one step: every node's output (the input's 72 floats, c1's and r1's 288, the pool's and the
 // flatten's 72, fc's 3), the largest (288), and the multiply-adds (c1: 288 outputs x 2*3*3, fc: 3 x 72).
 TEST(snn_chunk, profile_is_the_closed_form) {
-    const snn_profile p = snn_profile_of(small_snn());
+    const snn_profile p = snn_profile_of(conv_pool_net(2, 6, 8));
     EXPECT_EQ(p.largest_bytes, 288 * 4);
     EXPECT_EQ(p.activation_bytes, (72 + 288 + 288 + 72 + 72 + 3) * 4);
     EXPECT_EQ(p.macs, 288 * 18 + 3 * 72);
-    const graph g = small_snn();
+    const graph g = conv_pool_net(2, 6, 8);
     EXPECT_EQ(snn_profile_of(g).macs, p.macs); // remembered per graph: the same
 }
 

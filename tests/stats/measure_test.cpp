@@ -4,30 +4,14 @@
 #include "snnkit/core/error.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/stats/measure.h"
+#include "nn/small_nets.h"
 
 #include <gtest/gtest.h>
 
 using namespace snnkit;
+using snnkit_test::conv_pool_net;
 
 namespace {
-
-// [c, hw, hw] -> conv c->width (the largest activation) -> spike -> avg-pool 2 -> flatten -> fc -> 3 classes
-graph spiking_net(int64_t c, int64_t hw, int64_t width) {
-    graph_builder b({c, hw, hw}, 3, 1);
-    b.conv2d("c1", c, width, 3, 1, 1, true);
-    b.relu("r1");
-    b.avg_pool("p1", 2, 2);
-    b.flatten("flat");
-    b.linear("fc", width * (hw / 2) * (hw / 2), 3);
-    graph g = b.finish("custom");
-    for (auto & n : g.nodes) {
-        if (n.op == op_kind::relu) {
-            n.op = op_kind::spike;
-            n.buffers["v_th"] = at::full({}, 0.5);
-        }
-    }
-    return g;
-}
 
 dataset random_set(int64_t n, int64_t c, int64_t hw) {
     at::manual_seed(3);
@@ -41,7 +25,7 @@ dataset random_set(int64_t n, int64_t c, int64_t hw) {
 } // namespace
 
 TEST(measure, auto_batch_keeps_T_times_the_largest_activation_within_an_eighth_of_the_budget) {
-    const graph g = spiking_net(2, 64, 16);
+    const graph g = conv_pool_net(2, 64, 16);
     const dataset d = random_set(4, 2, 64);
     augment_options pre;
     // c1's output for one sample at one step: 16 x 64 x 64 floats = 256 KiB; over T = 64 steps 16 MiB, so the
@@ -61,7 +45,7 @@ TEST(measure, auto_batch_keeps_T_times_the_largest_activation_within_an_eighth_o
 }
 
 TEST(measure, correct_counts_do_not_depend_on_the_batch) {
-    const graph g = spiking_net(2, 6, 8);
+    const graph g = conv_pool_net(2, 6, 8);
     const int64_t n = 23, T = 6;
     const dataset d = random_set(n, 2, 6);
     augment_options pre;

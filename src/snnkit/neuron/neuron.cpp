@@ -145,6 +145,28 @@ std::vector<int64_t> all_steps(const at::Tensor & x, const kernel::neuron_shape 
     return s;
 }
 
+// The fused forward kernel over x (laid out as sh says; x_add: undefined, or a second input of x's layout added
+// to it): spikes [T, N, ...] and the final v [N, ...]. Fails naming `where` when a NaN reached the potential.
+neuron_result run_forward_kernel(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
+                                 const at::Tensor & v0, const kernel::neuron_params & p,
+                                 const kernel::neuron_shape & sh, kernel::fill_kind vth_kind, kernel::fill_kind v0_kind,
+                                 const at::Tensor & x_add = {}) {
+    at::Tensor spikes = empty_output(all_steps(x, sh), x.options());
+    at::Tensor v = at::empty(one_step(x, sh), x.options());
+    bool finite = true;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_forward", [&] {
+        finite = kernel::neuron_forward_kernel<scalar_t>(p, sh, x.data_ptr<scalar_t>(), fill_of<scalar_t>(v_th, vth_kind),
+                                                         fill_of<scalar_t>(v0, v0_kind), spikes.data_ptr<scalar_t>(),
+                                                         v.data_ptr<scalar_t>(),
+                                                         x_add.defined() ? x_add.data_ptr<scalar_t>() : nullptr);
+    });
+    if (!finite) {
+        fail(where, std::string(x_add.defined() ? "NaN in x, x_add or v0" : "NaN in x or v0") +
+                        " (it reached the membrane potential)");
+    }
+    return {spikes, v};
+}
+
 // The autograd node of the fused kernel. Saves x (an input: no copy) and v0 (small); nothing [T, M]-sized.
 struct neuron_function : public torch::autograd::Function<neuron_function> {
     // alpha_opt: a 0-d tensor whose value is p.alpha, given only when dL/dalpha may be wanted (PLIF).
@@ -154,16 +176,7 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
                                  const kernel::neuron_shape & sh, kernel::fill_kind vth_kind,
                                  kernel::fill_kind v0_kind, const std::string & where) {
         const at::Tensor v0 = v0_opt.has_value() ? v0_opt->contiguous() : at::Tensor();
-        at::Tensor spikes = empty_output(all_steps(x, sh), x.options());
-        at::Tensor v = at::empty(one_step(x, sh), x.options());
-        bool finite = true;
-        AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_forward", [&] {
-            finite = kernel::neuron_forward_kernel<scalar_t>(p, sh, x.data_ptr<scalar_t>(),
-                                                             fill_of<scalar_t>(v_th, vth_kind),
-                                                             fill_of<scalar_t>(v0, v0_kind),
-                                                             spikes.data_ptr<scalar_t>(), v.data_ptr<scalar_t>());
-        });
-        if (!finite) fail(where, "NaN in x or v0 (it reached the membrane potential)");
+        const neuron_result r = run_forward_kernel(where, x, v_th, v0, p, sh, vth_kind, v0_kind);
 
         ctx->save_for_backward({x, v_th, v0});
         ctx->set_materialize_grads(false);
@@ -185,7 +198,7 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
         d["where"] = where;
         d["has_alpha"] = alpha_opt.has_value();
         d["alpha_edge"] = int64_t(v0.defined() ? 3 : 2); // autograd edges: x, v_th, then v0 and alpha when given
-        return {spikes, v};
+        return {r.spikes, r.v};
     }
 
     static variable_list backward(AutogradContext * ctx, variable_list grads) {
@@ -325,20 +338,9 @@ neuron_result neuron_forward_sum(const at::Tensor & x, const at::Tensor & x_add,
     }
     check_neuron_options(where, o);
     const kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x, v_th, v0);
-    const at::Tensor add = x_add.contiguous();
-    const kernel::neuron_params p = to_params(o);
     const at::Tensor v0c = in.v0.defined() ? in.v0.contiguous() : at::Tensor();
-    at::Tensor spikes = empty_output(all_steps(in.x, in.shape), in.x.options());
-    at::Tensor v = at::empty(one_step(in.x, in.shape), in.x.options());
-    bool finite = true;
-    AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "neuron_forward_sum", [&] {
-        finite = kernel::neuron_forward_kernel<scalar_t>(p, in.shape, in.x.data_ptr<scalar_t>(),
-                                                         fill_of<scalar_t>(in.v_th, in.vth_kind),
-                                                         fill_of<scalar_t>(v0c, in.v0_kind), spikes.data_ptr<scalar_t>(),
-                                                         v.data_ptr<scalar_t>(), add.data_ptr<scalar_t>());
-    });
-    if (!finite) fail(where, "NaN in x, x_add or v0 (it reached the membrane potential)");
-    return {spikes, v};
+    return run_forward_kernel(where, in.x, in.v_th, v0c, to_params(o), in.shape, in.vth_kind, in.v0_kind,
+                              x_add.contiguous());
 }
 
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,

@@ -318,14 +318,10 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             // a static input (the same at every step: direct encoding's first layers) is read T times by the
             // kernel, not copied T times; a temporal one is [T, N, ...]; a deferred add: its two inputs
             at::Tensor xt, x_add;
-            if (const auto d = deferred.find(n.inputs[0]); d != deferred.end()) {
+            if (const auto d = deferred.find(n.inputs[0]); d != deferred.end()) { // any layouts (read as they lie)
                 xt = unfold_time(d->second.first, T);
                 x_add = unfold_time(d->second.second, T);
                 deferred.erase(d);
-                if (xt.strides() != x_add.strides() || !(xt.is_contiguous() || channels_last_input(xt))) {
-                    xt = xt + x_add; // laid out differently: the add after all
-                    x_add = at::Tensor();
-                }
             } else {
                 xt = src.temporal ? unfold_time(src.t, T) : src.t;
             }
@@ -368,8 +364,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             }
             const int reader = sole[i];
             if (fuse_adds && n.op == op_kind::add && n.inputs.size() == 2 && vals[n.inputs[0]].temporal &&
-                vals[n.inputs[1]].temporal && reader > i && reader <= last && i != last &&
-                g.nodes[reader].op == op_kind::spike &&
+                vals[n.inputs[1]].temporal && reader >= 0 && reader <= last && g.nodes[reader].op == op_kind::spike &&
                 std::find(opt.hold.begin(), opt.hold.end(), i) == opt.hold.end()) {
                 deferred[i] = {ins[0], ins[1]}; // formed inside the spike node's kernel
             } else if (n.op == op_kind::max_pool && n.attrs.gated && any_temporal) {
