@@ -37,6 +37,7 @@
 #include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/nn/spike_conv_bf16.h"
+#include "snnkit/nn/spike_gather.h"
 #include "snnkit/nn/spike_sparse.h"
 #include "snnkit/nn/zoo.h"
 
@@ -114,11 +115,13 @@ at::Tensor per_step_loop(const snnkit::graph & g, const at::Tensor & x, int64_t 
 }
 
 at::Tensor fused(const snnkit::graph & g, const at::Tensor & x, int64_t T, bool sparse = false,
-                 snnkit::spike_conv_bf16_cache * amx = nullptr, int nparts = 3) {
+                 snnkit::spike_conv_bf16_cache * amx = nullptr, int nparts = 3,
+                 snnkit::spike_gather_cache * gather = nullptr) {
     snnkit::snn_options so;
     so.T = T;
     so.chunk = g_groups ? 0 : -1;
     so.sparse = sparse;
+    so.gather_cache = gather;
     so.spike_bf16 = amx != nullptr;
     so.spike_bf16_cache = amx;
     so.spike_bf16_parts = nparts;
@@ -207,7 +210,9 @@ int main(int argc, char ** argv) {
             snnkit::convert_options co;
             co.T = T;
             const snnkit::graph snn = snnkit::convert_to_snn(ann, co);
-            const at::Tensor a = fused(snn, x, T), b = per_step_loop(snn, x, T), c = fused(snn, x, T, true);
+            snnkit::spike_gather_cache gather_rows;     // the sparse contender's gathered layers' weight rows
+            const at::Tensor a = fused(snn, x, T), b = per_step_loop(snn, x, T),
+                             c = fused(snn, x, T, true, nullptr, 3, &gather_rows);
             snnkit::spike_conv_bf16_cache amx_d, amx_e; // each AMX contender's prepared layers
             double amx_agree = 1.0;                    // the AMX executor's classes = the float executor's
             const at::Tensor d = bf16 ? fused(snn, x, T, false, &amx_d, nparts) : a;
@@ -237,7 +242,7 @@ int main(int argc, char ** argv) {
             for (int64_t r = 0; r < warmup + reps; ++r) {
                 const double ma = bench::ms_of([&] { fused(snn, x, T); });
                 const double mb = bench::ms_of([&] { per_step_loop(snn, x, T); });
-                const double mc = sparse ? bench::ms_of([&] { fused(snn, x, T, true); }) : 1.0;
+                const double mc = sparse ? bench::ms_of([&] { fused(snn, x, T, true, nullptr, 3, &gather_rows); }) : 1.0;
                 const double md = bf16 ? bench::ms_of([&] { fused(snn, x, T, false, &amx_d, nparts); }) : 1.0;
                 const double me = bf16 ? bench::ms_of([&] { per_step_loop(snn, x, T, &amx_e, nparts); }) : 1.0;
                 if (r >= warmup) {

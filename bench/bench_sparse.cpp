@@ -5,9 +5,15 @@
 //   dense     at::conv2d / at::linear (what the SNN executor runs; oneDNN / MKL);
 //   scatter   snnkit::sparse_conv2d / sparse_linear: scan the input for nonzeros, add value x weight row
 //             [C, kh, kw, O] into a channels-last output, transpose back to [N, O, OH, OW] (all timed);
-//   at_sparse linear only: the input to a COO tensor (timed) and at::addmm of sparse x dense.
+//   at_sparse linear only: the input to a COO tensor (timed) and at::addmm of sparse x dense;
+//   gather    convolutions of spikes as they are (not pooled) only: snnkit::spike_gather_pack (bits, timed) and
+//             spike_gather_conv2d (each output position sums the weight rows of its active inputs, spike_gather.h),
+//             on the channels-last input the executor hands it;
+//   table     the same where the layer's table fits snnkit::spike_gather_table_max_bytes (the executor then takes it
+//             at any rate): spike_gather_pack and spike_gather_conv2d_table (one table row per byte of spikes).
+// The dense convolution runs on the executor's layout (conv_layout: channels last for maps of 8 x 8 and more).
 // Same threads, warm-up and repetitions, contenders alternating; times are ms median [min, max]. Prints one table
-// row per (layer, rate) and then the crossover per layer (where scatter's median time equals dense's,
+// row per (layer, rate) and then the crossover per layer (where scatter's, and gather's, median time equals dense's,
 // interpolated in log rate between the swept rates) and per layer type. The weight rearrangement is done once per
 // layer, outside the timing (the executor does it once per run).
 //
@@ -17,6 +23,9 @@
 #include "bench_args.h"
 #include "bench_common.h"
 #include "snnkit/core/runtime.h"
+#include "snnkit/nn/forward.h"
+#include "snnkit/nn/spike_gather.h"
+#include "snnkit/nn/spike_gather_table.h"
 #include "snnkit/nn/spike_sparse.h"
 
 #include <ATen/ATen.h>
@@ -127,10 +136,10 @@ int main(int argc, char ** argv) {
                 "alternating; ms median [min, max]\n",
                 static_cast<long long>(batch), at::get_num_threads(), static_cast<long long>(warmup),
                 static_cast<long long>(reps));
-    std::printf("| net | layer | spike rate | input nonzero | dense ms | scatter ms | dense / scatter | at::sparse ms |\n"
-                "|---|---|---|---|---|---|---|---|\n");
+    std::printf("| net | layer | spike rate | input nonzero | dense ms | scatter ms | dense / scatter | at::sparse ms | "
+                "gather ms | dense / gather | table ms | dense / table |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     struct summary {
-        std::string net, name, kind, cross_rate, cross_nz;
+        std::string net, name, kind, cross_rate, cross_nz, gather_rate;
     };
     std::vector<summary> sums;
     for (const layer_case & lc : cases()) {
@@ -146,7 +155,12 @@ int main(int argc, char ** argv) {
                                   : at::randn({lc.out, in_features}) / std::sqrt(static_cast<double>(in_features));
         const at::Tensor b = at::randn({lc.out}) * 0.1;
         const at::Tensor rows = snnkit::sparse_weight_rows(w);
-        std::vector<double> speedup, nzs;
+        const bool binary = conv && lc.pool == 0; // spikes as they are: the gather path's input
+        const at::Tensor grows = binary ? snnkit::spike_gather_rows(w, at::Tensor()) : at::Tensor();
+        const bool tabled = binary && snnkit::spike_gather_table_bytes(lc.src_c, lc.out, k, k) <=
+                                          snnkit::spike_gather_table_max_bytes;
+        const at::Tensor gtable = tabled ? snnkit::spike_gather_table(grows) : at::Tensor();
+        std::vector<double> speedup, nzs, gspeed;
         for (double rate : rates) {
             at::Tensor x = at::bernoulli(at::full({batch, lc.src_c, lc.src_hw, lc.src_hw}, rate));
             if (lc.pool == 2) {
@@ -158,54 +172,84 @@ int main(int argc, char ** argv) {
                 x = x.flatten(1).contiguous();
             }
             const double nz = snnkit::nonzero_fraction(x);
-            const std::function<at::Tensor()> dense = [&] {
-                return conv ? at::conv2d(x, w, b, {lc.stride, lc.stride}, {pad, pad}) : at::linear(x, w, b);
+            const std::function<at::Tensor()> dense = [&] { // in the executor's layout (conv_layout)
+                return conv ? at::conv2d(snnkit::conv_layout(x), w, b, {lc.stride, lc.stride}, {pad, pad})
+                            : at::linear(x, w, b);
             };
             const std::function<at::Tensor()> scatter = [&] {
                 return conv ? snnkit::sparse_conv2d(x, rows, b, {k, k}, {lc.stride, lc.stride}, {pad, pad})
                             : snnkit::sparse_linear(x, rows, b);
             };
             const std::function<at::Tensor()> coo = [&] { return at::addmm(b, x.to_sparse(), rows); };
+            // the executor's layout: a spike node's output is channels last (it follows its convolution's)
+            const at::Tensor xcl = binary ? x.contiguous(at::MemoryFormat::ChannelsLast) : at::Tensor();
+            const std::function<at::Tensor()> gather = [&] {
+                const snnkit::spike_bits bits = snnkit::spike_gather_pack(
+                    xcl, pad, snnkit::spike_gather_pad_right(lc.src_hw, k, lc.stride, pad));
+                return snnkit::spike_gather_conv2d(bits, lc.src_hw, lc.src_hw, grows, lc.out, b, {k, k},
+                                                   {lc.stride, lc.stride}, {pad, pad});
+            };
+            const std::function<at::Tensor()> table = [&] {
+                const snnkit::spike_bits bits = snnkit::spike_gather_pack(
+                    xcl, pad, snnkit::spike_gather_pad_right(lc.src_hw, k, lc.stride, pad));
+                return snnkit::spike_gather_conv2d_table(bits, lc.src_hw, lc.src_hw, gtable, lc.out, b, {k, k},
+                                                         {lc.stride, lc.stride}, {pad, pad});
+            };
             const at::Tensor ref = dense();
             const double tol = 1e-5 + 1e-5 * ref.abs().max().item<double>();
-            for (const auto * f : {&scatter, &coo}) {
-                if (f == &coo && conv) {
+            for (const auto * f : {&scatter, &coo, &gather, &table}) {
+                if ((f == &coo && conv) || (f == &gather && !binary) || (f == &table && !tabled)) {
                     continue;
                 }
                 const at::Tensor got = (*f)();
                 const double err = (got - ref).abs().max().item<double>();
                 if (got.sizes() != ref.sizes() || err > tol) {
                     std::fprintf(stderr, "bench_sparse: %s %s at rate %g: the %s output differs from dense (max %g)\n",
-                                 lc.net.c_str(), lc.name.c_str(), rate, f == &coo ? "at::sparse" : "scatter", err);
+                                 lc.net.c_str(), lc.name.c_str(), rate,
+                                 f == &coo ? "at::sparse" : f == &gather ? "gather" : f == &table ? "table" : "scatter", err);
                     return 1;
                 }
             }
-            std::vector<double> td, ts, tc;
+            std::vector<double> td, ts, tc, tg, tt;
             for (int64_t r = 0; r < warmup + reps; ++r) {
                 const double a = bench::ms_of([&] { dense(); });
                 const double s = bench::ms_of([&] { scatter(); });
                 const double c = conv ? 0.0 : bench::ms_of([&] { coo(); });
+                const double q = binary ? bench::ms_of([&] { gather(); }) : 0.0;
+                const double u = tabled ? bench::ms_of([&] { table(); }) : 0.0;
                 if (r >= warmup) {
                     td.push_back(a);
                     ts.push_back(s);
                     tc.push_back(c);
+                    tg.push_back(q);
+                    tt.push_back(u);
                 }
             }
-            const bench::stat3 sd = bench::stats(td), ss = bench::stats(ts), sc = bench::stats(tc);
+            const bench::stat3 sd = bench::stats(td), ss = bench::stats(ts), sc = bench::stats(tc), sg = bench::stats(tg),
+                              st = bench::stats(tt);
             speedup.push_back(sd.med / ss.med);
+            gspeed.push_back(binary ? sd.med / sg.med : 0.0);
             nzs.push_back(nz);
-            std::printf("| %s | %s | %.2f %% | %.2f %% | %s | %s | %.2fx | %s |\n", lc.net.c_str(), lc.name.c_str(),
-                        100 * rate, 100 * nz, fmt(sd).c_str(), fmt(ss).c_str(), sd.med / ss.med,
-                        conv ? "-" : fmt(sc).c_str());
+            const auto ratio = [](double a, double b) {
+                char r[32];
+                std::snprintf(r, sizeof r, "%.2fx", a / b);
+                return std::string(r);
+            };
+            std::printf("| %s | %s | %.2f %% | %.2f %% | %s | %s | %.2fx | %s | %s | %s | %s | %s |\n", lc.net.c_str(),
+                        lc.name.c_str(), 100 * rate, 100 * nz, fmt(sd).c_str(), fmt(ss).c_str(), sd.med / ss.med,
+                        conv ? "-" : fmt(sc).c_str(), binary ? fmt(sg).c_str() : "-",
+                        binary ? ratio(sd.med, sg.med).c_str() : "-", tabled ? fmt(st).c_str() : "-",
+                        tabled ? ratio(sd.med, st.med).c_str() : "-");
             std::fflush(stdout);
         }
-        sums.push_back({lc.net, lc.name, lc.kind, crossover(rates, speedup), crossover(nzs, speedup)});
+        sums.push_back({lc.net, lc.name, lc.kind, crossover(rates, speedup), crossover(nzs, speedup),
+                        binary ? crossover(rates, gspeed) : "-"});
     }
     std::printf("\ncrossover: scatter beats dense below this spike rate (and input nonzero fraction), interpolated\n"
-                "| net | layer | type | spike rate | input nonzero |\n|---|---|---|---|---|\n");
+                "| net | layer | type | spike rate | input nonzero | gather: spike rate |\n|---|---|---|---|---|---|\n");
     for (const summary & s : sums) {
-        std::printf("| %s | %s | %s | %s | %s |\n", s.net.c_str(), s.name.c_str(), s.kind.c_str(), s.cross_rate.c_str(),
-                    s.cross_nz.c_str());
+        std::printf("| %s | %s | %s | %s | %s | %s |\n", s.net.c_str(), s.name.c_str(), s.kind.c_str(),
+                    s.cross_rate.c_str(), s.cross_nz.c_str(), s.gather_rate.c_str());
     }
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/snn_forward.h"
 #include "snnkit/nn/spike_conv_bf16.h"
+#include "snnkit/nn/spike_gather.h"
 #include "snnkit/stats/stats_json.h"
 #include <filesystem>
 #include <memory>
@@ -73,6 +74,8 @@ struct snn_model {
     // cache is not thread-safe: runs that use it take the mutex (the GIL is released while they run)
     std::shared_ptr<snnkit::spike_conv_bf16_cache> amx = std::make_shared<snnkit::spike_conv_bf16_cache>();
     std::shared_ptr<std::mutex> amx_mu = std::make_shared<std::mutex>();
+    // the gathered layers' weight rows (sparse runs), made once for this model's runs (thread-safe)
+    std::shared_ptr<snnkit::spike_gather_cache> gather = std::make_shared<snnkit::spike_gather_cache>();
 };
 
 
@@ -129,6 +132,7 @@ at::Tensor snn_run(const snn_model & m, const at::Tensor & x_in, snnkit::snn_opt
         amx_lock.lock();
         o.spike_bf16_cache = m.amx.get();
     }
+    o.gather_cache = m.gather.get();
     std::vector<at::Tensor> outs;
     for (int64_t i = 0; i < n; i += batch) {
         const at::Tensor xb = x.slice(temporal ? 1 : 0, i, std::min(n, i + batch));

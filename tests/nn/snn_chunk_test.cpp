@@ -74,7 +74,9 @@ TEST(snn_chunk, images_per_group) {
 
 // A batch of 7 in groups of 3 (3 + 3 + 1) gives the outputs, final potentials and max-pool states of the whole
 // batch at once, from an [N, ...] input and from a time-major one; the automatic choice too. A run with an
-// observer is not grouped (the observer sees the whole batch) unless the observer accepts groups.
+// observer is not grouped (the observer sees the whole batch) unless the observer accepts groups. Up to the order
+// of float sums: oneDNN may sum a convolution of 3 images in another order than one of 7 (on an AMD EPYC the
+// potentials differ by up to 2.2e-6; a group joined wrongly differs by whole values).
 TEST(snn_chunk, grouped_run_equals_the_whole_batch) {
     const graph g = stateful_snn();
     at::NoGradGuard ng;
@@ -94,19 +96,19 @@ TEST(snn_chunk, grouped_run_equals_the_whole_batch) {
             o.chunk = per;
             const snn_output got = snn_forward(g, in, o);
             ASSERT_EQ(got.out.sizes(), want.out.sizes()) << per;
-            EXPECT_TRUE(at::allclose(got.out, want.out, 1e-6, 1e-6)) << per;
+            EXPECT_TRUE(at::allclose(got.out, want.out, 1e-5, 1e-5)) << per;
             for (size_t i = 0; i < g.nodes.size(); ++i) {
                 ASSERT_EQ(got.v[i].defined(), want.v[i].defined()) << i;
                 if (want.v[i].defined()) {
                     ASSERT_EQ(got.v[i].sizes(), want.v[i].sizes()) << g.nodes[i].name;
-                    EXPECT_TRUE(at::allclose(got.v[i], want.v[i], 1e-6, 1e-6)) << g.nodes[i].name;
+                    EXPECT_TRUE(at::allclose(got.v[i], want.v[i], 1e-5, 1e-5)) << g.nodes[i].name;
                 }
             }
             ASSERT_EQ(got.pool_state.size(), 1u);
             const auto & a = got.pool_state.begin()->second;
             const auto & b = want.pool_state.begin()->second;
             EXPECT_TRUE(at::equal(a.gate, b.gate)) << per;
-            EXPECT_TRUE(at::allclose(a.sum, b.sum, 1e-6, 1e-6)) << per;
+            EXPECT_TRUE(at::allclose(a.sum, b.sum, 1e-5, 1e-5)) << per;
         }
     }
     snn_options seen;

@@ -1,4 +1,4 @@
-// Helpers of the AMX spike convolution tests (spike_conv_bf16_test.cpp, spike_conv_int8_test.cpp).
+// Helpers of the spike convolution tests (spike_conv_bf16_test.cpp, spike_conv_int8_test.cpp, spike_gather_test.cpp).
 #pragma once
 
 #include "snnkit/convert/convert.h"

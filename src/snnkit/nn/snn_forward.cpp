@@ -6,6 +6,8 @@
 #include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_conv_int8.h"
+#include "snnkit/nn/spike_gather.h"
+#include "snnkit/nn/spike_gather_table.h"
 #include "snnkit/nn/spike_pack_bf16.h"
 #include "snnkit/nn/spike_sparse.h"
 
@@ -65,6 +67,40 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
     const at::Tensor rows = sparse_weight_rows(n.tensor("weight"));
     return conv ? sparse_conv2d(x, rows, n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding)
                 : sparse_linear(x, rows, n.tensor("bias"));
+}
+
+// A convolution of a spike node's output on bit-packed spikes when opt.sparse allows it: by table lookup where the
+// layer's table is small (spike_gather_table.h: fewer operations than the dense kernel at any rate), else by
+// gathering weight rows (spike_gather.h) when spike_gather_wins says so for the spikes' rate in this call (counted
+// as they are packed); an undefined tensor when another kernel should run.
+at::Tensor gather_layer(const graph & g, const node & n, const at::Tensor & x, const snn_options & opt) {
+    if (!opt.sparse || opt.train || at::GradMode::is_enabled() || n.op != op_kind::conv2d || n.attrs.groups != 1 ||
+        n.attrs.dilation[0] != 1 || n.attrs.dilation[1] != 1 || x.dim() != 4 || x.scalar_type() != at::kFloat ||
+        n.inputs.empty() || g.nodes[n.inputs[0]].op != op_kind::spike) {
+        return at::Tensor();
+    }
+    const at::Tensor amp = spike_amplitude(g.nodes[n.inputs[0]]);
+    if (amp.defined() && amp.numel() != 1 && amp.numel() != x.size(1)) {
+        return at::Tensor(); // an amplitude per neuron
+    }
+    const auto & a = n.attrs;
+    const spike_bits bits =
+        spike_gather_pack(x, a.padding[1], spike_gather_pad_right(x.size(3), a.kernel[1], a.stride[1], a.padding[1]));
+    const at::Tensor w = n.tensor("weight");
+    if (spike_gather_table_bytes(w.size(1), w.size(0), a.kernel[0], a.kernel[1]) <= spike_gather_table_max_bytes) {
+        // few channels: by table, 8x fewer operations than the dense kernel at any rate (spike_gather_table.h)
+        const at::Tensor table =
+            opt.gather_cache ? opt.gather_cache->table(w, amp) : spike_gather_table(spike_gather_rows(w, amp));
+        return spike_gather_conv2d_table(bits, x.size(2), x.size(3), table, w.size(0), n.tensor("bias"), a.kernel,
+                                         a.stride, a.padding);
+    }
+    if (!spike_gather_wins(static_cast<double>(bits.ones) / static_cast<double>(std::max<int64_t>(1, x.numel())),
+                           w.size(0))) {
+        return at::Tensor();
+    }
+    const at::Tensor rows = opt.gather_cache ? opt.gather_cache->rows(w, amp) : spike_gather_rows(w, amp);
+    return spike_gather_conv2d(bits, x.size(2), x.size(3), rows, w.size(0), n.tensor("bias"), a.kernel, a.stride,
+                               a.padding);
 }
 
 // The layer on AMX-BF16 when opt.spike_bf16 allows it (inference) and spike_bf16_applies; an undefined tensor when
@@ -373,6 +409,9 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                 out.t = dropout_shared_over_time(ins[0], n.attrs.p, T, opt.dropout_generator);
             } else {
                 out.t = any_temporal ? spike_bf16_layer(g, n, ins[0], opt) : at::Tensor();
+                if (!out.t.defined() && any_temporal) {
+                    out.t = gather_layer(g, n, ins[0], opt);
+                }
                 if (!out.t.defined() && any_temporal) {
                     out.t = sparse_layer(n, ins[0], opt);
                 }

@@ -16,6 +16,7 @@
 namespace snnkit {
 
 class spike_conv_bf16_cache; // spike_conv_bf16.h
+class spike_gather_cache;    // spike_gather.h
 
 // A node's value during a simulation: static ([N, ...], the same at every step) or temporal ([T*N, ...],
 // time folded into the batch). Partial runs hand these over (layer-by-layer calibration).
@@ -68,9 +69,13 @@ struct snn_options {
     /// nodes whose values the run hands back in snn_output::held
     std::vector<int> hold;
     /// inference (not train, no gradient): a conv2d (groups 1, dilation 1) or linear layer whose input varies
-    /// over time runs event-driven (spike_sparse.h: only nonzero inputs visited) when sparse_path_wins says so
-    /// for the nonzero fraction measured on its input in this run; false: always the dense kernels
+    /// over time runs event-driven when its input's nonzero fraction, measured in this run, is below the
+    /// crossover: a convolution of a spike node's output by gathering weight rows over bit-packed spikes
+    /// (spike_gather.h, spike_gather_wins), any other such layer by scattering them (spike_sparse.h,
+    /// sparse_path_wins); false: always the dense kernels
     bool sparse = false;
+    /// the gathered convolutions' weight rows reused across runs; null: made on every run
+    spike_gather_cache * gather_cache = nullptr;
     /// inference: a conv2d (groups 1) whose input is a spike node's output runs on the CPU's AMX-BF16 units with
     /// the weights split into three bfloat16 parts (spike_conv_bf16.h: equal to the float convolution up to the
     /// order of float sums) when spike_conv_bf16_available(); ignored where it is not

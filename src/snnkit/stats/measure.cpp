@@ -5,6 +5,7 @@
 #include "snnkit/data/dataset_by_name.h"
 #include "snnkit/nn/snn_batch.h"
 #include "snnkit/nn/spike_conv_bf16.h"
+#include "snnkit/nn/spike_gather.h"
 #include "snnkit/core/progress.h"
 
 #include <ATen/core/grad_mode.h>
@@ -46,6 +47,8 @@ at::Tensor run_snn_on_dataset(const graph & g, const dataset & data, const augme
     so.spike_int8 = opt.spike_int8;
     spike_conv_bf16_cache prepared; // the AMX layers' weights, prepared once for all batches
     so.spike_bf16_cache = &prepared;
+    spike_gather_cache rows; // the gathered layers' weight rows, made once for all batches
+    so.gather_cache = &rows;
     progress_bar bar("eval T=" + std::to_string(opt.T), n, opt.progress);
     for (int64_t s = 0; s < n; s += batch) {
         const int64_t e = std::min(n, s + batch);

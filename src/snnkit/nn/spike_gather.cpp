@@ -1,0 +1,466 @@
+// snnkit/nn/spike_gather.cpp
+#include "snnkit/nn/spike_gather.h"
+
+#include "snnkit/core/error.h"
+#include "snnkit/nn/graph.h"
+#include "snnkit/nn/spike_conv_bf16.h"
+#include "snnkit/nn/spike_gather_table.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) // GCC: #pragma GCC target
+#include <immintrin.h>
+#define SNNKIT_GATHER_AVX512 1
+#endif
+
+namespace snnkit {
+
+namespace {
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Output positions whose lists the vector kernel builds before it sums them.
+constexpr int64_t gather_block_positions = 8;
+
+using gather_geometry = spike_gather_shape;
+
+// Per output position: the active inputs' row offsets into rows [kh, kw Cp, Op] (floats), kernel row by kernel
+// row, set bit by set bit; returns their count. `list` holds kh * kw * Cp entries.
+inline int64_t active_rows(const gather_geometry & g, const uint8_t * bits, int64_t n, int64_t oh, int64_t ow,
+                           int32_t * list) {
+    const int64_t span = g.kw * g.Cb; // bytes of one kernel row's kw positions
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t ih = oh * g.sh - g.ph + i;
+        if (ih < 0 || ih >= g.H) {
+            continue; // the zero padding above and below
+        }
+        const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
+        const int32_t base = static_cast<int32_t>(i * span * 8 * g.Op);
+        for (int64_t b = 0; b < span; b += 8) {
+            uint64_t m;
+            std::memcpy(&m, s + b, 8); // the buffer has 8 spare bytes at its end
+            if (span - b < 8) {
+                m &= (uint64_t{1} << (8 * (span - b))) - 1;
+            }
+            const int32_t at = base + static_cast<int32_t>(b * 8 * g.Op);
+            while (m != 0) {
+                list[cnt++] = at + static_cast<int32_t>(__builtin_ctzll(m) * g.Op);
+                m &= m - 1;
+            }
+        }
+    }
+    return cnt;
+}
+
+namespace portable {
+
+// Outputs [o0, o0 + nv * 16) of one position: bias + the rows in `list`, summed as the vector kernel does (two
+// running sums, even and odd entries, added at the end).
+void gather_block(const float * rows, const float * bias, const int32_t * list, int64_t cnt, int64_t o0, int nv,
+                  float * out, int64_t O) {
+    float a0[128], a1[128];
+    const int64_t w = int64_t{nv} * 16;
+    for (int64_t o = 0; o < w; ++o) {
+        a0[o] = bias[o0 + o];
+        a1[o] = 0.0f;
+    }
+    int64_t k = 0;
+    for (; k + 1 < cnt; k += 2) {
+        const float * r0 = rows + list[k] + o0;
+        const float * r1 = rows + list[k + 1] + o0;
+        for (int64_t o = 0; o < w; ++o) {
+            a0[o] += r0[o];
+            a1[o] += r1[o];
+        }
+    }
+    if (k < cnt) {
+        const float * r0 = rows + list[k] + o0;
+        for (int64_t o = 0; o < w; ++o) {
+            a0[o] += r0[o];
+        }
+    }
+    for (int64_t o = 0; o < w && o0 + o < O; ++o) {
+        out[o0 + o] = a0[o] + a1[o];
+    }
+}
+
+void pack_position(const float * x, int64_t C, uint8_t * dst, int64_t & ones) {
+    for (int64_t c = 0; c < C; ++c) {
+        if (x[c] != 0.0f) {
+            dst[c >> 3] = static_cast<uint8_t>(dst[c >> 3] | (1u << (c & 7)));
+            ++ones;
+        }
+    }
+}
+
+} // namespace portable
+
+#ifdef SNNKIT_GATHER_AVX512
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw")
+namespace avx512 {
+
+// active_rows without a branch per spike: each 16 bits of a kernel row's span select, by one compress, their
+// entries of the layer's offset table `offs` ([kh, chunks * 16]: row offsets in span order) into `list` (16 spare
+// entries at its end). The entries come out in the same order as the plain loop's.
+__attribute__((always_inline)) inline int64_t active_rows(const gather_geometry & g, const uint8_t * bits, int64_t n,
+                                                          int64_t oh, int64_t ow, const int32_t * offs, int32_t * list) {
+    const int64_t span = g.kw * g.Cb, bits_per_row = span * 8, chunks = (bits_per_row + 15) / 16;
+    const uint32_t tail = bits_per_row % 16 == 0 ? 0xffffu : (1u << (bits_per_row % 16)) - 1;
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t ih = oh * g.sh - g.ph + i;
+        if (ih < 0 || ih >= g.H) {
+            continue;
+        }
+        const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
+        const int32_t * o = offs + i * chunks * 16;
+        for (int64_t q = 0; q < chunks; ++q) {
+            uint16_t m;
+            std::memcpy(&m, s + 2 * q, 2); // the buffer has 8 spare bytes at its end
+            const uint32_t k = q + 1 == chunks ? m & tail : m;
+            _mm512_storeu_si512(list + cnt,
+                                _mm512_maskz_compress_epi32(static_cast<__mmask16>(k), _mm512_loadu_si512(o + 16 * q)));
+            cnt += __builtin_popcount(k);
+        }
+    }
+    return cnt;
+}
+
+template <int V>
+__attribute__((always_inline)) inline void gather_block_v(const float * rows, const float * bias, const int32_t * list, int64_t cnt, int64_t o0,
+                           float * out, int64_t O) {
+    __m512 a0[V], a1[V];
+    for (int v = 0; v < V; ++v) {
+        a0[v] = _mm512_loadu_ps(bias + o0 + 16 * v);
+        a1[v] = _mm512_setzero_ps();
+    }
+    int64_t k = 0;
+    for (; k + 1 < cnt; k += 2) {
+        const float * r0 = rows + list[k] + o0;
+        const float * r1 = rows + list[k + 1] + o0;
+        for (int v = 0; v < V; ++v) {
+            a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(r0 + 16 * v));
+            a1[v] = _mm512_add_ps(a1[v], _mm512_loadu_ps(r1 + 16 * v));
+        }
+    }
+    if (k < cnt) {
+        const float * r0 = rows + list[k] + o0;
+        for (int v = 0; v < V; ++v) {
+            a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(r0 + 16 * v));
+        }
+    }
+    for (int v = 0; v < V; ++v) {
+        const int64_t o = o0 + 16 * v;
+        const __m512 s = _mm512_add_ps(a0[v], a1[v]);
+        if (o + 16 <= O) {
+            _mm512_storeu_ps(out + o, s);
+        } else if (o < O) {
+            _mm512_mask_storeu_ps(out + o, static_cast<__mmask16>((1u << (O - o)) - 1), s);
+        }
+    }
+}
+
+// Output rows r0..r1 of [N * OH] (each OW positions of O channels), V vectors of outputs per block.
+template <int V>
+void conv_rows_v(const gather_geometry & g, const uint8_t * bits, const float * rows, const float * bias,
+                 const int32_t * offs, int32_t * list, int64_t r0, int64_t r1, float * out) {
+    int64_t start[gather_block_positions + 1];
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / g.OH, oh = r % g.OH;
+        for (int64_t ow0 = 0; ow0 < g.OW; ow0 += gather_block_positions) {
+            // the lists of a few positions first, then their sums: the sums' loads then find the lists in the
+            // cache, not in the store buffer (a load from overlapping vector stores cannot be forwarded)
+            const int64_t np = std::min<int64_t>(gather_block_positions, g.OW - ow0);
+            start[0] = 0;
+            for (int64_t p = 0; p < np; ++p) {
+                start[p + 1] = start[p] + active_rows(g, bits, n, oh, ow0 + p, offs, list + start[p]);
+            }
+            for (int64_t p = 0; p < np; ++p) {
+                float * dst = out + (r * g.OW + ow0 + p) * g.O;
+                for (int64_t o0 = 0; o0 < g.Op; o0 += 16 * V) {
+                    gather_block_v<V>(rows, bias, list + start[p], start[p + 1] - start[p], o0, dst, g.O);
+                }
+            }
+        }
+    }
+}
+
+void conv_rows(const gather_geometry & g, const uint8_t * bits, const float * rows, const float * bias,
+               const int32_t * offs, int32_t * list, int64_t r0, int64_t r1, float * out) {
+    const int64_t nv = g.Op / 16; // blocks of 8, 4, 2 or 1 vectors, whichever divides the outputs
+    if (nv % 8 == 0) {
+        conv_rows_v<8>(g, bits, rows, bias, offs, list, r0, r1, out);
+    } else if (nv % 4 == 0) {
+        conv_rows_v<4>(g, bits, rows, bias, offs, list, r0, r1, out);
+    } else if (nv % 2 == 0) {
+        conv_rows_v<2>(g, bits, rows, bias, offs, list, r0, r1, out);
+    } else {
+        conv_rows_v<1>(g, bits, rows, bias, offs, list, r0, r1, out);
+    }
+}
+
+void pack_position(const float * x, int64_t C, uint8_t * dst, int64_t & ones) {
+    int64_t c = 0;
+    for (; c + 16 <= C; c += 16) {
+        const uint32_t m = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + c), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        dst[c >> 3] = static_cast<uint8_t>(m);
+        dst[(c >> 3) + 1] = static_cast<uint8_t>(m >> 8);
+        ones += __builtin_popcount(m);
+    }
+    if (c < C) {
+        const auto k = static_cast<__mmask16>((1u << (C - c)) - 1);
+        const uint32_t m = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, x + c), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        dst[c >> 3] = static_cast<uint8_t>(m);
+        if (C - c > 8) {
+            dst[(c >> 3) + 1] = static_cast<uint8_t>(m >> 8);
+        }
+        ones += __builtin_popcount(m);
+    }
+}
+
+} // namespace avx512
+#pragma GCC pop_options
+#endif
+
+bool use_avx512(bool portable) {
+#ifdef SNNKIT_GATHER_AVX512
+    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    return ok && !portable;
+#else
+    (void)portable;
+    return false;
+#endif
+}
+
+} // namespace
+
+at::Tensor spike_gather_rows(const at::Tensor & weight, const at::Tensor & amp) {
+    const char * what = "spike_gather_rows";
+    if (weight.dim() != 4) {
+        fail(what, "weight must be [O, C, kh, kw], got " + std::to_string(weight.dim()) + " dims");
+    }
+    const int64_t O = weight.size(0), C = weight.size(1), kh = weight.size(2), kw = weight.size(3);
+    const int64_t Cp = round_up(C, 8), Op = round_up(O, 16);
+    const at::Tensor w = spike_folded_weight(weight, amp, at::kFloat, what); // [O, C, kh, kw]
+    at::Tensor rows = at::zeros({kh, kw, Cp, Op}, w.options());
+    rows.narrow(2, 0, C).narrow(3, 0, O).copy_(w.permute({2, 3, 1, 0}));
+    return rows.view({kh, kw * Cp, Op});
+}
+
+int64_t spike_gather_pad_right(int64_t W, int64_t kernel_w, int64_t stride_w, int64_t padding_w) {
+    const int64_t OW = conv_out_extent(W, kernel_w, stride_w, padding_w, 1);
+    return std::max<int64_t>(0, (OW - 1) * stride_w + kernel_w - padding_w - W);
+}
+
+spike_bits spike_gather_pack(const at::Tensor & x_in, int64_t pad_left, int64_t pad_right, bool portable) {
+    if (x_in.dim() != 4 || x_in.scalar_type() != at::kFloat || !x_in.device().is_cpu()) {
+        fail("spike_gather_pack", "x must be a float CPU tensor [N, C, H, W]");
+    }
+    if (pad_left < 0 || pad_right < 0) {
+        fail("spike_gather_pack", "padding must be >= 0");
+    }
+    const at::Tensor x = x_in.contiguous(at::MemoryFormat::ChannelsLast); // [N, H, W, C] in memory
+    const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+    const int64_t Cb = round_up(C, 8) / 8, Wp = pad_left + W + pad_right;
+    spike_bits r;
+    r.C = C;
+    r.pad_left = pad_left;
+    at::Tensor buf = at::zeros({N * H * Wp * Cb + 8}, x.options().dtype(at::kByte));
+    r.bits = buf.narrow(0, 0, N * H * Wp * Cb).view({N, H, Wp, Cb});
+    const float * xp = x.data_ptr<float>();
+    uint8_t * bp = buf.data_ptr<uint8_t>();
+    const bool vec = use_avx512(portable);
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, W * C));
+    r.ones = at::parallel_reduce(
+        0, N * H, grain, int64_t{0},
+        [&](int64_t b, int64_t e, int64_t acc) {
+            for (int64_t row = b; row < e; ++row) {
+                for (int64_t w = 0; w < W; ++w) {
+                    const float * src = xp + (row * W + w) * C;
+                    uint8_t * dst = bp + (row * Wp + pad_left + w) * Cb;
+#ifdef SNNKIT_GATHER_AVX512
+                    if (vec) {
+                        avx512::pack_position(src, C, dst, acc);
+                        continue;
+                    }
+#endif
+                    portable::pack_position(src, C, dst, acc);
+                }
+            }
+            return acc;
+        },
+        [](int64_t a, int64_t b) { return a + b; });
+    return r;
+}
+
+spike_gather_shape spike_gather_shape_of(const spike_bits & x, int64_t H, int64_t W, int64_t O,
+                                         std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                                         std::array<int64_t, 2> padding, const char * what) {
+    const at::Tensor & b = x.bits;
+    if (b.dim() != 4 || b.scalar_type() != at::kByte || b.size(1) != H || b.size(3) != round_up(x.C, 8) / 8 ||
+        x.pad_left != padding[1]) {
+        fail(what, "the packed spikes do not match H, C or the padding");
+    }
+    if (O < 1) {
+        fail(what, "needs at least one output channel");
+    }
+    spike_gather_shape g{};
+    g.N = b.size(0);
+    g.H = H;
+    g.W = W;
+    g.Wp = b.size(2);
+    g.Cb = b.size(3);
+    g.O = O;
+    g.Op = round_up(O, 16);
+    g.kh = kernel[0];
+    g.kw = kernel[1];
+    g.sh = stride[0];
+    g.sw = stride[1];
+    g.ph = padding[0];
+    g.OH = conv_out_extent(H, kernel[0], stride[0], padding[0], 1);
+    g.OW = conv_out_extent(W, kernel[1], stride[1], padding[1], 1);
+    if (g.OH < 1 || g.OW < 1) {
+        fail(what, "the input is smaller than the kernel");
+    }
+    if (g.Wp < padding[1] + W + spike_gather_pad_right(W, kernel[1], stride[1], padding[1])) {
+        fail(what, "the packed spikes lack the right padding this convolution reads");
+    }
+    return g;
+}
+
+at::Tensor spike_gather_bias(const at::Tensor & bias_in, int64_t O, int64_t Op, const char * what) {
+    at::Tensor bias = at::zeros({Op}, at::kFloat);
+    if (bias_in.defined()) {
+        if (bias_in.numel() != O) {
+            fail(what, "bias has " + std::to_string(bias_in.numel()) + " values for " + std::to_string(O) + " outputs");
+        }
+        bias.narrow(0, 0, O).copy_(bias_in.detach().reshape({O}));
+    }
+    return bias;
+}
+
+at::Tensor spike_gather_conv2d(const spike_bits & x, int64_t H, int64_t W, const at::Tensor & rows_in, int64_t O,
+                               const at::Tensor & bias_in, std::array<int64_t, 2> kernel,
+                               std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, bool portable) {
+    const char * what = "spike_gather_conv2d";
+    const gather_geometry g = spike_gather_shape_of(x, H, W, O, kernel, stride, padding, what);
+    const int64_t Cp = g.Cb * 8;
+    if (rows_in.dim() != 3 || rows_in.scalar_type() != at::kFloat || rows_in.size(0) != kernel[0] ||
+        rows_in.size(1) != kernel[1] * Cp || rows_in.size(2) != g.Op) {
+        fail(what, "rows must be spike_gather_rows' [kh, kw * Cp, Op] for this kernel, C and O");
+    }
+    const at::Tensor rows = rows_in.contiguous();
+    const at::Tensor bias = spike_gather_bias(bias_in, O, g.Op, what);
+    at::Tensor out = at::empty({g.N, g.OH, g.OW, O}, rows.options());
+    const uint8_t * bp = x.bits.data_ptr<uint8_t>();
+    const float * rp = rows.data_ptr<float>();
+    const float * biasp = bias.data_ptr<float>();
+    float * op = out.data_ptr<float>();
+    const bool vec = use_avx512(portable);
+    const int64_t most = g.kh * g.kw * Cp;
+    if (most * g.Op > (int64_t{1} << 31) - 1) {
+        fail(what, "the layer is too large for 32-bit row offsets");
+    }
+    // the vector kernel's offset table: kernel row i, span bit j -> (i kw Cp + j) Op, in chunks of 16 bits
+    const int64_t chunks = (g.kw * Cp + 15) / 16;
+    std::vector<int32_t> offs(static_cast<size_t>(g.kh * chunks * 16), 0);
+    for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j = 0; j < g.kw * Cp; ++j) {
+            offs[static_cast<size_t>(i * chunks * 16 + j)] = static_cast<int32_t>((i * g.kw * Cp + j) * g.Op);
+        }
+    }
+    at::parallel_for(0, g.N * g.OH, 1, [&](int64_t r0, int64_t r1) {
+        std::vector<int32_t> list(static_cast<size_t>(gather_block_positions * most + 16));
+#ifdef SNNKIT_GATHER_AVX512
+        if (vec) {
+            avx512::conv_rows(g, bp, rp, biasp, offs.data(), list.data(), r0, r1, op);
+            return;
+        }
+#endif
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t n = r / g.OH, oh = r % g.OH;
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const int64_t cnt = active_rows(g, bp, n, oh, ow, list.data());
+                float * dst = op + (r * g.OW + ow) * O;
+                for (int64_t o0 = 0; o0 < g.Op; o0 += 16) {
+                    portable::gather_block(rp, biasp, list.data(), cnt, o0, 1, dst, O);
+                }
+            }
+        }
+    });
+    return out.permute({0, 3, 1, 2});
+}
+
+at::Tensor spike_gather_conv2d(const at::Tensor & x, const at::Tensor & weight, const at::Tensor & amp,
+                               const at::Tensor & bias, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                               std::array<int64_t, 2> padding, bool portable) {
+    if (weight.dim() != 4 || x.dim() != 4 || weight.size(1) != x.size(1) || weight.size(2) != kernel[0] ||
+        weight.size(3) != kernel[1]) {
+        fail("spike_gather_conv2d", "x [N, C, H, W] and weight [O, C, kh, kw] do not match the kernel");
+    }
+    const int64_t W = x.size(3);
+    const spike_bits bits =
+        spike_gather_pack(x, padding[1], spike_gather_pad_right(W, kernel[1], stride[1], padding[1]), portable);
+    return spike_gather_conv2d(bits, x.size(2), W, spike_gather_rows(weight, amp), weight.size(0), bias, kernel,
+                               stride, padding, portable);
+}
+
+at::Tensor spike_gather_cache::rows(const at::Tensor & weight, const at::Tensor & amp) { return get(weight, amp, false); }
+
+at::Tensor spike_gather_cache::table(const at::Tensor & weight, const at::Tensor & amp) { return get(weight, amp, true); }
+
+at::Tensor spike_gather_cache::get(const at::Tensor & weight, const at::Tensor & amp, bool table) {
+    const auto version = [](const at::Tensor & t) -> int64_t {
+        return !t.defined() ? 0 : t.is_inference() ? -1 : static_cast<int64_t>(t._version());
+    };
+    const int64_t wv = version(weight), av = version(amp);
+    if (wv < 0 || av < 0) { // nothing to key on: made on every call
+        const at::Tensor r = spike_gather_rows(weight, amp);
+        return table ? spike_gather_table(r) : r;
+    }
+    const auto same = [](const at::Tensor & a, const at::Tensor & b) {
+        return a.defined() == b.defined() && (!a.defined() || a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl());
+    };
+    std::lock_guard<std::mutex> lock(mu_);
+    entry * e = nullptr;
+    for (entry & c : entries_) {
+        if (same(c.weight, weight) && same(c.amp, amp)) {
+            e = &c;
+            break;
+        }
+    }
+    if (e == nullptr) {
+        entries_.push_back(entry{weight, amp, {}, {}, wv, av});
+        e = &entries_.back();
+    }
+    if (e->weight_version != wv || e->amp_version != av) { // changed in place
+        e->rows = e->table = at::Tensor();
+        e->weight_version = wv;
+        e->amp_version = av;
+    }
+    if (!e->rows.defined()) {
+        e->rows = spike_gather_rows(weight, amp);
+        ++preparations_;
+    }
+    if (table && !e->table.defined()) {
+        e->table = spike_gather_table(e->rows);
+        ++preparations_;
+    }
+    return table ? e->table : e->rows;
+}
+
+bool spike_gather_wins(double rate, int64_t out_channels) {
+    // bench_sparse's crossovers (2026-12-07, AMD EPYC with AVX-512, 2 threads, T x N = 128, both dense layouts):
+    // ResNet-20's 16 -> 16 layers 20 %, every other spike-fed layer of ResNet-20 and VGG-16 27 % or more. The
+    // thresholds sit below them; the rate is counted on every call, so a layer switches by batch.
+    return rate < (out_channels <= 16 ? 0.15 : 0.2);
+}
+
+} // namespace snnkit
