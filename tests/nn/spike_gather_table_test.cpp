@@ -36,8 +36,8 @@ std::vector<geom> geometries() {
 TEST(spike_gather_table, entries_are_the_sums_of_the_rows_of_their_set_bits) {
     at::manual_seed(1);
     const at::Tensor rows = spike_gather_rows(at::randn({20, 12, 1, 2}), {}); // [1, 2 * 16, 32]
-    const at::Tensor t = spike_gather_table(rows);                            // [1, 4, 256, 32]
-    ASSERT_EQ(t.sizes(), (std::vector<int64_t>{1, 4, 256, 32}));
+    const at::Tensor t = spike_gather_table(rows);                            // [1, 256, 4, 32]
+    ASSERT_EQ(t.sizes(), (std::vector<int64_t>{1, 256, 4, 32}));
     for (int64_t b = 0; b < 4; ++b) {
         for (int64_t v = 0; v < 256; ++v) {
             at::Tensor want = at::zeros({32});
@@ -46,7 +46,7 @@ TEST(spike_gather_table, entries_are_the_sums_of_the_rows_of_their_set_bits) {
                     want = want + rows[0][8 * b + bit];
                 }
             }
-            ASSERT_TRUE(at::equal(t[0][b][v], want)) << "byte " << b << " value " << v;
+            ASSERT_TRUE(at::equal(t[0][v][b], want)) << "byte " << b << " value " << v;
         }
     }
     EXPECT_THROW(spike_gather_table(at::randn({3, 7, 16})), snnkit::error);

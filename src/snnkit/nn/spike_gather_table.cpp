@@ -20,7 +20,7 @@ namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// The table's stride per byte value is Op floats, per byte 256 Op.
+// The table [kh, 256, span, Op]: entry (i, v, b) for value v of byte b of kernel row i's span.
 using table_geometry = spike_gather_shape;
 
 namespace portable {
@@ -43,9 +43,9 @@ void conv_rows(const table_geometry & g, const uint8_t * bits, const float * tab
                     continue;
                 }
                 const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
-                const float * t = table + i * span * 256 * g.Op;
+                const float * t = table + i * 256 * span * g.Op;
                 for (int64_t b = 0; b < span; ++b, ++k) {
-                    const float * row = t + (b * 256 + s[b]) * g.Op;
+                    const float * row = t + (s[b] * span + b) * g.Op;
                     std::vector<float> & a = (k & 1) ? a1 : a0;
                     for (int64_t o = 0; o < g.Op; ++o) {
                         a[static_cast<size_t>(o)] += row[o];
@@ -88,25 +88,25 @@ void conv_rows_v(const table_geometry & g, const uint8_t * bits, const float * t
                         continue;
                     }
                     const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
-                    const float * t = table + i * span * 256 * g.Op + o0;
+                    const float * t = table + i * 256 * span * g.Op + o0;
                     int64_t b = 0;
                     if (k & 1) { // keep the parity of the portable loop's sequence
-                        const float * row = t + s[0] * g.Op;
+                        const float * row = t + s[0] * span * g.Op;
                         for (int v = 0; v < V; ++v) {
                             a1[v] = _mm512_add_ps(a1[v], _mm512_loadu_ps(row + 16 * v));
                         }
                         b = 1;
                     }
                     for (; b + 1 < span; b += 2) {
-                        const float * p = t + (b * 256 + s[b]) * g.Op;
-                        const float * q = t + ((b + 1) * 256 + s[b + 1]) * g.Op;
+                        const float * p = t + (s[b] * span + b) * g.Op;
+                        const float * q = t + (s[b + 1] * span + b + 1) * g.Op;
                         for (int v = 0; v < V; ++v) {
                             a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(p + 16 * v));
                             a1[v] = _mm512_add_ps(a1[v], _mm512_loadu_ps(q + 16 * v));
                         }
                     }
                     if (b < span) {
-                        const float * p = t + (b * 256 + s[b]) * g.Op;
+                        const float * p = t + (s[b] * span + b) * g.Op;
                         for (int v = 0; v < V; ++v) {
                             a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(p + 16 * v));
                         }
@@ -156,19 +156,20 @@ at::Tensor spike_gather_table(const at::Tensor & rows_in) {
     }
     const at::Tensor rows = rows_in.contiguous();
     const int64_t kh = rows.size(0), bytes = rows.size(1) / 8, Op = rows.size(2);
-    at::Tensor table = at::empty({kh, bytes, 256, Op}, rows.options());
+    at::Tensor table = at::empty({kh, 256, bytes, Op}, rows.options());
     const float * rp = rows.data_ptr<float>();
     float * tp = table.data_ptr<float>();
     at::parallel_for(0, kh * bytes, 1, [&](int64_t b0, int64_t b1) {
         for (int64_t ib = b0; ib < b1; ++ib) { // (kernel row, byte): rows 8 b .. 8 b + 7 of that kernel row
+            const int64_t i = ib / bytes, b = ib % bytes;
             const float * r = rp + ib * 8 * Op;
-            float * t = tp + ib * 256 * Op;
+            float * t = tp + (i * 256 * bytes + b) * Op; // value v at t + v * bytes * Op
             std::fill(t, t + Op, 0.0f);
             for (int64_t v = 1; v < 256; ++v) { // v = (v without its highest bit) + that bit's row
                 const int hi = 31 - __builtin_clz(static_cast<unsigned>(v));
-                const float * base = t + (v & ~(int64_t{1} << hi)) * Op;
+                const float * base = t + (v & ~(int64_t{1} << hi)) * bytes * Op;
                 const float * add = r + hi * Op;
-                float * dst = t + v * Op;
+                float * dst = t + v * bytes * Op;
                 for (int64_t o = 0; o < Op; ++o) {
                     dst[o] = base[o] + add[o];
                 }
@@ -184,8 +185,8 @@ at::Tensor spike_gather_conv2d_table(const spike_bits & x, int64_t H, int64_t W,
     const char * what = "spike_gather_conv2d_table";
     const table_geometry g = spike_gather_shape_of(x, H, W, O, kernel, stride, padding, what);
     if (table_in.dim() != 4 || table_in.scalar_type() != at::kFloat || table_in.size(0) != kernel[0] ||
-        table_in.size(1) != kernel[1] * g.Cb || table_in.size(2) != 256 || table_in.size(3) != g.Op) {
-        fail(what, "table must be spike_gather_table's [kh, kw * Cp / 8, 256, Op] for this kernel, C and O");
+        table_in.size(1) != 256 || table_in.size(2) != kernel[1] * g.Cb || table_in.size(3) != g.Op) {
+        fail(what, "table must be spike_gather_table's [kh, 256, kw * Cp / 8, Op] for this kernel, C and O");
     }
     const at::Tensor table = table_in.contiguous();
     const at::Tensor bias = spike_gather_bias(bias_in, O, g.Op, what);

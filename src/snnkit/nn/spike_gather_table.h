@@ -24,8 +24,10 @@ constexpr int64_t spike_gather_table_max_bytes = int64_t(3) << 19; // 1.5 MiB
 // Bytes of the table of a layer of C input and O output channels with a kh x kw kernel.
 int64_t spike_gather_table_bytes(int64_t C, int64_t O, int64_t kh, int64_t kw);
 
-// The table of rows [kh, kw * Cp, Op] (spike_gather_rows): [kh, kw * Cp / 8, 256, Op] float, entry (i, b, v) = the
-// sum of rows (i, 8 b + t) over the set bits t of v, added from the lowest bit up (entry 0: zeros).
+// The table of rows [kh, kw * Cp, Op] (spike_gather_rows): [kh, 256, kw * Cp / 8, Op] float, entry (i, v, b) = the
+// sum of rows (i, 8 b + t) over the set bits t of v, added from the lowest bit up (entry 0: zeros). Value-major: the
+// entries a position reads at a low firing rate (mostly v = 0) lie side by side, not 256 Op floats apart (a stride
+// that maps them all to one set of the L1 cache).
 at::Tensor spike_gather_table(const at::Tensor & rows);
 
 // conv2d (groups 1, dilation 1) of the packed spikes (spike_gather_pack, with the padding spike_gather_conv2d needs)
