@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) // GCC: #pragma GCC target
 #include <immintrin.h>
@@ -23,38 +24,42 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 // The table [kh, 256, span, Op]: entry (i, v, b) for value v of byte b of kernel row i's span.
 using table_geometry = spike_gather_shape;
 
+// Positions of one output row whose table offsets the vector kernel computes before it sums them.
+constexpr int64_t table_block_positions = 16;
+
 namespace portable {
 
-// Output rows r0..r1 of [N * OH]: per position bias + one table row per byte of its kernel rows, summed into two
-// running sums by the byte's parity in the position's sequence (as the vector kernel does), added at the end.
-void conv_rows(const table_geometry & g, const uint8_t * bits, const float * table, const float * bias, int64_t r0,
+// Output rows r0..r1 of [N * OH]: per position the bias plus one table row per byte of its kernel rows inside the
+// map (kernel row by kernel row, byte by byte), summed as the vector kernel does: four running sums (row j into sum
+// j mod 4, the bias starting sum 0), added as (s0 + s1) + (s2 + s3).
+void table_rows(const table_geometry & g, const uint8_t * bits, const float * table, const float * bias, int64_t r0,
                int64_t r1, float * out) {
-    const int64_t span = g.kw * g.Cb;
-    std::vector<float> a0(static_cast<size_t>(g.Op)), a1(static_cast<size_t>(g.Op));
+    const int64_t span = g.kw * g.Cb, per_value = span * g.Op;
+    std::vector<float> a(static_cast<size_t>(4 * g.Op));
     for (int64_t r = r0; r < r1; ++r) {
         const int64_t n = r / g.OH, oh = r % g.OH;
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-            std::copy(bias, bias + g.Op, a0.begin());
-            std::fill(a1.begin(), a1.end(), 0.0f);
-            int64_t k = 0;
+            std::copy(bias, bias + g.Op, a.begin());
+            std::fill(a.begin() + g.Op, a.end(), 0.0f);
+            int64_t j = 0;
             for (int64_t i = 0; i < g.kh; ++i) {
                 const int64_t ih = oh * g.sh - g.ph + i;
                 if (ih < 0 || ih >= g.H) {
-                    continue;
+                    continue; // the zero padding above and below
                 }
                 const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
-                const float * t = table + i * 256 * span * g.Op;
-                for (int64_t b = 0; b < span; ++b, ++k) {
-                    const float * row = t + (s[b] * span + b) * g.Op;
-                    std::vector<float> & a = (k & 1) ? a1 : a0;
+                for (int64_t b = 0; b < span; ++b, ++j) {
+                    const float * row = table + i * 256 * per_value + s[b] * per_value + b * g.Op;
+                    float * acc = a.data() + (j & 3) * g.Op;
                     for (int64_t o = 0; o < g.Op; ++o) {
-                        a[static_cast<size_t>(o)] += row[o];
+                        acc[o] += row[o];
                     }
                 }
             }
             float * dst = out + (r * g.OW + ow) * g.O;
             for (int64_t o = 0; o < g.O; ++o) {
-                dst[o] = a0[static_cast<size_t>(o)] + a1[static_cast<size_t>(o)];
+                dst[o] = (a[static_cast<size_t>(o)] + a[static_cast<size_t>(g.Op + o)]) +
+                         (a[static_cast<size_t>(2 * g.Op + o)] + a[static_cast<size_t>(3 * g.Op + o)]);
             }
         }
     }
@@ -64,63 +69,84 @@ void conv_rows(const table_geometry & g, const uint8_t * bits, const float * tab
 
 #ifdef SNNKIT_TABLE_AVX512
 #pragma GCC push_options
-#pragma GCC target("avx512f")
+#pragma GCC target("avx512f,avx512bw,avx512vl")
 namespace avx512 {
 
-// The same sums, V vectors of outputs at a time.
+// The same sums. Per output row, a block of positions' table offsets (floats from the table's start) first: a
+// kernel row's span of bytes (16 at a time) widened to 16 offsets byte value * span Op + byte * Op + the kernel
+// row's base by a few vector instructions, instead of a scalar loop per byte; then each position's sum, V vectors
+// of outputs at a time.
 template <int V>
-void conv_rows_v(const table_geometry & g, const uint8_t * bits, const float * table, const float * bias, int64_t r0,
+void table_rows_v(const table_geometry & g, const uint8_t * bits, const float * table, const float * bias, int64_t r0,
                  int64_t r1, float * out) {
-    const int64_t span = g.kw * g.Cb;
+    const int64_t span = g.kw * g.Cb, per_value = span * g.Op;
+    const int64_t chunks = (span + 15) / 16, stride = g.kh * chunks * 16; // offsets per position, with room
+    std::vector<int32_t> offs(static_cast<size_t>(table_block_positions * stride + 16));
+    const __m512i lane_op = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32(static_cast<int32_t>(g.Op)));
+    const __m512i pv = _mm512_set1_epi32(static_cast<int32_t>(per_value));
     for (int64_t r = r0; r < r1; ++r) {
         const int64_t n = r / g.OH, oh = r % g.OH;
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-            for (int64_t o0 = 0; o0 < g.Op; o0 += 16 * V) {
-                __m512 a0[V], a1[V];
-                for (int v = 0; v < V; ++v) {
-                    a0[v] = _mm512_loadu_ps(bias + o0 + 16 * v);
-                    a1[v] = _mm512_setzero_ps();
+        for (int64_t ow0 = 0; ow0 < g.OW; ow0 += table_block_positions) {
+            const int64_t np = std::min<int64_t>(table_block_positions, g.OW - ow0);
+            int64_t cnt = 0; // offsets per position: the same for every position of the row
+            for (int64_t i = 0; i < g.kh; ++i) {
+                const int64_t ih = oh * g.sh - g.ph + i;
+                if (ih < 0 || ih >= g.H) {
+                    continue;
                 }
-                int64_t k = 0;
-                for (int64_t i = 0; i < g.kh; ++i) {
-                    const int64_t ih = oh * g.sh - g.ph + i;
-                    if (ih < 0 || ih >= g.H) {
-                        continue;
+                const uint8_t * row = bits + ((n * g.H + ih) * g.Wp + ow0 * g.sw) * g.Cb;
+                for (int64_t c = 0; c < chunks; ++c) {
+                    const int64_t len = std::min<int64_t>(16, span - 16 * c);
+                    const auto m = static_cast<__mmask16>((1u << len) - 1);
+                    const __m512i base = _mm512_add_epi32(
+                        lane_op, _mm512_set1_epi32(static_cast<int32_t>(i * 256 * per_value + 16 * c * g.Op)));
+                    for (int64_t k = 0; k < np; ++k) {
+                        const __m128i v = _mm_maskz_loadu_epi8(m, row + k * g.sw * g.Cb + 16 * c);
+                        const __m512i o = _mm512_add_epi32(base, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(v), pv));
+                        _mm512_storeu_si512(offs.data() + k * stride + cnt, o);
                     }
-                    const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
-                    const float * t = table + i * 256 * span * g.Op + o0;
-                    int64_t b = 0;
-                    if (k & 1) { // keep the parity of the portable loop's sequence
-                        const float * row = t + s[0] * span * g.Op;
-                        for (int v = 0; v < V; ++v) {
-                            a1[v] = _mm512_add_ps(a1[v], _mm512_loadu_ps(row + 16 * v));
-                        }
-                        b = 1;
-                    }
-                    for (; b + 1 < span; b += 2) {
-                        const float * p = t + (s[b] * span + b) * g.Op;
-                        const float * q = t + (s[b + 1] * span + b + 1) * g.Op;
-                        for (int v = 0; v < V; ++v) {
-                            a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(p + 16 * v));
-                            a1[v] = _mm512_add_ps(a1[v], _mm512_loadu_ps(q + 16 * v));
-                        }
-                    }
-                    if (b < span) {
-                        const float * p = t + (s[b] * span + b) * g.Op;
-                        for (int v = 0; v < V; ++v) {
-                            a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(p + 16 * v));
-                        }
-                    }
-                    k += span;
+                    cnt += len;
                 }
-                float * dst = out + (r * g.OW + ow) * g.O;
-                for (int v = 0; v < V; ++v) {
-                    const int64_t o = o0 + 16 * v;
-                    const __m512 sum = _mm512_add_ps(a0[v], a1[v]);
-                    if (o + 16 <= g.O) {
-                        _mm512_storeu_ps(dst + o, sum);
-                    } else if (o < g.O) {
-                        _mm512_mask_storeu_ps(dst + o, static_cast<__mmask16>((1u << (g.O - o)) - 1), sum);
+            }
+            for (int64_t k = 0; k < np; ++k) {
+                const int32_t * op = offs.data() + k * stride;
+                float * dst = out + (r * g.OW + ow0 + k) * g.O;
+                for (int64_t o0 = 0; o0 < g.Op; o0 += 16 * V) {
+                    const float * t = table + o0;
+                    __m512 a0[V], a1[V], a2[V], a3[V];
+                    for (int v = 0; v < V; ++v) {
+                        a0[v] = _mm512_loadu_ps(bias + o0 + 16 * v);
+                        a1[v] = a2[v] = a3[v] = _mm512_setzero_ps();
+                    }
+                    int64_t j = 0;
+                    for (; j + 3 < cnt; j += 4) {
+                        for (int v = 0; v < V; ++v) {
+                            a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(t + op[j] + 16 * v));
+                            a1[v] = _mm512_add_ps(a1[v], _mm512_loadu_ps(t + op[j + 1] + 16 * v));
+                            a2[v] = _mm512_add_ps(a2[v], _mm512_loadu_ps(t + op[j + 2] + 16 * v));
+                            a3[v] = _mm512_add_ps(a3[v], _mm512_loadu_ps(t + op[j + 3] + 16 * v));
+                        }
+                    }
+                    for (int v = 0; v < V; ++v) { // the last 0 - 3 rows, into sums 0, 1, 2 as j mod 4 says
+                        if (j < cnt) {
+                            a0[v] = _mm512_add_ps(a0[v], _mm512_loadu_ps(t + op[j] + 16 * v));
+                        }
+                        if (j + 1 < cnt) {
+                            a1[v] = _mm512_add_ps(a1[v], _mm512_loadu_ps(t + op[j + 1] + 16 * v));
+                        }
+                        if (j + 2 < cnt) {
+                            a2[v] = _mm512_add_ps(a2[v], _mm512_loadu_ps(t + op[j + 2] + 16 * v));
+                        }
+                    }
+                    for (int v = 0; v < V; ++v) {
+                        const int64_t o = o0 + 16 * v;
+                        const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0[v], a1[v]), _mm512_add_ps(a2[v], a3[v]));
+                        if (o + 16 <= g.O) {
+                            _mm512_storeu_ps(dst + o, sum);
+                        } else if (o < g.O) {
+                            _mm512_mask_storeu_ps(dst + o, static_cast<__mmask16>((1u << (g.O - o)) - 1), sum);
+                        }
                     }
                 }
             }
@@ -128,15 +154,15 @@ void conv_rows_v(const table_geometry & g, const uint8_t * bits, const float * t
     }
 }
 
-void conv_rows(const table_geometry & g, const uint8_t * bits, const float * table, const float * bias, int64_t r0,
+void table_rows(const table_geometry & g, const uint8_t * bits, const float * table, const float * bias, int64_t r0,
                int64_t r1, float * out) {
     const int64_t nv = g.Op / 16;
     if (nv % 4 == 0) {
-        conv_rows_v<4>(g, bits, table, bias, r0, r1, out);
+        table_rows_v<4>(g, bits, table, bias, r0, r1, out);
     } else if (nv % 2 == 0) {
-        conv_rows_v<2>(g, bits, table, bias, r0, r1, out);
+        table_rows_v<2>(g, bits, table, bias, r0, r1, out);
     } else {
-        conv_rows_v<1>(g, bits, table, bias, r0, r1, out);
+        table_rows_v<1>(g, bits, table, bias, r0, r1, out);
     }
 }
 
@@ -196,17 +222,18 @@ at::Tensor spike_gather_conv2d_table(const spike_bits & x, int64_t H, int64_t W,
     const float * biasp = bias.data_ptr<float>();
     float * op = out.data_ptr<float>();
 #ifdef SNNKIT_TABLE_AVX512
-    static const bool avx = __builtin_cpu_supports("avx512f");
+    static const bool avx = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl");
     const bool vec = avx && !portable;
 #endif
     at::parallel_for(0, g.N * g.OH, 1, [&](int64_t r0, int64_t r1) {
 #ifdef SNNKIT_TABLE_AVX512
         if (vec) {
-            avx512::conv_rows(g, bp, tp, biasp, r0, r1, op);
+            avx512::table_rows(g, bp, tp, biasp, r0, r1, op);
             return;
         }
 #endif
-        portable::conv_rows(g, bp, tp, biasp, r0, r1, op);
+        portable::table_rows(g, bp, tp, biasp, r0, r1, op);
     });
     return out.permute({0, 3, 1, 2});
 }

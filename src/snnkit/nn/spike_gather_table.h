@@ -32,7 +32,9 @@ at::Tensor spike_gather_table(const at::Tensor & rows);
 
 // conv2d (groups 1, dilation 1) of the packed spikes (spike_gather_pack, with the padding spike_gather_conv2d needs)
 // with a table from spike_gather_table and bias [O] (may be undefined): [N, O, OH, OW] float, channels-last
-// strides. portable: the plain loops instead of the AVX-512 ones (bit-equal: the same sums in the same order).
+// strides. The sum per position: the bias and its table rows (kernel row by kernel row, byte by byte) in four running
+// sums, row j into sum j mod 4, added as (s0 + s1) + (s2 + s3). portable: the plain loops instead of the AVX-512 ones
+// (bit-equal: the same sums in the same order).
 at::Tensor spike_gather_conv2d_table(const spike_bits & x, int64_t H, int64_t W, const at::Tensor & table, int64_t O,
                                      const at::Tensor & bias, std::array<int64_t, 2> kernel,
                                      std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
