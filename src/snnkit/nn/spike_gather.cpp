@@ -90,11 +90,14 @@ void gather_block(const float * rows, const float * bias, const int32_t * list, 
     }
 }
 
-void pack_position(const float * x, int64_t C, uint8_t * dst, int64_t & ones) {
-    for (int64_t c = 0; c < C; ++c) {
-        if (x[c] != 0.0f) {
-            dst[c >> 3] = static_cast<uint8_t>(dst[c >> 3] | (1u << (c & 7)));
-            ++ones;
+// One row of W positions of C channels (x channels last) into Cb bytes per position at dst; counts the set bits.
+void pack_row(const float * x, int64_t W, int64_t C, uint8_t * dst, int64_t Cb, int64_t & ones) {
+    for (int64_t w = 0; w < W; ++w, x += C, dst += Cb) {
+        for (int64_t c = 0; c < C; ++c) {
+            if (x[c] != 0.0f) {
+                dst[c >> 3] = static_cast<uint8_t>(dst[c >> 3] | (1u << (c & 7)));
+                ++ones;
+            }
         }
     }
 }
@@ -206,23 +209,27 @@ void conv_rows(const gather_geometry & g, const uint8_t * bits, const float * ro
     }
 }
 
-void pack_position(const float * x, int64_t C, uint8_t * dst, int64_t & ones) {
-    int64_t c = 0;
-    for (; c + 16 <= C; c += 16) {
-        const uint32_t m = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + c), _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        dst[c >> 3] = static_cast<uint8_t>(m);
-        dst[(c >> 3) + 1] = static_cast<uint8_t>(m >> 8);
-        ones += __builtin_popcount(m);
-    }
-    if (c < C) {
-        const auto k = static_cast<__mmask16>((1u << (C - c)) - 1);
-        const uint32_t m = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, x + c), _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        dst[c >> 3] = static_cast<uint8_t>(m);
-        if (C - c > 8) {
-            dst[(c >> 3) + 1] = static_cast<uint8_t>(m >> 8);
+void pack_row(const float * x, int64_t W, int64_t C, uint8_t * dst, int64_t Cb, int64_t & ones) {
+    int64_t count = 0;
+    for (int64_t w = 0; w < W; ++w, x += C, dst += Cb) {
+        int64_t c = 0;
+        for (; c + 16 <= C; c += 16) {
+            const uint16_t m = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + c), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            std::memcpy(dst + (c >> 3), &m, 2);
+            count += __builtin_popcount(m);
         }
-        ones += __builtin_popcount(m);
+        if (c < C) {
+            const auto k = static_cast<__mmask16>((1u << (C - c)) - 1);
+            const uint32_t m =
+                _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, x + c), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            dst[c >> 3] = static_cast<uint8_t>(m);
+            if (C - c > 8) {
+                dst[(c >> 3) + 1] = static_cast<uint8_t>(m >> 8);
+            }
+            count += __builtin_popcount(m);
+        }
     }
+    ones += count;
 }
 
 } // namespace avx512
@@ -282,17 +289,15 @@ spike_bits spike_gather_pack(const at::Tensor & x_in, int64_t pad_left, int64_t 
         0, N * H, grain, int64_t{0},
         [&](int64_t b, int64_t e, int64_t acc) {
             for (int64_t row = b; row < e; ++row) {
-                for (int64_t w = 0; w < W; ++w) {
-                    const float * src = xp + (row * W + w) * C;
-                    uint8_t * dst = bp + (row * Wp + pad_left + w) * Cb;
+                const float * src = xp + row * W * C;
+                uint8_t * dst = bp + (row * Wp + pad_left) * Cb;
 #ifdef SNNKIT_GATHER_AVX512
-                    if (vec) {
-                        avx512::pack_position(src, C, dst, acc);
-                        continue;
-                    }
-#endif
-                    portable::pack_position(src, C, dst, acc);
+                if (vec) {
+                    avx512::pack_row(src, W, C, dst, Cb, acc);
+                    continue;
                 }
+#endif
+                portable::pack_row(src, W, C, dst, Cb, acc);
             }
             return acc;
         },
