@@ -135,10 +135,11 @@ SNNKIT_ALWAYS_INLINE void forward_rows(T alpha, const block_args<T> & a) {
     const int64_t n = a.n;
     const T * __restrict th = a.th;
     T * __restrict v = a.v;
-    T * __restrict row = a.row;
     for (int64_t t = 0; t < a.steps; ++t) {
         const T * __restrict xt = a.x + t * a.xs;
         const T * __restrict x2t = ADD ? a.x2 + t * a.xs : nullptr;
+        // the spikes straight into the output, or (streamed) into the row buffer for non-temporal stores
+        T * __restrict row = a.stream ? a.row : a.out + t * a.M;
         for (int64_t i = 0; i < n; ++i) {
             const T u = alpha * v[i] + (ADD ? xt[i] + x2t[i] : xt[i]); // charge
             const T thi = th[i];
@@ -150,7 +151,9 @@ SNNKIT_ALWAYS_INLINE void forward_rows(T alpha, const block_args<T> & a) {
                 v[i] = u >= thi ? T(0) : u;            // hard reset: to zero
             }
         }
-        store_row(a.out + t * a.M, row, n, a.stream);
+        if (a.stream) {
+            store_row(a.out + t * a.M, row, n, true);
+        }
     }
 }
 
