@@ -28,7 +28,7 @@ at::Tensor spike_gather_rows(const at::Tensor & weight, const at::Tensor & amp);
 // Spikes packed as bits: [N, H, pad_left + W + pad_right, Cp / 8] bytes, bit c of a position's bytes = [x != 0] of
 // channel c, zero in the padding columns; `ones` counts the set bits.
 struct spike_bits {
-    /// uint8 [N, H, Wp, Cp / 8], with 8 spare bytes after it (the kernel reads whole 64-bit words)
+    /// uint8 [N, H, Wp, Cp / 8], with 8 spare bytes after it (the plain kernel reads whole 64-bit words)
     at::Tensor bits;
     int64_t C = 0, pad_left = 0;
     /// set bits: the input's number of spikes
@@ -79,7 +79,10 @@ class spike_gather_cache {
     /// spike_gather_table of those rows (spike_gather_table.h)
     at::Tensor table(const at::Tensor & weight, const at::Tensor & amp);
     /// layers whose rows or table were made (again)
-    int64_t preparations() const { return preparations_; }
+    int64_t preparations() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return preparations_;
+    }
 
   private:
     struct entry {
@@ -89,7 +92,7 @@ class spike_gather_cache {
     at::Tensor get(const at::Tensor & weight, const at::Tensor & amp, bool table);
     std::vector<entry> entries_;
     int64_t preparations_ = 0;
-    std::mutex mu_;
+    mutable std::mutex mu_;
 };
 
 // Whether gathering is expected to beat the dense float convolution for a layer of out_channels outputs whose input
