@@ -19,11 +19,12 @@ namespace {
 
 // Geometries: channel counts that do not fill a byte (3, 5) or a 16-bit chunk (24, 40), outputs that do not fill a
 // vector (5, 17) or fill blocks of 1, 2, 4 and 8 vectors (16, 32, 64, 256), strides, paddings and kernels of
-// ResNet's and VGG's layers and others.
+// ResNet's and VGG's layers and others. Weight rows over 768 KiB go by channel blocks: 96 -> 256 (blocks of 80
+// and 16 channels) and 48 -> 500 (blocks of 32 and 16; outputs that end inside a vector).
 std::vector<geom> geometries() {
     return {geom{16, 16, 12, 12, 3, 3, 1, 1, 1}, geom{3, 17, 9, 7, 3, 3, 2, 1, 1},  geom{24, 32, 8, 8, 1, 1, 2, 0, 1},
-            geom{5, 5, 11, 13, 5, 3, 1, 2, 1},   geom{40, 64, 6, 6, 3, 3, 1, 0, 1},  geom{64, 256, 4, 4, 3, 3, 1, 1, 1},
-            geom{130, 48, 2, 2, 3, 3, 1, 1, 1},  geom{8, 16, 7, 5, 3, 5, 2, 2, 1}};
+            geom{5, 5, 11, 13, 5, 3, 1, 2, 1},   geom{40, 64, 6, 6, 3, 3, 1, 0, 1},  geom{96, 256, 4, 4, 3, 3, 1, 1, 1},
+            geom{130, 48, 2, 2, 3, 3, 1, 1, 1},  geom{8, 16, 7, 5, 3, 5, 2, 2, 1},   geom{48, 500, 3, 3, 3, 3, 2, 1, 1}};
 }
 
 at::Tensor spikes(at::IntArrayRef shape, double p) { return at::bernoulli(at::full(shape, p)); }
