@@ -130,11 +130,15 @@ namespace avx512 {
 
 // active_rows without a branch per spike: each 16 bits of a kernel row's span select, by one compress, their
 // entries of the layer's offset table `offs` ([kh, chunks * 16]: row offsets in span order) into `list` (16 spare
-// entries at its end). The entries come out in the same order as the plain loop's.
+// entries at its end), in the plain loop's order. All channels (c0 = 0, c1 = Cp): the span's chunks in one run, the
+// last one masked to the span; a channel block [c0, c1) (multiples of 16, Cp a multiple of 16): the block's chunks
+// of each kernel position.
 __attribute__((always_inline)) inline int64_t active_rows(const gather_geometry & g, const uint8_t * bits, int64_t n,
-                                                          int64_t oh, int64_t ow, const int32_t * offs, int32_t * list) {
-    const int64_t span = g.kw * g.Cb, bits_per_row = span * 8, chunks = (bits_per_row + 15) / 16;
-    const uint32_t tail = bits_per_row % 16 == 0 ? 0xffffu : (1u << (bits_per_row % 16)) - 1;
+                                                          int64_t oh, int64_t ow, const int32_t * offs, int32_t * list,
+                                                          int64_t c0, int64_t c1) {
+    const int64_t Cp = g.Cb * 8, span_bits = g.kw * Cp, chunks = (span_bits + 15) / 16;
+    const bool whole = c0 == 0 && c1 == Cp;
+    const uint32_t tail = span_bits % 16 == 0 ? 0xffffu : (1u << (span_bits % 16)) - 1;
     int64_t cnt = 0;
     for (int64_t i = 0; i < g.kh; ++i) {
         const int64_t ih = oh * g.sh - g.ph + i;
@@ -143,39 +147,15 @@ __attribute__((always_inline)) inline int64_t active_rows(const gather_geometry 
         }
         const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
         const int32_t * o = offs + i * chunks * 16;
-        for (int64_t q = 0; q < chunks; ++q) {
-            uint16_t m;
-            std::memcpy(&m, s + 2 * q, 2); // the buffer has 8 spare bytes at its end
-            const uint32_t k = q + 1 == chunks ? m & tail : m;
-            _mm512_storeu_si512(list + cnt,
-                                _mm512_maskz_compress_epi32(static_cast<__mmask16>(k), _mm512_loadu_si512(o + 16 * q)));
-            cnt += __builtin_popcount(k);
-        }
-    }
-    return cnt;
-}
-
-// active_rows for the input channels [c0, c1) of a channel block (multiples of 16, Cp a multiple of 16): one
-// compress per 16 channels of each kernel position, entries in the plain loop's order.
-__attribute__((always_inline)) inline int64_t active_rows_in(const gather_geometry & g, const uint8_t * bits, int64_t n,
-                                                             int64_t oh, int64_t ow, const int32_t * offs,
-                                                             int32_t * list, int64_t c0, int64_t c1) {
-    const int64_t Cp = g.Cb * 8, chunks = (g.kw * Cp + 15) / 16;
-    int64_t cnt = 0;
-    for (int64_t i = 0; i < g.kh; ++i) {
-        const int64_t ih = oh * g.sh - g.ph + i;
-        if (ih < 0 || ih >= g.H) {
-            continue;
-        }
-        const uint8_t * s = bits + ((n * g.H + ih) * g.Wp + ow * g.sw) * g.Cb;
-        const int32_t * o = offs + i * chunks * 16;
-        for (int64_t j = 0; j < g.kw; ++j) {
-            for (int64_t q = (j * Cp + c0) / 16; q < (j * Cp + c1) / 16; ++q) {
+        for (int64_t j = 0; j < (whole ? 1 : g.kw); ++j) {
+            const int64_t q0 = whole ? 0 : (j * Cp + c0) / 16, q1 = whole ? chunks : (j * Cp + c1) / 16;
+            for (int64_t q = q0; q < q1; ++q) {
                 uint16_t m;
-                std::memcpy(&m, s + 2 * q, 2);
+                std::memcpy(&m, s + 2 * q, 2); // the buffer has 8 spare bytes at its end
+                const uint32_t k = whole && q + 1 == chunks ? m & tail : m;
                 _mm512_storeu_si512(
-                    list + cnt, _mm512_maskz_compress_epi32(static_cast<__mmask16>(m), _mm512_loadu_si512(o + 16 * q)));
-                cnt += __builtin_popcount(m);
+                    list + cnt, _mm512_maskz_compress_epi32(static_cast<__mmask16>(k), _mm512_loadu_si512(o + 16 * q)));
+                cnt += __builtin_popcount(k);
             }
         }
     }
@@ -238,9 +218,7 @@ void conv_rows_v(const gather_geometry & g, const uint8_t * bits, const float * 
                 const int64_t np = std::min<int64_t>(gather_block_positions, g.OW - ow0);
                 start[0] = 0;
                 for (int64_t p = 0; p < np; ++p) {
-                    start[p + 1] = start[p] + (cb == Cp ? active_rows(g, bits, n, oh, ow0 + p, offs, list + start[p])
-                                                        : active_rows_in(g, bits, n, oh, ow0 + p, offs,
-                                                                         list + start[p], c0, c1));
+                    start[p + 1] = start[p] + active_rows(g, bits, n, oh, ow0 + p, offs, list + start[p], c0, c1);
                 }
                 for (int64_t p = 0; p < np; ++p) {
                     float * dst = out + (r * g.OW + ow0 + p) * g.O;
