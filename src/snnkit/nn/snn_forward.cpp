@@ -74,15 +74,16 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
 // gathering weight rows (spike_gather.h) when spike_gather_wins says so for the spikes' rate in this call (counted
 // as they are packed); an undefined tensor when another kernel should run.
 at::Tensor gather_layer(const graph & g, const node & n, const at::Tensor & x, const snn_options & opt) {
-    if (!opt.sparse || opt.train || at::GradMode::is_enabled() || n.op != op_kind::conv2d || n.attrs.groups != 1 ||
-        n.attrs.dilation[0] != 1 || n.attrs.dilation[1] != 1 || x.dim() != 4 || x.scalar_type() != at::kFloat ||
-        n.inputs.empty() || g.nodes[n.inputs[0]].op != op_kind::spike) {
+    int levels = 1;
+    if (!opt.sparse || opt.train || at::GradMode::is_enabled() || n.attrs.dilation[0] != 1 ||
+        n.attrs.dilation[1] != 1) {
         return at::Tensor();
     }
-    const at::Tensor amp = spike_amplitude(g.nodes[n.inputs[0]]);
-    if (amp.defined() && amp.numel() != 1 && amp.numel() != x.size(1)) {
-        return at::Tensor(); // an amplitude per neuron
+    const int src = spike_conv_source(g, n, x, &levels);
+    if (src < 0 || levels != 1) { // not fed by spikes as they are (pooled spikes are not 0 / 1)
+        return at::Tensor();
     }
+    const at::Tensor amp = spike_amplitude(g.nodes[src]);
     const auto & a = n.attrs;
     const spike_bits bits =
         spike_gather_pack(x, a.padding[1], spike_gather_pad_right(x.size(3), a.kernel[1], a.stride[1], a.padding[1]));
@@ -471,16 +472,20 @@ int spike_bf16_source(const graph & g, const node & n, int * levels) {
 }
 
 bool spike_bf16_applies(const graph & g, const node & n, const at::Tensor & x) {
-    if (n.op != op_kind::conv2d || n.attrs.groups != 1 || x.dim() != 4 || x.scalar_type() != at::kFloat ||
-        !spike_conv_bf16_available()) {
-        return false;
+    return spike_conv_bf16_available() && spike_conv_source(g, n, x, nullptr) >= 0 &&
+           spike_conv_bf16_wins(x, n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation);
+}
+
+int spike_conv_source(const graph & g, const node & n, const at::Tensor & x, int * levels) {
+    if (n.op != op_kind::conv2d || n.attrs.groups != 1 || x.dim() != 4 || x.scalar_type() != at::kFloat) {
+        return -1;
     }
-    const int src = spike_bf16_source(g, n, nullptr);
-    if (src < 0 || !spike_conv_bf16_wins(x, n.attrs.kernel, n.attrs.stride, n.attrs.padding, n.attrs.dilation)) {
-        return false; // not fed by spikes, or a narrow output where the float kernel is faster
+    const int src = spike_bf16_source(g, n, levels);
+    if (src < 0) {
+        return -1;
     }
     const at::Tensor amp = spike_amplitude(g.nodes[src]);
-    return !amp.defined() || amp.numel() == 1 || amp.numel() == x.size(1); // not an amplitude per neuron
+    return !amp.defined() || amp.numel() == 1 || amp.numel() == x.size(1) ? src : -1; // not an amplitude per neuron
 }
 
 at::Tensor spike_bf16_conv(const graph & g, const node & n, const at::Tensor & x, spike_conv_bf16_cache & cache,

@@ -144,4 +144,9 @@ at::Tensor spike_bf16_conv(const graph & g, const node & n, const at::Tensor & x
 // = k*k, else 1); -1 when there is none.
 int spike_bf16_source(const graph & g, const node & n, int * levels);
 
+// For a conv2d node n (groups 1) on the float input x [N, C, H, W]: spike_bf16_source when that spike node's
+// amplitude is one value or one per channel (what both spike-convolution paths fold into the weights: AMX here,
+// the gathered convolutions of snn_options::sparse), else -1.
+int spike_conv_source(const graph & g, const node & n, const at::Tensor & x, int * levels);
+
 } // namespace snnkit

@@ -5,6 +5,7 @@
 #include "snnkit/nn/graph.h"
 #include "snnkit/nn/spike_conv_int8.h"
 #include "snnkit/nn/spike_pack_bf16.h"
+#include "snnkit/nn/tensor_key.h"
 
 #include <ATen/Parallel.h>
 
@@ -395,12 +396,12 @@ at::Tensor unstrip(const conv_geometry & key, at::Tensor out) {
 }
 
 // The int8 scheme: x packed as uint8, the three parts' scaled outputs [.., 3 O] added with the bias into [G, OH,
-// OW', O].
-at::Tensor run_int8(const prepared_conv & p, const at::Tensor & x, const at::Tensor & bias, const input_levels & in) {
+// OW', O]; g: the primitive's geometry (primitive_geometry of p.g, which run_conv has made).
+at::Tensor run_int8(const prepared_conv & p, const conv_geometry & g, const at::Tensor & x, const at::Tensor & bias,
+                    const input_levels & in) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
     const conv_geometry & key = p.g;
-    const conv_geometry g = primitive_geometry(key);
     const dnnl::engine & eng = cpu_engine();
     const at::Tensor src = spike_pack_u8(x, key.strip, key.strip > 1 ? key.padding[1] : 0, in.levels, in.inv_quantum);
     const int64_t O3 = 3 * g.O;
@@ -430,7 +431,7 @@ at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Ten
     const conv_geometry g = primitive_geometry(key);
     const dnnl::engine & eng = cpu_engine();
     if (g.int8) {
-        return unstrip(key, run_int8(p, x, bias, in));
+        return unstrip(key, run_int8(p, g, x, bias, in));
     }
     spike_pack_layout pl;
     pl.copies = g.nparts;
@@ -463,17 +464,6 @@ at::Tensor run_conv(const prepared_conv & p, const at::Tensor & x, const at::Ten
     return unstrip(key, out);
 }
 #endif
-
-// The version of t's data (bumped by every in-place change); -1 for tensors without one (inference tensors).
-int64_t version_of(const at::Tensor & t) {
-    if (!t.defined()) {
-        return 0;
-    }
-    if (t.is_inference()) {
-        return -1;
-    }
-    return static_cast<int64_t>(t._version());
-}
 
 } // namespace
 
@@ -525,7 +515,7 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
         fail("spike_conv2d_bf16", "the int8 scheme takes 1.." + std::to_string(spike_int8_max_levels) + " levels, got " +
                                       std::to_string(levels));
     }
-    const int64_t wv = version_of(weight), av = version_of(amp);
+    const int64_t wv = tensor_version(weight), av = tensor_version(amp);
     if (wv < 0 || av < 0) { // no version to key on: prepare on every call
         if (!int8) {
             return spike_conv2d_bf16(x, spike_conv_bf16_weight(weight, quantum_of(amp, levels).first, nparts), bias,
@@ -543,12 +533,10 @@ at::Tensor spike_conv_bf16_cache::conv2d(const at::Tensor & x, const at::Tensor 
 #endif
         return at::Tensor();
     }
-    auto same = [](const at::Tensor & a, const at::Tensor & b) {
-        return a.defined() == b.defined() && (!a.defined() || a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl());
-    };
     impl::layer * l = nullptr;
     for (impl::layer & c : p_->layers) {
-        if (same(c.weight, weight) && same(c.amp, amp) && c.nparts == nparts && c.levels == levels && c.int8 == int8) {
+        if (same_tensor(c.weight, weight) && same_tensor(c.amp, amp) && c.nparts == nparts && c.levels == levels &&
+            c.int8 == int8) {
             l = &c;
             break;
         }

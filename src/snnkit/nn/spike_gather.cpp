@@ -5,6 +5,7 @@
 #include "snnkit/nn/graph.h"
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_gather_table.h"
+#include "snnkit/nn/tensor_key.h"
 
 #include <ATen/Parallel.h>
 
@@ -461,21 +462,15 @@ at::Tensor spike_gather_cache::rows(const at::Tensor & weight, const at::Tensor 
 at::Tensor spike_gather_cache::table(const at::Tensor & weight, const at::Tensor & amp) { return get(weight, amp, true); }
 
 at::Tensor spike_gather_cache::get(const at::Tensor & weight, const at::Tensor & amp, bool table) {
-    const auto version = [](const at::Tensor & t) -> int64_t {
-        return !t.defined() ? 0 : t.is_inference() ? -1 : static_cast<int64_t>(t._version());
-    };
-    const int64_t wv = version(weight), av = version(amp);
+    const int64_t wv = tensor_version(weight), av = tensor_version(amp);
     if (wv < 0 || av < 0) { // nothing to key on: made on every call
         const at::Tensor r = spike_gather_rows(weight, amp);
         return table ? spike_gather_table(r) : r;
     }
-    const auto same = [](const at::Tensor & a, const at::Tensor & b) {
-        return a.defined() == b.defined() && (!a.defined() || a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl());
-    };
     std::lock_guard<std::mutex> lock(mu_);
     entry * e = nullptr;
     for (entry & c : entries_) {
-        if (same(c.weight, weight) && same(c.amp, amp)) {
+        if (same_tensor(c.weight, weight) && same_tensor(c.amp, amp)) {
             e = &c;
             break;
         }
