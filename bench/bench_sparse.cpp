@@ -6,9 +6,11 @@
 //   scatter   snnkit::sparse_conv2d / sparse_linear: scan the input for nonzeros, add value x weight row
 //             [C, kh, kw, O] into a channels-last output, transpose back to [N, O, OH, OW] (all timed);
 //   at_sparse linear only: the input to a COO tensor (timed) and at::addmm of sparse x dense;
-//   gather    convolutions of spikes as they are (not pooled) only: snnkit::spike_gather_pack (bits, timed) and
-//             spike_gather_conv2d (each output position sums the weight rows of its active inputs, spike_gather.h),
-//             on the channels-last input the executor hands it;
+//   gather    convolutions only: snnkit::spike_gather_pack (bits, timed) and spike_gather_conv2d (each output
+//             position sums the weight rows of its active inputs, spike_gather.h), on the channels-last input the
+//             executor hands it; for 2 x 2 average-pooled spikes, spike_gather_pool_pack of the spikes before the
+//             pooling (spike_gather_pool.h: the executor then never forms the pooled map), and its ratio is to the
+//             pooling (at::avg_pool2d, timed as its own contender) and the dense convolution together;
 //   table     the same where the layer's table fits snnkit::spike_gather_table_max_bytes (the executor then takes it
 //             at any rate): spike_gather_pack and spike_gather_conv2d_table (one table row per byte of spikes).
 // The dense convolution runs on the executor's layout (conv_layout: channels last for maps of 8 x 8 and more).
@@ -25,6 +27,7 @@
 #include "snnkit/core/runtime.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/spike_gather.h"
+#include "snnkit/nn/spike_gather_pool.h"
 #include "snnkit/nn/spike_gather_table.h"
 #include "snnkit/nn/spike_sparse.h"
 
@@ -137,7 +140,7 @@ int main(int argc, char ** argv) {
                 static_cast<long long>(batch), at::get_num_threads(), static_cast<long long>(warmup),
                 static_cast<long long>(reps));
     std::printf("| net | layer | spike rate | input nonzero | dense ms | scatter ms | dense / scatter | at::sparse ms | "
-                "gather ms | dense / gather | table ms | dense / table |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "gather ms | dense (+ pool) / gather | table ms | dense / table |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     struct summary {
         std::string net, name, kind, cross_rate, cross_nz, gather_rate;
     };
@@ -155,14 +158,17 @@ int main(int argc, char ** argv) {
                                   : at::randn({lc.out, in_features}) / std::sqrt(static_cast<double>(in_features));
         const at::Tensor b = at::randn({lc.out}) * 0.1;
         const at::Tensor rows = snnkit::sparse_weight_rows(w);
-        const bool binary = conv && lc.pool == 0; // spikes as they are: the gather path's input
-        const at::Tensor grows = binary ? snnkit::spike_gather_rows(w, at::Tensor()) : at::Tensor();
-        const bool tabled = binary && snnkit::spike_gather_table_bytes(lc.src_c, lc.out, k, k) <=
+        const bool pooled = conv && lc.pool == 2;           // 2 x 2 pooled spikes: the pooled gather
+        const bool binary = conv && (lc.pool == 0 || pooled); // the gather path's inputs
+        const at::Tensor grows = binary ? snnkit::spike_gather_rows(w, at::Tensor(), pooled ? 0.25 : 1.0) : at::Tensor();
+        const bool tabled = binary && !pooled && snnkit::spike_gather_table_bytes(lc.src_c, lc.out, k, k) <=
                                           snnkit::spike_gather_table_max_bytes;
         const at::Tensor gtable = tabled ? snnkit::spike_gather_table(grows) : at::Tensor();
         std::vector<double> speedup, nzs, gspeed;
         for (double rate : rates) {
             at::Tensor x = at::bernoulli(at::full({batch, lc.src_c, lc.src_hw, lc.src_hw}, rate));
+            // the spikes before the pooling, channels last as the executor's spike nodes write them
+            const at::Tensor spikes = pooled ? x.contiguous(at::MemoryFormat::ChannelsLast) : at::Tensor();
             if (lc.pool == 2) {
                 x = at::avg_pool2d(x, {2, 2}, {2, 2});
             } else if (lc.pool == -1) {
@@ -182,18 +188,21 @@ int main(int argc, char ** argv) {
             };
             const std::function<at::Tensor()> coo = [&] { return at::addmm(b, x.to_sparse(), rows); };
             // the executor's layout: a spike node's output is channels last (it follows its convolution's)
-            const at::Tensor xcl = binary ? x.contiguous(at::MemoryFormat::ChannelsLast) : at::Tensor();
+            const at::Tensor xcl = binary && !pooled ? x.contiguous(at::MemoryFormat::ChannelsLast) : at::Tensor();
+            const int64_t pad_right = snnkit::spike_gather_pad_right(in_hw, k, lc.stride, pad);
             const auto pack = [&] { // timed with both: the executor packs on every call
-                return snnkit::spike_gather_pack(xcl, pad, snnkit::spike_gather_pad_right(lc.src_hw, k, lc.stride, pad));
+                return pooled ? snnkit::spike_gather_pool_pack(spikes, {2, 2}, pad, pad_right)
+                              : snnkit::spike_gather_pack(xcl, pad, pad_right);
             };
             const std::function<at::Tensor()> gather = [&] {
-                return snnkit::spike_gather_conv2d(pack(), lc.src_hw, lc.src_hw, grows, lc.out, b, {k, k},
+                return snnkit::spike_gather_conv2d(pack(), in_hw, in_hw, grows, lc.out, b, {k, k},
                                                    {lc.stride, lc.stride}, {pad, pad});
             };
             const std::function<at::Tensor()> table = [&] {
-                return snnkit::spike_gather_conv2d_table(pack(), lc.src_hw, lc.src_hw, gtable, lc.out, b, {k, k},
+                return snnkit::spike_gather_conv2d_table(pack(), in_hw, in_hw, gtable, lc.out, b, {k, k},
                                                          {lc.stride, lc.stride}, {pad, pad});
             };
+            const std::function<at::Tensor()> pool = [&] { return at::avg_pool2d(spikes, {2, 2}, {2, 2}); };
             const at::Tensor ref = dense();
             const double tol = 1e-5 + 1e-5 * ref.abs().max().item<double>();
             for (const auto * f : {&scatter, &coo, &gather, &table}) {
@@ -209,14 +218,16 @@ int main(int argc, char ** argv) {
                     return 1;
                 }
             }
-            std::vector<double> td, ts, tc, tg, tt;
+            std::vector<double> td, ts, tc, tg, tt, tp;
             for (int64_t r = 0; r < warmup + reps; ++r) {
                 const double a = bench::ms_of([&] { dense(); });
                 const double s = bench::ms_of([&] { scatter(); });
                 const double c = conv ? 0.0 : bench::ms_of([&] { coo(); });
                 const double q = binary ? bench::ms_of([&] { gather(); }) : 0.0;
                 const double u = tabled ? bench::ms_of([&] { table(); }) : 0.0;
+                const double v = pooled ? bench::ms_of([&] { pool(); }) : 0.0;
                 if (r >= warmup) {
+                    tp.push_back(v);
                     td.push_back(a);
                     ts.push_back(s);
                     tc.push_back(c);
@@ -225,9 +236,10 @@ int main(int argc, char ** argv) {
                 }
             }
             const bench::stat3 sd = bench::stats(td), ss = bench::stats(ts), sc = bench::stats(tc), sg = bench::stats(tg),
-                              st = bench::stats(tt);
+                              st = bench::stats(tt), sp = bench::stats(tp);
             speedup.push_back(sd.med / ss.med);
-            gspeed.push_back(binary ? sd.med / sg.med : 0.0);
+            const double gather_vs = sd.med + sp.med; // pooled: the pooling + the dense convolution
+            gspeed.push_back(binary ? gather_vs / sg.med : 0.0);
             nzs.push_back(nz);
             const auto ratio = [](double a, double b) {
                 char r[32];
@@ -237,7 +249,8 @@ int main(int argc, char ** argv) {
             std::printf("| %s | %s | %.2f %% | %.2f %% | %s | %s | %.2fx | %s | %s | %s | %s | %s |\n", lc.net.c_str(),
                         lc.name.c_str(), 100 * rate, 100 * nz, fmt(sd).c_str(), fmt(ss).c_str(), sd.med / ss.med,
                         conv ? "-" : fmt(sc).c_str(), binary ? fmt(sg).c_str() : "-",
-                        binary ? ratio(sd.med, sg.med).c_str() : "-", tabled ? fmt(st).c_str() : "-",
+                        !binary ? "-" : pooled ? (ratio(gather_vs, sg.med) + " (pool " + fmt(sp) + ")").c_str()
+                                               : ratio(sd.med, sg.med).c_str(), tabled ? fmt(st).c_str() : "-",
                         tabled ? ratio(sd.med, st.med).c_str() : "-");
             std::fflush(stdout);
         }

@@ -176,8 +176,8 @@ class SNN:
         """The output layer's value at every step, [T, N, K] (its mean over the steps is the prediction).
 
         The inference paths of `snnkit eval`: sparse=True runs layers event-driven (--sparse: convolutions of spikes
-        on bit-packed spikes, by table lookup or by summing the active inputs' weight rows, other conv / linear
-        layers where their input is sparse enough; the fast path on CPUs without AMX); spike_bf16=True runs the
+        on bit-packed spikes, by table lookup or by summing the active inputs' weight rows, also behind average
+        pools from the windows' spikes, other conv / linear layers where their input is sparse enough; the fast path on CPUs without AMX); spike_bf16=True runs the
         convolutions fed by spikes on AMX-BF16 (--spike-bf16), with spike_bf16_parts bfloat16 parts per weight: 3
         equals the float result up to the order of float sums, 2 / 1 round the weights (approximate). spike_bf16
         needs oneDNN and an AMX-BF16 CPU (snnkit.spike_bf16_available()); elsewhere it runs the float path.

@@ -264,7 +264,7 @@ void add_eval(CLI::App & app) {
                 "as ResNet-20's, runs in groups of images, the whole network deep, so that its tensors stay in the "
                 "CPU's caches: the same results, faster)");
     s->add_flag("--sparse", a->sparse,
-                "Run layers event-driven: convolutions of a spike layer's output on bit-packed spikes (by table lookup for narrow layers, else by summing the weight rows of active inputs below the crossover rate), other conv / linear layers by scattering nonzero inputs below theirs (bench_sparse's crossovers; the float result up to the order of float sums). The fast path on CPUs without AMX");
+                "Run layers event-driven: convolutions of a spike layer's output on bit-packed spikes (by table lookup for narrow layers, else by summing the weight rows of active inputs below the crossover rate; behind a 2 x 2 or other side-by-side average pool, from the windows' spikes without forming the pooled map), other conv / linear layers by scattering nonzero inputs below theirs (bench_sparse's crossovers; the float result up to the order of float sums). The fast path on CPUs without AMX");
     s->add_flag("--stats", a->stats, "Also SOPs, ANN MACs and energy per layer, from the same run (see `snnkit stats`)");
     s->add_option("--e-ac", a->stats_opt.energy.e_ac_pj, "With --stats: pJ per accumulate")->check(snnkit_cli::non_negative())->capture_default_str();
     s->add_option("--e-mac", a->stats_opt.energy.e_mac_pj, "With --stats: pJ per multiply-accumulate")->check(snnkit_cli::non_negative())->capture_default_str();

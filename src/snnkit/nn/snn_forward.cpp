@@ -7,6 +7,7 @@
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_conv_int8.h"
 #include "snnkit/nn/spike_gather.h"
+#include "snnkit/nn/spike_gather_pool.h"
 #include "snnkit/nn/spike_gather_table.h"
 #include "snnkit/nn/spike_pack_bf16.h"
 #include "snnkit/nn/spike_sparse.h"
@@ -102,6 +103,48 @@ at::Tensor gather_layer(const graph & g, const node & n, const at::Tensor & x, c
     const at::Tensor rows = opt.gather_cache ? opt.gather_cache->rows(w, amp) : spike_gather_rows(w, amp);
     return spike_gather_conv2d(bits, x.size(2), x.size(3), rows, w.size(0), n.tensor("bias"), a.kernel, a.stride,
                                a.padding);
+}
+
+// Whether the average pooling node i is left to its one reader, a convolution that gathers weight rows over its
+// windows' spikes (gather_pooled_layer): inference with opt.sparse (not AMX), no observer, node i a pooling of a
+// spike node's output in windows side by side (spike_gather_pool_fits), not held, read only by a convolution
+// (groups 1, dilation 1) that runs in this call. The pooled map is then formed only if that layer runs dense.
+bool pool_left_to_gather(const graph & g, int i, int reader, int last, const snn_options & opt) {
+    const node & n = g.nodes[i];
+    if (!opt.sparse || opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || opt.observer ||
+        n.op != op_kind::avg_pool || n.inputs.size() != 1 || g.nodes[n.inputs[0]].op != op_kind::spike ||
+        !spike_gather_pool_fits(n.attrs.kernel, n.attrs.stride, n.attrs.padding) || reader < 0 || reader > last ||
+        std::find(opt.hold.begin(), opt.hold.end(), i) != opt.hold.end()) {
+        return false;
+    }
+    const node & r = g.nodes[reader];
+    return r.op == op_kind::conv2d && r.inputs.size() == 1 && r.attrs.groups == 1 && r.attrs.dilation[0] == 1 &&
+           r.attrs.dilation[1] == 1;
+}
+
+// The convolution n of an average pooling of spikes (pool_left_to_gather) by gathering weight rows over the
+// windows' spikes (spike_gather_pool.h) when spike_gather_wins(..., pooled) says so for this call's spikes (counted
+// as they are packed); an undefined tensor when the pooled map and the dense kernel should run.
+at::Tensor gather_pooled_layer(const graph & g, const node & n, const at::Tensor & spikes, const snn_options & opt) {
+    const node & pool = g.nodes[n.inputs[0]];
+    const at::Tensor amp = spike_amplitude(g.nodes[pool.inputs[0]]);
+    const at::Tensor w = n.tensor("weight");
+    if (spikes.dim() != 4 || spikes.scalar_type() != at::kFloat || w.dim() != 4 || w.size(1) != spikes.size(1) ||
+        (amp.defined() && amp.numel() != 1 && amp.numel() != spikes.size(1))) {
+        return at::Tensor();
+    }
+    const auto & a = n.attrs;
+    const std::array<int64_t, 2> win = pool.attrs.kernel;
+    const int64_t PH = spikes.size(2) / win[0], PW = spikes.size(3) / win[1];
+    const spike_bits bits = spike_gather_pool_pack(spikes, win, a.padding[1],
+                                                   spike_gather_pad_right(PW, a.kernel[1], a.stride[1], a.padding[1]));
+    const double values = static_cast<double>(spikes.size(0) * spikes.size(1) * PH * PW);
+    if (!spike_gather_wins(static_cast<double>(bits.ones) / std::max(1.0, values), w.size(0), true)) {
+        return at::Tensor();
+    }
+    const at::Tensor rows = opt.gather_cache ? opt.gather_cache->rows(w, amp, bits.group)
+                                             : spike_gather_rows(w, amp, 1.0 / static_cast<double>(bits.group));
+    return spike_gather_conv2d(bits, PH, PW, rows, w.size(0), n.tensor("bias"), a.kernel, a.stride, a.padding);
 }
 
 // The layer on AMX-BF16 when opt.spike_bf16 allows it (inference) and spike_bf16_applies; an undefined tensor when
@@ -322,6 +365,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
         }
     }
     std::map<int, std::pair<at::Tensor, at::Tensor>> deferred; // add node -> its two folded inputs
+    std::map<int, at::Tensor> pools_left;                      // pool node -> its folded spikes (pool_left_to_gather)
     std::vector<value> vals(g.nodes.size());
     snn_output res;
     res.v.resize(g.nodes.size());
@@ -391,6 +435,16 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
         } else if (is_ann_activation(n.op)) {
             fail("layer '" + n.name + "'", "ANN activation left in an SNN (convert the model first)");
         } else {
+            if (const auto p = n.inputs.empty() ? pools_left.end() : pools_left.find(n.inputs[0]);
+                p != pools_left.end()) { // the pooling left to this convolution
+                const at::Tensor spikes = p->second;
+                pools_left.erase(p);
+                out.t = gather_pooled_layer(g, n, spikes, opt);
+                if (!out.t.defined()) { // the dense kernel runs: the pooled map after all
+                    vals[n.inputs[0]].t = apply_op(g.nodes[n.inputs[0]], {spikes}, false);
+                    vals[n.inputs[0]].temporal = true;
+                }
+            }
             ins.clear();
             bool any_temporal = false;
             for (int j : n.inputs) {
@@ -400,7 +454,11 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                 ins.push_back(any_temporal ? to_folded(vals[j], T) : vals[j].t);
             }
             const int reader = sole[i];
-            if (fuse_adds && n.op == op_kind::add && n.inputs.size() == 2 && vals[n.inputs[0]].temporal &&
+            if (out.t.defined()) {
+                // computed above (gather_pooled_layer)
+            } else if (any_temporal && pool_left_to_gather(g, i, reader, last, opt)) {
+                pools_left[i] = ins[0]; // formed by its reader if that reader runs dense
+            } else if (fuse_adds && n.op == op_kind::add && n.inputs.size() == 2 && vals[n.inputs[0]].temporal &&
                 vals[n.inputs[1]].temporal && reader >= 0 && reader <= last && g.nodes[reader].op == op_kind::spike &&
                 std::find(opt.hold.begin(), opt.hold.end(), i) == opt.hold.end()) {
                 deferred[i] = {ins[0], ins[1]}; // formed inside the spike node's kernel

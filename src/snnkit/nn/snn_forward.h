@@ -71,8 +71,9 @@ struct snn_options {
     /// inference (not train, no gradient): a conv2d (groups 1, dilation 1) or linear layer whose input varies
     /// over time runs event-driven when its input's nonzero fraction, measured in this run, is below the
     /// crossover: a convolution of a spike node's output by gathering weight rows over bit-packed spikes
-    /// (spike_gather.h, spike_gather_wins), any other such layer by scattering them (spike_sparse.h,
-    /// sparse_path_wins); false: always the dense kernels
+    /// (spike_gather.h, spike_gather_wins), also behind an average pooling in windows side by side, from the
+    /// windows' spikes without forming the pooled map (spike_gather_pool.h), any other such layer by scattering
+    /// them (spike_sparse.h, sparse_path_wins); false: always the dense kernels
     bool sparse = false;
     /// the gathered convolutions' weight rows reused across runs; null: made on every run
     spike_gather_cache * gather_cache = nullptr;

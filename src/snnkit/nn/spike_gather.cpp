@@ -37,20 +37,36 @@ using gather_geometry = spike_gather_shape;
 // (two runs each). Multiples of 16 channels; Cp itself (one block) when Cp is not a multiple of 16.
 constexpr int64_t gather_rows_budget = int64_t(768) << 10;
 
+// Blocks count bits of a position (Cv = Cb * 8: channels times group); with pooled spikes (group g) a block of 16
+// bits covers 16 / g channels' rows.
 int64_t channel_block(const gather_geometry & g) {
-    const int64_t Cp = g.Cb * 8, per_channel = g.kh * g.kw * g.Op * static_cast<int64_t>(sizeof(float));
-    if (Cp % 16 != 0 || per_channel * Cp <= gather_rows_budget) {
-        return Cp;
+    const int64_t Cv = g.Cb * 8, per_channel = g.kh * g.kw * g.Op * static_cast<int64_t>(sizeof(float));
+    if (Cv % 16 != 0 || per_channel * g.Cr <= gather_rows_budget) {
+        return Cv;
     }
-    return std::max<int64_t>(16, gather_rows_budget / per_channel / 16 * 16);
+    return std::max<int64_t>(16, gather_rows_budget * g.group / per_channel / 16 * 16);
 }
 
-// Per output position: the row offsets (into rows [kh, kw Cp, Op], in floats) of its active inputs of channels
-// [c0, c1) (multiples of 8), kernel row by kernel row, kernel position by position, channel by channel; returns
-// their count. `list` holds kh * kw * Cp entries.
+// The offset table: kernel row i, bit j of its span (kw positions of Cv bits) -> the offset, in floats, of its row
+// (i, (j / Cv) Cr + (j % Cv) / group) of rows [kh, kw Cr, Op]; in chunks of 16 bits (kh * chunks * 16 entries).
+std::vector<int32_t> row_offsets(const gather_geometry & g) {
+    const int64_t Cv = g.Cb * 8, chunks = (g.kw * Cv + 15) / 16;
+    std::vector<int32_t> offs(static_cast<size_t>(g.kh * chunks * 16), 0);
+    for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j = 0; j < g.kw * Cv; ++j) {
+            const int64_t row = i * g.kw * g.Cr + (j / Cv) * g.Cr + (j % Cv) / g.group;
+            offs[static_cast<size_t>(i * chunks * 16 + j)] = static_cast<int32_t>(row * g.Op);
+        }
+    }
+    return offs;
+}
+
+// Per output position: the row offsets (from the offset table offs) of its active inputs of bits [c0, c1) of each
+// position (multiples of 8), kernel row by kernel row, kernel position by position, bit by bit; returns their
+// count. `list` holds kh * kw * Cv entries.
 inline int64_t active_rows(const gather_geometry & g, const uint8_t * bits, int64_t n, int64_t oh, int64_t ow,
-                           int32_t * list, int64_t c0, int64_t c1) {
-    const int64_t Cp = g.Cb * 8;
+                           const int32_t * offs, int32_t * list, int64_t c0, int64_t c1) {
+    const int64_t Cp = g.Cb * 8, chunks = (g.kw * Cp + 15) / 16;
     int64_t cnt = 0;
     for (int64_t i = 0; i < g.kh; ++i) {
         const int64_t ih = oh * g.sh - g.ph + i;
@@ -66,9 +82,9 @@ inline int64_t active_rows(const gather_geometry & g, const uint8_t * bits, int6
                 if (b1 - b < 8) {
                     m &= (uint64_t{1} << (8 * (b1 - b))) - 1;
                 }
-                const int32_t at = static_cast<int32_t>((i * g.kw * Cp + b * 8) * g.Op);
+                const int32_t * at = offs + i * chunks * 16 + b * 8;
                 while (m != 0) {
-                    list[cnt++] = at + static_cast<int32_t>(__builtin_ctzll(m) * g.Op);
+                    list[cnt++] = at[__builtin_ctzll(m)];
                     m &= m - 1;
                 }
             }
@@ -285,14 +301,17 @@ bool use_avx512(bool portable) {
 
 } // namespace
 
-at::Tensor spike_gather_rows(const at::Tensor & weight, const at::Tensor & amp) {
+at::Tensor spike_gather_rows(const at::Tensor & weight, const at::Tensor & amp, double scale) {
     const char * what = "spike_gather_rows";
     if (weight.dim() != 4) {
         fail(what, "weight must be [O, C, kh, kw], got " + std::to_string(weight.dim()) + " dims");
     }
     const int64_t O = weight.size(0), C = weight.size(1), kh = weight.size(2), kw = weight.size(3);
     const int64_t Cp = round_up(C, 8), Op = round_up(O, 16);
-    const at::Tensor w = spike_folded_weight(weight, amp, at::kFloat, what); // [O, C, kh, kw]
+    at::Tensor w = spike_folded_weight(weight, amp, at::kFloat, what); // [O, C, kh, kw]
+    if (scale != 1.0) {
+        w = w * scale;
+    }
     at::Tensor rows = at::zeros({kh, kw, Cp, Op}, w.options());
     rows.narrow(2, 0, C).narrow(3, 0, O).copy_(w.permute({2, 3, 1, 0}));
     return rows.view({kh, kw * Cp, Op});
@@ -346,8 +365,8 @@ spike_gather_shape spike_gather_shape_of(const spike_bits & x, int64_t H, int64_
                                          std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                                          std::array<int64_t, 2> padding, const char * what) {
     const at::Tensor & b = x.bits;
-    if (b.dim() != 4 || b.scalar_type() != at::kByte || b.size(1) != H || b.size(3) != round_up(x.C, 8) / 8 ||
-        x.pad_left != padding[1]) {
+    if (b.dim() != 4 || b.scalar_type() != at::kByte || b.size(1) != H || x.group < 1 ||
+        b.size(3) != round_up(x.C * x.group, 8) / 8 || x.pad_left != padding[1]) {
         fail(what, "the packed spikes do not match H, C or the padding");
     }
     if (O < 1) {
@@ -366,6 +385,8 @@ spike_gather_shape spike_gather_shape_of(const spike_bits & x, int64_t H, int64_
     g.sh = stride[0];
     g.sw = stride[1];
     g.ph = padding[0];
+    g.group = x.group;
+    g.Cr = round_up(x.C, 8);
     g.OH = conv_out_extent(H, kernel[0], stride[0], padding[0], 1);
     g.OW = conv_out_extent(W, kernel[1], stride[1], padding[1], 1);
     if (g.OH < 1 || g.OW < 1) {
@@ -393,9 +414,9 @@ at::Tensor spike_gather_conv2d(const spike_bits & x, int64_t H, int64_t W, const
                                std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, bool portable) {
     const char * what = "spike_gather_conv2d";
     const gather_geometry g = spike_gather_shape_of(x, H, W, O, kernel, stride, padding, what);
-    const int64_t Cp = g.Cb * 8;
+    const int64_t Cp = g.Cb * 8; // bits per position
     if (rows_in.dim() != 3 || rows_in.scalar_type() != at::kFloat || rows_in.size(0) != kernel[0] ||
-        rows_in.size(1) != kernel[1] * Cp || rows_in.size(2) != g.Op) {
+        rows_in.size(1) != kernel[1] * g.Cr || rows_in.size(2) != g.Op) {
         fail(what, "rows must be spike_gather_rows' [kh, kw * Cp, Op] for this kernel, C and O");
     }
     const at::Tensor rows = rows_in.contiguous();
@@ -407,17 +428,10 @@ at::Tensor spike_gather_conv2d(const spike_bits & x, int64_t H, int64_t W, const
     float * op = out.data_ptr<float>();
     const bool vec = use_avx512(portable);
     const int64_t most = g.kh * g.kw * Cp;
-    if (most * g.Op > (int64_t{1} << 31) - 1) {
+    if (g.kh * g.kw * g.Cr * g.Op > (int64_t{1} << 31) - 1) {
         fail(what, "the layer is too large for 32-bit row offsets");
     }
-    // the vector kernel's offset table: kernel row i, span bit j -> (i kw Cp + j) Op, in chunks of 16 bits
-    const int64_t chunks = (g.kw * Cp + 15) / 16;
-    std::vector<int32_t> offs(static_cast<size_t>(g.kh * chunks * 16), 0);
-    for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t j = 0; j < g.kw * Cp; ++j) {
-            offs[static_cast<size_t>(i * chunks * 16 + j)] = static_cast<int32_t>((i * g.kw * Cp + j) * g.Op);
-        }
-    }
+    const std::vector<int32_t> offs = row_offsets(g);
     at::parallel_for(0, g.N * g.OH, 1, [&](int64_t r0, int64_t r1) {
         std::vector<int32_t> list(static_cast<size_t>(gather_block_positions * most + 16));
 #ifdef SNNKIT_GATHER_AVX512
@@ -431,7 +445,8 @@ at::Tensor spike_gather_conv2d(const spike_bits & x, int64_t H, int64_t W, const
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t n = r / g.OH, oh = r % g.OH;
                 for (int64_t ow = 0; ow < g.OW; ++ow) {
-                    const int64_t cnt = active_rows(g, bp, n, oh, ow, list.data(), c0, std::min(Cp, c0 + cb));
+                    const int64_t cnt =
+                        active_rows(g, bp, n, oh, ow, offs.data(), list.data(), c0, std::min(Cp, c0 + cb));
                     float * dst = op + (r * g.OW + ow) * O;
                     for (int64_t o0 = 0; o0 < g.Op; o0 += 16) {
                         portable::gather_block(rp, biasp, list.data(), cnt, o0, 1, dst, O, c0 > 0);
@@ -457,26 +472,34 @@ at::Tensor spike_gather_conv2d(const at::Tensor & x, const at::Tensor & weight, 
                                stride, padding, portable);
 }
 
-at::Tensor spike_gather_cache::rows(const at::Tensor & weight, const at::Tensor & amp) { return get(weight, amp, false); }
+at::Tensor spike_gather_cache::rows(const at::Tensor & weight, const at::Tensor & amp, int64_t group) {
+    return get(weight, amp, false, group);
+}
 
-at::Tensor spike_gather_cache::table(const at::Tensor & weight, const at::Tensor & amp) { return get(weight, amp, true); }
+at::Tensor spike_gather_cache::table(const at::Tensor & weight, const at::Tensor & amp) {
+    return get(weight, amp, true, 1);
+}
 
-at::Tensor spike_gather_cache::get(const at::Tensor & weight, const at::Tensor & amp, bool table) {
+at::Tensor spike_gather_cache::get(const at::Tensor & weight, const at::Tensor & amp, bool table, int64_t group) {
+    if (group < 1) {
+        fail("spike_gather_cache", "group must be >= 1, got " + std::to_string(group));
+    }
+    const double scale = 1.0 / static_cast<double>(group);
     const int64_t wv = tensor_version(weight), av = tensor_version(amp);
     if (wv < 0 || av < 0) { // nothing to key on: made on every call
-        const at::Tensor r = spike_gather_rows(weight, amp);
+        const at::Tensor r = spike_gather_rows(weight, amp, scale);
         return table ? spike_gather_table(r) : r;
     }
     std::lock_guard<std::mutex> lock(mu_);
     entry * e = nullptr;
     for (entry & c : entries_) {
-        if (same_tensor(c.weight, weight) && same_tensor(c.amp, amp)) {
+        if (same_tensor(c.weight, weight) && same_tensor(c.amp, amp) && c.group == group) {
             e = &c;
             break;
         }
     }
     if (e == nullptr) {
-        entries_.push_back(entry{weight, amp, {}, {}, wv, av});
+        entries_.push_back(entry{weight, amp, {}, {}, wv, av, group});
         e = &entries_.back();
     }
     if (e->weight_version != wv || e->amp_version != av) { // changed in place
@@ -485,7 +508,7 @@ at::Tensor spike_gather_cache::get(const at::Tensor & weight, const at::Tensor &
         e->amp_version = av;
     }
     if (!e->rows.defined()) {
-        e->rows = spike_gather_rows(weight, amp);
+        e->rows = spike_gather_rows(weight, amp, scale);
         ++preparations_;
     }
     if (table && !e->table.defined()) {
@@ -495,7 +518,14 @@ at::Tensor spike_gather_cache::get(const at::Tensor & weight, const at::Tensor &
     return table ? e->table : e->rows;
 }
 
-bool spike_gather_wins(double rate, int64_t out_channels) {
+bool spike_gather_wins(double rate, int64_t out_channels, bool pooled) {
+    if (pooled) {
+        // bench_sparse's crossovers for 2 x 2 pooled spikes against the pooling + dense convolution (2026-12-07,
+        // AMD EPYC, 2 threads, T x N = 128), in spikes per pooled value (4x the spike rate): VGG-16's 64 -> 128
+        // 24 %, 128 -> 256 40 %, 256 -> 512 52 %, 512 -> 512 (2 x 2 map) above 56 %; the wider the layer, the more
+        // of its cost the rows' sums carry against the bit scan
+        return rate < (out_channels <= 128 ? 0.2 : out_channels <= 256 ? 0.35 : 0.5);
+    }
     // bench_sparse's crossovers (2026-12-07, AMD EPYC with AVX-512, 2 threads, T x N = 128, both dense layouts):
     // ResNet-20's 16 -> 16 layers 20 %, every other spike-fed layer of ResNet-20 and VGG-16 27 % or more. The
     // thresholds sit below them; the rate is counted on every call, so a layer switches by batch.

@@ -20,17 +20,23 @@
 
 namespace snnkit {
 
-// The weight rows: weight [O, C, kh, kw] with the amplitudes amp folded in (undefined: 1; one value; or [C]) as
-// [kh, kw * Cp, Op] float, row (i, j * Cp + c) = amp_c * weight[:, c, i, j], where Cp = 8 * ceil(C / 8) (a
-// position's bits fill whole bytes) and Op = O rounded up to 16 (one vector); zero rows and columns in the padding.
-at::Tensor spike_gather_rows(const at::Tensor & weight, const at::Tensor & amp);
+// The weight rows: weight [O, C, kh, kw] with the amplitudes amp folded in (undefined: 1; one value; or [C]) and
+// scaled by `scale` (1 / k^2 for spikes average-pooled over k x k windows, spike_gather_pool.h) as [kh, kw * Cp, Op]
+// float, row (i, j * Cp + c) = scale * amp_c * weight[:, c, i, j], where Cp = 8 * ceil(C / 8) (a position's bits
+// fill whole bytes) and Op = O rounded up to 16 (one vector); zero rows and columns in the padding.
+at::Tensor spike_gather_rows(const at::Tensor & weight, const at::Tensor & amp, double scale = 1.0);
 
-// Spikes packed as bits: [N, H, pad_left + W + pad_right, Cp / 8] bytes, bit c of a position's bytes = [x != 0] of
-// channel c, zero in the padding columns; `ones` counts the set bits.
+// Spikes packed as bits: [N, H, pad_left + W + pad_right, Cv / 8] bytes, Cv = 8 * ceil(C * group / 8). group 1
+// (spike_gather_pack): bit c of a position's bytes = [x != 0] of channel c. group g > 1 (spikes average-pooled over
+// windows of g positions, spike_gather_pool_pack): bit c g + s = the spike of channel c at the window's s-th
+// position, so the pooled value is the window's set bits of the channel times amp_c / g. Zero in the padding
+// columns; `ones` counts the set bits.
 struct spike_bits {
-    /// uint8 [N, H, Wp, Cp / 8], with 8 spare bytes after it (the plain kernel reads whole 64-bit words)
+    /// uint8 [N, H, Wp, Cv / 8], with 8 spare bytes after it (the plain kernel reads whole 64-bit words)
     at::Tensor bits;
     int64_t C = 0, pad_left = 0;
+    /// bits per channel and position: 1, or the pooling window's positions
+    int64_t group = 1;
     /// set bits: the input's number of spikes
     int64_t ones = 0;
 };
@@ -49,9 +55,10 @@ at::Tensor spike_gather_conv2d(const spike_bits & x, int64_t H, int64_t W, const
 // The right padding, in positions, that spike_gather_conv2d reads past W for this geometry (0 if none).
 int64_t spike_gather_pad_right(int64_t W, int64_t kernel_w, int64_t stride_w, int64_t padding_w);
 
-// The shapes of a convolution of packed spikes (bits [N, H, Wp, Cb]) into O outputs, Op = O rounded up to 16.
+// The shapes of a convolution of packed spikes (bits [N, H, Wp, Cb]) into O outputs, Op = O rounded up to 16; group
+// bits per channel (spike_bits::group), whose rows' Cp = Cr.
 struct spike_gather_shape {
-    int64_t N, H, W, Wp, Cb, O, Op, kh, kw, sh, sw, ph, OH, OW;
+    int64_t N, H, W, Wp, Cb, O, Op, kh, kw, sh, sw, ph, OH, OW, group, Cr;
 };
 
 // The shapes of conv2d of the packed spikes x (H x W) with a kernel, stride and padding, checked against the packing
@@ -74,8 +81,8 @@ at::Tensor spike_gather_conv2d(const at::Tensor & x, const at::Tensor & weight, 
 // made on every call. Thread-safe.
 class spike_gather_cache {
   public:
-    /// spike_gather_rows(weight, amp)
-    at::Tensor rows(const at::Tensor & weight, const at::Tensor & amp);
+    /// spike_gather_rows(weight, amp, 1 / group): group 1 for spikes, the window's positions for pooled spikes
+    at::Tensor rows(const at::Tensor & weight, const at::Tensor & amp, int64_t group = 1);
     /// spike_gather_table of those rows (spike_gather_table.h)
     at::Tensor table(const at::Tensor & weight, const at::Tensor & amp);
     /// layers whose rows or table were made (again)
@@ -87,9 +94,9 @@ class spike_gather_cache {
   private:
     struct entry {
         at::Tensor weight, amp, rows, table;
-        int64_t weight_version = 0, amp_version = 0;
+        int64_t weight_version = 0, amp_version = 0, group = 1;
     };
-    at::Tensor get(const at::Tensor & weight, const at::Tensor & amp, bool table);
+    at::Tensor get(const at::Tensor & weight, const at::Tensor & amp, bool table, int64_t group);
     std::vector<entry> entries_;
     int64_t preparations_ = 0;
     mutable std::mutex mu_;
@@ -97,6 +104,8 @@ class spike_gather_cache {
 
 // Whether gathering is expected to beat the dense float convolution for a layer of out_channels outputs whose input
 // has this fraction of nonzero values (below the crossovers bench/bench_sparse.cpp measured; see spike_gather.cpp).
-bool spike_gather_wins(double rate, int64_t out_channels);
+// pooled: the input is spikes average-pooled over windows (spike_gather_pool.h) and rate their spikes per pooled
+// value (set bits / (N C H' W')), against the average pooling and the dense convolution together.
+bool spike_gather_wins(double rate, int64_t out_channels, bool pooled = false);
 
 } // namespace snnkit

@@ -210,6 +210,9 @@ at::Tensor spike_gather_conv2d_table(const spike_bits & x, int64_t H, int64_t W,
                                      std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, bool portable) {
     const char * what = "spike_gather_conv2d_table";
     const table_geometry g = spike_gather_shape_of(x, H, W, O, kernel, stride, padding, what);
+    if (g.group != 1) {
+        fail(what, "takes spikes as they are (group 1), not pooled spikes");
+    }
     if (table_in.dim() != 4 || table_in.scalar_type() != at::kFloat || table_in.size(0) != kernel[0] ||
         table_in.size(1) != 256 || table_in.size(2) != kernel[1] * g.Cb || table_in.size(3) != g.Op) {
         fail(what, "table must be spike_gather_table's [kh, 256, kw * Cp / 8, Op] for this kernel, C and O");
