@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/nn/graph.h"
+#include "snnkit/nn/parallel_chunks.h"
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_gather_table.h"
 #include "snnkit/nn/tensor_key.h"
@@ -432,8 +433,9 @@ at::Tensor spike_gather_conv2d(const spike_bits & x, int64_t H, int64_t W, const
         fail(what, "the layer is too large for 32-bit row offsets");
     }
     const std::vector<int32_t> offs = row_offsets(g);
-    at::parallel_for(0, g.N * g.OH, 1, [&](int64_t r0, int64_t r1) {
-        std::vector<int32_t> list(static_cast<size_t>(gather_block_positions * most + 16));
+    const auto make_list = [&] { return std::vector<int32_t>(static_cast<size_t>(gather_block_positions * most + 16)); };
+    parallel_chunks(g.N * g.OH, parallel_chunks_of(g.N * g.OH), make_list, [&](std::vector<int32_t> & list, int64_t r0,
+                                                                             int64_t r1) {
 #ifdef SNNKIT_GATHER_AVX512
         if (vec) {
             avx512::conv_rows(g, bp, rp, biasp, offs.data(), list.data(), r0, r1, op);

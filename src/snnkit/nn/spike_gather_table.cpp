@@ -3,6 +3,7 @@
 
 #include "snnkit/core/error.h"
 #include "snnkit/nn/graph.h"
+#include "snnkit/nn/parallel_chunks.h"
 
 #include <ATen/Parallel.h>
 
@@ -229,7 +230,8 @@ at::Tensor spike_gather_conv2d_table(const spike_bits & x, int64_t H, int64_t W,
                             __builtin_cpu_supports("avx512vl");
     const bool vec = avx && !portable;
 #endif
-    at::parallel_for(0, g.N * g.OH, 1, [&](int64_t r0, int64_t r1) {
+    const auto no_scratch = [] { return 0; };
+    parallel_chunks(g.N * g.OH, parallel_chunks_of(g.N * g.OH), no_scratch, [&](int, int64_t r0, int64_t r1) {
 #ifdef SNNKIT_TABLE_AVX512
         if (vec) {
             avx512::table_rows(g, bp, tp, biasp, r0, r1, op);
