@@ -10,7 +10,9 @@
 //             position sums the weight rows of its active inputs, spike_gather.h), on the channels-last input the
 //             executor hands it; for 2 x 2 average-pooled spikes, spike_gather_pool_pack of the spikes before the
 //             pooling (spike_gather_pool.h: the executor then never forms the pooled map), and its ratio is to the
-//             pooling (at::avg_pool2d, timed as its own contender) and the dense convolution together;
+//             pooling (at::avg_pool2d, timed as its own contender) and the dense convolution together; also the
+//             gather alone on spikes packed beforehand ("after the pack"): the executor decides after packing
+//             (the count of spikes comes with it), so that is the crossover its rule uses;
 //   table     the same where the layer's table fits snnkit::spike_gather_table_max_bytes (the executor then takes it
 //             at any rate): spike_gather_pack and spike_gather_conv2d_table (one table row per byte of spikes).
 // The dense convolution runs on the executor's layout (conv_layout: channels last for maps of 8 x 8 and more).
@@ -142,7 +144,7 @@ int main(int argc, char ** argv) {
     std::printf("| net | layer | spike rate | input nonzero | dense ms | scatter ms | dense / scatter | at::sparse ms | "
                 "gather ms | dense (+ pool) / gather | table ms | dense / table |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     struct summary {
-        std::string net, name, kind, cross_rate, cross_nz, gather_rate;
+        std::string net, name, kind, cross_rate, cross_nz, gather_rate, after_pack_rate;
     };
     std::vector<summary> sums;
     for (const layer_case & lc : cases()) {
@@ -164,7 +166,7 @@ int main(int argc, char ** argv) {
         const bool tabled = binary && !pooled && snnkit::spike_gather_table_bytes(lc.src_c, lc.out, k, k) <=
                                           snnkit::spike_gather_table_max_bytes;
         const at::Tensor gtable = tabled ? snnkit::spike_gather_table(grows) : at::Tensor();
-        std::vector<double> speedup, nzs, gspeed;
+        std::vector<double> speedup, nzs, gspeed, kspeed;
         for (double rate : rates) {
             at::Tensor x = at::bernoulli(at::full({batch, lc.src_c, lc.src_hw, lc.src_hw}, rate));
             // the spikes before the pooling, channels last as the executor's spike nodes write them
@@ -203,6 +205,11 @@ int main(int argc, char ** argv) {
                                                          {lc.stride, lc.stride}, {pad, pad});
             };
             const std::function<at::Tensor()> pool = [&] { return at::avg_pool2d(spikes, {2, 2}, {2, 2}); };
+            const snnkit::spike_bits packed = pooled ? pack() : snnkit::spike_bits();
+            const std::function<at::Tensor()> kernel_alone = [&] { // pooled: the gather after its pack
+                return snnkit::spike_gather_conv2d(packed, in_hw, in_hw, grows, lc.out, b, {k, k}, {lc.stride, lc.stride},
+                                                   {pad, pad});
+            };
             const at::Tensor ref = dense();
             const double tol = 1e-5 + 1e-5 * ref.abs().max().item<double>();
             for (const auto * f : {&scatter, &coo, &gather, &table}) {
@@ -218,7 +225,7 @@ int main(int argc, char ** argv) {
                     return 1;
                 }
             }
-            std::vector<double> td, ts, tc, tg, tt, tp;
+            std::vector<double> td, ts, tc, tg, tt, tp, tk;
             for (int64_t r = 0; r < warmup + reps; ++r) {
                 const double a = bench::ms_of([&] { dense(); });
                 const double s = bench::ms_of([&] { scatter(); });
@@ -226,8 +233,10 @@ int main(int argc, char ** argv) {
                 const double q = binary ? bench::ms_of([&] { gather(); }) : 0.0;
                 const double u = tabled ? bench::ms_of([&] { table(); }) : 0.0;
                 const double v = pooled ? bench::ms_of([&] { pool(); }) : 0.0;
+                const double kk = pooled ? bench::ms_of([&] { kernel_alone(); }) : 0.0;
                 if (r >= warmup) {
                     tp.push_back(v);
+                    tk.push_back(kk);
                     td.push_back(a);
                     ts.push_back(s);
                     tc.push_back(c);
@@ -236,10 +245,11 @@ int main(int argc, char ** argv) {
                 }
             }
             const bench::stat3 sd = bench::stats(td), ss = bench::stats(ts), sc = bench::stats(tc), sg = bench::stats(tg),
-                              st = bench::stats(tt), sp = bench::stats(tp);
+                              st = bench::stats(tt), sp = bench::stats(tp), sk = bench::stats(tk);
             speedup.push_back(sd.med / ss.med);
             const double gather_vs = sd.med + sp.med; // pooled: the pooling + the dense convolution
             gspeed.push_back(binary ? gather_vs / sg.med : 0.0);
+            kspeed.push_back(pooled ? gather_vs / sk.med : 0.0);
             nzs.push_back(nz);
             const auto ratio = [](double a, double b) {
                 char r[32];
@@ -249,19 +259,23 @@ int main(int argc, char ** argv) {
             std::printf("| %s | %s | %.2f %% | %.2f %% | %s | %s | %.2fx | %s | %s | %s | %s | %s |\n", lc.net.c_str(),
                         lc.name.c_str(), 100 * rate, 100 * nz, fmt(sd).c_str(), fmt(ss).c_str(), sd.med / ss.med,
                         conv ? "-" : fmt(sc).c_str(), binary ? fmt(sg).c_str() : "-",
-                        !binary ? "-" : pooled ? (ratio(gather_vs, sg.med) + " (pool " + fmt(sp) + ")").c_str()
+                        !binary ? "-"
+                        : pooled ? (ratio(gather_vs, sg.med) + " (pool " + fmt(sp) + "; after the pack " +
+                                    ratio(gather_vs, sk.med) + ")")
+                                       .c_str()
                                                : ratio(sd.med, sg.med).c_str(), tabled ? fmt(st).c_str() : "-",
                         tabled ? ratio(sd.med, st.med).c_str() : "-");
             std::fflush(stdout);
         }
         sums.push_back({lc.net, lc.name, lc.kind, crossover(rates, speedup), crossover(nzs, speedup),
-                        binary ? crossover(rates, gspeed) : "-"});
+                        binary ? crossover(rates, gspeed) : "-", pooled ? crossover(rates, kspeed) : "-"});
     }
     std::printf("\ncrossover: scatter beats dense below this spike rate (and input nonzero fraction), interpolated\n"
-                "| net | layer | type | spike rate | input nonzero | gather: spike rate |\n|---|---|---|---|---|---|\n");
+                "| net | layer | type | spike rate | input nonzero | gather: spike rate | pooled gather after its pack: "
+                "spike rate |\n|---|---|---|---|---|---|---|\n");
     for (const summary & s : sums) {
-        std::printf("| %s | %s | %s | %s | %s | %s |\n", s.net.c_str(), s.name.c_str(), s.kind.c_str(),
-                    s.cross_rate.c_str(), s.cross_nz.c_str(), s.gather_rate.c_str());
+        std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", s.net.c_str(), s.name.c_str(), s.kind.c_str(),
+                    s.cross_rate.c_str(), s.cross_nz.c_str(), s.gather_rate.c_str(), s.after_pack_rate.c_str());
     }
     return 0;
 }

@@ -105,7 +105,8 @@ class spike_gather_cache {
 // Whether gathering is expected to beat the dense float convolution for a layer of out_channels outputs whose input
 // has this fraction of nonzero values (below the crossovers bench/bench_sparse.cpp measured; see spike_gather.cpp).
 // pooled: the input is spikes average-pooled over windows (spike_gather_pool.h) and rate their spikes per pooled
-// value (set bits / (N C H' W')), against the average pooling and the dense convolution together.
+// value (set bits / (N C H' W')), the gather after its packing against the average pooling and the dense
+// convolution together (the executor decides once the spikes are packed).
 bool spike_gather_wins(double rate, int64_t out_channels, bool pooled = false);
 
 } // namespace snnkit
