@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/calib_memory_table.sh: peak resident memory of `snnkit convert --calib advanced` on the zoo cnn
-# (Fashion-MNIST) against the number of calibration images and T (issue #29's table), one process per
-# cell measured by /usr/bin/time -v (the kernel's maximum RSS of the process). Writes
+# (Fashion-MNIST) against the number of calibration images and T (issue #29's table), REPEATS processes per
+# cell, each measured by /usr/bin/time -v (the kernel's maximum RSS of the process); the table shows their median
+# [min, max] (with 2 threads a single process varies by up to 0.2 GB: the allocator's per-thread arenas). Writes
 # docs/results/<date>_calib_memory.{json,md} (with provenance: commit, command lines, load) and a chart
 # <date>_calib_memory.png (gnuplot, when installed). The issue's all-at-once numbers are added as rows
 # labelled "before (from the issue)".
@@ -9,7 +10,7 @@
 #   env: MODEL  an ANN model directory to reuse (default: train one, zoo cnn, EPOCHS epochs, into OUT/ann)
 #        EPOCHS (default 5), OUT (default runs/calib_memory), SAMPLES (default "256 1024 4096"),
 #        TS (default "8 32 64"), BUDGET (MiB, default 1024), THREADS (default 2), DEST (default docs/results),
-#        MODEL_NOTE (a line on where MODEL comes from, for the table)
+#        MODEL_NOTE (a line on where MODEL comes from, for the table), REPEATS (processes per cell, default 3)
 set -euo pipefail
 build=${1:-build}
 out=${OUT:-runs/calib_memory}
@@ -17,6 +18,7 @@ samples=${SAMPLES:-256 1024 4096}
 ts=${TS:-8 32 64}
 budget=${BUDGET:-1024}
 threads=${THREADS:-2}
+repeats=${REPEATS:-3}
 dest=${DEST:-docs/results}
 date=$(date -u +%F)
 snn="$build/snnkit"
@@ -65,11 +67,15 @@ lines = [f"# Peak memory of `snnkit convert --calib advanced` (zoo cnn, Fashion-
          f"`bash scripts/calib_memory_table.sh` (model `{model}`, `--memory-budget {budget}`, {threads} "
          f"thread{'' if threads == '1' else 's'}), table written at commit {commit[:10]}{' (dirty)' if dirty else ''} "
          "(each cell's JSON row has its own provenance). Peak resident set size (GiB, /usr/bin/time -v) "
-         "of the whole convert process; calibration seconds and the chunk (images per streamed chunk) in brackets.",
+         "of the whole convert process, median of the cell's processes with [min, max] when there are several; "
+         "calibration seconds and the chunk (images per streamed chunk) in brackets.",
          "", "| T | " + " | ".join(f"{n} images" for n in ns) + " |", "|---|" + "---|" * len(ns)]
+def peaks(r):  # "median [min, max]" of the cell's processes
+    p = r.get("peak_rss_kib_runs", [r["peak_rss_kib"]])
+    return gib(r["peak_rss_kib"]) + (f" [{gib(min(p))}, {gib(max(p))}]" if len(p) > 1 else "")  # upper middle if even
 for T in Ts:
     lines.append(f"| {T} | " + " | ".join(
-        f"{gib(cell[T, n]['peak_rss_kib'])} ({cell[T, n]['calibration_seconds']:.0f} s, chunk {cell[T, n]['chunk_images']})"
+        f"{peaks(cell[T, n])} ({cell[T, n]['calibration_seconds']:.0f} s, chunk {cell[T, n]['chunk_images']})"
         if (T, n) in cell else "-" for n in ns) + " |")
 if model_note:
     lines += ["", "Model: " + model_note]
@@ -118,23 +124,31 @@ for T in $ts; do
     cell="$out/adv_T${T}_n${n}"
     cmd=("$snn" convert --model "$model" --T "$T" --out "$cell" --calib advanced --calib-samples "$n"
       --memory-budget "$budget" --threads "$threads" --quiet --json "$cell.json")
-    if [ -s "$cell.time" ] && [ -s "$cell.json" ] && [ -s "$cell.load" ]; then
-      echo "T = $T, $n images: measured before, reusing $cell.time (delete it to measure again)"
-    else
-      load0=$(cut -d' ' -f1 /proc/loadavg)
-      /usr/bin/time -v -o "$cell.time" "${cmd[@]}"
-      echo "$load0 $(cut -d' ' -f1 /proc/loadavg)" >"$cell.load"
-    fi
-    read -r load0 load1 <"$cell.load"
-    kib=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$cell.time")
-    wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$cell.time")
-    echo "T = $T, $n images: peak RSS $kib KiB, wall $wall (load $load0 -> $load1)"
+    kibs=""
+    for k in $(seq "$repeats"); do
+      if [ -s "$cell.$k.time" ] && [ -s "$cell.json" ] && [ -s "$cell.$k.load" ]; then
+        echo "T = $T, $n images, process $k: measured before, reusing $cell.$k.time (delete it to measure again)"
+      else
+        load0=$(cut -d' ' -f1 /proc/loadavg)
+        /usr/bin/time -v -o "$cell.$k.time" "${cmd[@]}"
+        echo "$load0 $(cut -d' ' -f1 /proc/loadavg)" >"$cell.$k.load"
+      fi
+      read -r l0 l1 <"$cell.$k.load"
+      [ "$k" = 1 ] && load0=$l0
+      load1=$l1
+      kib=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$cell.$k.time")
+      wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$cell.$k.time")
+      echo "T = $T, $n images, process $k: peak RSS $kib KiB, wall $wall (load $l0 -> $l1)"
+      kibs+="$kib,"
+    done
+    kib=${kibs%,}
     /usr/bin/python3 - "$cell.json" "$T" "$n" "$kib" "$wall" "$load0" "$load1" "${cmd[*]}" >>"$rows" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 c = j["conversion"]
+runs = sorted(int(v) for v in sys.argv[4].split(","))
 print(json.dumps({"label": "streamed", "T": int(sys.argv[2]), "calib_images": int(sys.argv[3]),
-                  "peak_rss_kib": int(sys.argv[4]), "wall": sys.argv[5], "load": [sys.argv[6], sys.argv[7]],
+                  "peak_rss_kib": runs[len(runs) // 2], "peak_rss_kib_runs": runs, "wall": sys.argv[5], "load": [sys.argv[6], sys.argv[7]],
                   "calibration_seconds": j.get("calibration_seconds"), "chunk_images": c.get("calib_chunk_images"),
                   "wc_images": c.get("wc_images"), "memory_budget_mib": c.get("memory_budget_mib"),
                   "command": sys.argv[8], "provenance": j.get("provenance")}))
