@@ -24,6 +24,7 @@
 #endif
 
 #include "snnkit/neuron/neuron_kernel.h"
+#include "snnkit/core/parallel_chunks.h"
 #include "snnkit/neuron/surrogate_grad.h"
 
 #include <ATen/Parallel.h>
@@ -284,19 +285,31 @@ SNNKIT_KERNEL_CLONES void run_backward_block(const neuron_params & p, const bloc
     }
 }
 
-// Runs body(b, scratch) for every block b. Each worker takes `scratch_elems` elements of scratch from the
-// c10 CPU allocator (so allocator statistics see it), then takes blocks from a shared counter: on a busy
-// machine a descheduled thread does not hold the others up as a static split would.
+// A worker's scratch for for_each_block: `elems` elements from the c10 CPU allocator (so allocator statistics see
+// it). When the worker is done with it, its non-temporal stores are fenced.
+template <typename T>
+struct block_scratch {
+    c10::DataPtr data;
+    explicit block_scratch(int64_t elems)
+        : data(c10::GetCPUAllocator()->allocate(static_cast<size_t>(elems) * sizeof(T))) {}
+    block_scratch(const block_scratch &) = delete;
+    block_scratch & operator=(const block_scratch &) = delete;
+    ~block_scratch() { store_fence(); }
+    T * get() const { return static_cast<T *>(data.get()); }
+};
+
+// Runs body(b, scratch) for every block b. Each worker takes `scratch_elems` elements of scratch, then takes blocks
+// from a shared counter (parallel_chunks): on a busy machine a descheduled thread does not hold the others up as a
+// static split would.
 template <typename T, typename Body>
 void for_each_block(int64_t blocks, int64_t scratch_elems, const Body & body) {
-    std::atomic<int64_t> next{0};
-    const int64_t workers = std::min<int64_t>(at::get_num_threads(), blocks);
-    at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
-        const c10::DataPtr scratch = c10::GetCPUAllocator()->allocate(static_cast<size_t>(scratch_elems) * sizeof(T));
-        T * buf = static_cast<T *>(scratch.get());
-        for (int64_t b = next.fetch_add(1); b < blocks; b = next.fetch_add(1)) body(b, buf);
-        store_fence();
-    });
+    parallel_chunks(
+        blocks, 1, [&] { return block_scratch<T>(scratch_elems); },
+        [&](block_scratch<T> & scratch, int64_t b0, int64_t b1) {
+            for (int64_t b = b0; b < b1; ++b) {
+                body(b, scratch.get());
+            }
+        });
 }
 
 // Outputs this large (bytes) are written with non-temporal stores (they cannot stay in the caches anyway).

@@ -70,6 +70,22 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
                 : sparse_linear(x, rows, n.tensor("bias"));
 }
 
+// The convolution n of packed spikes `bits` (its input map H x W; spike_gather.h, pooled spikes when bits.group > 1)
+// with the spikes' amplitudes amp, by gathering weight rows when spike_gather_wins says so for this call's spikes per
+// input value (counted as they were packed); an undefined tensor when the dense kernel should run.
+at::Tensor gather_rows_conv(const node & n, const spike_bits & bits, int64_t H, int64_t W, const at::Tensor & amp,
+                            const snn_options & opt) {
+    const at::Tensor w = n.tensor("weight");
+    const double values = static_cast<double>(bits.bits.size(0) * bits.C * H * W);
+    if (!spike_gather_wins(static_cast<double>(bits.ones) / std::max(1.0, values), w.size(0), bits.group > 1)) {
+        return at::Tensor();
+    }
+    const at::Tensor rows = opt.gather_cache ? opt.gather_cache->rows(w, amp, bits.group)
+                                             : spike_gather_rows(w, amp, 1.0 / static_cast<double>(bits.group));
+    const auto & a = n.attrs;
+    return spike_gather_conv2d(bits, H, W, rows, w.size(0), n.tensor("bias"), a.kernel, a.stride, a.padding);
+}
+
 // A convolution of a spike node's output on bit-packed spikes when opt.sparse allows it: by table lookup where the
 // layer's table is small (spike_gather_table.h: fewer operations than the dense kernel at any rate), else by
 // gathering weight rows (spike_gather.h) when spike_gather_wins says so for the spikes' rate in this call (counted
@@ -96,13 +112,7 @@ at::Tensor gather_layer(const graph & g, const node & n, const at::Tensor & x, c
         return spike_gather_conv2d_table(bits, x.size(2), x.size(3), table, w.size(0), n.tensor("bias"), a.kernel,
                                          a.stride, a.padding);
     }
-    if (!spike_gather_wins(static_cast<double>(bits.ones) / static_cast<double>(std::max<int64_t>(1, x.numel())),
-                           w.size(0))) {
-        return at::Tensor();
-    }
-    const at::Tensor rows = opt.gather_cache ? opt.gather_cache->rows(w, amp) : spike_gather_rows(w, amp);
-    return spike_gather_conv2d(bits, x.size(2), x.size(3), rows, w.size(0), n.tensor("bias"), a.kernel, a.stride,
-                               a.padding);
+    return gather_rows_conv(n, bits, x.size(2), x.size(3), amp, opt);
 }
 
 // Whether the average pooling node i is left to its one reader, a convolution that gathers weight rows over its
@@ -123,8 +133,8 @@ bool pool_left_to_gather(const graph & g, int i, int reader, int last, const snn
 }
 
 // The convolution n of an average pooling of spikes (pool_left_to_gather) by gathering weight rows over the
-// windows' spikes (spike_gather_pool.h) when spike_gather_wins(..., pooled) says so for this call's spikes (counted
-// as they are packed); an undefined tensor when the pooled map and the dense kernel should run.
+// windows' spikes (spike_gather_pool.h, gather_rows_conv); an undefined tensor when the pooled map and the dense
+// kernel should run.
 at::Tensor gather_pooled_layer(const graph & g, const node & n, const at::Tensor & spikes, const snn_options & opt) {
     const node & pool = g.nodes[n.inputs[0]];
     const at::Tensor amp = spike_amplitude(g.nodes[pool.inputs[0]]);
@@ -138,13 +148,7 @@ at::Tensor gather_pooled_layer(const graph & g, const node & n, const at::Tensor
     const int64_t PH = spikes.size(2) / win[0], PW = spikes.size(3) / win[1];
     const spike_bits bits = spike_gather_pool_pack(spikes, win, a.padding[1],
                                                    spike_gather_pad_right(PW, a.kernel[1], a.stride[1], a.padding[1]));
-    const double values = static_cast<double>(spikes.size(0) * spikes.size(1) * PH * PW);
-    if (!spike_gather_wins(static_cast<double>(bits.ones) / std::max(1.0, values), w.size(0), true)) {
-        return at::Tensor();
-    }
-    const at::Tensor rows = opt.gather_cache ? opt.gather_cache->rows(w, amp, bits.group)
-                                             : spike_gather_rows(w, amp, 1.0 / static_cast<double>(bits.group));
-    return spike_gather_conv2d(bits, PH, PW, rows, w.size(0), n.tensor("bias"), a.kernel, a.stride, a.padding);
+    return gather_rows_conv(n, bits, PH, PW, amp, opt);
 }
 
 // The layer on AMX-BF16 when opt.spike_bf16 allows it (inference) and spike_bf16_applies; an undefined tensor when

@@ -2,8 +2,8 @@
 #include "snnkit/nn/spike_gather.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/parallel_chunks.h"
 #include "snnkit/nn/graph.h"
-#include "snnkit/nn/parallel_chunks.h"
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_gather_table.h"
 #include "snnkit/nn/tensor_key.h"
@@ -96,13 +96,13 @@ inline int64_t active_rows(const gather_geometry & g, const uint8_t * bits, int6
 
 namespace portable {
 
-// Outputs [o0, o0 + nv * 16) of one position: the start (the bias, or with from_out the outputs already summed
-// over earlier channel blocks) + the rows in `list`, summed as the vector kernel does (two running sums, even and
-// odd entries, added at the end).
-void gather_block(const float * rows, const float * bias, const int32_t * list, int64_t cnt, int64_t o0, int nv,
-                  float * out, int64_t O, bool from_out) {
-    float a0[128], a1[128];
-    const int64_t w = int64_t{nv} * 16;
+// Outputs [o0, o0 + 16) of one position: the start (the bias, or with from_out the outputs already summed over
+// earlier channel blocks) + the rows in `list`, summed as the vector kernel does (two running sums, even and odd
+// entries, added at the end; each output on its own, so one block of 16 gives the vector kernel's V blocks' sums).
+void gather_block(const float * rows, const float * bias, const int32_t * list, int64_t cnt, int64_t o0, float * out,
+                  int64_t O, bool from_out) {
+    constexpr int64_t w = 16;
+    float a0[w], a1[w];
     for (int64_t o = 0; o < w; ++o) {
         a0[o] = !from_out ? bias[o0 + o] : o0 + o < O ? out[o0 + o] : 0.0f;
         a1[o] = 0.0f;
@@ -451,7 +451,7 @@ at::Tensor spike_gather_conv2d(const spike_bits & x, int64_t H, int64_t W, const
                         active_rows(g, bp, n, oh, ow, offs.data(), list.data(), c0, std::min(Cp, c0 + cb));
                     float * dst = op + (r * g.OW + ow) * O;
                     for (int64_t o0 = 0; o0 < g.Op; o0 += 16) {
-                        portable::gather_block(rp, biasp, list.data(), cnt, o0, 1, dst, O, c0 > 0);
+                        portable::gather_block(rp, biasp, list.data(), cnt, o0, dst, O, c0 > 0);
                     }
                 }
             }

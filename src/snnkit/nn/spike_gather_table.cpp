@@ -2,8 +2,8 @@
 #include "snnkit/nn/spike_gather_table.h"
 
 #include "snnkit/core/error.h"
+#include "snnkit/core/parallel_chunks.h"
 #include "snnkit/nn/graph.h"
-#include "snnkit/nn/parallel_chunks.h"
 
 #include <ATen/Parallel.h>
 
