@@ -10,6 +10,7 @@
 //
 // usage: bench_snn_infer [--arch cnn,resnet20-he,vgg16] [--T 4,8,32] [--batch 16] [--reps 5] [--warmup 2]
 //                        [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3] [--groups on|off]
+//                        [--side on|off]
 // --sparse on (default) adds a third contender, the executor with snn_options::sparse (event-driven conv / linear
 // layers where spike_sparse.h's rule picks them from the measured input rate), checked equal to the dense one.
 // --bf16 on (default, where spike_conv_bf16_available()) adds the executor with snn_options::spike_bf16 (spike-fed
@@ -24,7 +25,9 @@
 // tests/nn/spike_conv_int8_test.cpp checks; the rest on bfloat16), which counts toward the target as 3 parts do.
 // The spike rates column: the spiking layers' firing rates in that run, min / median / max. The executors run the
 // batch in groups of images where the network is bound by memory traffic (snn_options::chunk, snn_chunk.h); the
-// images per group column says how many; --groups off runs every executor on the whole batch at once.
+// images per group column says how many; --groups off runs every executor on the whole batch at once. The groups
+// run side by side, one per thread, each from the first layer to the last (snn_options::group_workers,
+// parallel_items.h); --side off runs them one after another, each layer on all threads.
 // Weights are the zoo's seeded initialisation with BN statistics and thresholds from one random batch: the
 // dense ops' speed does not depend on the values; the sparse path's does (see the spike rates column).
 #include "bench_args.h"
@@ -55,6 +58,7 @@
 namespace {
 
 bool g_groups = true; // --groups: the executors' snn_options::chunk automatic (on) or -1 (off)
+bool g_side = true;   // --side: the groups side by side on the threads (snn_options::group_workers 0) or in turn (1)
 bool g_int8 = false;  // --int8: the AMX contenders on the int8 scheme (spike_conv_int8.h) instead of bfloat16
 
 // The per-time-step loop: step t runs every node on [N, ...]; a spike node advances its neurons one step
@@ -120,6 +124,7 @@ at::Tensor fused(const snnkit::graph & g, const at::Tensor & x, int64_t T, bool 
     snnkit::snn_options so;
     so.T = T;
     so.chunk = g_groups ? 0 : -1;
+    so.group_workers = g_side ? 0 : 1;
     so.sparse = sparse;
     so.gather_cache = gather;
     so.spike_bf16 = amx != nullptr;
@@ -156,7 +161,7 @@ int main(int argc, char ** argv) {
     bench::parse_flag_pairs(argc, argv,
                             "usage: bench_snn_infer [--arch cnn,resnet20-he,vgg16] [--T 4,8,32] [--batch 16] [--reps 5] "
                             "[--warmup 2] [--threads 2] [--sparse on|off] [--bf16 on|off] [--bf16-parts 3] [--groups on|off] "
-                            "[--int8 on|off]",
+                            "[--side on|off] [--int8 on|off]",
                             [&](const std::string & k, const std::string & val) {
                                 if (k == "--arch") arch_list = val;
                                 else if (k == "--T") t_list = val;
@@ -168,6 +173,7 @@ int main(int argc, char ** argv) {
                                 else if (k == "--bf16") bf16 = bench::on_off(val);
                                 else if (k == "--bf16-parts") nparts = std::stoi(val);
                                 else if (k == "--groups") g_groups = bench::on_off(val);
+                                else if (k == "--side") g_side = bench::on_off(val);
                                 else if (k == "--int8") g_int8 = bench::on_off(val);
                                 else return false;
                                 return true;
@@ -179,10 +185,14 @@ int main(int argc, char ** argv) {
         bf16 = false;
     }
     at::NoGradGuard ng;
+    std::printf("CPU-to-CPU cache line round trip at the start: %.0f ns (about 100: the CPUs share a cache; about "
+                "400: they do not, and operations split over the threads slow down)\n",
+                bench::cpu_round_trip_ns());
     std::printf("converted-SNN inference, batch %lld, %d threads, %lld warm-up + %lld timed runs each, alternating; "
-                "AMX weight parts %d%s%s\n",
+                "groups %s; AMX weight parts %d%s%s\n",
                 static_cast<long long>(batch), at::get_num_threads(), static_cast<long long>(warmup),
-                static_cast<long long>(reps), nparts, nparts == 3 ? " (float-equal)" : " (approximate)",
+                static_cast<long long>(reps),
+                !g_groups ? "off (whole batch)" : g_side ? "side by side on the threads" : "one after another", nparts, nparts == 3 ? " (float-equal)" : " (approximate)",
                 g_int8 ? "; int8 scheme (3 int8 parts per output channel, exact integer sums) on layers of 128+ input "
                          "channels"
                        : "");
@@ -272,12 +282,15 @@ int main(int argc, char ** argv) {
                 std::snprintf(am, sizeof am, "%.1f [%.1f, %.1f] (classes %.1f %% as float) | %.3fx | %.1f [%.1f, %.1f] | %.3fx",
                               sd.med, sd.lo, sd.hi, 100.0 * amx_agree, sd.med / sb.med, se.med, se.lo, se.hi, sd.med / se.med);
             }
-            const int64_t group = g_groups ? snnkit::snn_chunk_images(snnkit::snn_profile_of(snn), T, batch) : batch;
+            const int64_t group = g_groups ? snnkit::snn_chunk_images(snnkit::snn_profile_of(snn), T, batch,
+                                                                             g_side ? at::get_num_threads() : 1)
+                                           : batch;
             std::printf("| %s | %lld | %s | %lld | %.1f [%.1f, %.1f] | %.1f [%.1f, %.1f] | %.3fx | %s | %s | %s |\n",
                         arch.c_str(), static_cast<long long>(T), rates_of(snn, x, T).c_str(), static_cast<long long>(group), sa.med, sa.lo, sa.hi, sb.med, sb.lo,
                         sb.hi, sa.med / sb.med, sp, am, target);
             std::fflush(stdout);
         }
     }
+    std::printf("CPU-to-CPU cache line round trip at the end: %.0f ns\n", bench::cpu_round_trip_ns());
     return 0;
 }

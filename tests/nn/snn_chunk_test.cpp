@@ -6,7 +6,10 @@
 #include "nn/small_nets.h"
 
 #include <ATen/core/grad_mode.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+
+#include <thread>
 
 using namespace snnkit;
 using snnkit_test::conv_pool_net;
@@ -41,6 +44,25 @@ graph stateful_snn() {
     return g;
 }
 
+// got (a grouped run) against want (the whole batch at once): outputs, final potentials, max-pool states, up to
+// the order of float sums.
+void expect_same_run(const graph & g, const snn_output & got, const snn_output & want, int64_t per) {
+    ASSERT_EQ(got.out.sizes(), want.out.sizes()) << per;
+    EXPECT_TRUE(at::allclose(got.out, want.out, 1e-5, 1e-5)) << per;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        ASSERT_EQ(got.v[i].defined(), want.v[i].defined()) << i;
+        if (want.v[i].defined()) {
+            ASSERT_EQ(got.v[i].sizes(), want.v[i].sizes()) << g.nodes[i].name;
+            EXPECT_TRUE(at::allclose(got.v[i], want.v[i], 1e-5, 1e-5)) << g.nodes[i].name << " " << per;
+        }
+    }
+    ASSERT_EQ(got.pool_state.size(), 1u);
+    const auto & a = got.pool_state.begin()->second;
+    const auto & b = want.pool_state.begin()->second;
+    EXPECT_TRUE(at::equal(a.gate, b.gate)) << per;
+    EXPECT_TRUE(at::allclose(a.sum, b.sum, 1e-5, 1e-5)) << per;
+}
+
 } // namespace
 
 // One sample at one step: every node's output (the input's 72 floats, c1's and r1's 288, the pool's and the
@@ -64,10 +86,19 @@ TEST(snn_chunk, images_per_group) {
     EXPECT_EQ(snn_chunk_images(p, 32, 3), 3);    // the whole batch fits
     EXPECT_EQ(snn_chunk_images(p, 8, 100), 15);  // 16 per group, evened out: 7 groups of 15 (the last 10)
     EXPECT_EQ(snn_chunk_images(p, 512, 16), 1);  // one image is already over the target: 1
+    // groups side by side on w workers: each within 8 MiB / w, and one group per worker where the batch allows
+    EXPECT_EQ(snn_chunk_images(p, 8, 16, 2), 8);   // 8 images in 4 MiB: 2 x 8
+    EXPECT_EQ(snn_chunk_images(p, 8, 15, 2), 8);   // 8 + 7
+    EXPECT_EQ(snn_chunk_images(p, 8, 12, 2), 6);   // all 12 would fit one group: one per worker
+    EXPECT_EQ(snn_chunk_images(p, 32, 16, 2), 2);  // 2 images in 4 MiB
+    EXPECT_EQ(snn_chunk_images(p, 8, 100, 2), 8);  // 13 groups of 8 (the last 4)
+    EXPECT_EQ(snn_chunk_images(p, 8, 1, 2), 1);
+    EXPECT_EQ(snn_chunk_images(p, 8, 16, 3), 4);   // 5 in 8 / 3 MiB, evened out: 4 x 4
     p.largest_bytes = 50 << 10;                  // 1.56 MiB over T = 32: 5 images fit, run as 4 x 4
     EXPECT_EQ(snn_chunk_images(p, 32, 16), 4);
     p.macs = static_cast<int64_t>(snn_chunk_max_intensity * static_cast<double>(p.activation_bytes)); // bound by compute
     EXPECT_EQ(snn_chunk_images(p, 32, 16), 16);
+    EXPECT_EQ(snn_chunk_images(p, 32, 16, 2), 16); // compute-bound: the whole batch, whatever the workers
     EXPECT_THROW(snn_chunk_images(p, 0, 16), error);
     EXPECT_THROW(snn_chunk_images(p, 4, 0), error);
 }
@@ -94,21 +125,7 @@ TEST(snn_chunk, grouped_run_equals_the_whole_batch) {
         for (const int64_t per : {3, 0}) {
             snn_options o = whole;
             o.chunk = per;
-            const snn_output got = snn_forward(g, in, o);
-            ASSERT_EQ(got.out.sizes(), want.out.sizes()) << per;
-            EXPECT_TRUE(at::allclose(got.out, want.out, 1e-5, 1e-5)) << per;
-            for (size_t i = 0; i < g.nodes.size(); ++i) {
-                ASSERT_EQ(got.v[i].defined(), want.v[i].defined()) << i;
-                if (want.v[i].defined()) {
-                    ASSERT_EQ(got.v[i].sizes(), want.v[i].sizes()) << g.nodes[i].name;
-                    EXPECT_TRUE(at::allclose(got.v[i], want.v[i], 1e-5, 1e-5)) << g.nodes[i].name;
-                }
-            }
-            ASSERT_EQ(got.pool_state.size(), 1u);
-            const auto & a = got.pool_state.begin()->second;
-            const auto & b = want.pool_state.begin()->second;
-            EXPECT_TRUE(at::equal(a.gate, b.gate)) << per;
-            EXPECT_TRUE(at::allclose(a.sum, b.sum, 1e-5, 1e-5)) << per;
+            expect_same_run(g, snn_forward(g, in, o), want, per);
         }
     }
     snn_options seen;
@@ -129,4 +146,41 @@ TEST(snn_chunk, grouped_run_equals_the_whole_batch) {
     snn_forward(g, x, seen);
     EXPECT_EQ(batch, 3);
     EXPECT_EQ(images, 7);
+}
+
+// With 2 intra-op threads the groups run side by side (parallel_items.h), and still give the whole batch's
+// outputs, potentials and max-pool states; an observer, which may not be called from two threads at once, is
+// called from the caller's thread only (the groups then run one after another).
+TEST(snn_chunk, groups_side_by_side_equal_the_whole_batch) {
+    const graph g = stateful_snn();
+    at::NoGradGuard ng;
+    at::manual_seed(11);
+    const int64_t T = 4;
+    const at::Tensor x = at::randn({9, 3, 8, 8}) + 0.5;
+    snn_options whole;
+    whole.T = T;
+    whole.chunk = -1;
+    const snn_output want = snn_forward(g, x, whole);
+    const int before = at::get_num_threads();
+    at::set_num_threads(2);
+    for (const int64_t per : {2, 4, 0}) {
+        snn_options o = whole;
+        o.chunk = per;
+        expect_same_run(g, snn_forward(g, x, o), want, per);
+    }
+    snn_options seen = whole;
+    seen.chunk = 2;
+    seen.observe_in_groups = true;
+    const std::thread::id me = std::this_thread::get_id();
+    int64_t calls = 0, elsewhere = 0, images = 0;
+    seen.observer = [&](int i, const node &, const at::Tensor & out) { // not thread-safe on purpose
+        ++calls;
+        elsewhere += std::this_thread::get_id() == me ? 0 : 1;
+        images += i == 0 ? out.size(1) : 0;
+    };
+    snn_forward(g, x, seen);
+    at::set_num_threads(before);
+    EXPECT_GT(calls, 0);
+    EXPECT_EQ(elsewhere, 0);
+    EXPECT_EQ(images, 9);
 }

@@ -257,6 +257,7 @@ TEST(spike_conv_bf16, spike_node_on_a_channels_last_input_equals_the_contiguous_
     const at::Tensor x = at::randn({T, N, C, H, W});
     snn_options o;
     o.T = T;
+    o.chunk = -1; // the whole batch at once: groups (one per thread) come back joined, contiguous
     const snn_output want = snn_forward(g, x, o);
     const at::Tensor x_cl = x.flatten(0, 1).contiguous(at::MemoryFormat::ChannelsLast).view({T, N, C, H, W});
     ASSERT_FALSE(x_cl.is_contiguous());

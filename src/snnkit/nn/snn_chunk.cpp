@@ -86,7 +86,7 @@ snn_profile snn_profile_of(const graph & g) {
     return p;
 }
 
-int64_t snn_chunk_images(const snn_profile & p, int64_t T, int64_t n) {
+int64_t snn_chunk_images(const snn_profile & p, int64_t T, int64_t n, int64_t workers) {
     if (T < 1 || n < 1) {
         fail("snn_chunk_images", "T and the batch must be positive");
     }
@@ -94,7 +94,11 @@ int64_t snn_chunk_images(const snn_profile & p, int64_t T, int64_t n) {
     if (intensity >= snn_chunk_max_intensity || p.largest_bytes <= 0) {
         return n;
     }
-    const int64_t per = std::clamp<int64_t>(snn_chunk_target_bytes / (p.largest_bytes * T), 1, n);
+    // side by side, the workers' groups share the cache: each aims at its share of the target, and every worker
+    // gets a group where the batch has that many images
+    const int64_t w = std::max<int64_t>(1, workers);
+    int64_t per = std::clamp<int64_t>(snn_chunk_target_bytes / w / (p.largest_bytes * T), 1, n);
+    per = std::min(per, std::max<int64_t>(1, (n + w - 1) / w));
     const int64_t groups = (n + per - 1) / per;
     return (n + groups - 1) / groups;
 }

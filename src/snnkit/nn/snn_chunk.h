@@ -5,6 +5,7 @@
 // tensors of tens of MB through memory. Run image by image group instead, the whole network deep, and those
 // tensors stay in the cache: measured here (2 threads, T = 32, batch 16, bench/bench_snn_infer.cpp) ResNet-20
 // gains 8 % on float and 36 % on AMX convolutions with groups of 2 - 4 images, the zoo cnn 20 / 33 % with 4 - 8.
+// The groups then run side by side, one per thread (snn_forward, parallel_items.h), where nothing forbids it.
 // A network with much work per byte (VGG-16: wide layers, 59 MB of weights, read once per group) loses instead
 // (15 % at 1 image per group), so it keeps its batch. Images never interact in inference (BatchNorm uses its
 // running statistics), so the outputs are the same either way, up to the order of float sums.
@@ -39,6 +40,9 @@ constexpr int64_t snn_chunk_target_bytes = int64_t(8) << 20;
 // Images per group for a batch of n over T steps: n itself when the profile's multiply-adds per activation
 // byte reach snn_chunk_max_intensity, else the most images whose largest value over T stays within
 // snn_chunk_target_bytes (at least 1), evened out over the groups (16 images at 5 per group run as 4 x 4).
-int64_t snn_chunk_images(const snn_profile & p, int64_t T, int64_t n);
+// workers > 1: the groups run side by side on that many threads (parallel_items.h) and share the cache, so each
+// aims at snn_chunk_target_bytes / workers, and there is a group for every worker where the batch allows (16
+// images that fit the target on 2 workers: 2 x 8).
+int64_t snn_chunk_images(const snn_profile & p, int64_t T, int64_t n, int64_t workers = 1);
 
 } // namespace snnkit

@@ -1,7 +1,10 @@
 // snnkit/nn/snn_forward.cpp
 #include "snnkit/nn/snn_forward.h"
 
+#include <ATen/Parallel.h>
+
 #include "snnkit/core/error.h"
+#include "snnkit/core/parallel_items.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/spike_conv_bf16.h"
@@ -227,6 +230,19 @@ at::Tensor gated_max_pool(const node & n, int i, const at::Tensor & folded, int6
     return r.out.flatten(0, 1);
 }
 
+// Threads that run the groups of a batch of n images side by side (snn_options::group_workers): 1 where the
+// batch has fewer images than the intra-op threads (each worker would run single-threaded while threads idle).
+int64_t group_workers(const snn_options & opt, int64_t n) {
+    if (opt.group_workers < 0) {
+        fail("group_workers", "must be 0 (the intra-op threads) or more, got " + std::to_string(opt.group_workers));
+    }
+    if (opt.observer || opt.spike_bf16 || at::in_parallel_region()) {
+        return 1;
+    }
+    const int64_t w = opt.group_workers > 0 ? opt.group_workers : at::get_num_threads();
+    return n >= w ? w : 1;
+}
+
 // Images per group when the run may go in groups (snn_options::chunk) and a group is smaller than the batch of
 // n_batch, else 0.
 int64_t group_images(const graph & g, const snn_options & opt, const std::vector<at::Tensor> * v_init, int64_t n_batch) {
@@ -236,7 +252,8 @@ int64_t group_images(const graph & g, const snn_options & opt, const std::vector
     if (!whole_inference || opt.chunk < 0 || n_batch < 2) {
         return 0;
     }
-    const int64_t per = opt.chunk > 0 ? opt.chunk : snn_chunk_images(snn_profile_of(g), opt.T, n_batch);
+    const int64_t per = opt.chunk > 0 ? opt.chunk
+                                      : snn_chunk_images(snn_profile_of(g), opt.T, n_batch, group_workers(opt, n_batch));
     return per < n_batch ? per : 0;
 }
 
@@ -254,10 +271,11 @@ at::Tensor join(const std::vector<at::Tensor> & parts, int64_t d) {
 snn_output forward_in_groups(const graph & g, const at::Tensor & x, int64_t bd, int64_t per, const snn_options & opt) {
     snn_options one = opt;
     one.chunk = -1;
-    std::vector<snn_output> outs;
-    for (int64_t s = 0; s < x.size(bd); s += per) {
-        outs.push_back(snn_forward(g, x.narrow(bd, s, std::min(per, x.size(bd) - s)), one));
-    }
+    const int64_t n = x.size(bd), groups = (n + per - 1) / per;
+    std::vector<snn_output> outs(static_cast<size_t>(groups));
+    parallel_items(groups, static_cast<int>(group_workers(opt, n)), [&](int64_t k) {
+        outs[static_cast<size_t>(k)] = snn_forward(g, x.narrow(bd, k * per, std::min(per, n - k * per)), one);
+    });
     snn_output res;
     std::vector<at::Tensor> parts;
     for (const snn_output & o : outs) {

@@ -98,6 +98,11 @@ struct snn_options {
     /// (snn_chunk.h); 0: chosen by snn_chunk_images from the network's profile (groups only where the network is
     /// bound by memory traffic); -1: the whole batch at once
     int64_t chunk = 0;
+    /// threads that run those groups side by side, each group on one thread from the first layer to the last
+    /// (parallel_items.h; its data stay in that thread's cache): 0 = the intra-op threads; 1 = one group after
+    /// another, every layer on all intra-op threads. Always 1 with an observer (called from one thread only) or
+    /// spike_bf16 (its cache is not shared between threads)
+    int group_workers = 0;
     /// the observer may see a run as groups of images (each node's output once per group, group after group), as
     /// an observer that sums over batches does not mind: such a run may go in groups (chunk)
     bool observe_in_groups = false;
