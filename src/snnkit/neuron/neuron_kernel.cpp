@@ -347,10 +347,15 @@ bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, con
         block_args<T> args{sh.T, sh.M, xs, n, x + j0, nullptr, spikes + j0, th, v, nullptr, nullptr, row, stream};
         args.x2 = x_add != nullptr ? x_add + j0 : nullptr;
         run_forward_block<T>(p, args);
-        bool nan = false;
-        for (int64_t i = 0; i < n; ++i) nan |= v[i] != v[i];
+        // the final potentials out, and whether any is NaN, in one pass
+        T * __restrict dst = v_out + j0;
+        int nan = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const T vi = v[i];
+            nan |= vi != vi;
+            dst[i] = vi;
+        }
         if (nan) finite.store(false, std::memory_order_relaxed);
-        std::copy(v, v + n, v_out + j0);
     });
     return finite.load();
 }
