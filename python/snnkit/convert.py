@@ -175,16 +175,16 @@ class SNN:
     def run(self, x, T=None, sparse=False, spike_bf16=False, spike_bf16_parts=3, spike_int8=False):
         """The output layer's value at every step, [T, N, K] (its mean over the steps is the prediction).
 
-        The inference paths of `snnkit eval`: sparse=True runs layers event-driven (--sparse: convolutions of spikes
-        on bit-packed spikes, by table lookup or by summing the active inputs' weight rows, also behind average
-        pools from the windows' spikes, other conv / linear layers where their input is sparse enough; the fast path on CPUs without AMX); spike_bf16=True runs the
-        convolutions fed by spikes on AMX-BF16 (--spike-bf16), with spike_bf16_parts bfloat16 parts per weight: 3
-        equals the float result up to the order of float sums, 2 / 1 round the weights (approximate). spike_bf16
-        needs oneDNN and an AMX-BF16 CPU (snnkit.spike_bf16_available()); elsewhere it runs the float path.
-        spike_int8=True (--spike-int8, implies spike_bf16) runs the AMX layers of 128 or more input channels on int8
-        instead: three int8 weight parts per output channel and exact integer sums, the float result up to float
-        sums as well, faster on wide layers (VGG-16). The AMX layers are prepared once per SNN and reused by later
-        calls."""
+        The inference paths of `snnkit eval`: sparse=True runs layers event-driven (--sparse: convolutions of spikes on
+        bit-packed spikes, by table lookup or by summing the active inputs' weight rows, also behind average pools from
+        the windows' spikes, other conv / linear layers where their input is sparse enough; the fast path on CPUs
+        without AMX); spike_bf16=True runs the convolutions fed by spikes on AMX-BF16 (--spike-bf16), with
+        spike_bf16_parts bfloat16 parts per weight: 3 equals the float result up to the order of float sums, 2 / 1 round
+        the weights (approximate). spike_bf16 needs oneDNN and an AMX-BF16 CPU (snnkit.spike_bf16_available());
+        elsewhere it runs the float path. spike_int8=True (--spike-int8, implies spike_bf16) runs the AMX layers of 128
+        or more input channels on int8 instead: three int8 weight parts per output channel and exact integer sums, the
+        float result up to float sums as well, faster on wide layers (VGG-16). The AMX layers are prepared once per SNN
+        and reused by later calls."""
         x = _check_images(x, "SNN.run: x")
         return self._m.run(x, int(self.T if T is None else T), bool(sparse), bool(spike_bf16),
                            _parts(spike_bf16_parts), bool(spike_int8))

@@ -3,6 +3,7 @@
 // the first exception rethrown, a call from inside an item run in place.
 #include "snnkit/core/error.h"
 #include "snnkit/core/parallel_items.h"
+#include "core/intra_op_threads.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
@@ -16,20 +17,7 @@
 #include <vector>
 
 using namespace snnkit;
-
-namespace {
-
-// at::set_num_threads(n) for a scope.
-class intra_op_threads {
-  public:
-    explicit intra_op_threads(int n) : before_(at::get_num_threads()) { at::set_num_threads(n); }
-    ~intra_op_threads() { at::set_num_threads(before_); }
-
-  private:
-    int before_;
-};
-
-} // namespace
+using snnkit_test::intra_op_threads;
 
 TEST(parallel_items, every_item_once) {
     intra_op_threads threads(3);

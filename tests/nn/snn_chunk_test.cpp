@@ -3,6 +3,7 @@
 #include "snnkit/core/error.h"
 #include "snnkit/nn/snn_chunk.h"
 #include "snnkit/nn/snn_forward.h"
+#include "core/intra_op_threads.h"
 #include "nn/small_nets.h"
 
 #include <ATen/core/grad_mode.h>
@@ -161,8 +162,7 @@ TEST(snn_chunk, groups_side_by_side_equal_the_whole_batch) {
     whole.T = T;
     whole.chunk = -1;
     const snn_output want = snn_forward(g, x, whole);
-    const int before = at::get_num_threads();
-    at::set_num_threads(2);
+    snnkit_test::intra_op_threads threads(2);
     for (const int64_t per : {2, 4, 0}) {
         snn_options o = whole;
         o.chunk = per;
@@ -179,7 +179,6 @@ TEST(snn_chunk, groups_side_by_side_equal_the_whole_batch) {
         images += i == 0 ? out.size(1) : 0;
     };
     snn_forward(g, x, seen);
-    at::set_num_threads(before);
     EXPECT_GT(calls, 0);
     EXPECT_EQ(elsewhere, 0);
     EXPECT_EQ(images, 9);

@@ -243,18 +243,24 @@ int64_t group_workers(const snn_options & opt, int64_t n) {
     return n >= w ? w : 1;
 }
 
-// Images per group when the run may go in groups (snn_options::chunk) and a group is smaller than the batch of
-// n_batch, else 0.
-int64_t group_images(const graph & g, const snn_options & opt, const std::vector<at::Tensor> * v_init, int64_t n_batch) {
+// How a batch runs in groups: images per group (0: the whole batch at once) and the threads side by side.
+struct group_plan {
+    int64_t per = 0;
+    int64_t workers = 1;
+};
+
+// The groups when the run may go in groups (snn_options::chunk) and a group is smaller than the batch of n_batch.
+group_plan group_images(const graph & g, const snn_options & opt, const std::vector<at::Tensor> * v_init,
+                        int64_t n_batch) {
     const bool whole_inference = !opt.train && !at::GradMode::is_enabled() && opt.stop_at < 0 && opt.first == 0 &&
                                  opt.hold.empty() && opt.resume == nullptr && v_init == nullptr &&
                                  opt.pool_init == nullptr && (!opt.observer || opt.observe_in_groups);
     if (!whole_inference || opt.chunk < 0 || n_batch < 2) {
-        return 0;
+        return {};
     }
-    const int64_t per = opt.chunk > 0 ? opt.chunk
-                                      : snn_chunk_images(snn_profile_of(g), opt.T, n_batch, group_workers(opt, n_batch));
-    return per < n_batch ? per : 0;
+    const int64_t workers = group_workers(opt, n_batch);
+    const int64_t per = opt.chunk > 0 ? opt.chunk : snn_chunk_images(snn_profile_of(g), opt.T, n_batch, workers);
+    return per < n_batch ? group_plan{per, workers} : group_plan{};
 }
 
 // Tensors of the groups joined along dimension d; undefined when any is.
@@ -267,13 +273,16 @@ at::Tensor join(const std::vector<at::Tensor> & parts, int64_t d) {
     return at::cat(parts, d);
 }
 
-// snn_forward over the batch in groups of `per` images (batch dimension bd of x: 1 time-major, else 0).
-snn_output forward_in_groups(const graph & g, const at::Tensor & x, int64_t bd, int64_t per, const snn_options & opt) {
+// snn_forward over the batch in groups of plan.per images, plan.workers of them side by side (batch dimension bd
+// of x: 1 time-major, else 0).
+snn_output forward_in_groups(const graph & g, const at::Tensor & x, int64_t bd, const group_plan & plan,
+                             const snn_options & opt) {
+    const int64_t per = plan.per;
     snn_options one = opt;
     one.chunk = -1;
     const int64_t n = x.size(bd), groups = (n + per - 1) / per;
     std::vector<snn_output> outs(static_cast<size_t>(groups));
-    parallel_items(groups, static_cast<int>(group_workers(opt, n)), [&](int64_t k) {
+    parallel_items(groups, static_cast<int>(plan.workers), [&](int64_t k) {
         outs[static_cast<size_t>(k)] = snn_forward(g, x.narrow(bd, k * per, std::min(per, n - k * per)), one);
     });
     snn_output res;
@@ -332,8 +341,8 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     const bool time_major = x.dim() == static_cast<int64_t>(is.size()) + 2 && x.sizes().slice(2).vec() == is;
     if (time_major || (x.dim() == static_cast<int64_t>(is.size()) + 1 && opt.encoding == "direct")) {
         const int64_t bd = time_major ? 1 : 0;
-        if (const int64_t per = group_images(g, opt, v_init, x.size(bd)); per > 0) {
-            return forward_in_groups(g, x, bd, per, opt);
+        if (const group_plan plan = group_images(g, opt, v_init, x.size(bd)); plan.per > 0) {
+            return forward_in_groups(g, x, bd, plan, opt);
         }
     }
     value in;
