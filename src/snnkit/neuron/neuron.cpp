@@ -258,6 +258,22 @@ struct neuron_function : public torch::autograd::Function<neuron_function> {
     }
 };
 
+// check_neuron_inputs for x [T, N, ...] (repeat = 0), or for one step [N, ...] that is the input of each of `repeat`
+// steps, checked as the [T, N, ...] view it stands for.
+kernel::neuron_inputs check_inputs(const std::string & where, const at::Tensor & x, const at::Tensor & v_th,
+                                   const at::Tensor & v0, int64_t repeat) {
+    if (repeat == 0) {
+        return kernel::check_neuron_inputs(where, x, v_th, v0);
+    }
+    if (!x.defined() || x.dim() < 1) fail(where, "x is undefined or 0-d; expected one step [N, ...]");
+    std::vector<int64_t> all{repeat};
+    all.insert(all.end(), x.sizes().begin(), x.sizes().end());
+    kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x.unsqueeze(0).expand(all), v_th, v0, false);
+    in.x = x.contiguous();
+    in.shape.x_repeated = true;
+    return in;
+}
+
 // alpha: undefined (opt.alpha, no gradient) or a 0-d / one-element tensor whose value replaces opt.alpha and
 // which gets dL/dalpha when it requires grad.
 // repeat > 0: x is one step [N, ...], the input of each of `repeat` steps (read, not copied, T times).
@@ -275,17 +291,7 @@ neuron_result run_fused(const std::string & where, const at::Tensor & x, const a
         if (alpha.requires_grad() && at::GradMode::is_enabled()) alpha_opt = alpha.reshape({});
     }
     check_neuron_options(where, o);
-    kernel::neuron_inputs in;
-    if (repeat > 0) { // checked as the [T, N, ...] view it stands for
-        if (!x.defined() || x.dim() < 1) fail(where, "x is undefined or 0-d; expected one step [N, ...]");
-        std::vector<int64_t> all{repeat};
-        all.insert(all.end(), x.sizes().begin(), x.sizes().end());
-        in = kernel::check_neuron_inputs(where, x.unsqueeze(0).expand(all), v_th, v0, false);
-        in.x = x.contiguous();
-        in.shape.x_repeated = true;
-    } else {
-        in = kernel::check_neuron_inputs(where, x, v_th, v0);
-    }
+    const kernel::neuron_inputs in = check_inputs(where, x, v_th, v0, repeat);
     const c10::optional<at::Tensor> v0_opt = in.v0.defined() ? c10::optional<at::Tensor>(in.v0) : c10::nullopt;
     const variable_list out = neuron_function::apply(in.x, in.v_th, v0_opt, alpha_opt, to_params(o), in.shape,
                                                      in.vth_kind, in.v0_kind, where);
@@ -341,6 +347,53 @@ neuron_result neuron_forward_sum(const at::Tensor & x, const at::Tensor & x_add,
     const at::Tensor v0c = in.v0.defined() ? in.v0.contiguous() : at::Tensor();
     return run_forward_kernel(where, in.x, in.v_th, v0c, to_params(o), in.shape, in.vth_kind, in.v0_kind,
                               x_add.contiguous());
+}
+
+at::Tensor neuron_forward_to_sink(const at::Tensor & x, const at::Tensor & x_add, int64_t repeat,
+                                  const at::Tensor & v_th, const at::Tensor & v0, const at::Tensor & alpha,
+                                  const neuron_options & opt, const spike_sink_fn & sink, int64_t align) {
+    const std::string where = "neuron_forward_to_sink";
+    if (!sink) fail(where, "no sink given");
+    if (align < 1) fail(where, "align must be >= 1, got " + std::to_string(align));
+    if (repeat < 0) fail(where, "repeat must be >= 0, got " + std::to_string(repeat));
+    if (x.defined() && x.scalar_type() != at::kFloat) fail(where, "x must be float32");
+    if (x_add.defined() && (repeat > 0 || !x.defined() || x_add.sizes() != x.sizes() ||
+                            x_add.scalar_type() != x.scalar_type() || !x_add.device().is_cpu())) {
+        fail(where, "x_add must be a CPU tensor of x's sizes and dtype, and x not a repeated step");
+    }
+    if (at::GradMode::is_enabled() && ((x.defined() && x.requires_grad()) || (x_add.defined() && x_add.requires_grad()) ||
+                                       (v_th.defined() && v_th.requires_grad()) || (v0.defined() && v0.requires_grad()) ||
+                                       (alpha.defined() && alpha.requires_grad()))) {
+        fail(where, "inference only: no gradient flows through it");
+    }
+    neuron_options o = opt;
+    if (alpha.defined()) {
+        if (alpha.numel() != 1) fail(where, "alpha must be 0-d (one leak factor per layer)");
+        o.alpha = alpha.detach().to(at::kDouble).item<double>();
+    }
+    check_neuron_options(where, o);
+    const kernel::neuron_inputs in = check_inputs(where, x, v_th, v0, repeat);
+    const at::Tensor v0c = in.v0.defined() ? in.v0.detach().contiguous() : at::Tensor();
+    const at::Tensor add = x_add.defined() ? x_add.contiguous() : at::Tensor();
+    at::Tensor v = at::empty(one_step(in.x, in.shape), in.x.options());
+    struct ctx_t {
+        const spike_sink_fn * fn;
+    } ctx{&sink};
+    kernel::spike_sink<float> ks;
+    ks.ctx = &ctx;
+    ks.align = align;
+    ks.fn = [](void * c, int64_t t, int64_t j0, const float * row, int64_t n) {
+        (*static_cast<ctx_t *>(c)->fn)(t, j0, row, n);
+    };
+    const bool finite = kernel::neuron_forward_kernel<float>(
+        to_params(o), in.shape, in.x.data_ptr<float>(), fill_of<float>(in.v_th, in.vth_kind),
+        fill_of<float>(v0c, in.v0_kind), nullptr, v.data_ptr<float>(), add.defined() ? add.data_ptr<float>() : nullptr,
+        &ks);
+    if (!finite) {
+        fail(where, std::string(add.defined() ? "NaN in x, x_add or v0" : "NaN in x or v0") +
+                        " (it reached the membrane potential)");
+    }
+    return v;
 }
 
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,

@@ -15,6 +15,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 
 namespace snnkit {
@@ -69,6 +70,22 @@ neuron_result neuron_forward_repeated(const at::Tensor & x_step, int64_t T, cons
 // neuron_forward(x + x_add, v_th, v0, alpha, opt); alpha may be undefined.
 neuron_result neuron_forward_sum(const at::Tensor & x, const at::Tensor & x_add, const at::Tensor & v_th,
                                  const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt);
+
+// Receives spikes from neuron_forward_to_sink as the kernel makes them: (t, j0, row, n) = the n spikes (0/1, or
+// V_th) of step t's neurons j0 .. j0 + n - 1, numbered as in one contiguous step [N, ...]; j0 and n are whole
+// multiples of the call's `align` (n but the last when the step is not), and row is valid during the call only.
+// Called from several threads at once, each for its own neurons.
+using spike_sink_fn = std::function<void(int64_t t, int64_t j0, const float * row, int64_t n)>;
+
+// Inference (as neuron_forward_sum): the multi-step neuron whose spikes go to `sink` instead of into a [T, N, ...]
+// tensor, for a consumer that keeps them in another form (bits: the executor's gathered convolutions). x float:
+// [T, N, ...] with repeat = 0 (x_add: undefined, or a second input added as neuron_forward_sum adds it), or one step
+// [N, ...] that is every one of repeat steps (x_add undefined). align (>= 1): the sink's unit of neurons (its rows).
+// Returns the final potential [N, ...]; the spikes are those of neuron_forward on the same input, bit for bit. Fails
+// as neuron_forward does (NaN, shapes).
+at::Tensor neuron_forward_to_sink(const at::Tensor & x, const at::Tensor & x_add, int64_t repeat,
+                                  const at::Tensor & v_th, const at::Tensor & v0, const at::Tensor & alpha,
+                                  const neuron_options & opt, const spike_sink_fn & sink, int64_t align = 1);
 
 // One step: x [N, ...], v [N, ...] (or undefined = zeros). Same kernel with T = 1.
 neuron_result neuron_step(const at::Tensor & x, const at::Tensor & v_th, const at::Tensor & v,

@@ -128,6 +128,8 @@ struct block_args {
     T * ga = nullptr;
     bool sum_steps = false;
     const T * x2 = nullptr; // forward: a second input added to x (same layout), or null
+    const spike_sink<T> * sink = nullptr; // forward: takes each step's row instead of out (then unused)
+    int64_t j0 = 0;                       // forward with a sink: the block's first neuron
 };
 
 // Forward: v holds v0 in and v_T out. ADD: the input is x + x2, summed first (as a separate add would).
@@ -139,8 +141,8 @@ SNNKIT_ALWAYS_INLINE void forward_rows(T alpha, const block_args<T> & a) {
     for (int64_t t = 0; t < a.steps; ++t) {
         const T * __restrict xt = a.x + t * a.xs;
         const T * __restrict x2t = ADD ? a.x2 + t * a.xs : nullptr;
-        // the spikes straight into the output, or (streamed) into the row buffer for non-temporal stores
-        T * __restrict row = a.stream ? a.row : a.out + t * a.M;
+        // the spikes straight into the output, or (streamed, or for a sink) into the row buffer
+        T * __restrict row = a.stream || a.sink != nullptr ? a.row : a.out + t * a.M;
         for (int64_t i = 0; i < n; ++i) {
             const T u = alpha * v[i] + (ADD ? xt[i] + x2t[i] : xt[i]); // charge
             const T thi = th[i];
@@ -152,7 +154,9 @@ SNNKIT_ALWAYS_INLINE void forward_rows(T alpha, const block_args<T> & a) {
                 v[i] = u >= thi ? T(0) : u;            // hard reset: to zero
             }
         }
-        if (a.stream) {
+        if (a.sink != nullptr) {
+            a.sink->fn(a.sink->ctx, t, a.j0, row, n);
+        } else if (a.stream) {
             store_row(a.out + t * a.M, row, n, true);
         }
     }
@@ -329,9 +333,12 @@ int64_t neuron_block_size(int64_t T, int64_t elem, bool backward) {
 
 template <typename T>
 bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
-                           neuron_fill<T> v0, T * spikes, T * v_out, const T * x_add) {
+                           neuron_fill<T> v0, T * spikes, T * v_out, const T * x_add, const spike_sink<T> * sink) {
     if (sh.M == 0) return true;
-    const int64_t B = std::min(neuron_block_size(sh.T, sizeof(T), false), (sh.M + 63) / 64 * 64);
+    int64_t B = std::min(neuron_block_size(sh.T, sizeof(T), false), (sh.M + 63) / 64 * 64);
+    if (sink != nullptr && sink->align > 1) { // whole units of the sink's rows
+        B = (B + sink->align - 1) / sink->align * sink->align;
+    }
     const int64_t blocks = (sh.M + B - 1) / B;
     const bool stream = sh.T * sh.M * static_cast<int64_t>(sizeof(T)) >= stream_bytes;
     std::atomic<bool> finite{true};
@@ -344,8 +351,11 @@ bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, con
         fill_block(vth, sh, j0, n, th);
         fill_block(v0, sh, j0, n, v);
         const int64_t xs = sh.x_repeated ? 0 : sh.M;
-        block_args<T> args{sh.T, sh.M, xs, n, x + j0, nullptr, spikes + j0, th, v, nullptr, nullptr, row, stream};
+        block_args<T> args{sh.T, sh.M, xs, n, x + j0, nullptr, sink ? nullptr : spikes + j0, th, v, nullptr, nullptr,
+                           row, stream && sink == nullptr};
         args.x2 = x_add != nullptr ? x_add + j0 : nullptr;
+        args.sink = sink;
+        args.j0 = j0;
         run_forward_block<T>(p, args);
         // the final potentials out, and whether any is NaN, in one pass
         T * __restrict dst = v_out + j0;
@@ -415,10 +425,11 @@ void neuron_backward_kernel(const neuron_params & p, const neuron_shape & sh, co
 }
 
 template bool neuron_forward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
-                                           neuron_fill<float>, neuron_fill<float>, float *, float *, const float *);
+                                           neuron_fill<float>, neuron_fill<float>, float *, float *, const float *,
+                                           const spike_sink<float> *);
 template bool neuron_forward_kernel<double>(const neuron_params &, const neuron_shape &, const double *,
                                             neuron_fill<double>, neuron_fill<double>, double *, double *,
-                                            const double *);
+                                            const double *, const spike_sink<double> *);
 template void neuron_backward_kernel<float>(const neuron_params &, const neuron_shape &, const float *,
                                             neuron_fill<float>, neuron_fill<float>, const float *, const float *,
                                             float *, float *, double *);

@@ -62,12 +62,28 @@ struct neuron_params {
     double width = 1.0;
 };
 
+// Takes a forward's spikes as the kernel makes them, in place of a [T, M] output: fn is called once per block and
+// step with the n spikes (0/1, or V_th) of neurons j0 .. j0 + n - 1 at step t, from the thread that made them
+// (several threads call it at once, each for its own blocks). Blocks hold whole multiples of `align` neurons (but
+// the last when M is not one), so j0 is a multiple of it. The row is the kernel's scratch, valid during the call.
+template <typename T>
+struct spike_sink {
+    /// the consumer
+    void (*fn)(void * ctx, int64_t t, int64_t j0, const T * row, int64_t n) = nullptr;
+    /// its state, passed back as ctx
+    void * ctx = nullptr;
+    /// the blocks' unit (>= 1): a consumer's whole rows of neurons
+    int64_t align = 1;
+};
+
 // Forward over all T. spikes [T, M] and v_out [M] are written. Returns false when a NaN reached the membrane
 // potential (a NaN in x or v0 stays in v for good, so checking v_out finds it at no extra cost). x_add (may be
 // null, laid out as x): the input is x + x_add, each sum formed as a separate add would form it.
+// sink (may be null): the spikes go to it instead, and spikes may be null.
 template <typename T>
 bool neuron_forward_kernel(const neuron_params & p, const neuron_shape & sh, const T * x, neuron_fill<T> vth,
-                           neuron_fill<T> v0, T * spikes, T * v_out, const T * x_add = nullptr);
+                           neuron_fill<T> v0, T * spikes, T * v_out, const T * x_add = nullptr,
+                           const spike_sink<T> * sink = nullptr);
 
 // BPTT over all T in reverse. grad_spikes [T, M] is required; grad_v [M] (grad of the final v) may be null.
 // Writes grad_x [T, M] and, when not null, grad_v0 [M] (the gradient of the per-neuron initial potential)

@@ -7,6 +7,8 @@
 #include "snnkit/core/parallel_items.h"
 #include "snnkit/core/rng.h"
 #include "snnkit/nn/snn_chunk.h"
+#include "snnkit/nn/snn_gather.h"
+#include "snnkit/nn/spike_bits_packer.h"
 #include "snnkit/nn/spike_conv_bf16.h"
 #include "snnkit/nn/spike_conv_int8.h"
 #include "snnkit/nn/spike_gather.h"
@@ -71,87 +73,6 @@ at::Tensor sparse_layer(const node & n, const at::Tensor & x, const snn_options 
     const at::Tensor rows = sparse_weight_rows(n.tensor("weight"));
     return conv ? sparse_conv2d(x, rows, n.tensor("bias"), n.attrs.kernel, n.attrs.stride, n.attrs.padding)
                 : sparse_linear(x, rows, n.tensor("bias"));
-}
-
-// The convolution n of packed spikes `bits` (its input map H x W; spike_gather.h, pooled spikes when bits.group > 1)
-// with the spikes' amplitudes amp, by gathering weight rows when spike_gather_wins says so for this call's spikes per
-// input value (counted as they were packed); an undefined tensor when the dense kernel should run.
-at::Tensor gather_rows_conv(const node & n, const spike_bits & bits, int64_t H, int64_t W, const at::Tensor & amp,
-                            const snn_options & opt) {
-    const at::Tensor w = n.tensor("weight");
-    const double values = static_cast<double>(bits.bits.size(0) * bits.C * H * W);
-    if (!spike_gather_wins(static_cast<double>(bits.ones) / std::max(1.0, values), w.size(0), bits.group > 1)) {
-        return at::Tensor();
-    }
-    const at::Tensor rows = opt.gather_cache ? opt.gather_cache->rows(w, amp, bits.group)
-                                             : spike_gather_rows(w, amp, 1.0 / static_cast<double>(bits.group));
-    const auto & a = n.attrs;
-    return spike_gather_conv2d(bits, H, W, rows, w.size(0), n.tensor("bias"), a.kernel, a.stride, a.padding);
-}
-
-// A convolution of a spike node's output on bit-packed spikes when opt.sparse allows it: by table lookup where the
-// layer's table is small (spike_gather_table.h: fewer operations than the dense kernel at any rate), else by
-// gathering weight rows (spike_gather.h) when spike_gather_wins says so for the spikes' rate in this call (counted
-// as they are packed); an undefined tensor when another kernel should run.
-at::Tensor gather_layer(const graph & g, const node & n, const at::Tensor & x, const snn_options & opt) {
-    int levels = 1;
-    if (!opt.sparse || opt.train || at::GradMode::is_enabled() || n.attrs.dilation[0] != 1 ||
-        n.attrs.dilation[1] != 1) {
-        return at::Tensor();
-    }
-    const int src = spike_conv_source(g, n, x, &levels);
-    if (src < 0 || levels != 1) { // not fed by spikes as they are (pooled spikes are not 0 / 1)
-        return at::Tensor();
-    }
-    const at::Tensor amp = spike_amplitude(g.nodes[src]);
-    const auto & a = n.attrs;
-    const spike_bits bits =
-        spike_gather_pack(x, a.padding[1], spike_gather_pad_right(x.size(3), a.kernel[1], a.stride[1], a.padding[1]));
-    const at::Tensor w = n.tensor("weight");
-    if (spike_gather_table_bytes(w.size(1), w.size(0), a.kernel[0], a.kernel[1]) <= spike_gather_table_max_bytes) {
-        // few channels: by table, 8x fewer operations than the dense kernel at any rate (spike_gather_table.h)
-        const at::Tensor table =
-            opt.gather_cache ? opt.gather_cache->table(w, amp) : spike_gather_table(spike_gather_rows(w, amp));
-        return spike_gather_conv2d_table(bits, x.size(2), x.size(3), table, w.size(0), n.tensor("bias"), a.kernel,
-                                         a.stride, a.padding);
-    }
-    return gather_rows_conv(n, bits, x.size(2), x.size(3), amp, opt);
-}
-
-// Whether the average pooling node i is left to its one reader, a convolution that gathers weight rows over its
-// windows' spikes (gather_pooled_layer): inference with opt.sparse (not AMX), no observer, node i a pooling of a
-// spike node's output in windows side by side (spike_gather_pool_fits), not held, read only by a convolution
-// (groups 1, dilation 1) that runs in this call. The pooled map is then formed only if that layer runs dense.
-bool pool_left_to_gather(const graph & g, int i, int reader, int last, const snn_options & opt) {
-    const node & n = g.nodes[i];
-    if (!opt.sparse || opt.spike_bf16 || opt.train || at::GradMode::is_enabled() || opt.observer ||
-        n.op != op_kind::avg_pool || n.inputs.size() != 1 || g.nodes[n.inputs[0]].op != op_kind::spike ||
-        !spike_gather_pool_fits(n.attrs.kernel, n.attrs.stride, n.attrs.padding) || reader < 0 || reader > last ||
-        std::find(opt.hold.begin(), opt.hold.end(), i) != opt.hold.end()) {
-        return false;
-    }
-    const node & r = g.nodes[reader];
-    return r.op == op_kind::conv2d && r.inputs.size() == 1 && r.attrs.groups == 1 && r.attrs.dilation[0] == 1 &&
-           r.attrs.dilation[1] == 1;
-}
-
-// The convolution n of an average pooling of spikes (pool_left_to_gather) by gathering weight rows over the
-// windows' spikes (spike_gather_pool.h, gather_rows_conv); an undefined tensor when the pooled map and the dense
-// kernel should run.
-at::Tensor gather_pooled_layer(const graph & g, const node & n, const at::Tensor & spikes, const snn_options & opt) {
-    const node & pool = g.nodes[n.inputs[0]];
-    const at::Tensor amp = spike_amplitude(g.nodes[pool.inputs[0]]);
-    const at::Tensor w = n.tensor("weight");
-    if (spikes.dim() != 4 || spikes.scalar_type() != at::kFloat || w.dim() != 4 || w.size(1) != spikes.size(1) ||
-        (amp.defined() && amp.numel() != 1 && amp.numel() != spikes.size(1))) {
-        return at::Tensor();
-    }
-    const auto & a = n.attrs;
-    const std::array<int64_t, 2> win = pool.attrs.kernel;
-    const int64_t PH = spikes.size(2) / win[0], PW = spikes.size(3) / win[1];
-    const spike_bits bits = spike_gather_pool_pack(spikes, win, a.padding[1],
-                                                   spike_gather_pad_right(PW, a.kernel[1], a.stride[1], a.padding[1]));
-    return gather_rows_conv(n, bits, PH, PW, amp, opt);
 }
 
 // The layer on AMX-BF16 when opt.spike_bf16 allows it (inference) and spike_bf16_applies; an undefined tensor when
@@ -228,6 +149,21 @@ at::Tensor gated_max_pool(const node & n, int i, const at::Tensor & folded, int6
     }
     res.pool_state[i] = r.state;
     return r.out.flatten(0, 1);
+}
+
+// The packed spikes (snn_spikes_go_packed) that node n reads: its input's, or behind the pooling left to it.
+std::map<int, snn_packed_spikes>::iterator packed_for(std::map<int, snn_packed_spikes> & packed, const graph & g,
+                                                      const node & n) {
+    if (n.inputs.empty()) {
+        return packed.end();
+    }
+    const int in = n.inputs[0];
+    if (const auto b = packed.find(in); b != packed.end()) { // n is the convolution or the pooling
+        return b->second.pool < 0 || n.op == op_kind::avg_pool ? b : packed.end();
+    }
+    const auto & pin = g.nodes[in].inputs; // n may be the convolution behind the pooling
+    const auto b = pin.empty() ? packed.end() : packed.find(pin[0]);
+    return b != packed.end() && b->second.pool == in ? b : packed.end();
 }
 
 // Threads that run the groups of a batch of n images side by side (snn_options::group_workers): 1 where the
@@ -396,7 +332,8 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
         }
     }
     std::map<int, std::pair<at::Tensor, at::Tensor>> deferred; // add node -> its two folded inputs
-    std::map<int, at::Tensor> pools_left;                      // pool node -> its folded spikes (pool_left_to_gather)
+    std::map<int, at::Tensor> pools_left;                      // pool node -> its folded spikes (snn_pool_left_to_gather)
+    std::map<int, snn_packed_spikes> packed_left;              // spike node -> its spikes as bits (snn_spikes_go_packed)
     std::vector<value> vals(g.nodes.size());
     snn_output res;
     res.v.resize(g.nodes.size());
@@ -447,8 +384,14 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                 v0 = v0.unsqueeze(0).expand(step).contiguous(); // one potential per neuron, shared by the batch
             }
             neuron_result r;
+            // spikes that one convolution gathers over are packed as bits while they are made, never stored as floats
+            const snn_pack_plan plan =
+                channels_last_input(xt) ? snn_spikes_go_packed(g, i, sole, last, xt, opt) : snn_pack_plan{};
+            const bool to_bits = plan.conv >= 0;
             try {
-                if (channels_last_input(xt)) {
+                if (to_bits) {
+                    packed_left[i] = snn_spike_to_bits(g, n, plan, xt, T, v0, x_add, &r.v);
+                } else if (channels_last_input(xt)) {
                     r = neuron_forward_channels_last(xt, T, n, v0, x_add);
                 } else if (!src.temporal) {
                     r = neuron_forward_repeated(xt, T, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron);
@@ -460,20 +403,35 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             } catch (const snnkit::error & e) {
                 fail("layer '" + n.name + "'", e.what());
             }
-            out.t = r.spikes.flatten(0, 1); // [T, N, ...] -> [T*N, ...] (a view)
+            out.t = to_bits ? at::Tensor() : r.spikes.flatten(0, 1); // [T, N, ...] -> [T*N, ...] (a view)
             out.temporal = true;
             res.v[i] = r.v;
         } else if (is_ann_activation(n.op)) {
             fail("layer '" + n.name + "'", "ANN activation left in an SNN (convert the model first)");
         } else {
+            bool left_to_conv = false; // an average pooling of packed spikes: its convolution reads the bits
             if (const auto p = n.inputs.empty() ? pools_left.end() : pools_left.find(n.inputs[0]);
                 p != pools_left.end()) { // the pooling left to this convolution
                 const at::Tensor spikes = p->second;
                 pools_left.erase(p);
-                out.t = gather_pooled_layer(g, n, spikes, opt);
+                out.t = snn_gather_pooled_layer(g, n, spikes, opt);
                 if (!out.t.defined()) { // the dense kernel runs: the pooled map after all
                     vals[n.inputs[0]].t = apply_op(g.nodes[n.inputs[0]], {spikes}, false);
                     vals[n.inputs[0]].temporal = true;
+                }
+            } else if (const auto b = packed_for(packed_left, g, n); b != packed_left.end()) { // spikes packed for it
+                const snn_packed_spikes & ps = b->second;
+                left_to_conv = n.op == op_kind::avg_pool;
+                out.t = left_to_conv ? at::Tensor() : snn_gather_packed_layer(n, ps, opt);
+                if (!left_to_conv && !out.t.defined()) { // the dense kernel runs: the float spikes after all
+                    const int s = ps.pool >= 0 ? g.nodes[ps.pool].inputs[0] : n.inputs[0];
+                    vals[s].t = spike_bits_unpack(ps.bits, ps.H, ps.W, ps.window, ps.amp);
+                    if (ps.pool >= 0) {
+                        vals[ps.pool].t = apply_op(g.nodes[ps.pool], {vals[s].t}, false);
+                    }
+                }
+                if (!left_to_conv) {
+                    packed_left.erase(b);
                 }
             }
             ins.clear();
@@ -485,9 +443,9 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                 ins.push_back(any_temporal ? to_folded(vals[j], T) : vals[j].t);
             }
             const int reader = sole[i];
-            if (out.t.defined()) {
-                // computed above (gather_pooled_layer)
-            } else if (any_temporal && pool_left_to_gather(g, i, reader, last, opt)) {
+            if (out.t.defined() || left_to_conv) {
+                // computed above (snn_gather_pooled_layer, snn_gather_packed_layer), or left to the convolution
+            } else if (any_temporal && snn_pool_left_to_gather(g, i, reader, last, opt)) {
                 pools_left[i] = ins[0]; // formed by its reader if that reader runs dense
             } else if (fuse_adds && n.op == op_kind::add && n.inputs.size() == 2 && vals[n.inputs[0]].temporal &&
                 vals[n.inputs[1]].temporal && reader >= 0 && reader <= last && g.nodes[reader].op == op_kind::spike &&
@@ -500,7 +458,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             } else {
                 out.t = any_temporal ? spike_bf16_layer(g, n, ins[0], opt) : at::Tensor();
                 if (!out.t.defined() && any_temporal) {
-                    out.t = gather_layer(g, n, ins[0], opt);
+                    out.t = snn_gather_layer(g, n, ins[0], opt);
                 }
                 if (!out.t.defined() && any_temporal) {
                     out.t = sparse_layer(n, ins[0], opt);

@@ -362,6 +362,18 @@ spike_bits spike_gather_pack(const at::Tensor & x_in, int64_t pad_left, int64_t 
     return r;
 }
 
+int64_t spike_gather_pack_row(const float * x, int64_t W, int64_t C, uint8_t * dst, bool portable) {
+    int64_t ones = 0;
+#ifdef SNNKIT_GATHER_AVX512
+    if (use_avx512(portable)) {
+        avx512::pack_row(x, W, C, dst, round_up(C, 8) / 8, ones);
+        return ones;
+    }
+#endif
+    portable::pack_row(x, W, C, dst, round_up(C, 8) / 8, ones);
+    return ones;
+}
+
 spike_gather_shape spike_gather_shape_of(const spike_bits & x, int64_t H, int64_t W, int64_t O,
                                          std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                                          std::array<int64_t, 2> padding, const char * what) {

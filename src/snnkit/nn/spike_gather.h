@@ -45,6 +45,10 @@ struct spike_bits {
 // portable: the plain loops instead of the AVX-512 ones (both are tested against each other).
 spike_bits spike_gather_pack(const at::Tensor & x, int64_t pad_left, int64_t pad_right, bool portable = false);
 
+// One row of W positions of C channels (x channels last, contiguous) into W * ceil(C / 8) bytes at dst (zeroed), as
+// spike_gather_pack packs a row; returns the set bits. portable: as spike_gather_pack.
+int64_t spike_gather_pack_row(const float * x, int64_t W, int64_t C, uint8_t * dst, bool portable = false);
+
 // conv2d (groups 1, dilation 1) of the packed spikes with rows from spike_gather_rows and bias [O] (may be
 // undefined): [N, O, OH, OW] float with channels-last strides. The packing's padding must cover the convolution's:
 // pad_left = padding[1] and pad_right at least spike_gather_pad_right(...). portable: as spike_gather_pack.

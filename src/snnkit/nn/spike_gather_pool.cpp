@@ -127,6 +127,32 @@ bool spike_gather_pool_fits(std::array<int64_t, 2> kernel, std::array<int64_t, 2
            area <= spike_gather_pool_max_group;
 }
 
+int64_t spike_gather_pool_pack_row(const float * x, int64_t W, int64_t C, std::array<int64_t, 2> window, uint8_t * dst,
+                                   bool portable) {
+    if (!spike_gather_pool_fits(window, window, {0, 0}) || W < window[1] || C < 1) {
+        fail("spike_gather_pool_pack_row", "the window does not fit the row");
+    }
+    pool_geometry g{};
+    g.N = 1;
+    g.C = C;
+    g.H = window[0];
+    g.W = W;
+    g.kh = window[0];
+    g.kw = window[1];
+    g.PH = 1;
+    g.PW = W / g.kw;
+    g.group = g.kh * g.kw;
+    g.Cb = (C * g.group + 7) / 8;
+    g.Wp = g.PW;
+#ifdef SNNKIT_GATHER_POOL_AVX512
+    static const bool avx = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx && !portable && g.group <= 4) {
+        return avx512::pack_row(g, x, 0, 0, dst);
+    }
+#endif
+    return portable::pack_row(g, x, 0, 0, dst);
+}
+
 spike_bits spike_gather_pool_pack(const at::Tensor & x_in, std::array<int64_t, 2> window, int64_t pad_left,
                                   int64_t pad_right, bool portable) {
     const char * what = "spike_gather_pool_pack";

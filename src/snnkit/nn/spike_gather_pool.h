@@ -34,4 +34,10 @@ bool spike_gather_pool_fits(std::array<int64_t, 2> kernel, std::array<int64_t, 2
 spike_bits spike_gather_pool_pack(const at::Tensor & x, std::array<int64_t, 2> window, int64_t pad_left,
                                   int64_t pad_right, bool portable = false);
 
+// One row of windows: x holds kh rows of W positions of C channels (channels last, contiguous), and its W / kw
+// windows go into (W / kw) * ceil(C kh kw / 8) bytes at dst (zeroed) as spike_gather_pool_pack packs a pooled row;
+// returns the spikes inside whole windows. window as spike_gather_pool_fits takes it.
+int64_t spike_gather_pool_pack_row(const float * x, int64_t W, int64_t C, std::array<int64_t, 2> window, uint8_t * dst,
+                                   bool portable = false);
+
 } // namespace snnkit
