@@ -298,6 +298,30 @@ neuron_result run_fused(const std::string & where, const at::Tensor & x, const a
     return {out[0], out[1]};
 }
 
+// The checks of the inference-only forms (neuron_forward_sum, neuron_forward_to_sink): x_add, when given, a CPU
+// tensor of x's sizes and dtype; no gradient wanted (hint: the form that has one); alpha's value (0-d) in the
+// returned options, which are checked.
+neuron_options inference_options(const std::string & where, const at::Tensor & x, const at::Tensor & x_add,
+                                 const at::Tensor & v_th, const at::Tensor & v0, const at::Tensor & alpha,
+                                 const neuron_options & opt, const std::string & hint) {
+    if (x_add.defined() && (!x.defined() || x_add.sizes() != x.sizes() || x_add.scalar_type() != x.scalar_type() ||
+                            !x_add.device().is_cpu())) {
+        fail(where, "x_add must be a CPU tensor of x's sizes and dtype");
+    }
+    const auto wants_grad = [](const at::Tensor & t) { return t.defined() && t.requires_grad(); };
+    if (at::GradMode::is_enabled() &&
+        (wants_grad(x) || wants_grad(x_add) || wants_grad(v_th) || wants_grad(v0) || wants_grad(alpha))) {
+        fail(where, "inference only: no gradient flows through it" + hint);
+    }
+    neuron_options o = opt;
+    if (alpha.defined()) {
+        if (alpha.numel() != 1) fail(where, "alpha must be 0-d (one leak factor per layer)");
+        o.alpha = alpha.detach().to(at::kDouble).item<double>();
+    }
+    check_neuron_options(where, o);
+    return o;
+}
+
 } // namespace
 
 void check_neuron_options(const std::string & where, const neuron_options & opt) {
@@ -329,20 +353,9 @@ neuron_result neuron_forward_repeated(const at::Tensor & x_step, int64_t T, cons
 neuron_result neuron_forward_sum(const at::Tensor & x, const at::Tensor & x_add, const at::Tensor & v_th,
                                  const at::Tensor & v0, const at::Tensor & alpha, const neuron_options & opt) {
     const std::string where = "neuron_forward_sum";
-    if (!x_add.defined() || !x.defined() || x_add.sizes() != x.sizes() || x_add.scalar_type() != x.scalar_type() ||
-        !x_add.device().is_cpu()) {
-        fail(where, "x_add must be a CPU tensor of x's sizes and dtype");
-    }
-    if (at::GradMode::is_enabled() && (x.requires_grad() || x_add.requires_grad() || (v_th.defined() && v_th.requires_grad()) ||
-                                       (v0.defined() && v0.requires_grad()) || (alpha.defined() && alpha.requires_grad()))) {
-        fail(where, "inference only: no gradient flows through it (use neuron_forward(x + x_add, ...))");
-    }
-    neuron_options o = opt;
-    if (alpha.defined()) {
-        if (alpha.numel() != 1) fail(where, "alpha must be 0-d (one leak factor per layer)");
-        o.alpha = alpha.detach().to(at::kDouble).item<double>();
-    }
-    check_neuron_options(where, o);
+    if (!x_add.defined()) fail(where, "x_add must be a CPU tensor of x's sizes and dtype");
+    const neuron_options o =
+        inference_options(where, x, x_add, v_th, v0, alpha, opt, " (use neuron_forward(x + x_add, ...))");
     const kernel::neuron_inputs in = kernel::check_neuron_inputs(where, x, v_th, v0);
     const at::Tensor v0c = in.v0.defined() ? in.v0.contiguous() : at::Tensor();
     return run_forward_kernel(where, in.x, in.v_th, v0c, to_params(o), in.shape, in.vth_kind, in.v0_kind,
@@ -357,33 +370,17 @@ at::Tensor neuron_forward_to_sink(const at::Tensor & x, const at::Tensor & x_add
     if (align < 1) fail(where, "align must be >= 1, got " + std::to_string(align));
     if (repeat < 0) fail(where, "repeat must be >= 0, got " + std::to_string(repeat));
     if (x.defined() && x.scalar_type() != at::kFloat) fail(where, "x must be float32");
-    if (x_add.defined() && (repeat > 0 || !x.defined() || x_add.sizes() != x.sizes() ||
-                            x_add.scalar_type() != x.scalar_type() || !x_add.device().is_cpu())) {
-        fail(where, "x_add must be a CPU tensor of x's sizes and dtype, and x not a repeated step");
-    }
-    if (at::GradMode::is_enabled() && ((x.defined() && x.requires_grad()) || (x_add.defined() && x_add.requires_grad()) ||
-                                       (v_th.defined() && v_th.requires_grad()) || (v0.defined() && v0.requires_grad()) ||
-                                       (alpha.defined() && alpha.requires_grad()))) {
-        fail(where, "inference only: no gradient flows through it");
-    }
-    neuron_options o = opt;
-    if (alpha.defined()) {
-        if (alpha.numel() != 1) fail(where, "alpha must be 0-d (one leak factor per layer)");
-        o.alpha = alpha.detach().to(at::kDouble).item<double>();
-    }
-    check_neuron_options(where, o);
+    if (x_add.defined() && repeat > 0) fail(where, "x_add cannot be added to a repeated step");
+    const neuron_options o = inference_options(where, x, x_add, v_th, v0, alpha, opt, "");
     const kernel::neuron_inputs in = check_inputs(where, x, v_th, v0, repeat);
     const at::Tensor v0c = in.v0.defined() ? in.v0.detach().contiguous() : at::Tensor();
     const at::Tensor add = x_add.defined() ? x_add.contiguous() : at::Tensor();
     at::Tensor v = at::empty(one_step(in.x, in.shape), in.x.options());
-    struct ctx_t {
-        const spike_sink_fn * fn;
-    } ctx{&sink};
     kernel::spike_sink<float> ks;
-    ks.ctx = &ctx;
+    ks.ctx = const_cast<spike_sink_fn *>(&sink);
     ks.align = align;
     ks.fn = [](void * c, int64_t t, int64_t j0, const float * row, int64_t n) {
-        (*static_cast<ctx_t *>(c)->fn)(t, j0, row, n);
+        (*static_cast<const spike_sink_fn *>(c))(t, j0, row, n);
     };
     const bool finite = kernel::neuron_forward_kernel<float>(
         to_params(o), in.shape, in.x.data_ptr<float>(), fill_of<float>(in.v_th, in.vth_kind),

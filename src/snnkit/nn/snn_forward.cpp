@@ -100,29 +100,21 @@ bool channels_last_input(const at::Tensor & xt) {
     return xt.dim() == 5 ? xt.permute({0, 1, 3, 4, 2}).is_contiguous() : xt.permute({0, 2, 3, 1}).is_contiguous();
 }
 
-// The spike node on a channels-last input without copying it to [T, N, C, H, W]: the same neurons as
-// [T, N*H*W, C], where the kernel's channel dimension (dim 2) is still C, so a per-channel V_th or v(0) applies
-// unchanged; a per-neuron v(0) [N, C, H, W] is laid out the same way. Spikes and the final potential come back as
+// The spike node on a channels-last input without copying it to [T, N, C, H, W] (snn_channels_last_neurons: the
+// same neurons as [T, N*H*W, C], so a per-channel V_th or v(0) applies unchanged). Spikes and the final potential come back as
 // [T, N, C, H, W] and [N, C, H, W] views with channels-last strides (the next convolution takes them as they are).
 // xt may also be one static step [N, C, H, W], run T times (neuron_forward_repeated).
 neuron_result neuron_forward_channels_last(const at::Tensor & xt, int64_t T, const node & n, const at::Tensor & v0,
                                            const at::Tensor & x_add = {}) {
-    const bool repeated = xt.dim() == 4;
-    const int64_t d = repeated ? 0 : 1; // the batch dimension
-    const int64_t N = xt.size(d), C = xt.size(d + 1), H = xt.size(d + 2), W = xt.size(d + 3);
-    at::Tensor v = v0;
-    if (v.defined() && v.dim() == 4) { // one potential per neuron [N, C, H, W]
-        v = v.permute({0, 2, 3, 1}).reshape({N * H * W, C});
-    }
+    const snn_neuron_view nv = snn_channels_last_neurons(xt, T, v0, x_add);
+    const int64_t N = nv.N, C = nv.C, H = nv.H, W = nv.W;
     neuron_result r;
-    if (repeated) {
-        const at::Tensor x = xt.permute({0, 2, 3, 1}).reshape({N * H * W, C}); // a view: already contiguous
-        r = neuron_forward_repeated(x, T, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
+    if (nv.repeated) {
+        r = neuron_forward_repeated(nv.x, T, n.tensor("v_th"), nv.v0, n.tensor("alpha"), n.attrs.neuron);
     } else {
-        const at::Tensor x = xt.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C});
-        r = x_add.defined() ? neuron_forward_sum(x, x_add.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C}),
-                                                 n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron)
-                            : neuron_forward(x, n.tensor("v_th"), v, n.tensor("alpha"), n.attrs.neuron);
+        r = nv.x_add.defined() ? neuron_forward_sum(nv.x, nv.x_add, n.tensor("v_th"), nv.v0, n.tensor("alpha"),
+                                                    n.attrs.neuron)
+                               : neuron_forward(nv.x, n.tensor("v_th"), nv.v0, n.tensor("alpha"), n.attrs.neuron);
     }
     r.spikes = r.spikes.view({T, N, H, W, C}).permute({0, 1, 4, 2, 3});
     r.v = r.v.view({N, H, W, C}).permute({0, 3, 1, 2});
@@ -149,21 +141,6 @@ at::Tensor gated_max_pool(const node & n, int i, const at::Tensor & folded, int6
     }
     res.pool_state[i] = r.state;
     return r.out.flatten(0, 1);
-}
-
-// The packed spikes (snn_spikes_go_packed) that node n reads: its input's, or behind the pooling left to it.
-std::map<int, snn_packed_spikes>::iterator packed_for(std::map<int, snn_packed_spikes> & packed, const graph & g,
-                                                      const node & n) {
-    if (n.inputs.empty()) {
-        return packed.end();
-    }
-    const int in = n.inputs[0];
-    if (const auto b = packed.find(in); b != packed.end()) { // n is the convolution or the pooling
-        return b->second.pool < 0 || n.op == op_kind::avg_pool ? b : packed.end();
-    }
-    const auto & pin = g.nodes[in].inputs; // n may be the convolution behind the pooling
-    const auto b = pin.empty() ? packed.end() : packed.find(pin[0]);
-    return b != packed.end() && b->second.pool == in ? b : packed.end();
 }
 
 // Threads that run the groups of a batch of n images side by side (snn_options::group_workers): 1 where the
@@ -333,7 +310,8 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
     }
     std::map<int, std::pair<at::Tensor, at::Tensor>> deferred; // add node -> its two folded inputs
     std::map<int, at::Tensor> pools_left;                      // pool node -> its folded spikes (snn_pool_left_to_gather)
-    std::map<int, snn_packed_spikes> packed_left;              // spike node -> its spikes as bits (snn_spikes_go_packed)
+    // the node a convolution reads (a spike node, or the pooling left to it) -> the spikes as bits (snn_spikes_go_packed)
+    std::map<int, snn_packed_spikes> packed_left;
     std::vector<value> vals(g.nodes.size());
     snn_output res;
     res.v.resize(g.nodes.size());
@@ -390,7 +368,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             const bool to_bits = plan.conv >= 0;
             try {
                 if (to_bits) {
-                    packed_left[i] = snn_spike_to_bits(g, n, plan, xt, T, v0, x_add, &r.v);
+                    packed_left[plan.pool >= 0 ? plan.pool : i] = snn_spike_to_bits(g, n, plan, xt, T, v0, x_add, &r.v);
                 } else if (channels_last_input(xt)) {
                     r = neuron_forward_channels_last(xt, T, n, v0, x_add);
                 } else if (!src.temporal) {
@@ -419,20 +397,20 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                     vals[n.inputs[0]].t = apply_op(g.nodes[n.inputs[0]], {spikes}, false);
                     vals[n.inputs[0]].temporal = true;
                 }
-            } else if (const auto b = packed_for(packed_left, g, n); b != packed_left.end()) { // spikes packed for it
+            } else if (n.op == op_kind::avg_pool && packed_left.count(i) != 0) {
+                left_to_conv = true; // its convolution reads the packed spikes of its windows
+            } else if (const auto b = n.inputs.empty() ? packed_left.end() : packed_left.find(n.inputs[0]);
+                       b != packed_left.end()) { // the spikes packed for this convolution
                 const snn_packed_spikes & ps = b->second;
-                left_to_conv = n.op == op_kind::avg_pool;
-                out.t = left_to_conv ? at::Tensor() : snn_gather_packed_layer(n, ps, opt);
-                if (!left_to_conv && !out.t.defined()) { // the dense kernel runs: the float spikes after all
+                out.t = snn_gather_packed_layer(n, ps, opt);
+                if (!out.t.defined()) { // the dense kernel runs: the float spikes after all
                     const int s = ps.pool >= 0 ? g.nodes[ps.pool].inputs[0] : n.inputs[0];
                     vals[s].t = spike_bits_unpack(ps.bits, ps.H, ps.W, ps.window, ps.amp);
                     if (ps.pool >= 0) {
                         vals[ps.pool].t = apply_op(g.nodes[ps.pool], {vals[s].t}, false);
                     }
                 }
-                if (!left_to_conv) {
-                    packed_left.erase(b);
-                }
+                packed_left.erase(b);
             }
             ins.clear();
             bool any_temporal = false;

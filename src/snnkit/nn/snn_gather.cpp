@@ -118,19 +118,28 @@ snn_pack_plan snn_spikes_go_packed(const graph & g, int i, const std::vector<int
     return fits ? plan : snn_pack_plan{};
 }
 
+snn_neuron_view snn_channels_last_neurons(const at::Tensor & xt, int64_t T, const at::Tensor & v0,
+                                          const at::Tensor & x_add) {
+    snn_neuron_view v;
+    v.repeated = xt.dim() == 4;
+    const int64_t d = v.repeated ? 0 : 1; // the batch dimension
+    v.N = xt.size(d);
+    v.C = xt.size(d + 1);
+    v.H = xt.size(d + 2);
+    v.W = xt.size(d + 3);
+    const int64_t P = v.N * v.H * v.W;
+    v.v0 = v0.defined() && v0.dim() == 4 ? v0.permute({0, 2, 3, 1}).reshape({P, v.C}) : v0;
+    v.x = v.repeated ? xt.permute({0, 2, 3, 1}).reshape({P, v.C}) : xt.permute({0, 1, 3, 4, 2}).reshape({T, P, v.C});
+    if (x_add.defined()) {
+        v.x_add = x_add.permute({0, 1, 3, 4, 2}).reshape({T, P, v.C});
+    }
+    return v;
+}
+
 snn_packed_spikes snn_spike_to_bits(const graph & g, const node & n, const snn_pack_plan & plan, const at::Tensor & xt,
                                     int64_t T, const at::Tensor & v0_in, const at::Tensor & x_add, at::Tensor * v_out) {
-    const bool repeated = xt.dim() == 4;
-    const int64_t d = repeated ? 0 : 1; // the batch dimension
-    const int64_t N = xt.size(d), C = xt.size(d + 1), H = xt.size(d + 2), W = xt.size(d + 3);
-    at::Tensor v0 = v0_in;
-    if (v0.defined() && v0.dim() == 4) { // one potential per neuron [N, C, H, W], laid out as the neurons
-        v0 = v0.permute({0, 2, 3, 1}).reshape({N * H * W, C});
-    }
-    // the neurons as [T, N*H*W, C] (a view of the channels-last input), so a per-channel V_th still applies
-    const at::Tensor x = repeated ? xt.permute({0, 2, 3, 1}).reshape({N * H * W, C})
-                                  : xt.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C});
-    const at::Tensor add = x_add.defined() ? x_add.permute({0, 1, 3, 4, 2}).reshape({T, N * H * W, C}) : at::Tensor();
+    const snn_neuron_view nv = snn_channels_last_neurons(xt, T, v0_in, x_add);
+    const int64_t N = nv.N, C = nv.C, H = nv.H, W = nv.W;
     snn_packed_spikes r;
     r.H = H;
     r.W = W;
@@ -151,7 +160,7 @@ snn_packed_spikes snn_spike_to_bits(const graph & g, const node & n, const snn_p
     l.window = r.window;
     spike_bits_packer packer(l);
     const at::Tensor v = neuron_forward_to_sink(
-        x, add, repeated ? T : 0, n.tensor("v_th"), v0, n.tensor("alpha"), n.attrs.neuron,
+        nv.x, nv.x_add, nv.repeated ? T : 0, n.tensor("v_th"), nv.v0, n.tensor("alpha"), n.attrs.neuron,
         [&packer](int64_t t, int64_t j0, const float * row, int64_t cnt) { packer.take(t, j0, row, cnt); },
         packer.align());
     *v_out = v.view({N, H, W, C}).permute({0, 3, 1, 2});

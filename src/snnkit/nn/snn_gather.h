@@ -41,6 +41,21 @@ bool snn_pool_left_to_gather(const graph & g, int i, int reader, int last, const
 // windows' spikes; an undefined tensor when the pooled map and the dense kernel should run.
 at::Tensor snn_gather_pooled_layer(const graph & g, const node & n, const at::Tensor & spikes, const snn_options & opt);
 
+// A spike node's channels-last input ([T, N, C, H, W], or one static step [N, C, H, W]) seen as the neuron kernel's
+// [T, N*H*W, C] (or [N*H*W, C]) without a copy, so a per-channel V_th or v(0) applies unchanged; a per-neuron v(0)
+// [N, C, H, W] and a deferred add's second input laid out the same way. The executor's float path and
+// snn_spike_to_bits both run the node on it.
+struct snn_neuron_view {
+    /// the neurons, the second input (or undefined) and v(0) as the kernel takes them
+    at::Tensor x, x_add, v0;
+    /// the map
+    int64_t N = 0, C = 0, H = 0, W = 0;
+    /// x is one static step, run T times
+    bool repeated = false;
+};
+snn_neuron_view snn_channels_last_neurons(const at::Tensor & xt, int64_t T, const at::Tensor & v0,
+                                          const at::Tensor & x_add);
+
 // A spike node's output held as bits for the convolution that reads it (snn_spike_to_bits).
 struct snn_packed_spikes {
     /// the spikes of all T steps, packed for the convolution's padding (pooled: spike_bits::group > 1)
