@@ -388,6 +388,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
             fail("layer '" + n.name + "'", "ANN activation left in an SNN (convert the model first)");
         } else {
             bool left_to_conv = false; // an average pooling of packed spikes: its convolution reads the bits
+            bool gather_declined = false; // packed spikes too many for gathering: not packed and asked again
             if (const auto p = n.inputs.empty() ? pools_left.end() : pools_left.find(n.inputs[0]);
                 p != pools_left.end()) { // the pooling left to this convolution
                 const at::Tensor spikes = p->second;
@@ -404,6 +405,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                 const snn_packed_spikes & ps = b->second;
                 out.t = snn_gather_packed_layer(n, ps, opt);
                 if (!out.t.defined()) { // the dense kernel runs: the float spikes after all
+                    gather_declined = true;
                     const int s = ps.pool >= 0 ? g.nodes[ps.pool].inputs[0] : n.inputs[0];
                     vals[s].t = spike_bits_unpack(ps.bits, ps.H, ps.W, ps.window, ps.amp);
                     if (ps.pool >= 0) {
@@ -435,7 +437,7 @@ snn_output snn_forward(const graph & g, const at::Tensor & x, const snn_options 
                 out.t = dropout_shared_over_time(ins[0], n.attrs.p, T, opt.dropout_generator);
             } else {
                 out.t = any_temporal ? spike_bf16_layer(g, n, ins[0], opt) : at::Tensor();
-                if (!out.t.defined() && any_temporal) {
+                if (!out.t.defined() && any_temporal && !gather_declined) {
                     out.t = snn_gather_layer(g, n, ins[0], opt);
                 }
                 if (!out.t.defined() && any_temporal) {
