@@ -181,7 +181,7 @@ int main(int argc, char ** argv) {
             return 2;
         }
     }
-    snnkit::runtime_init(threads, tune_malloc);
+    snnkit::runtime_init(threads, tune_malloc ? snnkit::runtime_memory::reuse : snnkit::runtime_memory::system);
     static counting_allocator counter(c10::GetCPUAllocator());
     c10::SetCPUAllocator(&counter, /*priority=*/100);
 

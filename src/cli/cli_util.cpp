@@ -15,7 +15,7 @@
 
 namespace snnkit_cli {
 
-void set_threads(int threads) { snnkit::runtime_init(threads); }
+void set_threads(int threads, snnkit::runtime_memory memory) { snnkit::runtime_init(threads, memory); }
 
 namespace {
 std::vector<std::string> & command_line() {

@@ -72,7 +72,7 @@ void refuse_qcfs_flags(const snnkit::graph & ann, const convert_args & a, const 
 }
 
 void run(convert_args & a, const CLI::App & s) {
-    set_threads(a.threads);
+    set_threads(a.threads, snnkit::runtime_memory::bounded);
     // Calibration settings: a preset, plus any explicit flags (checked before any model or data is read).
     snnkit::convert_job_options job;
     job.conv = a.conv;

@@ -45,7 +45,7 @@ struct eval_args {
 };
 
 void run(eval_args & a) {
-    set_threads(a.threads);
+    set_threads(a.threads, snnkit::runtime_memory::bounded);
     std::FILE * const out = human_out(a.json_path); // tables: stderr when the JSON goes to stdout
     snnkit::model_meta meta;
     const snnkit::graph g = snnkit::load_model(a.model, &meta);

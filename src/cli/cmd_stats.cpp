@@ -54,7 +54,7 @@ void print_and_write(const stats_args & a, const snnkit::network_stats & s, nloh
 }
 
 void run(stats_args & a) {
-    set_threads(a.threads);
+    set_threads(a.threads, snnkit::runtime_memory::bounded);
     snnkit::energy_options energy;
     energy.e_ac_pj = a.e_ac;
     energy.e_mac_pj = a.e_mac;

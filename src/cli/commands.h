@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "snnkit/core/runtime.h"
 #include "snnkit/io/model_meta.h"
 
 #include <cstdint>
@@ -26,7 +27,8 @@ struct command_registration {
 void add_all_commands(CLI::App & app);
 
 // Shared helpers (cli_util.cpp).
-void set_threads(int threads); // snnkit::runtime_init: 0 = all cores, malloc tuned for reuse
+// snnkit::runtime_init: 0 = all cores; memory: reuse for training, bounded for the memory-budgeted commands
+void set_threads(int threads, snnkit::runtime_memory memory = snnkit::runtime_memory::reuse);
 // The command line as given (main.cpp), for the provenance of results.
 void set_command_line(int argc, char ** argv);
 // A dataset split a result was computed on: --dataset, --data (empty: the dataset's default directory), which

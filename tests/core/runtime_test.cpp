@@ -13,7 +13,7 @@ TEST(runtime, threads_reach_the_intra_op_pool_and_openblas) {
     using get_fn = int (*)();
     const auto blas_threads = reinterpret_cast<get_fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
     for (const int n : {1, 2}) {
-        snnkit::runtime_init(n, false);
+        snnkit::runtime_init(n, snnkit::runtime_memory::system);
         EXPECT_EQ(at::get_num_threads(), n);
         if (blas_threads != nullptr) {
             EXPECT_EQ(blas_threads(), n) << "OpenBLAS's pool does not follow the thread count";
@@ -22,7 +22,7 @@ TEST(runtime, threads_reach_the_intra_op_pool_and_openblas) {
     // a matrix product still gives the right result on the pool set to one thread
     const at::Tensor a = at::randn({64, 96}), b = at::randn({96, 32});
     EXPECT_TRUE(at::allclose(at::mm(a, b), (a.to(at::kDouble).mm(b.to(at::kDouble))).to(at::kFloat), 1e-4, 1e-4));
-    snnkit::runtime_init(prev, false);
+    snnkit::runtime_init(prev, snnkit::runtime_memory::system);
     if (blas_threads == nullptr) {
         GTEST_SKIP() << "LibTorch's BLAS here is not OpenBLAS: nothing further to set";
     }

@@ -1,6 +1,8 @@
 // snnkit/core/runtime.cpp
 #include "snnkit/core/runtime.h"
 
+#include "snnkit/core/block_cache.h"
+
 #include <ATen/Parallel.h>
 
 #include <dlfcn.h>
@@ -11,7 +13,7 @@
 
 namespace snnkit {
 
-void runtime_init(int threads, bool tune_malloc) {
+void runtime_init(int threads, runtime_memory memory) {
     const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(n);
     // LibTorch's BLAS (Debian's: OpenBLAS, behind libblas.so.3) keeps its own thread pool, one thread per core
@@ -23,12 +25,15 @@ void runtime_init(int threads, bool tune_malloc) {
         set_blas(n);
     }
 #if defined(__GLIBC__)
-    if (tune_malloc) {
+    if (memory != runtime_memory::system) {
         mallopt(M_MMAP_MAX, 0);               // serve large blocks from the heap, where freed memory is reused
         mallopt(M_TRIM_THRESHOLD, 1 << 30);   // never hand the heap top back to the OS for < 1 GiB
         mallopt(M_TOP_PAD, 64 << 20);         // grow the heap in 64 MiB steps
     }
 #endif
+    if (memory == runtime_memory::bounded) {
+        block_cache_install();
+    }
 }
 
 } // namespace snnkit
