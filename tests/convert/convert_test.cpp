@@ -1,16 +1,19 @@
 // Conversion and calibration against the closed-form error model and the ANN itself.
 #include "convergence.h"
 
+#include "snnkit/convert/calib_steps.h"
 #include "snnkit/convert/calibrate.h"
 #include "snnkit/convert/clipfloor.h"
 #include "snnkit/convert/convert.h"
 #include "snnkit/core/error.h"
+#include "snnkit/core/rng.h"
 #include "snnkit/io/atomic_file.h"
 #include "snnkit/io/model_io.h"
 #include "snnkit/nn/act_stats.h"
 #include "snnkit/nn/forward.h"
 #include "snnkit/nn/snn_forward.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
@@ -335,6 +338,53 @@ TEST(calibrate, result_does_not_depend_on_the_simulation_batch) {
                     EXPECT_TRUE(at::allclose(kv.second, other, 1e-5, 1e-6)) << preset << " " << a.name << "." << kv.first;
                 }
             }
+        }
+    }
+}
+
+// With fewer values allowed than a layer has (the search samples), the search's sample is the all-at-once search's
+// seeded draw, filled chunk by chunk: chunks of 64, 5 and 3 images give the same thresholds, equal to
+// calib_threshold_search on each layer's whole pre-activation with one generator seeded as calibration seeds it.
+TEST(calibrate, the_threshold_searchs_sample_does_not_depend_on_the_chunking) {
+    const small_cnn_case c = make_small_cnn_case(11, 64);
+    const graph base = convert_to_snn(c.ann, c.co);
+    calib_options o;
+    o.progress = false;
+    o.threshold_search = true;
+    o.search_values = 700; // fewer than every layer's values over 64 images
+    std::vector<int> spikes, pre;
+    for (size_t i = 0; i < base.nodes.size(); ++i) {
+        if (base.nodes[i].op == op_kind::spike) {
+            spikes.push_back(static_cast<int>(i));
+            pre.push_back(c.ref.nodes[c.ref.find(base.nodes[i].name)].inputs[0]);
+        }
+    }
+    ASSERT_GE(spikes.size(), 2U);
+    std::map<int, at::Tensor> vals; // every pre-activation over all 64 images, from the plain ANN executor
+    forward_options fo;
+    fo.observer = [&](int index, const node &, const at::Tensor & out) { vals[index] = out.contiguous(); };
+    {
+        at::NoGradGuard ng;
+        ann_forward(c.ref, c.cal, fo);
+    }
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(o.seed, 0xca1));
+    std::vector<at::Tensor> want;
+    for (size_t k = 0; k < spikes.size(); ++k) {
+        threshold_search_options so;
+        so.grid = o.grid;
+        so.max_values = o.search_values;
+        so.shift = convert_shift(c.co);
+        ASSERT_GT(vals.at(pre[k]).numel() / std::max<int64_t>(1, base.nodes[spikes[k]].tensor("v_th").numel()), o.search_values);
+        want.push_back(calib_threshold_search(vals.at(pre[k]), base.nodes[spikes[k]].tensor("v_th"), c.co.T, so, gen));
+    }
+    for (const int64_t chunk : {64, 5, 3}) {
+        graph snn = base.clone();
+        o.batch_size = chunk;
+        EXPECT_EQ(calibrate(snn, c.ref, c.cal, c.co, o).chunk_images, chunk);
+        for (size_t k = 0; k < spikes.size(); ++k) {
+            const at::Tensor got = snn.nodes[spikes[k]].tensor("v_th");
+            EXPECT_TRUE(at::allclose(got, want[k], 1e-6, 0.0))
+                << "chunks of " << chunk << ", " << base.nodes[spikes[k]].name << ": " << got << " against " << want[k];
         }
     }
 }

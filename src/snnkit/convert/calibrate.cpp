@@ -13,6 +13,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <tuple>
@@ -88,9 +89,41 @@ std::map<int, at::Tensor> snn_chunk_rates(const graph & snn, const at::Tensor & 
     return r;
 }
 
+// The values one spike layer's threshold search measures its error on, gathered chunk by chunk: all of them when
+// there are at most `keep` per row, else the seeded draw calib_threshold_search makes on the whole tensor (the
+// same generator call for all values), each drawn position filled from the chunk that holds it. So the sample,
+// and the threshold, do not depend on the chunking, and equal the all-at-once search with the same generator.
+struct search_sample {
+    at::Tensor sorted_pos;  ///< drawn positions in a row of all values, ascending (undefined: every value is kept)
+    at::Tensor slot;        ///< where each sorted position goes in the sample
+    at::Tensor values;      ///< [rows, keep] when drawn
+    std::vector<at::Tensor> all;  ///< the chunks' values in order, when every value is kept
+};
+
+// xs: this chunk's [rows, per_image * images] values of images [s, e) out of n.
+void search_sample_take(search_sample & ss, const at::Tensor & xs, int64_t s, int64_t e, int64_t n, int64_t keep,
+                        at::Generator & gen) {
+    const int64_t per_image = xs.size(1) / std::max<int64_t>(1, e - s), m = per_image * n;
+    if (s == 0 && m > keep) {  // the first chunk: draw as calib_threshold_search does over all m values
+        const at::Tensor pos = at::randint(m, {keep}, gen, at::kLong);
+        std::tie(ss.sorted_pos, ss.slot) = pos.sort();
+        ss.values = at::empty({xs.size(0), keep}, xs.options());
+    }
+    if (!ss.sorted_pos.defined()) {
+        ss.all.push_back(xs);
+        return;
+    }
+    const int64_t * p = ss.sorted_pos.data_ptr<int64_t>();
+    const int64_t lo = std::lower_bound(p, p + keep, s * per_image) - p, hi = std::lower_bound(p, p + keep, e * per_image) - p;
+    if (hi > lo) {
+        const at::Tensor local = ss.sorted_pos.slice(0, lo, hi) - s * per_image;
+        ss.values.index_copy_(1, ss.slot.slice(0, lo, hi), xs.index_select(1, local));
+    }
+}
+
 // The threshold search of every spike layer in one streamed ANN pass: per layer (or channel) the maximum of
-// all pre-activations (the grid's top) and a seeded sample of at most opt.search_values of them, each chunk
-// contributing in proportion to its size (all values when they are fewer).
+// all pre-activations (the grid's top) and the values the error is measured on (search_sample: all, or at most
+// opt.search_values of them by the all-at-once search's seeded draw).
 void search_thresholds(graph & snn, const graph & ann, const at::Tensor & x, const std::vector<int> & spikes, int64_t chunk,
                        const convert_options & conv, const calib_options & opt) {
     const int64_t n = x.size(0);
@@ -99,26 +132,19 @@ void search_thresholds(graph & snn, const graph & ann, const at::Tensor & x, con
         pre.push_back(ann.nodes[ann.find(snn.nodes[i].name)].inputs[0]);
     }
     std::vector<at::Tensor> top(spikes.size());
-    std::vector<std::vector<at::Tensor>> samples(spikes.size());
+    std::vector<search_sample> samples(spikes.size());
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(rng_mix(opt.seed, 0xca1));
     progress_bar bar("calibrate: threshold search", n, opt.progress);
     for (int64_t s = 0; s < n; s += chunk) {
         const int64_t e = std::min(n, s + chunk);
         const std::map<int, at::Tensor> vals = ann_values(ann, x.slice(0, s, e), pre);
-        for (size_t k = 0; k < spikes.size(); ++k) {
+        for (size_t k = 0; k < spikes.size(); ++k) {  // layers in order: the draws come in calib_threshold_search's order
             const at::Tensor v = vals.at(pre[k]);
             const bool per_channel = snn.nodes[spikes[k]].tensor("v_th").dim() == 1 && v.dim() >= 2;
             const at::Tensor xs = per_channel ? v.transpose(0, 1).reshape({v.size(1), -1}) : v.reshape({1, -1});
             const at::Tensor mx = xs.amax(1, true);
             top[k] = top[k].defined() ? at::maximum(top[k], mx) : mx;
-            // values per row over all of x, and how many of them the search may see
-            const int64_t total = xs.size(1) / (e - s) * n, keep = std::max<int64_t>(1, opt.search_values / xs.size(0));
-            if (total <= keep) {
-                samples[k].push_back(xs);
-            } else {
-                const int64_t take = (keep * e) / n - (keep * s) / n; // adds up to keep over the chunks
-                samples[k].push_back(xs.index_select(1, at::randint(xs.size(1), {take}, gen, at::kLong)));
-            }
+            search_sample_take(samples[k], xs, s, e, n, std::max<int64_t>(1, opt.search_values / xs.size(0)), gen);
         }
         bar.update(e);
     }
@@ -134,7 +160,7 @@ void search_thresholds(graph & snn, const graph & ann, const at::Tensor & x, con
                   : an.op == op_kind::qcfs    ? an.tensor("lambda").item<double>()
                                               : 0.0;
         so.shift = convert_shift(conv);
-        set_threshold(snn, i, calib_threshold_grid(at::cat(samples[k], 1), top[k], snn.nodes[i].tensor("v_th"), conv.T, so), conv);
+        set_threshold(snn, i, calib_threshold_grid(samples[k].values.defined() ? samples[k].values : at::cat(samples[k].all, 1), top[k], snn.nodes[i].tensor("v_th"), conv.T, so), conv);
     }
 }
 
