@@ -152,7 +152,7 @@ size_t block_cache_class_bytes(size_t n) {
 }
 
 void block_cache_install(const block_cache_options & opt) {
-    static block_cache_allocator alloc;
+    static auto * alloc = new block_cache_allocator;  // never destroyed: LibTorch keeps the pointer until exit
     block_cache_state & s = block_cache_get();
     std::vector<block_cache_block> drop;
     {
@@ -163,8 +163,8 @@ void block_cache_install(const block_cache_options & opt) {
         s.installed = true;
     }
     block_cache_unmap(drop);
-    c10::SetCPUAllocator(&alloc, 1);
-    TORCH_CHECK(c10::GetCPUAllocator() == &alloc,
+    c10::SetCPUAllocator(alloc, 1);
+    TORCH_CHECK(c10::GetCPUAllocator() == alloc,
                 "block_cache: LibTorch kept another CPU allocator (registered with a higher priority)");
 }
 
