@@ -10,6 +10,8 @@
 #include <c10/core/CPUAllocator.h>
 #include <gtest/gtest.h>
 
+#include <random>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -165,4 +167,36 @@ TEST(block_cache, runtime_init_bounded_installs_it) {
     const snnkit::block_cache_stats s1 = snnkit::block_cache_stats_now();
     EXPECT_EQ(s1.hits + s1.misses - s0.hits - s0.misses, 1U) << "at::zeros of 4 MiB did not reach the cache";
     EXPECT_EQ(t.sum().item<float>(), 0.0F);
+}
+
+TEST(block_cache, threads_allocating_at_once_keep_the_counts_consistent) {
+    const size_t slack = 16 * k_mib;
+    snnkit::block_cache_install(options(16));
+    snnkit::block_cache_release();
+    const snnkit::block_cache_stats s0 = snnkit::block_cache_stats_now();
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 4; ++w) {
+        workers.emplace_back([w] {
+            std::mt19937 rng(static_cast<unsigned>(w));
+            std::vector<at::Tensor> held;
+            for (int i = 0; i < 300; ++i) {
+                const size_t bytes = (1 + rng() % 6) * k_mib + (rng() % 4096) * 4;
+                at::Tensor t = bytes_tensor(bytes);
+                t.fill_(static_cast<float>(w));
+                held.push_back(t);
+                if (held.size() > 3) {  // keep a few alive, free the oldest
+                    EXPECT_EQ(held.front().max().item<float>(), static_cast<float>(w)) << "a block was shared between threads";
+                    held.erase(held.begin());
+                }
+            }
+        });
+    }
+    for (std::thread & t : workers) {
+        t.join();
+    }
+    const snnkit::block_cache_stats s = snnkit::block_cache_stats_now();
+    EXPECT_EQ(s.mapped_bytes, s.cached_bytes) << "every tensor of this test is freed: all mapped bytes are cached";
+    EXPECT_LE(s.peak_mapped_bytes, s.peak_live_bytes + slack);
+    EXPECT_EQ(s.hits + s.misses - s0.hits - s0.misses, 1200U);
+    EXPECT_GT(s.hits - s0.hits, 0U);
 }
