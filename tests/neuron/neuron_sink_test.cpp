@@ -5,6 +5,7 @@
 // blocks and units larger than the kernel's block; and the refusals.
 #include "snnkit/core/error.h"
 #include "snnkit/neuron/neuron.h"
+#include "core/intra_op_threads.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -54,8 +55,7 @@ collected run_sink(const at::Tensor & x, const at::Tensor & x_add, int64_t repea
 TEST(neuron_sink, spikes_and_potential_equal_the_stored_forms_bit_for_bit) {
     at::NoGradGuard ng;
     at::manual_seed(3);
-    const int prev = at::get_num_threads();
-    at::set_num_threads(2);
+    const snnkit_test::intra_op_threads threads(2);
     for (const reset_mode reset : {reset_mode::soft, reset_mode::hard}) {
         for (const bool spike_vth : {false, true}) {
             // [T, N, C, S] sizes: a partial block; a unit (align) of 3 * 700 neurons above the kernel's 8192 block
@@ -97,7 +97,6 @@ TEST(neuron_sink, spikes_and_potential_equal_the_stored_forms_bit_for_bit) {
             }
         }
     }
-    at::set_num_threads(prev);
 }
 
 TEST(neuron_sink, refusals) {

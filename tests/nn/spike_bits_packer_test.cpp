@@ -12,6 +12,7 @@
 #include "snnkit/nn/snn_gather.h"
 #include "snnkit/nn/spike_gather_pool.h"
 #include "spike_conv_test_util.h"
+#include "core/intra_op_threads.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -53,8 +54,7 @@ both neuron_both_ways(const at::Tensor & x_cl, const at::Tensor & vth, const spi
 TEST(spike_bits_packer, equals_packing_the_stored_spikes_as_they_are_and_pooled) {
     at::NoGradGuard ng;
     at::manual_seed(11);
-    const int prev = at::get_num_threads();
-    at::set_num_threads(2);
+    const snnkit_test::intra_op_threads threads(2);
     // channels that do not fill a byte (5) or a 16-bit chunk (24), maps whose rows span several kernel blocks
     struct geo {
         int64_t N, C, H, W, pl, pr, kh, kw;
@@ -92,7 +92,6 @@ TEST(spike_bits_packer, equals_packing_the_stored_spikes_as_they_are_and_pooled)
             EXPECT_TRUE(at::equal(back, b.spikes)) << where();
         }
     }
-    at::set_num_threads(prev);
 }
 
 TEST(spike_bits_packer, refusals) {
@@ -120,8 +119,7 @@ TEST(spike_bits_packer, refusals) {
 TEST(spike_bits_packer, snn_executor_packs_spikes_as_made_and_equals_packing_them_after) {
     at::NoGradGuard ng;
     at::manual_seed(5);
-    const int prev = at::get_num_threads();
-    at::set_num_threads(2);
+    const snnkit_test::intra_op_threads threads(2);
     for (const char * arch : {"resnet20-he", "vgg16"}) {
         const at::Tensor x = at::randn({3, 3, 32, 32});
         const graph snn = snnkit_test::converted_zoo_net(arch, x, 6);
@@ -168,7 +166,6 @@ TEST(spike_bits_packer, snn_executor_packs_spikes_as_made_and_equals_packing_the
             }
         }
     }
-    at::set_num_threads(prev);
 }
 
 // Spikes packed as made for a convolution that then runs dense (rates above the gathering crossover: thresholds

@@ -121,6 +121,9 @@ void search_sample_take(search_sample & ss, const at::Tensor & xs, int64_t s, in
     }
 }
 
+// The sample once every chunk was taken: [rows, keep] drawn values, or all values in image order.
+at::Tensor search_sample_values(const search_sample & ss) { return ss.values.defined() ? ss.values : at::cat(ss.all, 1); }
+
 // The threshold search of every spike layer in one streamed ANN pass: per layer (or channel) the maximum of
 // all pre-activations (the grid's top) and the values the error is measured on (search_sample: all, or at most
 // opt.search_values of them by the all-at-once search's seeded draw).
@@ -160,7 +163,7 @@ void search_thresholds(graph & snn, const graph & ann, const at::Tensor & x, con
                   : an.op == op_kind::qcfs    ? an.tensor("lambda").item<double>()
                                               : 0.0;
         so.shift = convert_shift(conv);
-        set_threshold(snn, i, calib_threshold_grid(samples[k].values.defined() ? samples[k].values : at::cat(samples[k].all, 1), top[k], snn.nodes[i].tensor("v_th"), conv.T, so), conv);
+        set_threshold(snn, i, calib_threshold_grid(search_sample_values(samples[k]), top[k], snn.nodes[i].tensor("v_th"), conv.T, so), conv);
     }
 }
 

@@ -86,10 +86,10 @@ c10::DataPtr block_cache_data_ptr(void * p) { return {p, p, &block_cache_free, c
 
 c10::DataPtr block_cache_allocate(size_t n) {
     block_cache_state & s = block_cache_get();
-    const size_t bytes = block_cache_class_bytes(n);
-    if (n == 0 || n < s.min_bytes.load(std::memory_order_relaxed)) {
+    if (n == 0 || n < s.min_bytes.load(std::memory_order_relaxed)) {  // most tensors: nothing more to do
         return block_cache_data_ptr(c10::alloc_cpu(n));
     }
+    const size_t bytes = block_cache_class_bytes(n);
     std::vector<block_cache_block> drop;
     {
         std::lock_guard<std::mutex> lock(s.mu);
