@@ -6,7 +6,7 @@
 // With --params it prints instead the gradient bytes per step of the zoo nets the docs project ({"arch",
 // "params", "bytes"}).
 //
-// usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] | --params
+// usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched default|defer] | --params
 #include "snnkit/core/clock.h"
 #include "snnkit/dist/dist_options.h"
 #include "snnkit/dist/launch.h"
@@ -52,9 +52,14 @@ double process_cpu_seconds() {
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-int worker(const std::vector<int64_t> & sizes, int reps) {
+int worker(const std::vector<int64_t> & sizes, int reps, bool defer) {
     at::set_num_threads(1);
-    snnkit::process_group pg(snnkit::dist_options_from_env(60.0));
+    snnkit::dist_options o = snnkit::dist_options_from_env(60.0);
+    if (defer) { // as snnkit's --comm-sched defer
+        o.io_thread_nice = 19;
+        o.worker_slice_us = 100;
+    }
+    snnkit::process_group pg(o);
     for (const int64_t bytes : sizes) {
         at::Tensor t = at::ones({std::max<int64_t>(1, bytes / 4)}, at::kFloat);
         at::Tensor sync = at::zeros({1}, at::kFloat);
@@ -78,6 +83,7 @@ int worker(const std::vector<int64_t> & sizes, int reps) {
                                                 {"min_us", us.front()},
                                                 {"max_us", us.back()},
                                                 {"cpu_us", cpu_us[cpu_us.size() / 2]},
+                                                {"comm_sched", defer ? "defer" : "default"},
                                                 {"reps", reps}})
                                     .dump()
                                     .c_str());
@@ -91,11 +97,13 @@ int worker(const std::vector<int64_t> & sizes, int reps) {
 
 int main(int argc, char ** argv) {
     int ranks = 2, reps = 20;
+    bool defer = false;
     std::vector<int64_t> sizes = {4096, 65536, 262144, 1048576, 4194304, 16777216};
     for (int i = 1; i < argc; ++i) {
         const std::string k = argv[i];
         if (k == "--help" || k == "-h") {
-            std::printf("usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] | --params\n");
+            std::printf("usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched default|defer] | "
+                        "--params\n");
             return 0;
         }
         if (k == "--params") {
@@ -108,6 +116,12 @@ int main(int argc, char ** argv) {
         const std::string v = argv[++i];
         if (k == "--ranks") {
             ranks = std::stoi(v);
+        } else if (k == "--comm-sched") { // as snnkit's flag: default | defer
+            if (v != "default" && v != "defer") {
+                std::fprintf(stderr, "--comm-sched: default or defer, not %s\n", v.c_str());
+                return 2;
+            }
+            defer = v == "defer";
         } else if (k == "--reps") {
             reps = std::stoi(v);
         } else if (k == "--sizes") {
@@ -123,7 +137,7 @@ int main(int argc, char ** argv) {
     }
     try {
         if (snnkit::dist_env_present()) {
-            return worker(sizes, reps);
+            return worker(sizes, reps, defer);
         }
         snnkit::launch_options lo;
         lo.nproc = ranks;

@@ -64,7 +64,11 @@ void join_job(train_cli & a) {
     if (!snnkit::dist_env_present()) {
         return;
     }
-    const snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
+    snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
+    if (a.comm_sched == "defer") {
+        o.io_thread_nice = 19;
+        o.worker_slice_us = 100;
+    }
     a.launch = o.launch;
     if (o.world_size > 1) {
         snnkit::grad_reducer_options bo;
@@ -130,6 +134,12 @@ void add_train_flags(CLI::App * s, train_cli & a) {
                                                 "overlap with backward, more messages)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    s->add_option("--comm-sched", a.comm_sched,
+                  "Data-parallel: default | defer. defer: each rank's Gloo I/O thread runs at nice 19 and its workers "
+                  "ask for 100 us scheduler slices, so that on CPUs busy with compute the I/O thread no longer "
+                  "preempts a worker and spins (docs/dist.md); communication then mostly waits until backward ends")
+        ->check(CLI::IsMember({"default", "defer"}))
+        ->capture_default_str();
     s->add_flag("--no-cpu-bind", a.no_cpu_bind,
                 "Data-parallel --nproc: leave the workers unbound (default: worker k runs on its own --threads/N "
                 "CPUs when N groups fit, as Intel's PyTorch launcher binds its instances)");
@@ -151,7 +161,7 @@ snnkit::train_job_options job_options(train_cli & a, const char * command) {
     set_threads(a.threads);
     join_job(a);
     if (a.cli) {
-        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib", "--no-cpu-bind"}, a.dist != nullptr,
+        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib", "--comm-sched", "--no-cpu-bind"}, a.dist != nullptr,
                             "has an effect only in data-parallel training (--nproc N > 1, torchrun)");
     }
     if (a.dist) { // every rank must run the same job (the library compares the model and data settings)
@@ -192,6 +202,7 @@ nlohmann::json dist_json(const train_cli & a) {
     return {{"world_size", a.dist ? a.dist->world_size() : 1},
             {"launch", a.launch},
             {"timeout_s", a.dist_timeout},
+            {"comm_sched", a.comm_sched},
             {"gradient_buckets", a.dist ? a.dist->buckets() : 0},
             {"cpus", a.cpus.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.cpus)},
             {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0}};

@@ -33,6 +33,9 @@ struct train_cli : snnkit::train_job_options {
     double dist_timeout = 60.0;
     /// --bucket-kib: gradient bytes per all-reduce bucket, KiB
     int64_t bucket_kib = 256;
+    /// --comm-sched: default | defer (Gloo's I/O thread at nice 19, its workers asking for 100 us slices:
+    /// dist_options::io_thread_nice, worker_slice_us)
+    std::string comm_sched = "default";
     /// --no-cpu-bind: leave --nproc workers unbound (default: each bound to its own CPUs when they fit)
     bool no_cpu_bind = false;
     /// the CPUs this rank was bound to (SNNKIT_DIST_CPUS; empty: unbound)

@@ -10,10 +10,18 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -181,6 +189,97 @@ TEST(DataParallel, SettingsCheckNamesTheDifferingSetting) {
     for (int r = 0; r < 2; ++r) {
         EXPECT_NE(errors[r].find("rank 1 differs from rank 0 in --T"), std::string::npos) << errors[r];
         EXPECT_EQ(errors[r].find("--seed"), std::string::npos) << errors[r];
+    }
+}
+
+namespace {
+
+// The nice value of each thread of this process (field 19 of /proc/self/task/T/stat).
+std::vector<int> thread_nice_values() {
+    std::vector<int> v;
+    for (const auto & e : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream f(e.path() / "stat");
+        std::string line;
+        std::getline(f, line);
+        std::istringstream rest(line.substr(line.rfind(')') + 2)); // fields 3.. after "pid (comm) "
+        std::string field;
+        for (int k = 3; k <= 19 && rest >> field; ++k) {
+        }
+        v.push_back(std::stoi(field));
+    }
+    return v;
+}
+
+} // namespace
+
+// The scheduler slice (sched_getattr's sched_runtime, ns) of each thread of this process; Linux >= 6.12 reports
+// a SCHED_OTHER thread's slice there.
+std::vector<uint64_t> thread_slices() {
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t prio;
+        uint64_t runtime, deadline, period;
+        uint32_t umin, umax;
+    } a{};
+    std::vector<uint64_t> v;
+    for (const auto & e : std::filesystem::directory_iterator("/proc/self/task")) {
+        a = {};
+        if (syscall(SYS_sched_getattr, std::stol(e.path().filename().string()), &a, sizeof a, 0) == 0) {
+            v.push_back(a.runtime);
+        }
+    }
+    return v;
+}
+
+TEST(ProcessGroup, CommSchedReachesGloosThreadsOnly) {
+    for (const bool defer : {false, true}) {
+        const int nice = defer ? 19 : 0;
+        store_server store("127.0.0.1", 0, 20);
+        dist_options o;
+        o.world_size = 1;
+        o.master_port = store.port();
+        o.timeout_s = 20;
+        o.agent_store = true;
+        o.io_thread_nice = nice;
+        o.worker_slice_us = defer ? 100 : 0;
+        const std::vector<int> before = thread_nice_values();
+        ASSERT_EQ(std::count(before.begin(), before.end(), 19), 0);
+        const std::vector<uint64_t> slices0 = thread_slices();
+        ASSERT_EQ(std::count(slices0.begin(), slices0.end(), 100000u), 0);
+        process_group pg(o);
+        const std::vector<int> after = thread_nice_values();
+        // Gloo's device started one event-loop thread (nice 19); ProcessGroupGloo its 2 workers (100 us slices)
+        EXPECT_GT(after.size(), before.size() + 1);
+        EXPECT_EQ(std::count(after.begin(), after.end(), 19), defer ? 1 : 0) << "defer " << defer;
+        struct utsname u {};
+        uname(&u);
+        int major = 0, minor = 0;
+        std::sscanf(u.release, "%d.%d", &major, &minor);
+        if (major > 6 || (major == 6 && minor >= 12)) { // older kernels ignore (and do not report) the slice
+            const std::vector<uint64_t> slices = thread_slices();
+            EXPECT_EQ(std::count(slices.begin(), slices.end(), 100000u), defer ? 2 : 0) << "defer " << defer;
+        }
+        at::Tensor t = at::ones({3});
+        pg.all_reduce_sum(t, "test sum"); // the group still works
+        EXPECT_TRUE(at::equal(t, at::ones({3})));
+    }
+    dist_options bad;
+    bad.io_thread_nice = -1;
+    try {
+        process_group pg(bad);
+        FAIL() << "accepted io_thread_nice -1";
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find("outside 0-19"), std::string::npos) << e.what();
+    }
+    bad.io_thread_nice = 0;
+    bad.worker_slice_us = 50;
+    try {
+        process_group pg(bad);
+        FAIL() << "accepted worker_slice_us 50";
+    } catch (const snnkit::error & e) {
+        EXPECT_NE(std::string(e.what()).find("outside 100-100000"), std::string::npos) << e.what();
     }
 }
 

@@ -32,6 +32,15 @@ struct dist_options {
     /// local address this rank's Gloo transport binds ("" = the address through which master_addr is reached;
     /// GLOO_SOCKET_IFNAME names an interface instead, as in PyTorch)
     std::string bind_addr;
+    /// nice value (0-19) given to this rank's Gloo I/O thread (the TCP transport's event loop); 0 leaves it as
+    /// it is. On CPUs that compute all the time, that thread, woken by arriving data, preempts the Gloo worker
+    /// that holds the connection's lock and then spins in epoll_wait until the next scheduler tick (docs/dist.md);
+    /// at 19 it no longer preempts, and the communication runs mostly when the compute thread waits for it.
+    int io_thread_nice = 0;
+    /// scheduler slice, microseconds, requested for this rank's Gloo worker threads (Linux >= 6.12: EEVDF's
+    /// sched_runtime of a SCHED_OTHER thread; a short one lets a woken worker run before the compute thread and
+    /// finish what it holds); 0 leaves them as they are; older kernels ignore it
+    int worker_slice_us = 0;
 };
 
 // True when the environment names a job (WORLD_SIZE is set): the process was started by torchrun, snnkit's

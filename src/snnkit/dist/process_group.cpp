@@ -11,13 +11,21 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netdb.h>
+#include <sys/resource.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 namespace snnkit {
 
@@ -39,6 +47,83 @@ std::shared_ptr<::gloo::transport::Device> make_device(const dist_options & o) {
     }
     return c10d::ProcessGroupGloo::createDeviceForHostname(o.bind_addr.empty() ? local_address_towards(o.master_addr)
                                                                                : o.bind_addr);
+}
+
+// The threads of this process (their ids in /proc/self/task).
+std::vector<long> process_threads() {
+    std::vector<long> v;
+    if (DIR * d = opendir("/proc/self/task")) {
+        while (const dirent * e = readdir(d)) {
+            if (e->d_name[0] != '.') {
+                v.push_back(std::atol(e->d_name));
+            }
+        }
+        closedir(d);
+    }
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+// The threads in `after` and not in `before` (both sorted).
+std::vector<long> new_threads(const std::vector<long> & before, const std::vector<long> & after) {
+    std::vector<long> v;
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(v));
+    return v;
+}
+
+// Gives the thread that creating the Gloo device started (its event loop: the one thread in `after` and not in
+// `before`) the nice value; warns and leaves it when that thread cannot be told apart (another thread of the
+// process started at the same time) or the system refuses.
+void set_io_thread_nice(const std::vector<long> & before, const std::vector<long> & after, int nice, int rank) {
+    const std::vector<long> fresh = new_threads(before, after);
+    if (fresh.size() != 1) {
+        std::fprintf(stderr, "snnkit: warning: rank %d: io_thread_nice %d not applied (%zu new threads while the Gloo "
+                             "device started, expected its one I/O thread)\n", rank, nice, fresh.size());
+        return;
+    }
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(fresh[0]), nice) != 0) {
+        std::fprintf(stderr, "snnkit: warning: rank %d: io_thread_nice %d not applied: %s\n", rank, nice,
+                     std::strerror(errno));
+    }
+}
+
+// sched_setattr's argument (linux/sched/types.h; glibc 2.36 has no wrapper)
+struct sched_attr_v1 {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+    uint32_t sched_util_min;
+    uint32_t sched_util_max;
+};
+
+// Asks for a scheduler slice of slice_us for the threads ProcessGroupGloo started (in `after`, not in `before`;
+// `expected` of them), keeping their policy (SCHED_OTHER) and nice value.
+void set_worker_slice(const std::vector<long> & before, const std::vector<long> & after, size_t expected,
+                      int slice_us, int rank) {
+    const std::vector<long> fresh = new_threads(before, after);
+    if (fresh.size() != expected) {
+        std::fprintf(stderr, "snnkit: warning: rank %d: worker_slice_us %d not applied (%zu new threads while the "
+                             "process group started, expected its %zu workers)\n", rank, slice_us, fresh.size(),
+                     expected);
+        return;
+    }
+    for (const long t : fresh) {
+        sched_attr_v1 a{};
+        a.size = sizeof a;
+        a.sched_policy = SCHED_OTHER;
+        a.sched_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(t));
+        a.sched_runtime = static_cast<uint64_t>(slice_us) * 1000;
+        if (syscall(SYS_sched_setattr, t, &a, 0) != 0) {
+            std::fprintf(stderr, "snnkit: warning: rank %d: worker_slice_us %d not applied: %s\n", rank, slice_us,
+                         std::strerror(errno));
+            return;
+        }
+    }
 }
 
 } // namespace
@@ -122,6 +207,13 @@ process_group::process_group(const dist_options & o) : p_(std::make_unique<impl>
         fail("process group", "rank " + std::to_string(o.rank) + " is outside world size " +
                                   std::to_string(o.world_size));
     }
+    if (o.io_thread_nice < 0 || o.io_thread_nice > 19) {
+        fail("io_thread_nice", std::to_string(o.io_thread_nice) + " is outside 0-19 (a process may only lower its "
+                                                                  "own threads' priority)");
+    }
+    if (o.worker_slice_us < 0 || (o.worker_slice_us > 0 && (o.worker_slice_us < 100 || o.worker_slice_us > 100000))) {
+        fail("worker_slice_us", std::to_string(o.worker_slice_us) + " is outside 100-100000 (Linux's range) or 0");
+    }
     if (!(o.timeout_s > 0)) {
         fail("--dist-timeout", "must be positive");
     }
@@ -149,9 +241,17 @@ process_group::process_group(const dist_options & o) : p_(std::make_unique<impl>
     }
     try {
         auto go = c10d::ProcessGroupGloo::Options::create(to_ms(o.timeout_s));
+        const std::vector<long> before = o.io_thread_nice != 0 ? process_threads() : std::vector<long>{};
         go->devices.push_back(make_device(o));
+        if (o.io_thread_nice != 0) {
+            set_io_thread_nice(before, process_threads(), o.io_thread_nice, o.rank);
+        }
         go->threads = 2;
+        const std::vector<long> before_pg = o.worker_slice_us != 0 ? process_threads() : std::vector<long>{};
         p_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(p_->store, o.rank, o.world_size, go);
+        if (o.worker_slice_us != 0) {
+            set_worker_slice(before_pg, process_threads(), static_cast<size_t>(go->threads), o.worker_slice_us, o.rank);
+        }
     } catch (const snnkit::error &) {
         throw;
     } catch (const std::exception & e) {
