@@ -52,13 +52,10 @@ double process_cpu_seconds() {
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-int worker(const std::vector<int64_t> & sizes, int reps, bool defer) {
+int worker(const std::vector<int64_t> & sizes, int reps, const std::string & comm_sched) {
     at::set_num_threads(1);
     snnkit::dist_options o = snnkit::dist_options_from_env(60.0);
-    if (defer) { // as snnkit's --comm-sched defer
-        o.io_thread_nice = 19;
-        o.worker_slice_us = 100;
-    }
+    snnkit::set_comm_sched(o, comm_sched); // as snnkit's --comm-sched
     snnkit::process_group pg(o);
     for (const int64_t bytes : sizes) {
         at::Tensor t = at::ones({std::max<int64_t>(1, bytes / 4)}, at::kFloat);
@@ -83,7 +80,7 @@ int worker(const std::vector<int64_t> & sizes, int reps, bool defer) {
                                                 {"min_us", us.front()},
                                                 {"max_us", us.back()},
                                                 {"cpu_us", cpu_us[cpu_us.size() / 2]},
-                                                {"comm_sched", defer ? "defer" : "default"},
+                                                {"comm_sched", comm_sched},
                                                 {"reps", reps}})
                                     .dump()
                                     .c_str());
@@ -97,7 +94,7 @@ int worker(const std::vector<int64_t> & sizes, int reps, bool defer) {
 
 int main(int argc, char ** argv) {
     int ranks = 2, reps = 20;
-    bool defer = false;
+    std::string comm_sched = "default";
     std::vector<int64_t> sizes = {4096, 65536, 262144, 1048576, 4194304, 16777216};
     for (int i = 1; i < argc; ++i) {
         const std::string k = argv[i];
@@ -116,12 +113,8 @@ int main(int argc, char ** argv) {
         const std::string v = argv[++i];
         if (k == "--ranks") {
             ranks = std::stoi(v);
-        } else if (k == "--comm-sched") { // as snnkit's flag: default | defer
-            if (v != "default" && v != "defer") {
-                std::fprintf(stderr, "--comm-sched: default or defer, not %s\n", v.c_str());
-                return 2;
-            }
-            defer = v == "defer";
+        } else if (k == "--comm-sched") {
+            comm_sched = v;
         } else if (k == "--reps") {
             reps = std::stoi(v);
         } else if (k == "--sizes") {
@@ -136,8 +129,10 @@ int main(int argc, char ** argv) {
         }
     }
     try {
+        snnkit::dist_options check;
+        snnkit::set_comm_sched(check, comm_sched); // an unknown mode fails here, before any worker starts
         if (snnkit::dist_env_present()) {
-            return worker(sizes, reps, defer);
+            return worker(sizes, reps, comm_sched);
         }
         snnkit::launch_options lo;
         lo.nproc = ranks;

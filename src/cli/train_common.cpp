@@ -65,10 +65,7 @@ void join_job(train_cli & a) {
         return;
     }
     snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
-    if (a.comm_sched == "defer") {
-        o.io_thread_nice = 19;
-        o.worker_slice_us = 100;
-    }
+    snnkit::set_comm_sched(o, a.comm_sched);
     a.launch = o.launch;
     if (o.world_size > 1) {
         snnkit::grad_reducer_options bo;

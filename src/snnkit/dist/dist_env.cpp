@@ -42,6 +42,14 @@ int int_var(const char * name, const std::string & text, long lo, long hi) {
 
 } // namespace
 
+void set_comm_sched(dist_options & o, const std::string & mode) {
+    if (mode != "default" && mode != "defer") {
+        fail("--comm-sched " + mode, "unknown mode (known: default, defer)");
+    }
+    o.io_thread_nice = mode == "defer" ? 19 : 0;
+    o.worker_slice_us = mode == "defer" ? 100 : 0;
+}
+
 bool dist_env_present() { return env("WORLD_SIZE") != nullptr; }
 
 dist_options dist_options_from_env(double timeout_s) {

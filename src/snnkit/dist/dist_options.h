@@ -43,6 +43,11 @@ struct dist_options {
     int worker_slice_us = 0;
 };
 
+// The scheduling of Gloo's threads that `snnkit --comm-sched MODE` names: "default" (io_thread_nice 0,
+// worker_slice_us 0) or "defer" (19 and 100: docs/dist.md, "Gloo's I/O thread spins on busy CPUs"). Another mode
+// fails naming it.
+void set_comm_sched(dist_options & o, const std::string & mode);
+
 // True when the environment names a job (WORLD_SIZE is set): the process was started by torchrun, snnkit's
 // launcher or another launcher.
 bool dist_env_present();

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iterator>
 
 namespace snnkit {
@@ -64,29 +65,6 @@ std::vector<long> process_threads() {
     return v;
 }
 
-// The threads in `after` and not in `before` (both sorted).
-std::vector<long> new_threads(const std::vector<long> & before, const std::vector<long> & after) {
-    std::vector<long> v;
-    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(v));
-    return v;
-}
-
-// Gives the thread that creating the Gloo device started (its event loop: the one thread in `after` and not in
-// `before`) the nice value; warns and leaves it when that thread cannot be told apart (another thread of the
-// process started at the same time) or the system refuses.
-void set_io_thread_nice(const std::vector<long> & before, const std::vector<long> & after, int nice, int rank) {
-    const std::vector<long> fresh = new_threads(before, after);
-    if (fresh.size() != 1) {
-        std::fprintf(stderr, "snnkit: warning: rank %d: io_thread_nice %d not applied (%zu new threads while the Gloo "
-                             "device started, expected its one I/O thread)\n", rank, nice, fresh.size());
-        return;
-    }
-    if (setpriority(PRIO_PROCESS, static_cast<id_t>(fresh[0]), nice) != 0) {
-        std::fprintf(stderr, "snnkit: warning: rank %d: io_thread_nice %d not applied: %s\n", rank, nice,
-                     std::strerror(errno));
-    }
-}
-
 // sched_setattr's argument (linux/sched/types.h; glibc 2.36 has no wrapper)
 struct sched_attr_v1 {
     uint32_t size;
@@ -101,29 +79,38 @@ struct sched_attr_v1 {
     uint32_t sched_util_max;
 };
 
-// Asks for a scheduler slice of slice_us for the threads ProcessGroupGloo started (in `after`, not in `before`;
-// `expected` of them), keeping their policy (SCHED_OTHER) and nice value.
-void set_worker_slice(const std::vector<long> & before, const std::vector<long> & after, size_t expected,
-                      int slice_us, int rank) {
-    const std::vector<long> fresh = new_threads(before, after);
+// Applies `set` (returns 0 or sets errno) to the threads that started since `before` (sorted process_threads())
+// when they are the `expected` ones; otherwise, or when the system refuses, warns naming `what` and leaves them.
+void apply_to_new_threads(const std::vector<long> & before, size_t expected, const std::string & what, int rank,
+                          const std::function<int(long)> & set) {
+    const std::vector<long> after = process_threads();
+    std::vector<long> fresh;
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(fresh));
     if (fresh.size() != expected) {
-        std::fprintf(stderr, "snnkit: warning: rank %d: worker_slice_us %d not applied (%zu new threads while the "
-                             "process group started, expected its %zu workers)\n", rank, slice_us, fresh.size(),
-                     expected);
+        std::fprintf(stderr, "snnkit: warning: rank %d: %s not applied (%zu new threads, expected %zu)\n", rank,
+                     what.c_str(), fresh.size(), expected);
         return;
     }
     for (const long t : fresh) {
-        sched_attr_v1 a{};
-        a.size = sizeof a;
-        a.sched_policy = SCHED_OTHER;
-        a.sched_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(t));
-        a.sched_runtime = static_cast<uint64_t>(slice_us) * 1000;
-        if (syscall(SYS_sched_setattr, t, &a, 0) != 0) {
-            std::fprintf(stderr, "snnkit: warning: rank %d: worker_slice_us %d not applied: %s\n", rank, slice_us,
+        if (set(t) != 0) {
+            std::fprintf(stderr, "snnkit: warning: rank %d: %s not applied: %s\n", rank, what.c_str(),
                          std::strerror(errno));
             return;
         }
     }
+}
+
+// A thread at this nice value (setpriority on its id).
+int set_thread_nice(long tid, int nice) { return setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice); }
+
+// A scheduler slice of slice_us for a thread, keeping its policy (SCHED_OTHER) and nice value.
+int set_thread_slice(long tid, int slice_us) {
+    sched_attr_v1 a{};
+    a.size = sizeof a;
+    a.sched_policy = SCHED_OTHER;
+    a.sched_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+    a.sched_runtime = static_cast<uint64_t>(slice_us) * 1000;
+    return static_cast<int>(syscall(SYS_sched_setattr, tid, &a, 0));
 }
 
 } // namespace
@@ -241,16 +228,19 @@ process_group::process_group(const dist_options & o) : p_(std::make_unique<impl>
     }
     try {
         auto go = c10d::ProcessGroupGloo::Options::create(to_ms(o.timeout_s));
-        const std::vector<long> before = o.io_thread_nice != 0 ? process_threads() : std::vector<long>{};
+        const std::vector<long> before_device = o.io_thread_nice != 0 ? process_threads() : std::vector<long>{};
         go->devices.push_back(make_device(o));
-        if (o.io_thread_nice != 0) {
-            set_io_thread_nice(before, process_threads(), o.io_thread_nice, o.rank);
+        if (o.io_thread_nice != 0) { // the device started its event loop
+            apply_to_new_threads(before_device, 1, "io_thread_nice " + std::to_string(o.io_thread_nice), o.rank,
+                                 [&](long t) { return set_thread_nice(t, o.io_thread_nice); });
         }
         go->threads = 2;
         const std::vector<long> before_pg = o.worker_slice_us != 0 ? process_threads() : std::vector<long>{};
         p_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(p_->store, o.rank, o.world_size, go);
-        if (o.worker_slice_us != 0) {
-            set_worker_slice(before_pg, process_threads(), static_cast<size_t>(go->threads), o.worker_slice_us, o.rank);
+        if (o.worker_slice_us != 0) { // the process group started its workers
+            apply_to_new_threads(before_pg, static_cast<size_t>(go->threads),
+                                 "worker_slice_us " + std::to_string(o.worker_slice_us), o.rank,
+                                 [&](long t) { return set_thread_slice(t, o.worker_slice_us); });
         }
     } catch (const snnkit::error &) {
         throw;
