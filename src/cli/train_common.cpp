@@ -7,6 +7,8 @@
 #include "snnkit/dist/launch.h"
 #include "snnkit/io/atomic_file.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -195,6 +197,25 @@ bool finish_training(const train_cli & a, const snnkit::train_job_result & r, co
     return true;
 }
 
+namespace {
+
+// Rank 0's Gloo threads' CPU seconds over the whole run (start-up broadcasts and evaluation sums included);
+// null for one process or when unknown.
+nlohmann::json comm_cpu(const train_cli & a) {
+    const double s = a.dist ? a.dist->comm_thread_cpu_seconds() : -1.0;
+    return s >= 0 ? nlohmann::json(s) : nlohmann::json(nullptr);
+}
+
+// CPU seconds of this process (every thread) so far.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+} // namespace
+
 nlohmann::json dist_json(const train_cli & a) {
     return {{"world_size", a.dist ? a.dist->world_size() : 1},
             {"launch", a.launch},
@@ -202,7 +223,9 @@ nlohmann::json dist_json(const train_cli & a) {
             {"comm_sched", a.comm_sched},
             {"gradient_buckets", a.dist ? a.dist->buckets() : 0},
             {"cpus", a.cpus.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.cpus)},
-            {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0}};
+            {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0},
+            {"comm_thread_cpu_seconds", comm_cpu(a)},
+            {"process_cpu_seconds", process_cpu_seconds()}};
 }
 
 } // namespace snnkit_cli

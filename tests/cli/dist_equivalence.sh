@@ -37,6 +37,10 @@ import os
 allowed = sorted(os.sched_getaffinity(0))  # rank 0 is bound to the first of them when 2 CPUs are there to share
 assert d["cpus"] == (allowed[:1] if len(allowed) >= 2 else None), (d["cpus"], allowed)
 assert a1["dist"]["cpus"] is None, a1["dist"]
+# Gloo's threads' CPU: some, and a small part of the process's (whose main thread loaded the data and trained)
+assert a1["dist"]["comm_thread_cpu_seconds"] is None, a1["dist"]
+c, p = d["comm_thread_cpu_seconds"], d["process_cpu_seconds"]
+assert c is not None and 0 < c < 0.5 * p, (c, p)
 assert abs(a1["test_accuracy"] - a2["test_accuracy"]) < 1e-9, "sharded evaluation, counts summed"
 for k in ("train_loss", "train_accuracy"):  # the global batch's, summed over ranks
     assert abs(a1["history"][-1][k] - a2["history"][-1][k]) < 1e-4, (k, a1["history"][-1], a2["history"][-1])

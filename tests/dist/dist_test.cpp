@@ -10,6 +10,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -264,6 +265,13 @@ TEST(ProcessGroup, CommSchedReachesGloosThreadsOnly) {
         at::Tensor t = at::ones({3});
         pg.all_reduce_sum(t, "test sum"); // the group still works
         EXPECT_TRUE(at::equal(t, at::ones({3})));
+        // the 3 threads were told apart, so their CPU time is known: a part of this process's
+        rusage ru{};
+        getrusage(RUSAGE_SELF, &ru);
+        const double c = pg.comm_thread_cpu_seconds();
+        EXPECT_GE(c, 0.0);
+        EXPECT_LT(c, static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
     }
     dist_options bad;
     bad.io_thread_nice = -1;

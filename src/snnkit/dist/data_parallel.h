@@ -47,6 +47,8 @@ public:
     process_group & group() { return pg_; }
     /// seconds the steps waited for gradient all-reduces after backward (0 before attach)
     double exposed_allreduce_seconds() const;
+    /// CPU seconds of Gloo's threads of this rank so far (negative: unknown; process_group)
+    double comm_thread_cpu_seconds() const { return pg_.comm_thread_cpu_seconds(); }
     /// gradient buckets (0 before attach)
     size_t buckets() const;
 

@@ -79,13 +79,18 @@ struct sched_attr_v1 {
     uint32_t sched_util_max;
 };
 
-// Applies `set` (returns 0 or sets errno) to the threads that started since `before` (sorted process_threads())
-// when they are the `expected` ones; otherwise, or when the system refuses, warns naming `what` and leaves them.
-void apply_to_new_threads(const std::vector<long> & before, size_t expected, const std::string & what, int rank,
-                          const std::function<int(long)> & set) {
+// The threads that started since `before` (sorted process_threads()).
+std::vector<long> new_threads(const std::vector<long> & before) {
     const std::vector<long> after = process_threads();
     std::vector<long> fresh;
     std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(fresh));
+    return fresh;
+}
+
+// Applies `set` (returns 0 or sets errno) to `fresh` (the threads that a Gloo call started) when they are the
+// `expected` ones; otherwise, or when the system refuses, warns naming `what` and leaves them.
+void apply_to_threads(const std::vector<long> & fresh, size_t expected, const std::string & what, int rank,
+                      const std::function<int(long)> & set) {
     if (fresh.size() != expected) {
         std::fprintf(stderr, "snnkit: warning: rank %d: %s not applied (%zu new threads, expected %zu)\n", rank,
                      what.c_str(), fresh.size(), expected);
@@ -98,6 +103,32 @@ void apply_to_new_threads(const std::vector<long> & before, size_t expected, con
             return;
         }
     }
+}
+
+// CPU seconds a thread of this process has run: /proc's schedstat (ns), else its stat's utime + stime (clock
+// ticks); negative when neither can be read (the thread is gone).
+double thread_cpu_seconds(long tid) {
+    const std::string dir = "/proc/self/task/" + std::to_string(tid);
+    if (FILE * f = std::fopen((dir + "/schedstat").c_str(), "r")) {
+        unsigned long long ns = 0;
+        const int n = std::fscanf(f, "%llu", &ns);
+        std::fclose(f);
+        if (n == 1) {
+            return static_cast<double>(ns) * 1e-9;
+        }
+    }
+    if (FILE * f = std::fopen((dir + "/stat").c_str(), "r")) {
+        char buf[1024];
+        const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+        std::fclose(f);
+        buf[n] = '\0';
+        const char * p = std::strrchr(buf, ')'); // after the command name, which may hold spaces
+        unsigned long long ut = 0, st = 0;
+        if (p != nullptr && std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
+            return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+        }
+    }
+    return -1.0;
 }
 
 // A thread at this nice value (setpriority on its id).
@@ -150,6 +181,7 @@ struct process_group::impl {
     dist_options opt;
     c10::intrusive_ptr<c10d::Store> store;
     c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+    std::vector<long> comm_threads; // Gloo's event loop and workers (empty when they could not be told apart)
 
     [[noreturn]] void failed(const std::string & what, const std::exception & e) const {
         fail("rank " + std::to_string(opt.rank) + " of " + std::to_string(opt.world_size),
@@ -228,19 +260,25 @@ process_group::process_group(const dist_options & o) : p_(std::make_unique<impl>
     }
     try {
         auto go = c10d::ProcessGroupGloo::Options::create(to_ms(o.timeout_s));
-        const std::vector<long> before_device = o.io_thread_nice != 0 ? process_threads() : std::vector<long>{};
+        const std::vector<long> before_device = process_threads();
         go->devices.push_back(make_device(o));
-        if (o.io_thread_nice != 0) { // the device started its event loop
-            apply_to_new_threads(before_device, 1, "io_thread_nice " + std::to_string(o.io_thread_nice), o.rank,
-                                 [&](long t) { return set_thread_nice(t, o.io_thread_nice); });
+        const std::vector<long> io = new_threads(before_device); // the device started its event loop
+        if (o.io_thread_nice != 0) {
+            apply_to_threads(io, 1, "io_thread_nice " + std::to_string(o.io_thread_nice), o.rank,
+                             [&](long t) { return set_thread_nice(t, o.io_thread_nice); });
         }
         go->threads = 2;
-        const std::vector<long> before_pg = o.worker_slice_us != 0 ? process_threads() : std::vector<long>{};
+        const std::vector<long> before_pg = process_threads();
         p_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(p_->store, o.rank, o.world_size, go);
-        if (o.worker_slice_us != 0) { // the process group started its workers
-            apply_to_new_threads(before_pg, static_cast<size_t>(go->threads),
-                                 "worker_slice_us " + std::to_string(o.worker_slice_us), o.rank,
-                                 [&](long t) { return set_thread_slice(t, o.worker_slice_us); });
+        const std::vector<long> workers = new_threads(before_pg); // the process group started its workers
+        if (o.worker_slice_us != 0) {
+            apply_to_threads(workers, static_cast<size_t>(go->threads),
+                             "worker_slice_us " + std::to_string(o.worker_slice_us), o.rank,
+                             [&](long t) { return set_thread_slice(t, o.worker_slice_us); });
+        }
+        if (io.size() == 1 && workers.size() == static_cast<size_t>(go->threads)) { // told apart: count their CPU
+            p_->comm_threads = io;
+            p_->comm_threads.insert(p_->comm_threads.end(), workers.begin(), workers.end());
         }
     } catch (const snnkit::error &) {
         throw;
@@ -255,6 +293,21 @@ process_group::~process_group() = default;
 int process_group::rank() const { return p_->opt.rank; }
 int process_group::world_size() const { return p_->opt.world_size; }
 const dist_options & process_group::options() const { return p_->opt; }
+
+double process_group::comm_thread_cpu_seconds() const {
+    if (p_->comm_threads.empty()) {
+        return -1.0;
+    }
+    double sum = 0;
+    for (const long t : p_->comm_threads) {
+        const double s = thread_cpu_seconds(t);
+        if (s < 0) {
+            return -1.0;
+        }
+        sum += s;
+    }
+    return sum;
+}
 
 void process_group::all_reduce_sum(at::Tensor & t, const std::string & what) {
     all_reduce_sum_async(t, what)->wait();

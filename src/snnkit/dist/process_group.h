@@ -36,6 +36,10 @@ public:
     int rank() const;
     int world_size() const;
     const dist_options & options() const;
+    // CPU seconds that Gloo's threads of this rank (its event loop and its 2 workers) have run so far: what the
+    // collectives cost this process beyond the calling thread. Negative when they could not be told apart at
+    // start-up or /proc cannot be read.
+    double comm_thread_cpu_seconds() const;
 
     // Element-wise sum over ranks, in place (`what` names the operation in errors).
     void all_reduce_sum(at::Tensor & t, const std::string & what);
