@@ -6,7 +6,7 @@
 // With --params it prints instead the gradient bytes per step of the zoo nets the docs project ({"arch",
 // "params", "bytes"}).
 //
-// usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched default|defer] | --params
+// usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched off|defer] [--allreduce auto|ring] | --params
 #include "snnkit/core/clock.h"
 #include "snnkit/dist/dist_options.h"
 #include "snnkit/dist/launch.h"
@@ -52,10 +52,11 @@ double process_cpu_seconds() {
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-int worker(const std::vector<int64_t> & sizes, int reps, const std::string & comm_sched) {
+int worker(const std::vector<int64_t> & sizes, int reps, const std::string & comm_sched, bool ring) {
     at::set_num_threads(1);
     snnkit::dist_options o = snnkit::dist_options_from_env(60.0);
-    snnkit::set_comm_sched(o, comm_sched); // as snnkit's --comm-sched
+    snnkit::set_comm_sched(o, comm_sched); // as snnkit's --comm-sched and --allreduce
+    o.pair_exchange = o.pair_exchange && !ring;
     snnkit::process_group pg(o);
     for (const int64_t bytes : sizes) {
         at::Tensor t = at::ones({std::max<int64_t>(1, bytes / 4)}, at::kFloat);
@@ -81,6 +82,9 @@ int worker(const std::vector<int64_t> & sizes, int reps, const std::string & com
                                                 {"max_us", us.back()},
                                                 {"cpu_us", cpu_us[cpu_us.size() / 2]},
                                                 {"comm_sched", comm_sched},
+                                                {"allreduce", pg.world_size() == 2 && o.pair_exchange &&
+                                                                      static_cast<size_t>(t.nbytes()) >= snnkit::kPairExchangeMinBytes
+                                                                  ? "pair exchange" : "gloo ring"},
                                                 {"reps", reps}})
                                     .dump()
                                     .c_str());
@@ -94,12 +98,12 @@ int worker(const std::vector<int64_t> & sizes, int reps, const std::string & com
 
 int main(int argc, char ** argv) {
     int ranks = 2, reps = 20;
-    std::string comm_sched = "default";
+    std::string comm_sched = "off", allreduce = "auto";
     std::vector<int64_t> sizes = {4096, 65536, 262144, 1048576, 4194304, 16777216};
     for (int i = 1; i < argc; ++i) {
         const std::string k = argv[i];
         if (k == "--help" || k == "-h") {
-            std::printf("usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched default|defer] | "
+            std::printf("usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched off|defer] [--allreduce auto|ring] | "
                         "--params\n");
             return 0;
         }
@@ -115,6 +119,8 @@ int main(int argc, char ** argv) {
             ranks = std::stoi(v);
         } else if (k == "--comm-sched") {
             comm_sched = v;
+        } else if (k == "--allreduce" && (v == "auto" || v == "ring")) {
+            allreduce = v;
         } else if (k == "--reps") {
             reps = std::stoi(v);
         } else if (k == "--sizes") {
@@ -132,7 +138,7 @@ int main(int argc, char ** argv) {
         snnkit::dist_options check;
         snnkit::set_comm_sched(check, comm_sched); // an unknown mode fails here, before any worker starts
         if (snnkit::dist_env_present()) {
-            return worker(sizes, reps, comm_sched);
+            return worker(sizes, reps, comm_sched, allreduce == "ring");
         }
         snnkit::launch_options lo;
         lo.nproc = ranks;

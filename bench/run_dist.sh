@@ -4,13 +4,15 @@
 #      against 1 process x 2 threads, train-ann cnn and train-snn cnn T = 4 on Fashion-MNIST, interleaved over
 #      ROUNDS rounds (median of each). The single process runs twice, with its OpenMP threads free and bound
 #      (OMP_PROC_BIND=true OMP_PLACES=cores), and the ratio is taken to the faster of the two (binding is the
-#      workers' default, so the baseline gets it too). Beside them, train-ann only: 2 workers unbound
-#      (--no-cpu-bind) and 2 workers with --comm-sched defer (opt-in); and 1 process x 1 thread (on a busy machine
+#      workers' default, so the baseline gets it too). The 2 workers run with the defaults (--comm-sched defer:
+#      Gloo's I/O thread deferred, gradients exchanged between the 2 ranks). Beside them, train-ann only: 2 workers
+#      unbound (--no-cpu-bind) and 2 workers with --comm-sched off (Gloo's threads and ring as they come: the
+#      default before 2026-12-08); and 1 process x 1 thread (on a busy machine
 #      2 OpenMP threads can be far slower than 1);
 #   2. the share of the training step spent waiting for gradient all-reduces after backward (communication not
 #      hidden behind backward, plus any imbalance between the ranks), cnn and resnet20-he, 2 x 1;
 #   3. the Gloo all-reduce microbenchmark (bench_allreduce: time against message size, 2 and 4 ranks on loopback,
-#      and 2 ranks with --comm-sched defer);
+#      with --comm-sched off, and 2 ranks with defer: by exchange, the default, and by Gloo's ring);
 #   4. one rank's training step time (1 thread, batch 32) of ResNet-20 and VGG-16 on CIFAR-shaped input and their
 #      gradient bytes, and from 3 + 4 the projected scaling efficiency at 8 / 32 / 128 ranks (docs/dist.md: model
 #      and assumptions; a projection, not a measurement).
@@ -43,7 +45,7 @@ for r in $(seq "$rounds"); do
   OMP_PROC_BIND=true OMP_PLACES=cores run ann_1x2b $ann --threads 2
   run ann_2x1 $ann --threads 2 --nproc 2
   run ann_2x1u $ann --threads 2 --nproc 2 --no-cpu-bind
-  run ann_2x1n $ann --threads 2 --nproc 2 --comm-sched defer
+  run ann_2x1n $ann --threads 2 --nproc 2 --comm-sched off
   run ann_1x1 $ann --threads 1
   run snn_1x2 $snnf --threads 2
   OMP_PROC_BIND=true OMP_PLACES=cores run snn_1x2b $snnf --threads 2
@@ -52,8 +54,9 @@ for r in $(seq "$rounds"); do
   run res_2x1 $res --threads 2 --nproc 2
 done
 "$build/bench_allreduce" --params > "$work/params.jsonl"
-for n in 2 4; do "$build/bench_allreduce" --ranks "$n" --reps 20 > "$work/allreduce_$n.jsonl"; done
+for n in 2 4; do "$build/bench_allreduce" --ranks "$n" --reps 20 --comm-sched off > "$work/allreduce_$n.jsonl"; done
 "$build/bench_allreduce" --ranks 2 --reps 20 --comm-sched defer > "$work/allreduce_2n.jsonl"
+"$build/bench_allreduce" --ranks 2 --reps 20 --comm-sched defer --allreduce ring > "$work/allreduce_2nr.jsonl"
 for a in resnet20 vgg16; do
   "$build/bench_train_step" --arch "$a" --shape 3,32,32 --batch 32 --steps 3 --threads 1 > "$work/step_$a.json"
 done
@@ -90,12 +93,12 @@ for name, tag in (("train-ann cnn", "ann"), ("train-snn cnn T=4", "snn")):
               f"   ratio {med(un) / med(one):.3f}")
     if runs(tag + "_2x1n"):
         nn = [ips(r) for r in runs(tag + "_2x1n")]
-        res["throughput"][name]["2x1_comm_sched_defer"] = nn
-        print(f"  {'':20s} 2 procs x 1 thread, --comm-sched defer {med(nn):7.1f} [{min(nn):.1f}, {max(nn):.1f}]"
-              f"   ratio {med(nn) / med(one):.3f} (opt-in, not the default)")
+        res["throughput"][name]["2x1_comm_sched_off"] = nn
+        print(f"  {'':20s} 2 procs x 1 thread, --comm-sched off {med(nn):7.1f} [{min(nn):.1f}, {max(nn):.1f}]"
+              f"   ratio {med(nn) / med(one):.3f} (not the default)")
     print(f"  {'':20s} (1 proc x 1 thread {med(single):.1f})")
 print("\n2. waiting for gradient all-reduce after backward, share of training time (2 x 1; median)")
-for name, tag in (("cnn", "ann_2x1"), ("resnet20-he", "res_2x1"), ("cnn, defer", "ann_2x1n")):
+for name, tag in (("cnn", "ann_2x1"), ("resnet20-he", "res_2x1"), ("cnn, off", "ann_2x1n")):
     sh = [r["dist"]["allreduce_exposed_seconds"] / r["train_seconds"] for r in runs(tag)]
     b = runs(tag)[0]["dist"]["gradient_buckets"]
     res["exposed"][name] = {"share": sh, "buckets": b}
@@ -103,17 +106,20 @@ for name, tag in (("cnn", "ann_2x1"), ("resnet20-he", "res_2x1"), ("cnn, defer",
            if r["dist"].get("comm_thread_cpu_seconds") is not None]
     res["exposed"][name]["comm_thread_cpu_share"] = cpu
     print(f"  {name:12s} {100 * med(sh):5.1f} % [{100 * min(sh):.1f}, {100 * max(sh):.1f}]  ({b} buckets"
-          + ("; target <= 10 %)" if "defer" not in name else "; opt-in, not the target's configuration)")
+          + ("; target <= 10 %)" if "off" not in name else "; --comm-sched off, not the default)")
           + (f"; Gloo's threads: {100 * med(cpu):.1f} % of rank 0's CPU" if cpu else ""))
 ar = {n: [json.loads(l) for l in open(f"{work}/allreduce_{n}.jsonl")] for n in (2, 4)}
 arn = [json.loads(l) for l in open(f"{work}/allreduce_2n.jsonl")]
+arr = [json.loads(l) for l in open(f"{work}/allreduce_2nr.jsonl")]
 res["allreduce"] = ar
 res["allreduce_2_comm_sched_defer"] = arn
+res["allreduce_2_comm_sched_defer_ring"] = arr
 print("\n3. Gloo all-reduce on loopback, median us of wall time and of rank 0's CPU time (all its threads)")
-print("                   wall: 2 ranks  4 ranks  2 ranks, defer    CPU: 2 ranks  4 ranks    defer")
-for a, b, c in zip(ar[2], ar[4], arn):
-    print(f"  {a['bytes']:>9d} B   {a['median_us']:9.0f}  {b['median_us']:7.0f}  {c['median_us']:16.0f}"
-          f"         {a['cpu_us']:7.0f}  {b['cpu_us']:7.0f}  {c['cpu_us']:7.0f}")
+print("  (off: Gloo's threads and ring as they come; defer: the default, 2 ranks exchanging from 4 KiB; defer ring)")
+print("                   wall: off 2    off 4  defer 2  defer ring 2     CPU: off 2  off 4  defer 2  ring 2")
+for a, b, c, d in zip(ar[2], ar[4], arn, arr):
+    print(f"  {a['bytes']:>9d} B   {a['median_us']:9.0f}  {b['median_us']:7.0f}  {c['median_us']:7.0f}  "
+          f"{d['median_us']:12.0f}          {a['cpu_us']:5.0f}  {b['cpu_us']:5.0f}  {c['cpu_us']:7.0f}  {d['cpu_us']:6.0f}")
 params = {p["arch"]: p for p in (json.loads(l) for l in open(f"{work}/params.jsonl"))}
 steps = {a: json.load(open(f"{work}/step_{a}.json")) for a in ("resnet20", "vgg16")}
 res["params"], res["step"] = params, steps
@@ -126,14 +132,15 @@ pts = ar[2]
 small, big = pts[0], pts[-1]
 alpha_lo = small["median_us"] * 1e-6 / 2
 bw_lo = big["bytes"] / max(1e-9, big["median_us"] * 1e-6 - 2 * alpha_lo)  # 2 ranks: 2 (N-1)/N m = m
-# the same fit to the --comm-sched defer points: the transport without the I/O thread's spins (docs/dist.md)
-alpha_nd = arn[0]["median_us"] * 1e-6 / 2
-bw_nd = arn[-1]["bytes"] / max(1e-9, arn[-1]["median_us"] * 1e-6 - 2 * alpha_nd)
+# the same fit to the --comm-sched defer points of Gloo's ring (the algorithm of more than 2 ranks): the
+# transport without the I/O thread's spins (docs/dist.md)
+alpha_nd = arr[0]["median_us"] * 1e-6 / 2
+bw_nd = arr[-1]["bytes"] / max(1e-9, arr[-1]["median_us"] * 1e-6 - 2 * alpha_nd)
 nets = {"loopback fit": (alpha_lo, bw_lo), "loopback fit, defer": (alpha_nd, bw_nd),
         "10 Gb/s, 50 us (assumed)": (50e-6, 10e9 / 8)}
 res["model"] = {"alpha_s": {k: v[0] for k, v in nets.items()}, "bandwidth_Bps": {k: v[1] for k, v in nets.items()}}
 print(f"\n4. projected efficiency at 32 images per rank (a projection: docs/dist.md)")
-print(f"  loopback fit: alpha {alpha_lo * 1e6:.0f} us, bandwidth {bw_lo / 1e9:.2f} GB/s; with --comm-sched defer: "
+print(f"  loopback fit (off): alpha {alpha_lo * 1e6:.0f} us, bandwidth {bw_lo / 1e9:.2f} GB/s; defer, ring: "
       f"alpha {alpha_nd * 1e6:.0f} us, bandwidth {bw_nd / 1e9:.2f} GB/s")
 res["projection"] = {}
 for a in ("resnet20", "vgg16"):

@@ -68,6 +68,7 @@ void join_job(train_cli & a) {
     }
     snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
     snnkit::set_comm_sched(o, a.comm_sched);
+    o.pair_exchange = o.pair_exchange && a.allreduce == "auto";
     a.launch = o.launch;
     if (o.world_size > 1) {
         snnkit::grad_reducer_options bo;
@@ -134,10 +135,17 @@ void add_train_flags(CLI::App * s, train_cli & a) {
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     s->add_option("--comm-sched", a.comm_sched,
-                  "Data-parallel: default | defer. defer: each rank's Gloo I/O thread runs at nice 19 and its workers "
+                  "Data-parallel: defer | off. defer: each rank's Gloo I/O thread runs at nice 19 and its workers "
                   "ask for 100 us scheduler slices, so that on CPUs busy with compute the I/O thread no longer "
-                  "preempts a worker and spins (docs/dist.md); communication then mostly waits until backward ends")
-        ->check(CLI::IsMember({"default", "defer"}))
+                  "preempts a worker and spins, and 2 ranks exchange gradients (--allreduce auto); communication then "
+                  "mostly runs when backward ends (docs/dist.md). off: Gloo's threads as they start, Gloo's ring")
+        ->check(CLI::IsMember({"defer", "off"}))
+        ->capture_default_str();
+    s->add_option("--allreduce", a.allreduce,
+                  "Data-parallel: auto | ring. auto: with --comm-sched defer, 2 ranks send each other their gradient "
+                  "buckets and add them (Gloo send/recv: the ring's bytes in one round, the same sum on both); "
+                  "otherwise Gloo's ring. ring: Gloo's ring always")
+        ->check(CLI::IsMember({"auto", "ring"}))
         ->capture_default_str();
     s->add_flag("--no-cpu-bind", a.no_cpu_bind,
                 "Data-parallel --nproc: leave the workers unbound (default: worker k runs on its own --threads/N "
@@ -160,11 +168,13 @@ snnkit::train_job_options job_options(train_cli & a, const char * command) {
     set_threads(a.threads);
     join_job(a);
     if (a.cli) {
-        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib", "--comm-sched", "--no-cpu-bind"}, a.dist != nullptr,
+        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib", "--comm-sched", "--allreduce", "--no-cpu-bind"}, a.dist != nullptr,
                             "has an effect only in data-parallel training (--nproc N > 1, torchrun)");
     }
     if (a.dist) { // every rank must run the same job (the library compares the model and data settings)
-        a.dist->check_same({{"--sync-bn", a.sync_bn ? "on" : "off"}});
+        // (the all-reduce's algorithm too: a rank exchanging while another runs Gloo's ring would wait forever)
+        a.dist->check_same({{"--sync-bn", a.sync_bn ? "on" : "off"},
+                            {"--comm-sched/--allreduce", a.dist->group().options().pair_exchange ? "exchange" : "ring"}});
     }
     snnkit::train_job_options o = a;
     if (a.no_augment) {
@@ -221,6 +231,9 @@ nlohmann::json dist_json(const train_cli & a) {
             {"launch", a.launch},
             {"timeout_s", a.dist_timeout},
             {"comm_sched", a.comm_sched},
+            {"allreduce", a.dist ? (a.dist->world_size() == 2 && a.dist->group().options().pair_exchange
+                                        ? "pair exchange" : "gloo ring")
+                                 : "none"},
             {"gradient_buckets", a.dist ? a.dist->buckets() : 0},
             {"cpus", a.cpus.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.cpus)},
             {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0},

@@ -33,9 +33,11 @@ struct train_cli : snnkit::train_job_options {
     double dist_timeout = 60.0;
     /// --bucket-kib: gradient bytes per all-reduce bucket, KiB
     int64_t bucket_kib = 256;
-    /// --comm-sched: default | defer (Gloo's I/O thread at nice 19, its workers asking for 100 us slices:
-    /// dist_options::io_thread_nice, worker_slice_us)
-    std::string comm_sched = "default";
+    /// --comm-sched: defer (Gloo's I/O thread at nice 19, its workers asking for 100 us slices, 2 ranks exchanging
+    /// gradients: dist_options::io_thread_nice, worker_slice_us, pair_exchange) | off (Gloo's threads and ring as is)
+    std::string comm_sched = "defer";
+    /// --allreduce: auto (as --comm-sched sets dist_options::pair_exchange) | ring (Gloo's all-reduce always)
+    std::string allreduce = "auto";
     /// --no-cpu-bind: leave --nproc workers unbound (default: each bound to its own CPUs when they fit)
     bool no_cpu_bind = false;
     /// the CPUs this rank was bound to (SNNKIT_DIST_CPUS; empty: unbound)

@@ -47,13 +47,23 @@ for k in ("train_loss", "train_accuracy"):  # the global batch's, summed over ra
 PY
 [ "$(wc -l < "$work/a2/train_log.jsonl")" = 2 ] || fail "rank 0 writes the log once per epoch"
 [ ! -s "$work/a2.err" ] || { cat "$work/a2.err"; fail "--quiet 2-rank run printed on stderr"; }
-# --comm-sched defer changes when Gloo's threads run, not what they compute
-$T "$snn" train-ann $ann --epochs 2 --batch-size 64 --out "$work/a3" --threads 2 --nproc 2 --comm-sched defer \
+# --comm-sched off (Gloo's threads as they start, Gloo's ring) and --allreduce ring change how the sums travel,
+# not what they are: the default (defer: pair exchange for 2 ranks) gave a2
+$T "$snn" train-ann $ann --epochs 2 --batch-size 64 --out "$work/a3" --threads 2 --nproc 2 --comm-sched off \
   --json "$work/a3.json" 2> "$work/a3.err"
 same "$work/a1/model.safetensors" "$work/a3/model.safetensors"
-/usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1]))['dist']; assert d['comm_sched'] == 'defer' and \
-json.load(open(sys.argv[2]))['dist']['comm_sched'] == 'default', d" "$work/a3.json" "$work/a2.json" || fail "comm_sched in the JSON"
-[ ! -s "$work/a3.err" ] || { cat "$work/a3.err"; fail "--comm-sched defer printed on stderr (a warning?)"; }
+$T "$snn" train-ann $ann --epochs 2 --batch-size 64 --out "$work/a4" --threads 2 --nproc 2 --allreduce ring \
+  --json "$work/a4.json"
+same "$work/a1/model.safetensors" "$work/a4/model.safetensors"
+/usr/bin/python3 - "$work" <<'PY' || fail "comm_sched / allreduce in the JSON"
+import json, sys
+w = sys.argv[1]
+d2, d3, d4 = (json.load(open(f"{w}/a{k}.json"))["dist"] for k in (2, 3, 4))
+assert (d2["comm_sched"], d2["allreduce"]) == ("defer", "pair exchange"), d2
+assert (d3["comm_sched"], d3["allreduce"]) == ("off", "gloo ring"), d3
+assert (d4["comm_sched"], d4["allreduce"]) == ("defer", "gloo ring"), d4
+PY
+[ ! -s "$work/a3.err" ] || { cat "$work/a3.err"; fail "--comm-sched off printed on stderr (a warning?)"; }
 
 # 2. a global batch that 2 ranks cannot split evenly (63 = 32 + 31): the weighted average is still exact
 $T "$snn" train-ann $ann --epochs 1 --batch-size 63 --out "$work/b1" --threads 1

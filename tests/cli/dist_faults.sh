@@ -99,5 +99,7 @@ mismatch "training data (contents)" train-ann ${small/--limit-train 256/--limit-
   train-ann $small --out "$work/c5"
 snnf="--dataset fmnist --arch mlp --limit-train 256 --limit-test 100 --epochs 1 --batch-size 64 --threads 1 --quiet"
 mismatch "--T" train-snn $snnf --T 4 --out "$work/c6" -- train-snn $snnf --T 2 --out "$work/c7"
+# one rank exchanging gradients, the other in Gloo's ring: they would never meet
+mismatch "--comm-sched/--allreduce" train-ann $small --out "$work/c8" -- train-ann $small --comm-sched off --out "$work/c9"
 
 echo "dist_faults: OK"

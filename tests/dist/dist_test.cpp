@@ -33,7 +33,8 @@ namespace {
 
 // Runs body(rank) in `world` threads joined through a store the test hosts (as the launcher does); returns
 // each rank's exception text ("" = none).
-std::vector<std::string> run_ranks(int world, const std::function<void(process_group &)> & body, double timeout_s = 20) {
+std::vector<std::string> run_ranks(int world, const std::function<void(process_group &)> & body, double timeout_s = 20,
+                                   const std::function<void(dist_options &)> & tweak = {}) {
     store_server store("127.0.0.1", 0, timeout_s);
     std::vector<std::string> errors(static_cast<size_t>(world));
     std::vector<std::thread> threads;
@@ -47,6 +48,9 @@ std::vector<std::string> run_ranks(int world, const std::function<void(process_g
                 o.timeout_s = timeout_s;
                 o.agent_store = true;
                 o.store_prefix = "/test";
+                if (tweak) {
+                    tweak(o);
+                }
                 process_group pg(o);
                 body(pg);
             } catch (const std::exception & e) {
@@ -87,6 +91,50 @@ TEST(ProcessGroup, CollectivesMatchClosedForm) {
         EXPECT_EQ(text, std::string("from rank 0\0!", 13));
         EXPECT_EQ(pg.failed_ranks(r != 1, "test step"), std::vector<int>{1});
     }));
+}
+
+TEST(ProcessGroup, TwoRankExchangeGivesTheRingsSumBitForBit) {
+    // each rank's tensors from a generator of its own; three all-reduces in flight at once, twice (the second
+    // round reuses the receive buffers), floats and doubles; once by pair exchange and once by Gloo's ring
+    const auto inputs = [](int rank) {
+        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(100 + rank);
+        return std::vector<at::Tensor>{at::randn({1000}, gen), at::randn({7, 3}, gen).to(at::kDouble),
+                                       at::randn({300000}, gen)};
+    };
+    std::vector<at::Tensor> want; // rank 0's + rank 1's, in closed form
+    for (size_t k = 0; k < 3; ++k) {
+        want.push_back(inputs(0)[k] + inputs(1)[k]);
+    }
+    std::vector<std::vector<at::Tensor>> got[2]; // [exchange?][rank] -> tensors
+    for (const bool exchange : {true, false}) {
+        auto & out = got[exchange ? 1 : 0];
+        out.assign(2, {});
+        expect_no_errors(run_ranks(
+            2,
+            [&](process_group & pg) {
+                std::vector<at::Tensor> mine;
+                for (int round = 0; round < 2; ++round) {
+                    mine = inputs(pg.rank());
+                    std::vector<std::unique_ptr<pending_collective>> p;
+                    for (auto & t : mine) {
+                        p.push_back(pg.all_reduce_sum_async(t, "test sum"));
+                    }
+                    for (auto & q : p) {
+                        q->wait();
+                    }
+                }
+                out[static_cast<size_t>(pg.rank())] = mine;
+            },
+            20, [&](dist_options & o) { o.pair_exchange = exchange; }));
+    }
+    for (int e = 0; e < 2; ++e) {
+        for (int r = 0; r < 2; ++r) {
+            ASSERT_EQ(got[e][r].size(), 3u) << "exchange " << e << " rank " << r;
+            for (size_t k = 0; k < 3; ++k) {
+                EXPECT_TRUE(at::equal(got[e][r][k], want[k])) << "exchange " << e << " rank " << r << " tensor " << k;
+            }
+        }
+    }
 }
 
 TEST(GradReducer, AveragesGradientsLikeTheMeanOfEachRanksOwn) {

@@ -43,11 +43,13 @@ int int_var(const char * name, const std::string & text, long lo, long hi) {
 } // namespace
 
 void set_comm_sched(dist_options & o, const std::string & mode) {
-    if (mode != "default" && mode != "defer") {
-        fail("--comm-sched " + mode, "unknown mode (known: default, defer)");
+    if (mode != "defer" && mode != "off") {
+        fail("--comm-sched " + mode, "unknown mode (known: defer, off)");
     }
-    o.io_thread_nice = mode == "defer" ? 19 : 0;
-    o.worker_slice_us = mode == "defer" ? 100 : 0;
+    const bool defer = mode == "defer";
+    o.io_thread_nice = defer ? 19 : 0;
+    o.worker_slice_us = defer ? 100 : 0;
+    o.pair_exchange = defer;
 }
 
 bool dist_env_present() { return env("WORLD_SIZE") != nullptr; }

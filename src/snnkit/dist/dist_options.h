@@ -41,11 +41,19 @@ struct dist_options {
     /// sched_runtime of a SCHED_OTHER thread; a short one lets a woken worker run before the compute thread and
     /// finish what it holds); 0 leaves them as they are; older kernels ignore it
     int worker_slice_us = 0;
+    /// with exactly 2 ranks, all-reduce tensors of kPairExchangeMinBytes or more by a direct exchange (Gloo send +
+    /// recv) and an add on each rank instead of Gloo's ring: the same bytes, one round instead of two, and no
+    /// reduction or hand-off in Gloo's worker threads; both ranks get the same sum, bit for bit (a + b = b + a).
+    /// Measured faster than the ring only with the I/O thread deferred (io_thread_nice 19: docs/dist.md)
+    bool pair_exchange = false;
 };
 
-// The scheduling of Gloo's threads that `snnkit --comm-sched MODE` names: "default" (io_thread_nice 0,
-// worker_slice_us 0) or "defer" (19 and 100: docs/dist.md, "Gloo's I/O thread spins on busy CPUs"). Another mode
-// fails naming it.
+/// the smallest tensor, in bytes, that dist_options::pair_exchange exchanges (smaller ones: Gloo's ring)
+extern const size_t kPairExchangeMinBytes;
+
+// The communication settings that `snnkit --comm-sched MODE` names: "defer" (io_thread_nice 19, worker_slice_us
+// 100, pair_exchange on: docs/dist.md, "Gloo's threads on busy CPUs") or "off" (Gloo's threads as they start,
+// 0 and 0, and Gloo's ring: pair_exchange off). Another mode fails naming it.
 void set_comm_sched(dist_options & o, const std::string & mode);
 
 // True when the environment names a job (WORLD_SIZE is set): the process was started by torchrun, snnkit's

@@ -44,7 +44,14 @@ struct grad_reducer::impl {
     double exposed = 0;
     std::mutex mu;
 
+    // Starts the all-reduce of every bucket whose gradients are all in, in index order. Its time counts as
+    // exposed: starting a pair exchange may write the bucket to the socket on this (the training) thread.
     void launch_ready() {
+        const auto t0 = clock_now();
+        launch_ready_untimed();
+        exposed += seconds_since(t0);
+    }
+    void launch_ready_untimed() {
         while (next_launch < buckets.size() && buckets[next_launch].ready == buckets[next_launch].slots.size()) {
             bucket & b = buckets[next_launch];
             b.pending = pg->all_reduce_sum_async(b.flat, "gradient all-reduce (bucket " +

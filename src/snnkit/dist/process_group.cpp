@@ -27,8 +27,11 @@
 #include <cstring>
 #include <functional>
 #include <iterator>
+#include <mutex>
 
 namespace snnkit {
+
+const size_t kPairExchangeMinBytes = 4096;
 
 namespace {
 
@@ -182,6 +185,29 @@ struct process_group::impl {
     c10::intrusive_ptr<c10d::Store> store;
     c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
     std::vector<long> comm_threads; // Gloo's event loop and workers (empty when they could not be told apart)
+    // pair exchanges: the tag of the next one (the same sequence on both ranks), and receive buffers kept for reuse
+    // (one per bucket size in flight: no large allocation and page faults every step)
+    int next_tag = 0;
+    std::mutex pool_mu;
+    std::vector<at::Tensor> pool;
+
+    at::Tensor take_buffer(const at::Tensor & like) {
+        std::lock_guard<std::mutex> lock(pool_mu);
+        for (size_t i = 0; i < pool.size(); ++i) {
+            if (pool[i].numel() == like.numel() && pool[i].scalar_type() == like.scalar_type()) {
+                at::Tensor b = std::move(pool[i]);
+                pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
+                return b.view(like.sizes());
+            }
+        }
+        return at::empty_like(like, at::MemoryFormat::Contiguous);
+    }
+    void give_back(at::Tensor b) {
+        std::lock_guard<std::mutex> lock(pool_mu);
+        if (pool.size() < 16) {
+            pool.push_back(std::move(b));
+        }
+    }
 
     [[noreturn]] void failed(const std::string & what, const std::exception & e) const {
         fail("rank " + std::to_string(opt.rank) + " of " + std::to_string(opt.world_size),
@@ -198,6 +224,12 @@ struct process_group::impl {
 };
 
 namespace {
+
+// What a pending exchange calls back into its process group for.
+struct process_group_impl_hooks {
+    std::function<void(const std::exception &)> on_error; // throws snnkit::error naming the rank and operation
+    std::function<void(at::Tensor)> give_back;            // the receive buffer, for the next exchange
+};
 
 class gloo_pending : public pending_collective {
 public:
@@ -216,6 +248,38 @@ public:
 private:
     c10::intrusive_ptr<c10d::Work> w_;
     std::function<void(const std::exception &)> on_error_;
+};
+
+// A two-rank exchange in flight: the other rank's tensor arrives in `peer`, ours leaves from t; wait() adds.
+class pair_pending : public pending_collective {
+public:
+    pair_pending(process_group_impl_hooks h, at::Tensor t, at::Tensor peer, c10::intrusive_ptr<c10d::Work> recv,
+                 c10::intrusive_ptr<c10d::Work> send)
+        : h_(std::move(h)), t_(std::move(t)), peer_(std::move(peer)), recv_(std::move(recv)), send_(std::move(send)) {}
+    ~pair_pending() override {
+        if (peer_.defined() && done_) {
+            h_.give_back(std::move(peer_));
+        }
+    }
+    void wait() override {
+        try {
+            recv_->wait();
+            send_->wait();
+        } catch (const snnkit::error &) {
+            throw;
+        } catch (const std::exception & e) {
+            h_.on_error(e);
+        }
+        at::NoGradGuard no_grad;
+        t_.add_(peer_); // a + b on one rank, b + a on the other: the same bits
+        done_ = true;
+    }
+
+private:
+    process_group_impl_hooks h_;
+    at::Tensor t_, peer_;
+    c10::intrusive_ptr<c10d::Work> recv_, send_;
+    bool done_ = false;
 };
 
 } // namespace
@@ -314,6 +378,28 @@ void process_group::all_reduce_sum(at::Tensor & t, const std::string & what) {
 }
 
 std::unique_ptr<pending_collective> process_group::all_reduce_sum_async(at::Tensor & t, const std::string & what) {
+    impl * p = p_.get();
+    auto on_error = [p, what](const std::exception & e) { p->failed(what, e); };
+    // (smaller tensors, such as a step's metrics, measured slower by exchange than by Gloo's ring: docs/dist.md)
+    if (world_size() == 2 && p_->opt.pair_exchange && t.nbytes() >= kPairExchangeMinBytes) {
+        if (!t.is_contiguous()) {
+            fail("rank " + std::to_string(rank()), what + ": the tensor is not contiguous");
+        }
+        const int peer = 1 - rank();
+        const int tag = p_->next_tag;
+        p_->next_tag = (p_->next_tag + 1) % (1 << 30);
+        at::Tensor buf = p_->take_buffer(t);
+        std::vector<at::Tensor> in{buf}, out{t};
+        c10::intrusive_ptr<c10d::Work> recv, send;
+        try {
+            recv = p_->pg->recv(in, peer, tag); // posted first: the other rank's send can go straight in
+            send = p_->pg->send(out, peer, tag);
+        } catch (const std::exception & e) {
+            p_->failed(what, e);
+        }
+        return std::make_unique<pair_pending>(
+            process_group_impl_hooks{on_error, [p](at::Tensor b) { p->give_back(std::move(b)); }}, t, buf, recv, send);
+    }
     std::vector<at::Tensor> v{t};
     c10::intrusive_ptr<c10d::Work> w;
     try {
@@ -321,8 +407,7 @@ std::unique_ptr<pending_collective> process_group::all_reduce_sum_async(at::Tens
     } catch (const std::exception & e) {
         p_->failed(what, e);
     }
-    impl * p = p_.get();
-    return std::make_unique<gloo_pending>(w, [p, what](const std::exception & e) { p->failed(what, e); });
+    return std::make_unique<gloo_pending>(w, on_error);
 }
 
 void process_group::broadcast(at::Tensor & t, const std::string & what, int root) {

@@ -41,9 +41,11 @@ public:
     // start-up or /proc cannot be read.
     double comm_thread_cpu_seconds() const;
 
-    // Element-wise sum over ranks, in place (`what` names the operation in errors).
+    // Element-wise sum over ranks, in place (`what` names the operation in errors). Two ranks exchange their
+    // tensors and add (dist_options::pair_exchange); more use Gloo's all-reduce.
     void all_reduce_sum(at::Tensor & t, const std::string & what);
-    // The same, started in the background; t must stay alive and untouched until wait().
+    // The same, started in the background (a contiguous t that must stay alive and untouched until wait(), where
+    // an exchange adds the other rank's part). Every rank starts its collectives in the same order.
     std::unique_ptr<pending_collective> all_reduce_sum_async(at::Tensor & t, const std::string & what);
     // Rank `root`'s t is copied into every rank's t (same shape and dtype everywhere).
     void broadcast(at::Tensor & t, const std::string & what, int root = 0);
