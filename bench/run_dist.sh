@@ -67,8 +67,9 @@ import glob, json, os, statistics, sys
 work, out, load0, load1, rounds, bench_cmd = sys.argv[1:]
 med = statistics.median
 
-def runs(tag):
-    return [json.load(open(f)) for f in sorted(glob.glob(f"{work}/{tag}.*.json"))]
+def runs(tag):  # in the order they ran (TAG.N.json, N counting up), so that index k is round k
+    files = glob.glob(f"{work}/{tag}.*.json")
+    return [json.load(open(f)) for f in sorted(files, key=lambda f: int(f.rsplit(".", 2)[-2]))]
 
 def ips(r):  # training images per second of a run (train_seconds: the steps, not the test pass)
     return r["train_samples"] * r["epochs"] / r["train_seconds"]
@@ -86,6 +87,11 @@ for name, tag in (("train-ann cnn", "ann"), ("train-snn cnn T=4", "snn")):
           f"{med(bound):7.1f} [{min(bound):.1f}, {max(bound):.1f}]")
     print(f"  {'':20s} 2 procs x 1 thread (bound) {med(two):7.1f} [{min(two):.1f}, {max(two):.1f}]   ratio to the "
           f"{how} baseline {ratio:.3f} (target >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'})")
+    # the same ratio round by round (each 2 x 1 run against the baseline run next to it): how much of the spread
+    # is the machine drifting between rounds; for information, the target is the ratio of the medians above
+    per_round = [t / o for t, o in zip(two, one)]
+    res["throughput"][name]["ratio_per_round"] = per_round
+    print(f"  {'':20s} per round: " + ", ".join(f"{x:.3f}" for x in per_round))
     if runs(tag + "_2x1u"):
         un = [ips(r) for r in runs(tag + "_2x1u")]
         res["throughput"][name]["2x1_unbound"] = un
