@@ -74,6 +74,8 @@ int worker(const std::vector<int64_t> & sizes, int reps, const std::string & com
         }
         std::sort(us.begin(), us.end());
         std::sort(cpu_us.begin(), cpu_us.end());
+        const bool exchanged = pg.world_size() == 2 && o.pair_exchange &&
+                               static_cast<size_t>(t.nbytes()) >= snnkit::pair_exchange_min_bytes;
         if (pg.rank() == 0) {
             std::printf("%s\n", nlohmann::json({{"ranks", pg.world_size()},
                                                 {"bytes", bytes},
@@ -82,9 +84,7 @@ int worker(const std::vector<int64_t> & sizes, int reps, const std::string & com
                                                 {"max_us", us.back()},
                                                 {"cpu_us", cpu_us[cpu_us.size() / 2]},
                                                 {"comm_sched", comm_sched},
-                                                {"allreduce", pg.world_size() == 2 && o.pair_exchange &&
-                                                                      static_cast<size_t>(t.nbytes()) >= snnkit::kPairExchangeMinBytes
-                                                                  ? "pair exchange" : "gloo ring"},
+                                                {"allreduce", exchanged ? "pair exchange" : "gloo ring"},
                                                 {"reps", reps}})
                                     .dump()
                                     .c_str());

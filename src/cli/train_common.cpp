@@ -168,13 +168,15 @@ snnkit::train_job_options job_options(train_cli & a, const char * command) {
     set_threads(a.threads);
     join_job(a);
     if (a.cli) {
-        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib", "--comm-sched", "--allreduce", "--no-cpu-bind"}, a.dist != nullptr,
+        refuse_unused_flags(*a.cli, {"--sync-bn", "--bucket-kib", "--comm-sched", "--allreduce", "--no-cpu-bind"},
+                            a.dist != nullptr,
                             "has an effect only in data-parallel training (--nproc N > 1, torchrun)");
     }
     if (a.dist) { // every rank must run the same job (the library compares the model and data settings)
         // (the all-reduce's algorithm too: a rank exchanging while another runs Gloo's ring would wait forever)
+        const bool exchange = a.dist->group().options().pair_exchange;
         a.dist->check_same({{"--sync-bn", a.sync_bn ? "on" : "off"},
-                            {"--comm-sched/--allreduce", a.dist->group().options().pair_exchange ? "exchange" : "ring"}});
+                            {"--comm-sched/--allreduce", exchange ? "exchange" : "ring"}});
     }
     snnkit::train_job_options o = a;
     if (a.no_augment) {

@@ -41,7 +41,7 @@ struct dist_options {
     /// sched_runtime of a SCHED_OTHER thread; a short one lets a woken worker run before the compute thread and
     /// finish what it holds); 0 leaves them as they are; older kernels ignore it
     int worker_slice_us = 0;
-    /// with exactly 2 ranks, all-reduce tensors of kPairExchangeMinBytes or more by a direct exchange (Gloo send +
+    /// with exactly 2 ranks, all-reduce tensors of pair_exchange_min_bytes or more by a direct exchange (Gloo send +
     /// recv) and an add on each rank instead of Gloo's ring: the same bytes, one round instead of two, and no
     /// reduction or hand-off in Gloo's worker threads; both ranks get the same sum, bit for bit (a + b = b + a).
     /// Measured faster than the ring only with the I/O thread deferred (io_thread_nice 19: docs/dist.md)
@@ -49,7 +49,7 @@ struct dist_options {
 };
 
 /// the smallest tensor, in bytes, that dist_options::pair_exchange exchanges (smaller ones: Gloo's ring)
-extern const size_t kPairExchangeMinBytes;
+extern const size_t pair_exchange_min_bytes;
 
 // The communication settings that `snnkit --comm-sched MODE` names: "defer" (io_thread_nice 19, worker_slice_us
 // 100, pair_exchange on: docs/dist.md, "Gloo's threads on busy CPUs") or "off" (Gloo's threads as they start,

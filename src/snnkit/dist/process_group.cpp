@@ -31,7 +31,7 @@
 
 namespace snnkit {
 
-const size_t kPairExchangeMinBytes = 4096;
+const size_t pair_exchange_min_bytes = 4096;
 
 namespace {
 
@@ -127,7 +127,8 @@ double thread_cpu_seconds(long tid) {
         buf[n] = '\0';
         const char * p = std::strrchr(buf, ')'); // after the command name, which may hold spaces
         unsigned long long ut = 0, st = 0;
-        if (p != nullptr && std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
+        const char * fields = " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu"; // state .. stime
+        if (p != nullptr && std::sscanf(p + 1, fields, &ut, &st) == 2) {
             return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
         }
     }
@@ -381,7 +382,7 @@ std::unique_ptr<pending_collective> process_group::all_reduce_sum_async(at::Tens
     impl * p = p_.get();
     auto on_error = [p, what](const std::exception & e) { p->failed(what, e); };
     // (smaller tensors, such as a step's metrics, measured slower by exchange than by Gloo's ring: docs/dist.md)
-    if (world_size() == 2 && p_->opt.pair_exchange && t.nbytes() >= kPairExchangeMinBytes) {
+    if (world_size() == 2 && p_->opt.pair_exchange && t.nbytes() >= pair_exchange_min_bytes) {
         if (!t.is_contiguous()) {
             fail("rank " + std::to_string(rank()), what + ": the tensor is not contiguous");
         }
