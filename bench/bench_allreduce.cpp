@@ -6,7 +6,8 @@
 // With --params it prints instead the gradient bytes per step of the zoo nets the docs project ({"arch",
 // "params", "bytes"}).
 //
-// usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched off|defer] [--allreduce auto|ring] | --params
+// usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched off|defer]
+//                        [--allreduce auto|ring] | --params
 #include "snnkit/core/clock.h"
 #include "snnkit/dist/dist_options.h"
 #include "snnkit/dist/launch.h"
@@ -45,18 +46,11 @@ int print_params() {
     return 0;
 }
 
-// CPU seconds used so far by this process, all threads.
-double process_cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-int worker(const std::vector<int64_t> & sizes, int reps, const std::string & comm_sched, bool ring) {
+int worker(const std::vector<int64_t> & sizes, int reps, const std::string & comm_sched,
+           const std::string & allreduce) {
     at::set_num_threads(1);
     snnkit::dist_options o = snnkit::dist_options_from_env(60.0);
-    snnkit::set_comm_sched(o, comm_sched); // as snnkit's --comm-sched and --allreduce
-    o.pair_exchange = o.pair_exchange && !ring;
+    snnkit::set_comm_sched(o, comm_sched, allreduce); // as snnkit's --comm-sched and --allreduce
     snnkit::process_group pg(o);
     for (const int64_t bytes : sizes) {
         at::Tensor t = at::ones({std::max<int64_t>(1, bytes / 4)}, at::kFloat);
@@ -64,18 +58,16 @@ int worker(const std::vector<int64_t> & sizes, int reps, const std::string & com
         std::vector<double> us, cpu_us;
         for (int i = 0; i < reps + 3; ++i) {
             pg.all_reduce_sum(sync, "sync"); // start together
-            const double c0 = process_cpu_seconds();
+            const double c0 = snnkit::process_cpu_seconds();
             const auto t0 = snnkit::clock_now();
             pg.all_reduce_sum(t, "all-reduce");
             if (i >= 3) {
                 us.push_back(1e6 * snnkit::seconds_since(t0));
-                cpu_us.push_back(1e6 * (process_cpu_seconds() - c0));
+                cpu_us.push_back(1e6 * (snnkit::process_cpu_seconds() - c0));
             }
         }
         std::sort(us.begin(), us.end());
         std::sort(cpu_us.begin(), cpu_us.end());
-        const bool exchanged = pg.world_size() == 2 && o.pair_exchange &&
-                               static_cast<size_t>(t.nbytes()) >= snnkit::pair_exchange_min_bytes;
         if (pg.rank() == 0) {
             std::printf("%s\n", nlohmann::json({{"ranks", pg.world_size()},
                                                 {"bytes", bytes},
@@ -84,7 +76,7 @@ int worker(const std::vector<int64_t> & sizes, int reps, const std::string & com
                                                 {"max_us", us.back()},
                                                 {"cpu_us", cpu_us[cpu_us.size() / 2]},
                                                 {"comm_sched", comm_sched},
-                                                {"allreduce", exchanged ? "pair exchange" : "gloo ring"},
+                                                {"allreduce", pg.exchanges(t.nbytes()) ? "pair exchange" : "gloo ring"},
                                                 {"reps", reps}})
                                     .dump()
                                     .c_str());
@@ -103,8 +95,8 @@ int main(int argc, char ** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string k = argv[i];
         if (k == "--help" || k == "-h") {
-            std::printf("usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] [--comm-sched off|defer] [--allreduce auto|ring] | "
-                        "--params\n");
+            std::printf("usage: bench_allreduce [--ranks 2] [--sizes 4096,65536,...] [--reps 20] "
+                        "[--comm-sched off|defer] [--allreduce auto|ring] | --params\n");
             return 0;
         }
         if (k == "--params") {
@@ -119,7 +111,7 @@ int main(int argc, char ** argv) {
             ranks = std::stoi(v);
         } else if (k == "--comm-sched") {
             comm_sched = v;
-        } else if (k == "--allreduce" && (v == "auto" || v == "ring")) {
+        } else if (k == "--allreduce") {
             allreduce = v;
         } else if (k == "--reps") {
             reps = std::stoi(v);
@@ -136,9 +128,9 @@ int main(int argc, char ** argv) {
     }
     try {
         snnkit::dist_options check;
-        snnkit::set_comm_sched(check, comm_sched); // an unknown mode fails here, before any worker starts
+        snnkit::set_comm_sched(check, comm_sched, allreduce); // an unknown value fails here, before any worker starts
         if (snnkit::dist_env_present()) {
-            return worker(sizes, reps, comm_sched, allreduce == "ring");
+            return worker(sizes, reps, comm_sched, allreduce);
         }
         snnkit::launch_options lo;
         lo.nproc = ranks;

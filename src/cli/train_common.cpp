@@ -3,11 +3,10 @@
 
 #include "commands.h"
 
+#include "snnkit/core/clock.h"
 #include "snnkit/core/error.h"
 #include "snnkit/dist/launch.h"
 #include "snnkit/io/atomic_file.h"
-
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -67,8 +66,7 @@ void join_job(train_cli & a) {
         return;
     }
     snnkit::dist_options o = snnkit::dist_options_from_env(a.dist_timeout);
-    snnkit::set_comm_sched(o, a.comm_sched);
-    o.pair_exchange = o.pair_exchange && a.allreduce == "auto";
+    snnkit::set_comm_sched(o, a.comm_sched, a.allreduce);
     a.launch = o.launch;
     if (o.world_size > 1) {
         snnkit::grad_reducer_options bo;
@@ -218,14 +216,6 @@ nlohmann::json comm_cpu(const train_cli & a) {
     return s >= 0 ? nlohmann::json(s) : nlohmann::json(nullptr);
 }
 
-// CPU seconds of this process (every thread) so far.
-double process_cpu_seconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
 } // namespace
 
 nlohmann::json dist_json(const train_cli & a) {
@@ -233,14 +223,13 @@ nlohmann::json dist_json(const train_cli & a) {
             {"launch", a.launch},
             {"timeout_s", a.dist_timeout},
             {"comm_sched", a.comm_sched},
-            {"allreduce", a.dist ? (a.dist->world_size() == 2 && a.dist->group().options().pair_exchange
-                                        ? "pair exchange" : "gloo ring")
-                                 : "none"},
+            {"allreduce", !a.dist ? "none" // (the gradient buckets': those of 4 KiB or more when they exchange)
+                          : a.dist->group().exchanges(snnkit::pair_exchange_min_bytes) ? "pair exchange" : "gloo ring"},
             {"gradient_buckets", a.dist ? a.dist->buckets() : 0},
             {"cpus", a.cpus.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.cpus)},
             {"allreduce_exposed_seconds", a.dist ? a.dist->exposed_allreduce_seconds() : 0.0},
             {"comm_thread_cpu_seconds", comm_cpu(a)},
-            {"process_cpu_seconds", process_cpu_seconds()}};
+            {"process_cpu_seconds", snnkit::process_cpu_seconds()}};
 }
 
 } // namespace snnkit_cli

@@ -42,14 +42,17 @@ int int_var(const char * name, const std::string & text, long lo, long hi) {
 
 } // namespace
 
-void set_comm_sched(dist_options & o, const std::string & mode) {
+void set_comm_sched(dist_options & o, const std::string & mode, const std::string & allreduce) {
     if (mode != "defer" && mode != "off") {
         fail("--comm-sched " + mode, "unknown mode (known: defer, off)");
+    }
+    if (allreduce != "auto" && allreduce != "ring") {
+        fail("--allreduce " + allreduce, "unknown algorithm (known: auto, ring)");
     }
     const bool defer = mode == "defer";
     o.io_thread_nice = defer ? 19 : 0;
     o.worker_slice_us = defer ? 100 : 0;
-    o.pair_exchange = defer;
+    o.pair_exchange = defer && allreduce == "auto";
 }
 
 bool dist_env_present() { return env("WORLD_SIZE") != nullptr; }

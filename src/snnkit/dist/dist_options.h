@@ -3,6 +3,7 @@
 // MASTER_ADDR, MASTER_PORT; TORCHELASTIC_USE_AGENT_STORE), and the timeout of every collective.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -48,13 +49,15 @@ struct dist_options {
     bool pair_exchange = false;
 };
 
-/// the smallest tensor, in bytes, that dist_options::pair_exchange exchanges (smaller ones: Gloo's ring)
-extern const size_t pair_exchange_min_bytes;
+/// the smallest tensor, in bytes, that dist_options::pair_exchange exchanges (smaller ones, such as a step's
+/// metrics, measured slower by exchange than by Gloo's ring in training: docs/dist.md)
+inline constexpr size_t pair_exchange_min_bytes = 4096;
 
-// The communication settings that `snnkit --comm-sched MODE` names: "defer" (io_thread_nice 19, worker_slice_us
-// 100, pair_exchange on: docs/dist.md, "Gloo's threads on busy CPUs") or "off" (Gloo's threads as they start,
-// 0 and 0, and Gloo's ring: pair_exchange off). Another mode fails naming it.
-void set_comm_sched(dist_options & o, const std::string & mode);
+// The communication settings that `snnkit --comm-sched MODE --allreduce ALGO` name: MODE "defer" (io_thread_nice
+// 19, worker_slice_us 100, pair_exchange on: docs/dist.md, "Gloo's threads on busy CPUs") or "off" (Gloo's threads
+// as they start, 0 and 0, and Gloo's ring); ALGO "auto" (as MODE says) or "ring" (pair_exchange off). Another
+// value fails naming it.
+void set_comm_sched(dist_options & o, const std::string & mode, const std::string & allreduce = "auto");
 
 // True when the environment names a job (WORLD_SIZE is set): the process was started by torchrun, snnkit's
 // launcher or another launcher.

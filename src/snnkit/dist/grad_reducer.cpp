@@ -48,16 +48,13 @@ struct grad_reducer::impl {
     // exposed: starting a pair exchange may write the bucket to the socket on this (the training) thread.
     void launch_ready() {
         const auto t0 = clock_now();
-        launch_ready_untimed();
-        exposed += seconds_since(t0);
-    }
-    void launch_ready_untimed() {
         while (next_launch < buckets.size() && buckets[next_launch].ready == buckets[next_launch].slots.size()) {
             bucket & b = buckets[next_launch];
             b.pending = pg->all_reduce_sum_async(b.flat, "gradient all-reduce (bucket " +
                                                              std::to_string(next_launch) + ")");
             ++next_launch;
         }
+        exposed += seconds_since(t0);
     }
 
     // The slot of parameter i in its bucket, shaped like the parameter.

@@ -31,8 +31,6 @@
 
 namespace snnkit {
 
-const size_t pair_exchange_min_bytes = 4096;
-
 namespace {
 
 std::chrono::milliseconds to_ms(double s) {
@@ -135,6 +133,34 @@ double thread_cpu_seconds(long tid) {
     return -1.0;
 }
 
+// Receive buffers of pair exchanges, kept for reuse (one per bucket size in flight): no large allocation and no
+// page faults every step.
+class recv_buffer_pool {
+public:
+    // A contiguous tensor shaped and typed like `like`: a kept one when one fits.
+    at::Tensor take(const at::Tensor & like) {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (size_t i = 0; i < kept_.size(); ++i) {
+            if (kept_[i].numel() == like.numel() && kept_[i].scalar_type() == like.scalar_type()) {
+                at::Tensor b = std::move(kept_[i]);
+                kept_.erase(kept_.begin() + static_cast<std::ptrdiff_t>(i));
+                return b.view(like.sizes());
+            }
+        }
+        return at::empty_like(like, at::MemoryFormat::Contiguous);
+    }
+    void give_back(at::Tensor b) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (kept_.size() < 16) {
+            kept_.push_back(std::move(b));
+        }
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<at::Tensor> kept_;
+};
+
 // A thread at this nice value (setpriority on its id).
 int set_thread_nice(long tid, int nice) { return setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice); }
 
@@ -186,29 +212,9 @@ struct process_group::impl {
     c10::intrusive_ptr<c10d::Store> store;
     c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
     std::vector<long> comm_threads; // Gloo's event loop and workers (empty when they could not be told apart)
-    // pair exchanges: the tag of the next one (the same sequence on both ranks), and receive buffers kept for reuse
-    // (one per bucket size in flight: no large allocation and page faults every step)
+    // pair exchanges: the tag of the next one (the same sequence on both ranks) and their receive buffers
     int next_tag = 0;
-    std::mutex pool_mu;
-    std::vector<at::Tensor> pool;
-
-    at::Tensor take_buffer(const at::Tensor & like) {
-        std::lock_guard<std::mutex> lock(pool_mu);
-        for (size_t i = 0; i < pool.size(); ++i) {
-            if (pool[i].numel() == like.numel() && pool[i].scalar_type() == like.scalar_type()) {
-                at::Tensor b = std::move(pool[i]);
-                pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
-                return b.view(like.sizes());
-            }
-        }
-        return at::empty_like(like, at::MemoryFormat::Contiguous);
-    }
-    void give_back(at::Tensor b) {
-        std::lock_guard<std::mutex> lock(pool_mu);
-        if (pool.size() < 16) {
-            pool.push_back(std::move(b));
-        }
-    }
+    recv_buffer_pool pool;
 
     [[noreturn]] void failed(const std::string & what, const std::exception & e) const {
         fail("rank " + std::to_string(opt.rank) + " of " + std::to_string(opt.world_size),
@@ -225,12 +231,6 @@ struct process_group::impl {
 };
 
 namespace {
-
-// What a pending exchange calls back into its process group for.
-struct process_group_impl_hooks {
-    std::function<void(const std::exception &)> on_error; // throws snnkit::error naming the rank and operation
-    std::function<void(at::Tensor)> give_back;            // the receive buffer, for the next exchange
-};
 
 class gloo_pending : public pending_collective {
 public:
@@ -254,12 +254,13 @@ private:
 // A two-rank exchange in flight: the other rank's tensor arrives in `peer`, ours leaves from t; wait() adds.
 class pair_pending : public pending_collective {
 public:
-    pair_pending(process_group_impl_hooks h, at::Tensor t, at::Tensor peer, c10::intrusive_ptr<c10d::Work> recv,
-                 c10::intrusive_ptr<c10d::Work> send)
-        : h_(std::move(h)), t_(std::move(t)), peer_(std::move(peer)), recv_(std::move(recv)), send_(std::move(send)) {}
+    pair_pending(std::function<void(const std::exception &)> on_error, recv_buffer_pool & pool, at::Tensor t,
+                 at::Tensor peer, c10::intrusive_ptr<c10d::Work> recv, c10::intrusive_ptr<c10d::Work> send)
+        : on_error_(std::move(on_error)), pool_(pool), t_(std::move(t)), peer_(std::move(peer)), recv_(std::move(recv)),
+          send_(std::move(send)) {}
     ~pair_pending() override {
-        if (peer_.defined() && done_) {
-            h_.give_back(std::move(peer_));
+        if (done_) { // (not waited for: Gloo may still write into the buffer, so it is not reused)
+            pool_.give_back(std::move(peer_));
         }
     }
     void wait() override {
@@ -269,7 +270,7 @@ public:
         } catch (const snnkit::error &) {
             throw;
         } catch (const std::exception & e) {
-            h_.on_error(e);
+            on_error_(e);
         }
         at::NoGradGuard no_grad;
         t_.add_(peer_); // a + b on one rank, b + a on the other: the same bits
@@ -277,7 +278,8 @@ public:
     }
 
 private:
-    process_group_impl_hooks h_;
+    std::function<void(const std::exception &)> on_error_; // throws snnkit::error naming the rank and operation
+    recv_buffer_pool & pool_;
     at::Tensor t_, peer_;
     c10::intrusive_ptr<c10d::Work> recv_, send_;
     bool done_ = false;
@@ -359,6 +361,10 @@ int process_group::rank() const { return p_->opt.rank; }
 int process_group::world_size() const { return p_->opt.world_size; }
 const dist_options & process_group::options() const { return p_->opt; }
 
+bool process_group::exchanges(size_t bytes) const {
+    return world_size() == 2 && p_->opt.pair_exchange && bytes >= pair_exchange_min_bytes;
+}
+
 double process_group::comm_thread_cpu_seconds() const {
     if (p_->comm_threads.empty()) {
         return -1.0;
@@ -381,15 +387,14 @@ void process_group::all_reduce_sum(at::Tensor & t, const std::string & what) {
 std::unique_ptr<pending_collective> process_group::all_reduce_sum_async(at::Tensor & t, const std::string & what) {
     impl * p = p_.get();
     auto on_error = [p, what](const std::exception & e) { p->failed(what, e); };
-    // (smaller tensors, such as a step's metrics, measured slower by exchange than by Gloo's ring: docs/dist.md)
-    if (world_size() == 2 && p_->opt.pair_exchange && t.nbytes() >= pair_exchange_min_bytes) {
+    if (exchanges(t.nbytes())) {
         if (!t.is_contiguous()) {
             fail("rank " + std::to_string(rank()), what + ": the tensor is not contiguous");
         }
         const int peer = 1 - rank();
         const int tag = p_->next_tag;
         p_->next_tag = (p_->next_tag + 1) % (1 << 30);
-        at::Tensor buf = p_->take_buffer(t);
+        at::Tensor buf = p_->pool.take(t);
         std::vector<at::Tensor> in{buf}, out{t};
         c10::intrusive_ptr<c10d::Work> recv, send;
         try {
@@ -398,8 +403,7 @@ std::unique_ptr<pending_collective> process_group::all_reduce_sum_async(at::Tens
         } catch (const std::exception & e) {
             p_->failed(what, e);
         }
-        return std::make_unique<pair_pending>(
-            process_group_impl_hooks{on_error, [p](at::Tensor b) { p->give_back(std::move(b)); }}, t, buf, recv, send);
+        return std::make_unique<pair_pending>(on_error, p_->pool, t, buf, recv, send);
     }
     std::vector<at::Tensor> v{t};
     c10::intrusive_ptr<c10d::Work> w;

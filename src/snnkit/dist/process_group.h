@@ -41,6 +41,9 @@ public:
     // start-up or /proc cannot be read.
     double comm_thread_cpu_seconds() const;
 
+    // Whether all_reduce_sum of a tensor of this many bytes goes by pair exchange (dist_options::pair_exchange,
+    // 2 ranks, pair_exchange_min_bytes or more) rather than Gloo's all-reduce.
+    bool exchanges(size_t bytes) const;
     // Element-wise sum over ranks, in place (`what` names the operation in errors). Two ranks exchange their
     // tensors and add (dist_options::pair_exchange); more use Gloo's all-reduce.
     void all_reduce_sum(at::Tensor & t, const std::string & what);
